@@ -1,0 +1,35 @@
+/**
+ * Request bodies of the client contract (DESIGN.md), as zod schemas. The handlers parse with them; the stack turns them
+ * into API Gateway JSON-schema models (draft-04) so malformed bodies are rejected before a function runs.
+ *
+ * Size limits here are the hard ceiling; the configured limits (`chat.maxMessageChars`, …) are checked by the handlers.
+ */
+import { z } from 'zod';
+
+export const HARD_MAX_CHARS = 200_000;
+
+export const chatMessageSchema = z
+  .object({
+    role: z.enum(['user', 'assistant']),
+    content: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS),
+  })
+  .strict();
+
+export const chatRequestSchema = z
+  .object({
+    message: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS),
+    history: z.array(chatMessageSchema).max(500).optional(),
+    system: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS).optional(),
+    maxTokens: z.number().int().min(1).max(100_000).optional(),
+  })
+  .strict();
+export type ChatRequest = z.infer<typeof chatRequestSchema>;
+
+export const submitReportRequestSchema = z
+  .object({
+    prompt: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS),
+    callbackUrl: z.string().max(2048).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+export type SubmitReportRequest = z.infer<typeof submitReportRequestSchema>;

@@ -1,0 +1,4 @@
+export * from './schema';
+export * from './routes';
+export * from './contract';
+export * from './runtime';

@@ -1,0 +1,52 @@
+/**
+ * The route table: the single list of endpoints, read by the CDK stack (API Gateway resources, methods, validators,
+ * integrations) and by the local gateway (routing, API keys, STREAM vs buffered). Adding a route here adds it in both.
+ */
+import type { ZodType } from 'zod';
+import { chatRequestSchema } from './contract';
+
+/** Folder name under `lambda/functions/` whose `handler.ts` exports `handler`. */
+export type FunctionName = 'chat-stream' | 'chat' | 'submit-report' | 'get-report';
+
+export interface RouteDefinition {
+  /** Stable id, used for construct ids and metric dimensions. */
+  readonly id: string;
+  readonly method: 'GET' | 'POST';
+  /** API Gateway resource path; `{name}` segments are path parameters. */
+  readonly path: string;
+  readonly functionName: FunctionName;
+  /** `STREAM`: Lambda response streaming to the client. `BUFFERED`: the classic proxy integration. */
+  readonly transferMode: 'STREAM' | 'BUFFERED';
+  /** JSON body schema the gateway validates before invoking the function (the function validates again). */
+  readonly requestSchema?: ZodType;
+  /** Request headers API Gateway should accept as declared method parameters. */
+  readonly requestHeaders?: readonly string[];
+}
+
+export const ROUTES: readonly RouteDefinition[] = [
+  { id: 'ChatStream', method: 'POST', path: '/chat/stream', functionName: 'chat-stream', transferMode: 'STREAM', requestSchema: chatRequestSchema },
+  { id: 'Chat', method: 'POST', path: '/chat', functionName: 'chat', transferMode: 'BUFFERED', requestSchema: chatRequestSchema },
+];
+
+/** Matches a concrete path against a route path; returns the path parameters, or undefined when it does not match. */
+export function matchPath(routePath: string, path: string): Record<string, string> | undefined {
+  const want = routePath.split('/').filter(Boolean);
+  const got = path.split('/').filter(Boolean);
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i];
+    if (w.startsWith('{') && w.endsWith('}')) {
+      let value: string;
+      try {
+        value = decodeURIComponent(got[i]);
+      } catch {
+        return undefined;
+      }
+      params[w.slice(1, -1)] = value;
+    } else if (w !== got[i]) {
+      return undefined;
+    }
+  }
+  return params;
+}

@@ -1,0 +1,46 @@
+/**
+ * How configuration reaches the functions: the stack (or the local cloud) serialises the validated configuration into
+ * one environment variable; each function parses it once, at cold start, with the same schema.
+ */
+import { parseConfig, type AppConfig } from './schema';
+
+export const CONFIG_ENV = 'GENAI_CONFIG';
+
+/** Names of the environment variables that carry resource names into the functions. */
+export const ENV = {
+  config: CONFIG_ENV,
+  usersTable: 'USERS_TABLE_NAME',
+  guardTable: 'GUARD_TABLE_NAME',
+  reportsTable: 'REPORTS_TABLE_NAME',
+  reportsQueueUrl: 'REPORTS_QUEUE_URL',
+  eventBusName: 'EVENT_BUS_NAME',
+  webhookSecretArn: 'WEBHOOK_SECRET_ARN',
+  webhookDlqUrl: 'WEBHOOK_DLQ_URL',
+  bedrockRegion: 'BEDROCK_REGION',
+} as const;
+
+/** The part of the configuration the functions need (deploy-time only fields are dropped to keep the variable small). */
+export function runtimeConfigJson(config: AppConfig): string {
+  const { webhooks, ...rest } = config;
+  return JSON.stringify({ ...rest, stackName: undefined, webhooks: { ...webhooks, subscribers: [] } });
+}
+
+/** Reads the configuration a function was deployed with. */
+export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const raw = env[CONFIG_ENV];
+  if (!raw) return parseConfig({}, `${CONFIG_ENV} (unset: defaults)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new Error(`${CONFIG_ENV} is not valid JSON`);
+  }
+  return parseConfig(json, CONFIG_ENV);
+}
+
+/** Reads a required environment variable, failing with its name. */
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (!value) throw new Error(`Environment variable ${name} is required`);
+  return value;
+}

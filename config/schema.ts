@@ -1,0 +1,219 @@
+/**
+ * The one configuration of the API, read by the CDK app (from `cdk.json` context `genai`), by the local cloud, and,
+ * as its runtime part, by the Lambda handlers (from the `GENAI_CONFIG` environment variable the stack writes).
+ *
+ * Plain TypeScript + zod: no aws-cdk-lib here, so function bundles can import it.
+ * Every field has a default; a bad value fails at synth or start with a message naming the field.
+ */
+import { z } from 'zod';
+
+const modelId = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[a-zA-Z0-9._:\-/]+$/, 'a Bedrock model id, inference profile id or ARN');
+
+export const planSchema = z
+  .object({
+    /** Steady-state requests per second per API key (API Gateway usage plan throttle). */
+    rateLimit: z.number().positive(),
+    /** Bucket size for bursts per API key (API Gateway usage plan throttle). */
+    burstLimit: z.number().int().positive(),
+    /** Requests per day per API key (API Gateway usage plan quota). */
+    requestsPerDay: z.number().int().positive(),
+    /** Model tokens (input + output) per user per day, enforced by an atomic DynamoDB counter. */
+    tokensPerDay: z.number().int().positive(),
+  })
+  .strict();
+export type PlanConfig = z.infer<typeof planSchema>;
+
+export const modelsSchema = z
+  .object({
+    /** The model every call tries first. */
+    primary: modelId.default('us.anthropic.claude-sonnet-4-20250514-v1:0'),
+    /** Tried in order when the one before is unavailable (breaker open, or failed before the first token). */
+    fallbacks: z.array(modelId).max(5).default(['us.anthropic.claude-3-5-haiku-20241022-v1:0']),
+    /**
+     * When every model is unavailable, answer with this text instead of an error (served as model `degraded`).
+     * Unset: the caller gets `503 MODEL_UNAVAILABLE` with `Retry-After`.
+     */
+    degradedAnswer: z.string().min(1).max(2000).optional(),
+  })
+  .strict();
+
+export const chatSchema = z
+  .object({
+    /** Longest accepted `message` and `system`, in characters. */
+    maxMessageChars: z.number().int().positive().default(32_000),
+    /** Most `history` turns accepted. */
+    maxHistoryMessages: z.number().int().nonnegative().default(50),
+    /** Largest total of characters across message, system and history. */
+    maxTotalChars: z.number().int().positive().default(200_000),
+    /** `maxTokens` used when the client sends none. */
+    defaultMaxTokens: z.number().int().positive().default(1024),
+    /** Largest `maxTokens` a client may ask for. */
+    maxTokensLimit: z.number().int().positive().default(8192),
+    /** Interval of `: keep-alive` comments while the stream has nothing else to send. */
+    keepAliveMs: z.number().int().min(100).default(10_000),
+    /** Longest a stream may run (API Gateway STREAM integration timeout and Lambda timeout). At most 900. */
+    streamTimeoutSeconds: z.number().int().min(30).max(900).default(900),
+    /** Longest a synchronous call may run. API Gateway's buffered integrations allow at most 29 s by default. */
+    syncTimeoutSeconds: z.number().int().min(5).max(29).default(29),
+    /** Give up on a model whose first token has not arrived after this long (counts as a timeout). */
+    ttftTimeoutMs: z.number().int().positive().default(15_000),
+  })
+  .strict();
+
+export const breakerSchema = z
+  .object({
+    /** Length of the sliding window over which failure and slow-call rates are measured. */
+    windowSeconds: z.number().int().positive().default(60),
+    /** Fewest calls in the window before a rate can trip the breaker. */
+    minimumCalls: z.number().int().positive().default(10),
+    /** Failure share (0..1) in the window that opens the breaker. */
+    failureRateThreshold: z.number().gt(0).max(1).default(0.5),
+    /** Slow-call share (0..1) in the window that opens the breaker. */
+    slowCallRateThreshold: z.number().gt(0).max(1).default(0.8),
+    /** A call whose first token took longer than this is slow. */
+    slowCallTtftMs: z.number().int().positive().default(8_000),
+    /** First wait in OPEN before a probe is allowed. */
+    openSeconds: z.number().int().positive().default(30),
+    /** Longest wait in OPEN after repeated trips (the wait doubles per consecutive trip up to this). */
+    maxOpenSeconds: z.number().int().positive().default(300),
+    /** How long one half-open probe holds its lease before another caller may probe. */
+    probeLeaseSeconds: z.number().int().positive().default(60),
+    /** How long a breaker read is cached in memory per instance. */
+    cacheMs: z.number().int().nonnegative().max(5_000).default(1_000),
+  })
+  .strict();
+
+export const reportsSchema = z
+  .object({
+    /** Longest accepted `prompt`, in characters. */
+    maxPromptChars: z.number().int().positive().default(100_000),
+    /** Largest `metadata` object, in bytes of JSON. */
+    maxMetadataBytes: z.number().int().positive().default(4_096),
+    /** `maxTokens` for the report's model call. */
+    maxTokens: z.number().int().positive().default(4096),
+    /** How long finished reports are kept (DynamoDB TTL). */
+    retentionDays: z.number().int().positive().default(30),
+    /** Deliveries of one job before its message goes to the dead-letter queue. */
+    maxReceiveCount: z.number().int().min(1).max(20).default(3),
+    /** SQS visibility timeout; must exceed the worker's timeout. */
+    visibilityTimeoutSeconds: z.number().int().positive().default(960),
+    /** Worker Lambda timeout. */
+    workerTimeoutSeconds: z.number().int().min(30).max(900).default(900),
+    /** Messages per worker invocation. */
+    batchSize: z.number().int().min(1).max(10).default(1),
+    /** How long an `Idempotency-Key` returns the same report. */
+    idempotencyHours: z.number().int().positive().default(24),
+    /** `Retry-After` sent while a report is not finished. */
+    pollAfterSeconds: z.number().int().positive().default(5),
+  })
+  .strict();
+
+export const subscriberSchema = z
+  .object({
+    /** A short name, used in resource ids. */
+    name: z.string().regex(/^[A-Za-z0-9-]{1,40}$/),
+    /** The `https://` endpoint that receives every finished report. */
+    endpoint: z.string().url().startsWith('https://'),
+    /** Header the connection sends for authentication. */
+    apiKeyHeader: z.string().min(1).default('x-api-key'),
+    /** Secrets Manager secret name holding the header's value. */
+    apiKeySecretName: z.string().min(1),
+    /** Deliveries per second at most. */
+    rateLimitPerSecond: z.number().int().min(1).max(300).default(10),
+  })
+  .strict();
+
+export const webhooksSchema = z
+  .object({
+    /** Deploy-time subscribers: an EventBridge API destination each. */
+    subscribers: z.array(subscriberSchema).default([]),
+    /** Timeout of one per-report callback delivery. */
+    deliveryTimeoutMs: z.number().int().positive().max(30_000).default(5_000),
+    /** Attempts per per-report callback before it is dead-lettered. */
+    maxAttempts: z.number().int().min(1).max(20).default(6),
+  })
+  .strict();
+
+export const observabilitySchema = z
+  .object({
+    /** Powertools service name (log field and metrics dimension). */
+    serviceName: z.string().min(1).default('genai-api'),
+    /** CloudWatch metrics namespace. */
+    metricsNamespace: z.string().min(1).default('GenAiApi'),
+    /** Log level of the functions. */
+    logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+    /** CloudWatch Logs retention for every function and the API access log. */
+    logRetentionDays: z.number().int().positive().default(30),
+  })
+  .strict();
+
+const defaultPlans: Record<string, PlanConfig> = {
+  free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000 },
+  pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
+};
+
+export const appConfigSchema = z
+  .object({
+    /** CloudFormation stack name. */
+    stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('GenAiApi'),
+    /** AWS region for Bedrock calls; unset: the stack's region. */
+    bedrockRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/).optional(),
+    models: modelsSchema.default(modelsSchema.parse({})),
+    chat: chatSchema.default(chatSchema.parse({})),
+    /** Usage plans by name. Each API key belongs to exactly one. */
+    plans: z
+      .record(z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'a plan name: lowercase letters, digits, dashes'), planSchema)
+      .refine((p) => Object.keys(p).length > 0, 'at least one plan')
+      .default(defaultPlans),
+    breaker: breakerSchema.default(breakerSchema.parse({})),
+    reports: reportsSchema.default(reportsSchema.parse({})),
+    webhooks: webhooksSchema.default(webhooksSchema.parse({})),
+    observability: observabilitySchema.default(observabilitySchema.parse({})),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.reports.visibilityTimeoutSeconds <= c.reports.workerTimeoutSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reports', 'visibilityTimeoutSeconds'],
+        message: `must exceed reports.workerTimeoutSeconds (${c.reports.workerTimeoutSeconds})`,
+      });
+    }
+    if (c.breaker.maxOpenSeconds < c.breaker.openSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['breaker', 'maxOpenSeconds'], message: 'must be at least breaker.openSeconds' });
+    }
+    if (c.models.fallbacks.includes(c.models.primary)) {
+      ctx.addIssue({ code: 'custom', path: ['models', 'fallbacks'], message: 'must not repeat models.primary' });
+    }
+  });
+
+export type AppConfig = z.infer<typeof appConfigSchema>;
+export type AppConfigInput = z.input<typeof appConfigSchema>;
+
+/** Raised for configuration that does not validate; the message names every bad field. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly issues: readonly string[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates raw configuration (already-parsed JSON) and fills in defaults. */
+export function parseConfig(raw: unknown, source = 'configuration'): AppConfig {
+  const result = appConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+  throw new ConfigError(`Invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
+}
+
+/** The ordered chain of models a call may use: primary first, then fallbacks. */
+export function modelChain(config: Pick<AppConfig, 'models'>): string[] {
+  return [config.models.primary, ...config.models.fallbacks];
+}

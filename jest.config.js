@@ -1,0 +1,11 @@
+/** Three tiers, as STYLE.md describes: unit (no network), infra (synthesised templates, cdk-nag), e2e (real HTTP against the local cloud). */
+const tsJest = ['ts-jest', { tsconfig: { module: 'commonjs', isolatedModules: true }, diagnostics: false }];
+const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
+
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...common, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'], testTimeout: 120000 },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], testTimeout: 60000 },
+  ],
+};

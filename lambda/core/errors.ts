@@ -1,0 +1,95 @@
+/**
+ * Errors as types. Every error a client can see is an {@link ApiError}: it knows its HTTP status, its stable `code`,
+ * whether retrying can help, and (where known) when to retry. The mapping to HTTP, SSE and queue outcomes lives in
+ * `http.ts` and the handlers; nothing else formats error bodies.
+ */
+
+export interface ErrorBody {
+  error: { code: string; message: string; retryable: boolean };
+}
+
+export abstract class ApiError extends Error {
+  abstract readonly status: number;
+  abstract readonly code: string;
+  abstract readonly retryable: boolean;
+  /** Seconds after which a retry may succeed; sent as `Retry-After`. */
+  readonly retryAfterSeconds?: number;
+
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, retryable: this.retryable } };
+  }
+}
+
+/** The request is malformed; the message names the field. */
+export class ValidationError extends ApiError {
+  readonly status = 400;
+  readonly code = 'VALIDATION_ERROR';
+  readonly retryable = false;
+}
+
+/** The API key is valid at the gateway but belongs to no registered user. */
+export class ForbiddenError extends ApiError {
+  readonly status = 403;
+  readonly code = 'FORBIDDEN';
+  readonly retryable = false;
+}
+
+export class NotFoundError extends ApiError {
+  readonly status = 404;
+  readonly code = 'NOT_FOUND';
+  readonly retryable = false;
+}
+
+/** The request body is larger than the configured limits allow. */
+export class PayloadTooLargeError extends ApiError {
+  readonly status = 413;
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  readonly retryable = false;
+}
+
+/** The user's token budget for the current window is spent. */
+export class TokenBudgetExceededError extends ApiError {
+  readonly status = 429;
+  readonly code = 'TOKEN_BUDGET_EXCEEDED';
+  readonly retryable = true;
+}
+
+/** No model can serve right now (breakers open, or every model failed before producing content). */
+export class ModelUnavailableError extends ApiError {
+  readonly status = 503;
+  readonly code = 'MODEL_UNAVAILABLE';
+  readonly retryable = true;
+}
+
+/** The model failed after it had produced content; only reported in-band (SSE `error`) or as a failed report. */
+export class ModelStreamError extends ApiError {
+  readonly status = 502;
+  readonly code = 'MODEL_STREAM_ERROR';
+  readonly retryable = true;
+}
+
+/** The call ran out of time (the function's deadline or the stream's maximum duration). */
+export class DeadlineExceededError extends ApiError {
+  readonly status = 504;
+  readonly code = 'DEADLINE_EXCEEDED';
+  readonly retryable = true;
+}
+
+/** A bug: never expected, always logged. Clients see a generic message. */
+export class InternalError extends ApiError {
+  readonly status = 500;
+  readonly code = 'INTERNAL_ERROR';
+  readonly retryable = true;
+}
+
+/** Normalises anything thrown into an {@link ApiError}. Unknown errors become {@link InternalError}. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  return new InternalError('An unexpected error occurred', { cause: err });
+}

@@ -1,0 +1,22 @@
+/** The one place that turns results and errors into API Gateway proxy responses. */
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { ApiError, toApiError } from './errors';
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' } as const;
+
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export function errorHeaders(err: ApiError): Record<string, string> {
+  return err.retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterSeconds))) };
+}
+
+export function errorResponse(err: unknown): APIGatewayProxyResult {
+  const apiErr = toApiError(err);
+  return jsonResponse(apiErr.status, apiErr.toBody(), errorHeaders(apiErr));
+}
