@@ -7,6 +7,9 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { ENV } from '../../config/runtime';
 
 let bedrock: BedrockRuntimeClient | undefined;
@@ -30,4 +33,27 @@ export function dynamoDocumentClient(): DynamoDBDocumentClient {
     marshallOptions: { removeUndefinedValues: true },
   });
   return documentClient;
+}
+
+let sqs: SQSClient | undefined;
+let eventBridge: EventBridgeClient | undefined;
+let secretsManager: SecretsManagerClient | undefined;
+
+/**
+ * SQS. `useQueueUrlAsEndpoint: false`: requests go to the regional endpoint (or `AWS_ENDPOINT_URL_SQS`) rather than to
+ * the host inside a queue URL, which is the same on AWS and keeps local queue URLs (`sqs.<region>.localhost`) usable.
+ */
+export function sqsClient(): SQSClient {
+  sqs ??= new SQSClient({ maxAttempts: 3, useQueueUrlAsEndpoint: false });
+  return sqs;
+}
+
+export function eventBridgeClient(): EventBridgeClient {
+  eventBridge ??= new EventBridgeClient({ maxAttempts: 3 });
+  return eventBridge;
+}
+
+export function secretsManagerClient(): SecretsManagerClient {
+  secretsManager ??= new SecretsManagerClient({ maxAttempts: 3 });
+  return secretsManager;
 }

@@ -93,3 +93,10 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   return new InternalError('An unexpected error occurred', { cause: err });
 }
+
+/** An `Idempotency-Key` was reused, within its validity, for a different request body. */
+export class IdempotencyKeyReusedError extends ApiError {
+  readonly status = 422;
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  readonly retryable = false;
+}

@@ -1,0 +1,50 @@
+/**
+ * The report events on the EventBridge bus, and the rule patterns that route them. Read by the worker (which publishes),
+ * the CDK stack (rules and targets) and the local event bus (the same rules, matched locally), so the three agree.
+ *
+ * An event's `detail` is `{ payload, callbackUrl? }`: `payload` is exactly the webhook body of the client contract;
+ * `callbackUrl` is present only for reports submitted with one. Deploy-time subscribers receive `$.detail.payload`.
+ */
+
+/** `source` of every report event. */
+export const REPORT_EVENT_SOURCE = 'genai-api.reports';
+
+export const REPORT_EVENT_TYPES = ['report.completed', 'report.failed'] as const;
+export type ReportEventType = (typeof REPORT_EVENT_TYPES)[number];
+
+/** The webhook body of the client contract (DESIGN.md, "Webhook"). */
+export interface ReportWebhookPayload {
+  type: ReportEventType;
+  reportId: string;
+  status: 'COMPLETED' | 'FAILED';
+  result?: { text: string; usage: { inputTokens: number; outputTokens: number } };
+  error?: { code: string; message: string };
+  /** When the report finished (ISO 8601); the same on every re-publication. */
+  occurredAt: string;
+}
+
+/** `detail` of a report event. */
+export interface ReportEventDetail {
+  payload: ReportWebhookPayload;
+  /** The report's own `callbackUrl`, when it was submitted with one. */
+  callbackUrl?: string;
+}
+
+/** An EventBridge event pattern (the subset of the pattern language our rules use is all plain JSON). */
+export type EventPattern = Record<string, unknown>;
+
+/** Every finished report: what deploy-time subscribers (API destinations) receive. */
+export const FINISHED_REPORTS_PATTERN: EventPattern = {
+  source: [REPORT_EVENT_SOURCE],
+  'detail-type': [...REPORT_EVENT_TYPES],
+};
+
+/** Finished reports that carry a per-report `callbackUrl`: what the webhook sender receives. */
+export const REPORT_CALLBACKS_PATTERN: EventPattern = {
+  source: [REPORT_EVENT_SOURCE],
+  'detail-type': [...REPORT_EVENT_TYPES],
+  detail: { callbackUrl: [{ exists: true }] },
+};
+
+/** JSON path of the webhook body inside an event: the input transformation of subscriber targets. */
+export const WEBHOOK_PAYLOAD_PATH = '$.detail.payload';

@@ -1,0 +1,16 @@
+/**
+ * Key schemas of the DynamoDB tables, shared by the CDK constructs and the local cloud so both create the same tables.
+ */
+export interface TableDefinition {
+  /** Partition key attribute (string). */
+  readonly partitionKey: string;
+  /** TTL attribute (epoch seconds). TTL only cleans up; code compares expiry in its condition expressions. */
+  readonly ttlAttribute?: string;
+}
+
+export const TABLES = {
+  /** API key id → user and plan. Written when a key is issued. */
+  users: { partitionKey: 'apiKeyId' },
+  /** Circuit-breaker state and counters, and per-user token budget counters. */
+  guard: { partitionKey: 'pk', ttlAttribute: 'expiresAt' },
+} as const satisfies Record<string, TableDefinition>;

@@ -1,0 +1,410 @@
+/**
+ * Chat orchestration shared by the streaming, synchronous and report paths.
+ *
+ * A call has two phases, so that everything that can fail fast does so before a stream commits to `200`:
+ * 1. {@link ChatService.begin}: token budget reservation and the first model the breakers admit. Throws
+ *    `TokenBudgetExceededError` (429) or `ModelUnavailableError` (503 with `Retry-After`).
+ * 2. {@link ChatCall.stream} / {@link ChatCall.complete}: the model call. A failure before the first token moves on to
+ *    the next model in the chain (still inside the same stream); a failure after content is a `ModelStreamError`.
+ *    Every outcome is reported to the breaker and the budget is settled from the usage the model reported.
+ *
+ * @example
+ * const call = await chat.begin(request, { caller, requestId, deadlineAt });
+ * sse.event('start', { requestId, model: call.model });
+ * const result = await call.stream((text) => sse.event('delta', { text }));
+ */
+import type { AppConfig } from '../../config/schema';
+import { modelChain } from '../../config/schema';
+import {
+  ApiError,
+  DeadlineExceededError,
+  ModelStreamError,
+  ModelUnavailableError,
+  ValidationError,
+} from './errors';
+import type { Caller } from './identity';
+import type { ModelInvoker, ModelRequest, TokenUsage } from './model';
+
+/** A caller's right to make one call to one model; exactly one of its methods is called, once. */
+export interface ModelPermit {
+  success(outcome: { ttftMs?: number }): Promise<void>;
+  failure(err: unknown): Promise<void>;
+  /** The outcome says nothing about the model (the client went away, our own limits). */
+  release(): Promise<void>;
+}
+
+export type GuardDecision = { allowed: true; permit: ModelPermit } | { allowed: false; retryAfterSeconds: number };
+
+/** Admission to a model: the circuit breaker. */
+export interface ModelGuard {
+  acquire(modelId: string): Promise<GuardDecision>;
+}
+
+/** The per-user token budget. */
+export interface TokenBudgetGuard<R = unknown> {
+  reserve(userId: string, plan: string, estimatedTokens: number): Promise<R>;
+  settle(reservation: R, actualTokens: number): Promise<void>;
+  release(reservation: R): Promise<void>;
+}
+
+export interface ChatMetrics {
+  ttftMs: number;
+  latencyMs: number;
+}
+
+export interface ChatResult {
+  requestId: string;
+  model: string;
+  text: string;
+  stopReason: string;
+  usage: TokenUsage;
+  metrics: ChatMetrics;
+}
+
+export interface ChatContext {
+  caller: Pick<Caller, 'userId' | 'plan'>;
+  requestId: string;
+  /** Epoch ms by which the call must have finished (derived from the function's remaining time). */
+  deadlineAt: number;
+  /** Aborted when the client goes away. */
+  signal?: AbortSignal;
+}
+
+/** The model id reported when the configured degraded answer is served. */
+export const DEGRADED_MODEL = 'degraded';
+
+/** The client went away; nothing is reported to it, and the model is not blamed. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('The client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}
+
+/** No first token within `chat.ttftTimeoutMs`: a model timeout, counted by the breaker. */
+export class TimeToFirstTokenTimeoutError extends Error {
+  constructor(readonly modelId: string, readonly timeoutMs: number) {
+    super(`No first token from ${modelId} within ${timeoutMs} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** The model's stream ended without `messageStop`: the connection dropped, and the answer is incomplete. */
+export class StreamTruncatedError extends Error {
+  constructor(readonly modelId: string) {
+    super(`The stream from ${modelId} ended before the model finished`);
+    this.name = 'StreamTruncatedError';
+  }
+}
+
+/** Conservative token estimate used for the budget reservation before the model reports real usage. */
+export function estimateInputTokens(request: ModelRequest): number {
+  const chars = (request.system?.length ?? 0) + request.messages.reduce((n, m) => n + m.content.length, 0);
+  return Math.ceil(chars / 4) + 8;
+}
+
+export interface ChatServiceDeps {
+  config: AppConfig;
+  invoker: ModelInvoker;
+  guard?: ModelGuard;
+  budget?: TokenBudgetGuard;
+  now?: () => number;
+  /** Told about guard failures, which are survived (fail open) but must be visible. */
+  onGuardError?: (err: unknown, modelId: string) => void;
+}
+
+/** Retry-After for a 503 when no breaker gave a better hint. */
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+export class ChatService {
+  private readonly chain: string[];
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ChatServiceDeps) {
+    this.chain = modelChain(deps.config);
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Phase one: limits and admission. Throws before anything is committed to the client. */
+  async begin(request: ModelRequest, ctx: ChatContext): Promise<ChatCall> {
+    const startedAt = this.now();
+    const { budget } = this.deps;
+    const reservation = budget
+      ? await budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens)
+      : undefined;
+    try {
+      const admission = await this.admit(0);
+      return new ChatCall(this, request, ctx, startedAt, admission, reservation);
+    } catch (err) {
+      if (budget && reservation !== undefined) await budget.release(reservation);
+      throw err;
+    }
+  }
+
+  /** Finds the first model at or after `from` in the chain whose breaker admits a call. */
+  async admit(from: number): Promise<Admission> {
+    let retryAfter: number | undefined;
+    for (let index = from; index < this.chain.length; index++) {
+      const modelId = this.chain[index];
+      if (!this.deps.guard) return { index, modelId };
+      let decision: GuardDecision;
+      try {
+        decision = await this.deps.guard.acquire(modelId);
+      } catch (err) {
+        // The breaker's table being unreachable must not take the API down with it: admit, unguarded.
+        this.deps.onGuardError?.(err, modelId);
+        return { index, modelId };
+      }
+      if (decision.allowed) return { index, modelId, permit: decision.permit };
+      retryAfter = retryAfter === undefined ? decision.retryAfterSeconds : Math.min(retryAfter, decision.retryAfterSeconds);
+    }
+    if (this.deps.config.models.degradedAnswer !== undefined) return { index: this.chain.length, modelId: DEGRADED_MODEL };
+    throw new ModelUnavailableError('No model is available right now; retry later', {
+      retryAfterSeconds: retryAfter ?? DEFAULT_RETRY_AFTER_SECONDS,
+    });
+  }
+
+  get serviceDeps(): ChatServiceDeps {
+    return this.deps;
+  }
+
+  get clock(): () => number {
+    return this.now;
+  }
+}
+
+export interface Admission {
+  index: number;
+  modelId: string;
+  permit?: ModelPermit;
+}
+
+type Mode = 'stream' | 'complete';
+
+/** Phase two of a call: one use only. */
+export class ChatCall {
+  private used = false;
+
+  constructor(
+    private readonly service: ChatService,
+    private readonly request: ModelRequest,
+    private readonly ctx: ChatContext,
+    private readonly startedAt: number,
+    private admission: Admission,
+    private readonly reservation: unknown,
+  ) {}
+
+  /** The model that will be tried first (announced in the stream's `start` event). */
+  get model(): string {
+    return this.admission.modelId;
+  }
+
+  /** Streams the answer through `onDelta`; resolves with the full result. */
+  stream(onDelta: (text: string) => void): Promise<ChatResult> {
+    return this.run('stream', onDelta);
+  }
+
+  /** Calls the model without streaming (the synchronous endpoint). */
+  complete(): Promise<ChatResult> {
+    return this.run('complete');
+  }
+
+  private async run(mode: Mode, onDelta?: (text: string) => void): Promise<ChatResult> {
+    if (this.used) throw new Error('A ChatCall runs once');
+    this.used = true;
+    const { budget } = this.service.serviceDeps;
+    let consumed = 0;
+    try {
+      const result = await this.runChain(mode, onDelta, (tokens) => (consumed = tokens));
+      consumed = result.usage.inputTokens + result.usage.outputTokens;
+      return result;
+    } finally {
+      if (budget && this.reservation !== undefined) {
+        await (consumed > 0 ? budget.settle(this.reservation, consumed) : budget.release(this.reservation));
+      }
+    }
+  }
+
+  private async runChain(
+    mode: Mode,
+    onDelta: ((text: string) => void) | undefined,
+    reportConsumed: (tokens: number) => void,
+  ): Promise<ChatResult> {
+    const now = this.service.clock;
+    const { config, invoker } = this.service.serviceDeps;
+    let lastError: unknown;
+    for (;;) {
+      const { modelId, permit } = this.admission;
+      if (modelId === DEGRADED_MODEL) return this.degraded(onDelta);
+
+      const attemptStart = now();
+      const attempt = new AttemptControl(this.ctx, config.chat.ttftTimeoutMs, modelId, attemptStart);
+      let text = '';
+      let firstTokenAt: number | undefined;
+      let stopReason = 'end_turn';
+      let usage: TokenUsage | undefined;
+      try {
+        if (mode === 'stream') {
+          let stopped = false;
+          for await (const event of invoker.stream(modelId, this.request, attempt.signal)) {
+            if (event.type === 'delta') {
+              if (firstTokenAt === undefined) {
+                firstTokenAt = now();
+                attempt.firstToken();
+              }
+              text += event.text;
+              onDelta?.(event.text);
+            } else if (event.type === 'stop') {
+              stopReason = event.stopReason;
+              stopped = true;
+            } else usage = event.usage;
+          }
+          // The SDK ends the event loop quietly, without throwing, both when the call is aborted after the response
+          // started and when the connection drops mid-stream: neither may pass for a finished answer.
+          if (attempt.aborted) throw new Error('aborted');
+          if (!stopped) throw new StreamTruncatedError(modelId);
+        } else {
+          const completion = await invoker.complete(modelId, this.request, attempt.signal);
+          firstTokenAt = now();
+          text = completion.text;
+          stopReason = completion.stopReason;
+          usage = completion.usage;
+        }
+        attempt.finish();
+      } catch (raw) {
+        attempt.finish();
+        const err = attempt.explain(raw);
+        const outputSoFar = Math.ceil(text.length / 4);
+        if (err instanceof ClientGoneError) {
+          await permit?.release();
+          reportConsumed(estimateInputTokens(this.request) + outputSoFar);
+          throw err;
+        }
+        await permit?.failure(err);
+        if (firstTokenAt !== undefined) {
+          reportConsumed(estimateInputTokens(this.request) + outputSoFar);
+          if (err instanceof DeadlineExceededError) throw err;
+          throw new ModelStreamError(`The model failed while answering: ${messageOf(err)}`, { cause: err });
+        }
+        if (err instanceof DeadlineExceededError) throw err;
+        lastError = err;
+        this.admission = await this.nextAdmission(lastError);
+        continue;
+      }
+
+      const finishedAt = now();
+      // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
+      await permit?.success({ ttftMs: mode === 'stream' && firstTokenAt !== undefined ? firstTokenAt - attemptStart : undefined });
+      return {
+        requestId: this.ctx.requestId,
+        model: modelId,
+        text,
+        stopReason,
+        usage: usage ?? { inputTokens: estimateInputTokens(this.request), outputTokens: Math.ceil(text.length / 4) },
+        metrics: { ttftMs: (firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
+      };
+    }
+  }
+
+  /** After a failure before content: the next admitted model, or the typed reason there is none. */
+  private async nextAdmission(lastError: unknown): Promise<Admission> {
+    try {
+      return await this.service.admit(this.admission.index + 1);
+    } catch (err) {
+      if (isModelValidationError(lastError)) {
+        throw new ValidationError(`The model rejected the request: ${messageOf(lastError)}`, { cause: lastError });
+      }
+      if (err instanceof ModelUnavailableError) {
+        throw new ModelUnavailableError(`No model could answer: ${messageOf(lastError)}`, {
+          cause: lastError,
+          retryAfterSeconds: err.retryAfterSeconds,
+        });
+      }
+      throw err;
+    }
+  }
+
+  private degraded(onDelta?: (text: string) => void): ChatResult {
+    const text = this.service.serviceDeps.config.models.degradedAnswer ?? '';
+    onDelta?.(text);
+    const elapsed = this.service.clock() - this.startedAt;
+    return {
+      requestId: this.ctx.requestId,
+      model: DEGRADED_MODEL,
+      text,
+      stopReason: 'degraded',
+      usage: { inputTokens: 0, outputTokens: 0 },
+      metrics: { ttftMs: elapsed, latencyMs: elapsed },
+    };
+  }
+}
+
+/**
+ * Aborts one model attempt for the first of: the client going away, the call's deadline, or no first token within
+ * the TTFT timeout. `explain` turns the resulting abort back into the reason.
+ */
+class AttemptControl {
+  private readonly controller = new AbortController();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private reason: 'client' | 'deadline' | 'ttft' | undefined;
+  private readonly onClientAbort = () => this.abort('client');
+
+  constructor(
+    private readonly ctx: ChatContext,
+    private readonly ttftTimeoutMs: number,
+    private readonly modelId: string,
+    now: number,
+  ) {
+    if (ctx.signal?.aborted) this.abort('client');
+    ctx.signal?.addEventListener('abort', this.onClientAbort, { once: true });
+    this.timers.push(setTimeout(() => this.abort('deadline'), Math.max(0, ctx.deadlineAt - now)));
+    this.timers.push(setTimeout(() => this.abort('ttft'), ttftTimeoutMs));
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.reason !== undefined;
+  }
+
+  firstToken(): void {
+    clearTimeout(this.timers[1]);
+  }
+
+  finish(): void {
+    this.timers.forEach(clearTimeout);
+    this.ctx.signal?.removeEventListener('abort', this.onClientAbort);
+  }
+
+  explain(err: unknown): unknown {
+    switch (this.reason) {
+      case 'client':
+        return new ClientGoneError();
+      case 'deadline':
+        return new DeadlineExceededError('The call ran out of time', { cause: err });
+      case 'ttft':
+        return new TimeToFirstTokenTimeoutError(this.modelId, this.ttftTimeoutMs);
+      default:
+        return err;
+    }
+  }
+
+  private abort(reason: 'client' | 'deadline' | 'ttft'): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller.abort();
+  }
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  if (err instanceof Error) return `${err.name}${err.message ? `: ${err.message}` : ''}`;
+  return String(err);
+}
+
+/** Bedrock said the request itself is bad (too long for the model, for one): another try cannot help. */
+function isModelValidationError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ValidationException';
+}

@@ -1,0 +1,49 @@
+/**
+ * Powertools logger and metrics, configured from the environment the stack sets (`POWERTOOLS_SERVICE_NAME`,
+ * `POWERTOOLS_METRICS_NAMESPACE`, `POWERTOOLS_LOG_LEVEL`). Created once per function, at module scope.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricResolution, MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import type { ChatMetrics } from './chat';
+import type { TokenUsage } from './model';
+
+export function createLogger(): Logger {
+  return new Logger();
+}
+
+export function createMetrics(): Metrics {
+  return new Metrics();
+}
+
+export interface ChatMeasurement {
+  endpoint: string;
+  model: string;
+  metrics?: ChatMetrics;
+  usage?: TokenUsage;
+  /** `ok`, or the error code the client saw. */
+  outcome: string;
+}
+
+/**
+ * One EMF blob per request, dimensioned by endpoint and model. TTFT is high resolution (1 s) because it is the number
+ * this API exists to keep low, and spikes shorter than a minute matter.
+ */
+export function recordChatMetrics(metrics: Metrics, m: ChatMeasurement): void {
+  metrics.addDimensions({ endpoint: m.endpoint, model: m.model });
+  metrics.addMetric('Requests', MetricUnit.Count, 1);
+  if (m.outcome !== 'ok') metrics.addMetric('Errors', MetricUnit.Count, 1);
+  if (m.metrics) {
+    metrics.addMetric('TimeToFirstToken', MetricUnit.Milliseconds, m.metrics.ttftMs, MetricResolution.High);
+    metrics.addMetric('Latency', MetricUnit.Milliseconds, m.metrics.latencyMs);
+  }
+  if (m.usage) {
+    metrics.addMetric('InputTokens', MetricUnit.Count, m.usage.inputTokens);
+    metrics.addMetric('OutputTokens', MetricUnit.Count, m.usage.outputTokens);
+    if (m.metrics) {
+      const generationMs = m.metrics.latencyMs - m.metrics.ttftMs;
+      if (generationMs > 0 && m.usage.outputTokens > 0) {
+        metrics.addMetric('OutputTokensPerSecond', MetricUnit.CountPerSecond, (m.usage.outputTokens * 1000) / generationMs);
+      }
+    }
+  }
+}

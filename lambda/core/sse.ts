@@ -1,0 +1,60 @@
+/**
+ * Server-Sent Events on a Lambda response stream. Every event carries an `id:` (a counter, so a client can tell
+ * whether it missed one); a `: keep-alive` comment is written whenever nothing else has been sent for `keepAliveMs`,
+ * which keeps proxies and the API Gateway idle timeout from closing a stream while the model thinks.
+ */
+import type { Writable } from 'node:stream';
+
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  // Stops nginx-style proxies in front of a client from buffering the stream.
+  'x-accel-buffering': 'no',
+};
+
+export type SseEventName = 'start' | 'delta' | 'end' | 'error';
+
+export class SseWriter {
+  private nextId = 1;
+  private lastWriteAt: number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly keepAliveMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lastWriteAt = now();
+  }
+
+  /** Writes one event; returns false once the stream can no longer be written. */
+  event(name: SseEventName, data: unknown): boolean {
+    return this.write(`id: ${this.nextId++}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  comment(text: string): boolean {
+    return this.write(`: ${text}\n\n`);
+  }
+
+  startKeepAlive(): void {
+    const tick = Math.max(50, Math.floor(this.keepAliveMs / 4));
+    this.timer = setInterval(() => {
+      if (this.now() - this.lastWriteAt >= this.keepAliveMs) this.comment('keep-alive');
+    }, tick);
+    this.timer.unref?.();
+  }
+
+  /** Stops the keep-alive timer; the caller ends the underlying stream. */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private write(chunk: string): boolean {
+    if (this.closed || this.out.destroyed || this.out.writableEnded) return false;
+    this.lastWriteAt = this.now();
+    this.out.write(chunk);
+    return true;
+  }
+}

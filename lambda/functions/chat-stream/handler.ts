@@ -1,0 +1,100 @@
+/**
+ * POST /chat/stream: Server-Sent Events over Lambda response streaming (API Gateway STREAM integration).
+ *
+ * Everything that can fail fast (body, key, token budget, breakers with no fallback) runs before the response
+ * commits, so it gets a real status and a JSON body. After `start`, failures are `event: error`, and the stream always
+ * ends with `end` or `error`.
+ */
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import type { Writable } from 'node:stream';
+import { ClientGoneError, type ChatResult } from '../../core/chat';
+import { toApiError } from '../../core/errors';
+import { errorHeaders } from '../../core/http';
+import { resolveCaller } from '../../core/identity';
+import { createLogger, createMetrics, recordChatMetrics } from '../../core/observability';
+import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
+import { SSE_HEADERS, SseWriter } from '../../core/sse';
+import { parseChatRequest } from '../../core/validation';
+
+const ENDPOINT = 'chat-stream';
+const logger = createLogger();
+const metrics = createMetrics();
+
+export const handler = awslambda.streamifyResponse(
+  async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
+    logger.addContext(context);
+    const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+    const config = runtimeConfig();
+    // Lambda does not tell a function when the client disconnects (the stream only closes when we end it); where the
+    // platform does signal it, as the local gateway does, generation stops and the model is not blamed.
+    const clientGone = new AbortController();
+    responseStream.on('close', () => clientGone.abort());
+    responseStream.on('error', () => clientGone.abort());
+
+    let sse: SseWriter | undefined;
+    let userId: string | undefined;
+    let model: string | undefined;
+    let result: ChatResult | undefined;
+    let status = 200;
+    let errorCode: string | undefined;
+    try {
+      const request = parseChatRequest(event.body, config, event.isBase64Encoded);
+      const caller = await resolveCaller(event);
+      userId = caller.userId;
+      const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
+      const call = await chatService().begin(request, { caller, requestId, deadlineAt, signal: clientGone.signal });
+      model = call.model;
+
+      const body = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: SSE_HEADERS });
+      sse = new SseWriter(body, config.chat.keepAliveMs);
+      sse.event('start', { requestId, model: call.model });
+      sse.startKeepAlive();
+      const writer = sse;
+      result = await call.stream((text) => writer.event('delta', { text }));
+      model = result.model;
+      sse.event('end', { model: result.model, stopReason: result.stopReason, usage: result.usage, metrics: result.metrics });
+    } catch (err) {
+      if (err instanceof ClientGoneError) {
+        status = 499;
+        errorCode = 'CLIENT_CLOSED';
+      } else {
+        const apiErr = toApiError(err);
+        errorCode = apiErr.code;
+        if (apiErr.status >= 500 && apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
+        if (sse) {
+          sse.event('error', apiErr.toBody());
+        } else {
+          status = apiErr.status;
+          const body = awslambda.HttpResponseStream.from(responseStream, {
+            statusCode: apiErr.status,
+            headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...errorHeaders(apiErr) },
+          });
+          body.write(JSON.stringify(apiErr.toBody()));
+        }
+      }
+    } finally {
+      sse?.close();
+      if (!responseStream.writableEnded) responseStream.end();
+      logger.info('request completed', {
+        endpoint: ENDPOINT,
+        requestId,
+        user_id: userId,
+        model,
+        status,
+        ttft: result?.metrics.ttftMs,
+        latency: result?.metrics.latencyMs,
+        input_tokens: result?.usage.inputTokens,
+        output_tokens: result?.usage.outputTokens,
+        error: errorCode,
+      });
+      recordChatMetrics(metrics, {
+        endpoint: ENDPOINT,
+        model: model ?? 'none',
+        metrics: result?.metrics,
+        usage: result?.usage,
+        outcome: errorCode ?? 'ok',
+      });
+      metrics.publishStoredMetrics();
+    }
+  },
+);

@@ -1,0 +1,61 @@
+/** POST /chat: the synchronous baseline. The whole answer in one JSON response. */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { ChatResult } from '../../core/chat';
+import { toApiError } from '../../core/errors';
+import { errorResponse, jsonResponse } from '../../core/http';
+import { resolveCaller } from '../../core/identity';
+import { createLogger, createMetrics, recordChatMetrics } from '../../core/observability';
+import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
+import { parseChatRequest } from '../../core/validation';
+
+const ENDPOINT = 'chat';
+const logger = createLogger();
+const metrics = createMetrics();
+
+export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+  logger.addContext(context);
+  const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+  const config = runtimeConfig();
+  let userId: string | undefined;
+  let model: string | undefined;
+  let result: ChatResult | undefined;
+  let response: APIGatewayProxyResult;
+  let errorCode: string | undefined;
+  try {
+    const request = parseChatRequest(event.body, config, event.isBase64Encoded);
+    const caller = await resolveCaller(event);
+    userId = caller.userId;
+    const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.syncTimeoutSeconds * 1000);
+    const call = await chatService().begin(request, { caller, requestId, deadlineAt });
+    model = call.model;
+    result = await call.complete();
+    model = result.model;
+    response = jsonResponse(200, result);
+  } catch (err) {
+    const apiErr = toApiError(err);
+    errorCode = apiErr.code;
+    if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
+    response = errorResponse(apiErr);
+  }
+  logger.info('request completed', {
+    endpoint: ENDPOINT,
+    requestId,
+    user_id: userId,
+    model,
+    status: response.statusCode,
+    ttft: result?.metrics.ttftMs,
+    latency: result?.metrics.latencyMs,
+    input_tokens: result?.usage.inputTokens,
+    output_tokens: result?.usage.outputTokens,
+    error: errorCode,
+  });
+  recordChatMetrics(metrics, {
+    endpoint: ENDPOINT,
+    model: model ?? 'none',
+    metrics: result?.metrics,
+    usage: result?.usage,
+    outcome: errorCode ?? 'ok',
+  });
+  metrics.publishStoredMetrics();
+  return response;
+};

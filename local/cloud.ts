@@ -1,0 +1,169 @@
+/**
+ * The local cloud: the whole API on one machine, with the unchanged handlers, against wire-compatible stand-ins.
+ *
+ * Handlers find the stand-ins only through the SDK's own `AWS_ENDPOINT_URL_<SERVICE>` variables and the same
+ * resource-name variables the stack sets, so nothing in `lambda/` knows it is running locally.
+ *
+ * @example
+ * const cloud = await startLocalCloud({ port: 0, apiKeys: 'alice:free:alice-key-000000000000000' });
+ * // POST `${cloud.url}/chat/stream` with header x-api-key: alice-key-000000000000000
+ * await cloud.stop();
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { FunctionName, RouteDefinition } from '../config/routes';
+import { ENV, runtimeConfigJson } from '../config/runtime';
+import type { AppConfig, AppConfigInput } from '../config/schema';
+import { TABLES } from '../config/tables';
+import { registerApiKey } from '../lambda/core/identity';
+import { parseApiKeys, UsagePlans, type LocalApiKey } from './api-keys';
+import { BedrockSimulator, SimulatorSettingsError } from './bedrock-simulator';
+import { loadLocalConfig } from './config';
+import { createTable, startLocalDynamo } from './dynamodb';
+import { LocalGateway } from './gateway';
+import { installLambdaGlobals } from './lambda-runtime';
+
+export interface LocalCloudOptions {
+  /** Port of the API. @default 0 (a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** Configuration overrides on top of `cdk.json` and the local defaults. */
+  readonly config?: AppConfigInput;
+  /** `userId:plan:key,…`; unset: one generated demo key per plan. */
+  readonly apiKeys?: string;
+  /** Standard Webhooks signing secret (`whsec_…`); unset: generated. */
+  readonly webhookSecret?: string;
+  /** Silences handler logs and metrics output (tests and benches). @default false */
+  readonly quiet?: boolean;
+  /** Where `cdk.json` is. @default process.cwd() */
+  readonly root?: string;
+}
+
+export interface LocalCloud {
+  /** Base URL of the API, e.g. `http://127.0.0.1:3000`. */
+  readonly url: string;
+  readonly keys: readonly LocalApiKey[];
+  readonly simulator: BedrockSimulator;
+  readonly config: AppConfig;
+  /** Endpoint of the local DynamoDB, for tests that inspect state. */
+  readonly dynamoEndpoint: string;
+  /** Resource names, as the functions see them. */
+  readonly env: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+const REGION = 'us-east-1';
+
+function handlerPath(name: FunctionName): string {
+  return `../lambda/functions/${name}/handler`;
+}
+
+/** Serves `GET`/`POST /_local/model` from the simulator's settings (local only, never deployed). */
+function simulatorControl(simulator: BedrockSimulator) {
+  return async (req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<boolean> => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== '/_local/model') return false;
+    const reply = (status: number, value: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    if (req.method === 'GET') {
+      reply(200, simulator.state());
+    } else if (req.method === 'POST') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8') || 'null');
+      } catch {
+        reply(400, { error: { code: 'VALIDATION_ERROR', message: 'body: is not valid JSON', retryable: false } });
+        return true;
+      }
+      try {
+        reply(200, simulator.configure(parsed));
+      } catch (err) {
+        if (!(err instanceof SimulatorSettingsError)) throw err;
+        reply(400, { error: { code: 'VALIDATION_ERROR', message: err.message, retryable: false } });
+      }
+    } else {
+      reply(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use GET or POST', retryable: false } });
+    }
+    return true;
+  };
+}
+
+export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+  const config = loadLocalConfig(options.config ?? {}, options.root);
+  const keys = parseApiKeys(options.apiKeys, config.plans);
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
+  };
+
+  try {
+    const host = options.host ?? '127.0.0.1';
+    const dynamo = await startLocalDynamo(host);
+    stoppers.push(() => dynamo.close());
+    const simulator = await BedrockSimulator.start({ host });
+    stoppers.push(() => simulator.close());
+
+    const env: Record<string, string> = {
+      AWS_REGION: REGION,
+      AWS_DEFAULT_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: simulator.url,
+      [ENV.config]: runtimeConfigJson(config),
+      [ENV.usersTable]: 'genai-local-users',
+      [ENV.guardTable]: 'genai-local-guard',
+      [ENV.bedrockRegion]: REGION,
+      POWERTOOLS_SERVICE_NAME: config.observability.serviceName,
+      POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
+      POWERTOOLS_LOG_LEVEL: options.quiet ? 'SILENT' : config.observability.logLevel,
+      ...(options.quiet ? { POWERTOOLS_METRICS_DISABLED: 'true' } : {}),
+    };
+    // The functions read these at cold start, exactly as they read the variables the stack sets on AWS.
+    delete process.env.AWS_PROFILE;
+    Object.assign(process.env, env);
+
+    const db = new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    stoppers.push(async () => db.destroy());
+    await createTable(db, env[ENV.usersTable], TABLES.users);
+    await createTable(db, env[ENV.guardTable], TABLES.guard);
+    const documentClient = DynamoDBDocumentClient.from(db);
+    for (const k of keys) {
+      await registerApiKey({ apiKeyId: k.apiKeyId, userId: k.userId, plan: k.plan }, { documentClient, tableName: env[ENV.usersTable] });
+    }
+
+    installLambdaGlobals();
+    const handlers = new Map<FunctionName, Promise<unknown>>();
+    const loadHandler = (name: FunctionName) => {
+      if (!handlers.has(name)) {
+        handlers.set(name, import(handlerPath(name)).then((m: { handler: unknown }) => m.handler));
+      }
+      return handlers.get(name)!;
+    };
+
+    const timeoutMs = (route: RouteDefinition) =>
+      (route.transferMode === 'STREAM' ? config.chat.streamTimeoutSeconds : config.chat.syncTimeoutSeconds + 1) * 1000;
+    const gateway = await LocalGateway.start({
+      host,
+      port: options.port ?? 0,
+      plans: new UsagePlans(keys, config.plans),
+      loadHandler,
+      timeoutMs,
+      extraRoutes: [simulatorControl(simulator)],
+      onGatewayError: (err) => console.error('[local] gateway error:', err),
+      onHandlerError: (err, route) => {
+        if (!options.quiet) console.error(`[local] ${route.functionName} failed:`, err);
+      },
+    });
+    stoppers.push(() => gateway.close());
+
+    return { url: gateway.url, keys, simulator, config, dynamoEndpoint: dynamo.endpoint, env, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Configuration of the local cloud: the same `genai` context the CDK app reads from `cdk.json`, then local defaults
+ * that keep recovery short (DESIGN.md: an open breaker probes again within 30 s), then explicit overrides.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseConfig, type AppConfig, type AppConfigInput } from '../config/schema';
+
+/** Applied on top of `cdk.json`, below explicit overrides. */
+export const LOCAL_DEFAULTS = {
+  breaker: { openSeconds: 5, maxOpenSeconds: 20, probeLeaseSeconds: 10 },
+} as const;
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Objects merge key by key; arrays and scalars replace. */
+export function deepMerge(...layers: unknown[]): Json {
+  const out: Json = {};
+  for (const layer of layers) {
+    if (!isObject(layer)) continue;
+    for (const [k, v] of Object.entries(layer)) out[k] = isObject(v) && isObject(out[k]) ? deepMerge(out[k], v) : v;
+  }
+  return out;
+}
+
+/** The `genai` context of `cdk.json`, or `{}` when there is none. */
+export function readCdkContext(root = process.cwd()): Json {
+  let raw: string;
+  try {
+    raw = readFileSync(join(root, 'cdk.json'), 'utf8');
+  } catch {
+    return {};
+  }
+  const context = (JSON.parse(raw) as { context?: Json }).context?.genai;
+  if (typeof context === 'string') return JSON.parse(context) as Json;
+  return isObject(context) ? context : {};
+}
+
+export function loadLocalConfig(overrides: AppConfigInput = {}, root?: string): AppConfig {
+  return parseConfig(deepMerge(readCdkContext(root), LOCAL_DEFAULTS, overrides), 'local configuration');
+}
