@@ -184,13 +184,16 @@ export class LocalGateway {
     };
     res.on('close', clientGone);
     const timer = setTimeout(() => responseStream.destroy(), context.getRemainingTimeInMillis());
+    let handlerFailed = false;
     const failed = done.catch((err) => {
+      handlerFailed = true;
       this.options.onHandlerError?.(err, route);
-      return err as unknown;
     });
 
-    const first = await Promise.race([readPrelude(responseStream), failed.then(() => undefined)]);
-    if (!first) {
+    // Resolves at the prelude's delimiter, or when the stream ends (a handler that threw ends it too).
+    const first = await readPrelude(responseStream);
+    if (responseStream.readableEnded || responseStream.destroyed) await failed;
+    if (handlerFailed && first.prelude.statusCode === undefined && first.rest.length === 0) {
       clearTimeout(timer);
       if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
       return;

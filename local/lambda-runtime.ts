@@ -130,12 +130,15 @@ export function readPrelude(
     const finish = (prelude: object, rest: Buffer) => {
       stream.off('data', onData);
       stream.off('end', onEnd);
+      stream.off('close', onEnd);
       stream.off('error', reject);
       stream.pause();
       resolve({ prelude, rest });
     };
     stream.on('data', onData);
     stream.once('end', onEnd);
+    // Destroyed before any prelude (the client left early): resolve rather than wait forever.
+    stream.once('close', onEnd);
     stream.once('error', reject);
   });
 }

@@ -1,0 +1,101 @@
+/**
+ * A client of the streaming endpoint written only from the contract: fetch + eventsource-parser, recording when each
+ * event and comment arrived.
+ */
+import { createParser } from 'eventsource-parser';
+
+export interface ReceivedEvent {
+  event: string;
+  id?: string;
+  data: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  at: number;
+}
+
+export interface SseResult {
+  status: number;
+  headers: Headers;
+  events: ReceivedEvent[];
+  comments: string[];
+  /** The body, when the response was not an event stream (a JSON error before the stream started). */
+  json?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export interface StreamOptions {
+  apiKey?: string;
+  body: unknown;
+  /** Called for each event as it arrives; return true to abort the request (client goes away). */
+  onEvent?: (event: ReceivedEvent) => boolean | void;
+}
+
+export async function streamChat(baseUrl: string, options: StreamOptions): Promise<SseResult> {
+  const controller = new AbortController();
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (options.apiKey) headers['x-api-key'] = options.apiKey;
+  const res = await fetch(`${baseUrl}/chat/stream`, {
+    method: 'POST',
+    headers,
+    body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    signal: controller.signal,
+  });
+  const result: SseResult = { status: res.status, headers: res.headers, events: [], comments: [] };
+  if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    const text = await res.text();
+    try {
+      result.json = JSON.parse(text);
+    } catch {
+      result.json = text;
+    }
+    return result;
+  }
+  let aborted = false;
+  const parser = createParser({
+    onEvent: (message) => {
+      const received: ReceivedEvent = { event: message.event ?? 'message', id: message.id, data: JSON.parse(message.data), at: performance.now() };
+      result.events.push(received);
+      if (options.onEvent?.(received) && !aborted) {
+        aborted = true;
+        controller.abort();
+      }
+    },
+    onComment: (comment) => result.comments.push(comment.trim()),
+  });
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (aborted) break;
+    }
+  } catch (err) {
+    if (!aborted) throw err;
+  }
+  return result;
+}
+
+export async function postJson(
+  url: string,
+  body: unknown,
+  apiKey?: string,
+): Promise<{ status: number; headers: Headers; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (apiKey) headers['x-api-key'] = apiKey;
+  const res = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, headers: res.headers, json };
+}
+
+/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
