@@ -1,0 +1,103 @@
+/**
+ * DynamoDB for tests and benches: dynalite, in-process, on a free loopback port. No network beyond 127.0.0.1.
+ *
+ * @example
+ * ```ts
+ * const db = await startDynalite();
+ * const client = dynamoClient(db.endpoint);
+ * await createGuardTable(client, 'guard-test');
+ * // ... use DynamoDBDocumentClient.from(client) ...
+ * client.destroy();
+ * await db.close();
+ * ```
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  waitUntilTableExists,
+  type AttributeDefinition,
+  type KeySchemaElement,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+// dynalite ships no type declarations; this is the part of its surface used here.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const dynalite = require('dynalite') as (options: {
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+}) => Server;
+
+export interface DynaliteHandle {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  /** Drops open connections and stops the server (and its in-memory store). */
+  close(): Promise<void>;
+}
+
+/** Starts an in-memory dynalite on 127.0.0.1 with a port chosen by the OS. Tables become ACTIVE immediately. */
+export async function startDynalite(): Promise<DynaliteHandle> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        // Keep-alive sockets from SDK clients would otherwise hold close() for dynalite's 30 s shutdown timeout.
+        server.close((err?: Error) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A low-level client for a local endpoint: dummy credentials, us-east-1, no retries hiding failures. */
+export function dynamoClient(endpoint: string, options: { maxAttempts?: number } = {}): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: options.maxAttempts ?? 1,
+  });
+}
+
+/** The document client the runtime code uses, over {@link dynamoClient}. */
+export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/** Creates an on-demand table with a string partition key (and optional string sort key), and waits until ACTIVE. */
+export async function createTable(
+  client: DynamoDBClient,
+  name: string,
+  keys: { partitionKey: string; sortKey?: string },
+): Promise<void> {
+  const attributes: AttributeDefinition[] = [{ AttributeName: keys.partitionKey, AttributeType: 'S' }];
+  const schema: KeySchemaElement[] = [{ AttributeName: keys.partitionKey, KeyType: 'HASH' }];
+  if (keys.sortKey) {
+    attributes.push({ AttributeName: keys.sortKey, AttributeType: 'S' });
+    schema.push({ AttributeName: keys.sortKey, KeyType: 'RANGE' });
+  }
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      AttributeDefinitions: attributes,
+      KeySchema: schema,
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 1, maxDelay: 1 }, { TableName: name });
+}
+
+/**
+ * The guard table (circuit breaker state, breaker counters, token budgets): partition key `pk`. Its TTL attribute
+ * (`expiresAt`) is set only in CDK; dynalite has no TTL, and the code never relies on TTL for correctness.
+ */
+export function createGuardTable(client: DynamoDBClient, name: string): Promise<void> {
+  return createTable(client, name, { partitionKey: 'pk' });
+}
