@@ -1,0 +1,166 @@
+/**
+ * The one place for Lambda defaults: every function of the API is a `BaseFunction`.
+ *
+ * Runtime Node.js 24 on ARM64, X-Ray active tracing, its own log group with the configured retention, source maps,
+ * the AWS SDK bundled (so the deployed SDK is the version the project pins and tests against, HTTP/2 behaviour
+ * included), and the validated configuration in `GENAI_CONFIG`. The `useXxx` helpers set an environment variable and
+ * grant the matching permissions in one call, so the two cannot drift apart.
+ */
+import * as path from 'node:path';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { FunctionName } from '../../config/routes';
+import { ENV, runtimeConfigJson } from '../../config/runtime';
+import type { AppConfig } from '../../config/schema';
+import { BEDROCK_INVOKE_ACTIONS, modelChainResourceArns } from '../bedrock-arns';
+import { acknowledgeWildcardResources } from '../nag';
+
+/** Names of the environment variables the functions read (see `ENV` in config/runtime.ts). */
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** Folder holding one sub-folder per function, each with a `handler.ts` exporting `handler`. */
+export const FUNCTIONS_DIR = path.join(__dirname, '..', '..', 'lambda', 'functions');
+
+export interface BaseFunctionProps {
+  /** Which function: its code is `lambda/functions/<functionName>/handler.ts`. */
+  readonly functionName: FunctionName;
+  /** The validated configuration; its runtime part is passed to the function in `GENAI_CONFIG`. */
+  readonly config: AppConfig;
+  /**
+   * Longest an invocation may run.
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Memory (and, proportionally, CPU).
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * Human-readable description shown in the Lambda console.
+   * @default - `<serviceName> <functionName>`
+   */
+  readonly description?: string;
+  /**
+   * Most concurrent executions reserved for (and allowed to) this function.
+   * @default - unreserved: the account's regional pool
+   */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/** Access levels for `useTable`. */
+export type TableAccess = 'read' | 'readWrite';
+
+export class BaseFunction extends Construct {
+  /** The Lambda function. */
+  public readonly function: NodejsFunction;
+  /** Its execution role: writes to its own log group, traces to X-Ray, and whatever the `useXxx` helpers grant. */
+  public readonly role: iam.Role;
+  /** Its log group (explicit, so retention is set and the function needs no CreateLogGroup permission). */
+  public readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: BaseFunctionProps) {
+    super(scope, id);
+    const { config, functionName } = props;
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: retentionDays(config.observability.logRetentionDays),
+    });
+    // Own role instead of the default one: the default attaches the AWS managed AWSLambdaBasicExecutionRole
+    // (logs:CreateLogGroup and writes on every log group in the account); this one writes to its own log group only.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of the ${functionName} function`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: path.join(FUNCTIONS_DIR, functionName, 'handler.ts'),
+      handler: 'handler',
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      tracing: Tracing.ACTIVE,
+      timeout: props.timeout ?? Duration.seconds(30),
+      memorySize: props.memorySize ?? 512,
+      description: props.description ?? `${config.observability.serviceName} ${functionName}`,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: {
+        [ENV.config]: runtimeConfigJson(config),
+        POWERTOOLS_SERVICE_NAME: config.observability.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
+        POWERTOOLS_LOG_LEVEL: config.observability.logLevel,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        format: OutputFormat.CJS,
+        bundleAwsSDK: true,
+      },
+    });
+
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray active tracing only: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level ' +
+        'permissions, so AWS documents Resource "*" for them. No other statement of this role uses "*".',
+    });
+  }
+
+  /** Passes a table's name in `envName` and grants `access` to its items (and indexes). */
+  public useTable(envName: EnvName, table: ITable, access: TableAccess): this {
+    this.function.addEnvironment(envName, table.tableName);
+    if (access === 'read') table.grantReadData(this.role);
+    else table.grantReadWriteData(this.role);
+    return this;
+  }
+
+  /**
+   * Allows invoking exactly the given models (ids, inference profile ids or ARNs) with Converse / ConverseStream,
+   * and passes the Region to call Bedrock in as `BEDROCK_REGION`.
+   *
+   * @param models the model chain, primary first
+   * @param region Bedrock Region; unset: the stack's Region
+   */
+  public useBedrockModels(models: readonly string[], region?: string): this {
+    const stack = Stack.of(this);
+    const bedrockRegion = region ?? stack.region;
+    this.function.addEnvironment(ENV.bedrockRegion, bedrockRegion);
+    const resources = modelChainResourceArns(
+      { partition: stack.partition, region: bedrockRegion, account: stack.account },
+      models,
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'InvokeConfiguredModels', actions: [...BEDROCK_INVOKE_ACTIONS], resources }),
+    );
+    acknowledgeWildcardResources(
+      this.role,
+      resources.filter((arn) => arn.includes('*')),
+      'Cross-Region inference profile: Bedrock runs the request against the same foundation model in a destination ' +
+        'Region that AWS chooses (and may extend), so the Region segment is "*"; the model id is exact, so no other ' +
+        'model is allowed.',
+    );
+    return this;
+  }
+}
+
+/** The CloudWatch Logs retention for a number of days; only the periods CloudWatch Logs offers are accepted. */
+export function retentionDays(days: number): RetentionDays {
+  const offered = (Object.values(RetentionDays).filter((v) => typeof v === 'number') as number[])
+    .filter((v) => v > 0 && v !== RetentionDays.INFINITE)
+    .sort((a, b) => a - b);
+  if (!offered.includes(days)) {
+    throw new Error(
+      `observability.logRetentionDays: ${days} is not a retention period CloudWatch Logs offers (one of ${offered.join(', ')})`,
+    );
+  }
+  return days as RetentionDays;
+}
