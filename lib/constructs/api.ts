@@ -1,0 +1,249 @@
+/**
+ * The public REST API: one API Gateway REST API whose resources, methods, request models and integrations come from
+ * the route table (`config/routes.ts`), the same table the local gateway serves. Every method needs an API key; each
+ * key belongs to one usage plan per `config.plans`.
+ */
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import {
+  AccessLogField,
+  AccessLogFormat,
+  ApiKeySourceType,
+  EndpointType,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  type Method,
+  MethodLoggingLevel,
+  type Model,
+  Period,
+  RequestValidator,
+  ResponseTransferMode,
+  ResponseType,
+  RestApi,
+  type ThrottleSettings,
+  UsagePlan,
+} from 'aws-cdk-lib/aws-apigateway';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { FunctionName, RouteDefinition } from '../../config/routes';
+import type { AppConfig } from '../../config/schema';
+import { modelSchemaFor } from '../api-models';
+import { assertDistinctPlanKeys, pascalCase } from '../outputs';
+import { retentionDays } from './base-function';
+
+/** The functions that serve routes, by the route table's `functionName`. */
+export type RouteHandlers = Partial<Record<FunctionName, IFunction>>;
+
+/**
+ * Body of a request rejected by the request model. `validationErrorString` is embedded inside a JSON string, as in
+ * API Gateway's own examples; the shape is the contract's error shape, so clients parse one format for every 400.
+ */
+export const VALIDATION_ERROR_TEMPLATE =
+  '{"error":{"code":"VALIDATION_ERROR","message":"$context.error.validationErrorString","retryable":false}}';
+
+export interface GenAiApiProps {
+  /** The validated configuration (usage plans, timeouts, log retention). */
+  readonly config: AppConfig;
+  /**
+   * Stage name: the first path segment of every URL.
+   * @default 'v1'
+   */
+  readonly stageName?: string;
+  /**
+   * Stage-wide throttle across all keys, protecting Lambda concurrency and the Bedrock quota from the sum of all
+   * clients (usage plans limit each key separately).
+   * @default { rateLimit: 500, burstLimit: 1000 }
+   */
+  readonly stageThrottle?: ThrottleSettings;
+  /**
+   * Value of `Access-Control-Allow-Origin` on API Gateway's own error responses. Keys travel in a header, not in
+   * cookies, so any origin is safe by default.
+   * @default '*'
+   */
+  readonly corsAllowOrigin?: string;
+}
+
+export class GenAiApi extends Construct {
+  public readonly restApi: RestApi;
+  /** Access log (one JSON line per request). */
+  public readonly accessLogGroup: LogGroup;
+  /** Validates bodies against the route's model and declared parameters. */
+  public readonly requestValidator: RequestValidator;
+  /** One usage plan per `config.plans` entry, by plan name. */
+  public readonly usagePlans: Readonly<Record<string, UsagePlan>>;
+  /** Methods added from the route table, by route id. */
+  public readonly methods: Record<string, Method> = {};
+  /** Request models, by route id. */
+  public readonly models: Record<string, Model> = {};
+
+  private readonly config: AppConfig;
+
+  constructor(scope: Construct, id: string, props: GenAiApiProps) {
+    super(scope, id);
+    const { config } = props;
+    this.config = config;
+    const stackName = Stack.of(this).stackName;
+
+    this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
+      retention: retentionDays(config.observability.logRetentionDays),
+    });
+
+    const throttle = props.stageThrottle ?? { rateLimit: 500, burstLimit: 1000 };
+    this.restApi = new RestApi(this, 'RestApi', {
+      restApiName: stackName,
+      description: 'Serverless GenAI API: streaming chat (SSE), synchronous chat, async reports',
+      // Regional: no CloudFront hop in front of a token stream; clients pay for one TLS connection less.
+      endpointTypes: [EndpointType.REGIONAL],
+      apiKeySourceType: ApiKeySourceType.HEADER,
+      // The account-level role that lets API Gateway write execution logs (the feature flag turns it off by default).
+      cloudWatchRole: true,
+      defaultMethodOptions: { apiKeyRequired: true },
+      deployOptions: {
+        stageName: props.stageName ?? 'v1',
+        tracingEnabled: true,
+        metricsEnabled: true,
+        // Errors only: execution logs at INFO cost more than the traffic they describe. Bodies are never logged.
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        throttlingRateLimit: throttle.rateLimit,
+        throttlingBurstLimit: throttle.burstLimit,
+        accessLogDestination: new LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: AccessLogField.contextRequestId(),
+            requestTime: AccessLogField.contextRequestTimeEpoch(),
+            ip: AccessLogField.contextIdentitySourceIp(),
+            httpMethod: AccessLogField.contextHttpMethod(),
+            resourcePath: AccessLogField.contextResourcePath(),
+            protocol: AccessLogField.contextProtocol(),
+            status: AccessLogField.contextStatus(),
+            responseLength: AccessLogField.contextResponseLength(),
+            responseLatency: AccessLogField.contextResponseLatency(),
+            integrationStatus: AccessLogField.contextIntegrationStatus(),
+            integrationLatency: AccessLogField.contextIntegrationLatency(),
+            apiKeyId: AccessLogField.contextIdentityApiKeyId(),
+            errorType: AccessLogField.contextErrorResponseType(),
+            errorMessage: AccessLogField.contextErrorMessage(),
+            xrayTraceId: AccessLogField.contextXrayTraceId(),
+          }),
+        ),
+      },
+    });
+
+    this.requestValidator = new RequestValidator(this, 'Validator', {
+      restApi: this.restApi,
+      requestValidatorName: 'body-and-parameters',
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+
+    // RestApi adds an `Endpoint` output with a generated name; the stack exports the URL under a stable name instead.
+    this.restApi.node.tryRemoveChild('Endpoint');
+
+    this.addGatewayResponses(props.corsAllowOrigin ?? '*');
+    this.usagePlans = this.addUsagePlans(stackName);
+    this.acknowledgeFindings();
+  }
+
+  /** Adds every route, each served by the function its `functionName` names. */
+  public addRoutes(routes: readonly RouteDefinition[], handlers: RouteHandlers): void {
+    for (const route of routes) {
+      const handler = handlers[route.functionName];
+      if (!handler) {
+        throw new Error(
+          `Route ${route.method} ${route.path} (${route.id}) is served by function "${route.functionName}", ` +
+            'but no construct in the stack provides it',
+        );
+      }
+      this.addRoute(route, handler);
+    }
+  }
+
+  /** Adds one route: resource, request model, validator, API key requirement, and the Lambda proxy integration. */
+  public addRoute(route: RouteDefinition, handler: IFunction): Method {
+    if (this.methods[route.id]) throw new Error(`Route id ${route.id} is used twice`);
+    const stream = route.transferMode === 'STREAM';
+    const integration = new LambdaIntegration(handler, {
+      proxy: true,
+      // STREAM: API Gateway invokes the function with InvokeWithResponseStream and relays bytes as they come, for up
+      // to the stream timeout. BUFFERED: the classic proxy, at most 29 s.
+      responseTransferMode: stream ? ResponseTransferMode.STREAM : undefined,
+      timeout: Duration.seconds(stream ? this.config.chat.streamTimeoutSeconds : this.config.chat.syncTimeoutSeconds),
+    });
+
+    let model: Model | undefined;
+    if (route.requestSchema) {
+      model = this.restApi.addModel(`${route.id}RequestModel`, {
+        modelName: `${route.id}Request`,
+        contentType: 'application/json',
+        description: `Body of ${route.method} ${route.path}`,
+        schema: modelSchemaFor(route.requestSchema),
+      });
+      this.models[route.id] = model;
+    }
+
+    const method = this.restApi.root.resourceForPath(route.path).addMethod(route.method, integration, {
+      operationName: route.id,
+      apiKeyRequired: true,
+      requestValidator: this.requestValidator,
+      requestModels: model ? { 'application/json': model } : undefined,
+      // Declared optional: validation requires nothing, but the gateway passes them on and documents them.
+      requestParameters: route.requestHeaders
+        ? Object.fromEntries(route.requestHeaders.map((h) => [`method.request.header.${h}`, false]))
+        : undefined,
+    });
+    this.methods[route.id] = method;
+    return method;
+  }
+
+  private addGatewayResponses(allowOrigin: string): void {
+    const cors = { 'Access-Control-Allow-Origin': `'${allowOrigin}'` };
+    this.restApi.addGatewayResponse('BadRequestBody', {
+      type: ResponseType.BAD_REQUEST_BODY,
+      statusCode: '400',
+      responseHeaders: { ...cors, 'Content-Type': "'application/json'" },
+      templates: { 'application/json': VALIDATION_ERROR_TEMPLATE },
+    });
+    // No templates: API Gateway keeps its own `{"message": ...}` body (missing key 403, usage-plan throttle 429),
+    // as the contract says; only the CORS header is added so browsers can read the error.
+    this.restApi.addGatewayResponse('Default4xx', { type: ResponseType.DEFAULT_4XX, responseHeaders: cors });
+    this.restApi.addGatewayResponse('Default5xx', { type: ResponseType.DEFAULT_5XX, responseHeaders: cors });
+  }
+
+  private addUsagePlans(stackName: string): Record<string, UsagePlan> {
+    assertDistinctPlanKeys(Object.keys(this.config.plans));
+    const plans: Record<string, UsagePlan> = {};
+    for (const [name, plan] of Object.entries(this.config.plans)) {
+      plans[name] = this.restApi.addUsagePlan(`UsagePlan${pascalCase(name)}`, {
+        name: `${stackName}-${name}`,
+        description: `Plan "${name}": ${plan.rateLimit} req/s, burst ${plan.burstLimit}, ${plan.requestsPerDay} requests/day`,
+        throttle: { rateLimit: plan.rateLimit, burstLimit: plan.burstLimit },
+        quota: { limit: plan.requestsPerDay, period: Period.DAY },
+        apiStages: [{ api: this.restApi, stage: this.restApi.deploymentStage }],
+      });
+    }
+    return plans;
+  }
+
+  private acknowledgeFindings(): void {
+    const auth =
+      'Clients authenticate with API Gateway API keys bound to usage plans (x-api-key), by design: the key identifies ' +
+      'the user server-side and carries per-user throttles and quotas. There are no end-user identities to put in ' +
+      'Cognito or IAM.';
+    Validations.of(this.restApi).acknowledge({ id: 'AwsSolutions-APIG4', reason: auth });
+    Validations.of(this.restApi).acknowledge({ id: 'AwsSolutions-COG4', reason: auth });
+    Validations.of(this.restApi.deploymentStage).acknowledge({
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'WAF is optional for this reference API: per-key usage plans, a stage-wide throttle and request models are ' +
+        'the built-in protections. Associate a web ACL with the stage where an organisation requires one.',
+    });
+    const cloudWatchRole = this.restApi.node.findChild('CloudWatchRole');
+    Validations.of(cloudWatchRole).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason:
+        'The API Gateway CloudWatch role is one account-wide setting shared by every REST API in the Region; AWS ' +
+        'documents this managed policy for it. A policy scoped to this API would break logging of the others.',
+    });
+  }
+}

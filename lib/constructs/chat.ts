@@ -1,0 +1,67 @@
+/**
+ * The two chat functions: `chat-stream` (SSE over a STREAM integration) and `chat` (buffered baseline). Both guard
+ * every model call with the shared breaker and the user's token budget, so both read the users table, read and write
+ * the guard table, and may call exactly the configured model chain.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { ENV } from '../../config/runtime';
+import { type AppConfig, modelChain } from '../../config/schema';
+import type { RouteHandlers } from './api';
+import { BaseFunction } from './base-function';
+
+/**
+ * Extra time the buffered function gets beyond the gateway's integration timeout, so it can still log and settle the
+ * token budget for a call the gateway has already answered with 504.
+ */
+export const SYNC_FUNCTION_GRACE = Duration.seconds(3);
+
+export interface ChatFunctionsProps {
+  /** The validated configuration. */
+  readonly config: AppConfig;
+  /** API key id → user and plan. Read only. */
+  readonly usersTable: ITable;
+  /** Breaker state and token budgets. Read and written. */
+  readonly guardTable: ITable;
+  /**
+   * Memory of both functions. They relay tokens and do little work of their own.
+   * @default 512
+   */
+  readonly memorySize?: number;
+}
+
+export class ChatFunctions extends Construct {
+  /** `POST /chat/stream`: runs as long as the stream (config.chat.streamTimeoutSeconds). */
+  public readonly chatStream: BaseFunction;
+  /** `POST /chat`: config.chat.syncTimeoutSeconds plus a short grace. */
+  public readonly chat: BaseFunction;
+  /** Both functions by the route table's `functionName`. */
+  public readonly handlers: RouteHandlers;
+
+  constructor(scope: Construct, id: string, props: ChatFunctionsProps) {
+    super(scope, id);
+    const { config } = props;
+
+    this.chatStream = new BaseFunction(this, 'ChatStream', {
+      functionName: 'chat-stream',
+      config,
+      memorySize: props.memorySize,
+      timeout: Duration.seconds(config.chat.streamTimeoutSeconds),
+    });
+    this.chat = new BaseFunction(this, 'Chat', {
+      functionName: 'chat',
+      config,
+      memorySize: props.memorySize,
+      timeout: Duration.seconds(config.chat.syncTimeoutSeconds).plus(SYNC_FUNCTION_GRACE),
+    });
+
+    for (const fn of [this.chatStream, this.chat]) {
+      fn.useTable(ENV.usersTable, props.usersTable, 'read')
+        .useTable(ENV.guardTable, props.guardTable, 'readWrite')
+        .useBedrockModels(modelChain(config), config.bedrockRegion);
+    }
+
+    this.handlers = { 'chat-stream': this.chatStream.function, chat: this.chat.function };
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The stack: a composition of constructs, one per concern. To add a concern (reports pipeline, guard), create its
+ * construct here, pass it the tables it needs, and merge its route handlers into `handlers` before `addRoutes`.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { ROUTES } from '../config/routes';
+import type { AppConfig } from '../config/schema';
+import { type RouteHandlers, GenAiApi } from './constructs/api';
+import { ChatFunctions } from './constructs/chat';
+import { GuardTables } from './constructs/guard-tables';
+import {
+  OUTPUT_API_ID,
+  OUTPUT_API_URL,
+  OUTPUT_GUARD_TABLE_NAME,
+  OUTPUT_USERS_TABLE_NAME,
+  usagePlanOutputKey,
+} from './outputs';
+
+export interface GenAiApiStackProps extends StackProps {
+  /** The validated configuration (`parseConfig`). */
+  readonly config: AppConfig;
+}
+
+export class GenAiApiStack extends Stack {
+  public readonly config: AppConfig;
+  public readonly tables: GuardTables;
+  public readonly chat: ChatFunctions;
+  public readonly api: GenAiApi;
+
+  constructor(scope: Construct, id: string, props: GenAiApiStackProps) {
+    super(scope, id, {
+      description: 'Serverless GenAI API: streaming chat, synchronous chat, shared circuit breaker, per-user limits',
+      ...props,
+    });
+    const { config } = props;
+    this.config = config;
+
+    this.tables = new GuardTables(this, 'Tables');
+    this.chat = new ChatFunctions(this, 'Chat', {
+      config,
+      usersTable: this.tables.usersTable,
+      guardTable: this.tables.guardTable,
+    });
+    this.api = new GenAiApi(this, 'Api', { config });
+
+    const handlers: RouteHandlers = { ...this.chat.handlers };
+    this.api.addRoutes(ROUTES, handlers);
+
+    new CfnOutput(this, OUTPUT_API_URL, { value: this.api.restApi.url, description: 'Base URL of the API (stage included)' });
+    new CfnOutput(this, OUTPUT_API_ID, { value: this.api.restApi.restApiId, description: 'REST API id' });
+    new CfnOutput(this, OUTPUT_USERS_TABLE_NAME, {
+      value: this.tables.usersTable.tableName,
+      description: 'API key id -> user and plan (written by scripts/create-api-key.ts)',
+    });
+    new CfnOutput(this, OUTPUT_GUARD_TABLE_NAME, {
+      value: this.tables.guardTable.tableName,
+      description: 'Circuit-breaker state and token budgets',
+    });
+    for (const [name, plan] of Object.entries(this.api.usagePlans)) {
+      new CfnOutput(this, usagePlanOutputKey(name), { value: plan.usagePlanId, description: `Usage plan id of plan "${name}"` });
+    }
+  }
+}
