@@ -1,0 +1,282 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { z } from 'zod';
+import { chatRequestSchema } from '../../config/contract';
+import { ROUTES } from '../../config/routes';
+import { parseConfig } from '../../config/schema';
+import { GenAiApi, VALIDATION_ERROR_TEMPLATE } from '../../lib/constructs/api';
+import { resourcesOfType, synth } from './helpers';
+
+const { template } = synth();
+const methods = resourcesOfType(template, 'AWS::ApiGateway::Method');
+const functions = resourcesOfType(template, 'AWS::Lambda::Function');
+
+/** The logical id of the function whose environment names `description`. */
+function functionId(description: string): string {
+  const found = functions.find(([, p]) => p.Description === `genai-api ${description}`);
+  if (!found) throw new Error(`no function ${description}`);
+  return found[0];
+}
+
+/** The method for a route path (resource path segments as CDK names them). */
+function methodFor(path: string): Record<string, any> {
+  const resources = resourcesOfType(template, 'AWS::ApiGateway::Resource');
+  const last = path.split('/').filter(Boolean).pop();
+  const propsOf = (id: string) => resources.find(([rid]) => rid === id)?.[1];
+  const candidates = resources.filter(([, r]) => r.PathPart === last).map(([id]) => id);
+  const resourceId = candidates.find((id) => {
+    // Walk up through the parent resources (the root is not one) and compare the full path.
+    const parts: string[] = [];
+    let current: Record<string, any> | undefined = propsOf(id);
+    while (current) {
+      parts.unshift(current.PathPart);
+      const ref = current.ParentId?.Ref as string | undefined;
+      current = ref ? propsOf(ref) : undefined;
+    }
+    return '/' + parts.join('/') === path;
+  });
+  const method = methods.find(([, m]) => m.ResourceId?.Ref === resourceId);
+  if (!method) throw new Error(`no method for ${path}`);
+  return method[1];
+}
+
+function uriParts(method: Record<string, any>): string {
+  return JSON.stringify(method.Integration.Uri);
+}
+
+describe('chat routes', () => {
+  it('streams /chat/stream through the response-streaming invocation with a 15-minute timeout', () => {
+    const m = methodFor('/chat/stream');
+    expect(m.HttpMethod).toBe('POST');
+    expect(m.Integration).toMatchObject({ Type: 'AWS_PROXY', ResponseTransferMode: 'STREAM', TimeoutInMillis: 900000 });
+    expect(uriParts(m)).toContain('/2021-11-15/functions/');
+    expect(uriParts(m)).toContain('/response-streaming-invocations');
+    expect(uriParts(m)).toContain(functionId('chat-stream'));
+  });
+
+  it('serves /chat with the classic buffered proxy and the synchronous timeout', () => {
+    const m = methodFor('/chat');
+    expect(m.Integration.ResponseTransferMode ?? 'BUFFERED').toBe('BUFFERED');
+    expect(m.Integration).toMatchObject({ Type: 'AWS_PROXY', TimeoutInMillis: 29000 });
+    expect(uriParts(m)).toContain('/invocations');
+    expect(uriParts(m)).not.toContain('response-streaming');
+    expect(uriParts(m)).toContain(functionId('chat'));
+  });
+
+  it('creates one method per route in the route table, each requiring an API key from the x-api-key header', () => {
+    expect(methods).toHaveLength(ROUTES.length);
+    for (const [, m] of methods) expect(m.ApiKeyRequired).toBe(true);
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { ApiKeySourceType: 'HEADER' });
+  });
+
+  it('validates bodies against a model generated from the contract', () => {
+    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+      ValidateRequestBody: true,
+      ValidateRequestParameters: true,
+    });
+    const models = resourcesOfType(template, 'AWS::ApiGateway::Model');
+    expect(models.map(([, m]) => m.Name).sort()).toEqual(['ChatRequest', 'ChatStreamRequest']);
+    const contract = z.toJSONSchema(chatRequestSchema, { target: 'draft-4' });
+    for (const [id, m] of models) {
+      expect(m.Schema).toEqual(contract);
+      expect(m.Schema).toMatchObject({ required: ['message'], additionalProperties: false });
+      expect(methods.some(([, method]) => method.RequestModels?.['application/json']?.Ref === id)).toBe(true);
+    }
+    for (const [, method] of methods) expect(method.RequestValidatorId).toBeDefined();
+  });
+});
+
+describe('gateway responses', () => {
+  it('answers a rejected body with the contract error shape, as JSON', () => {
+    const [, r] = resourcesOfType(template, 'AWS::ApiGateway::GatewayResponse').find(
+      ([, p]) => p.ResponseType === 'BAD_REQUEST_BODY',
+    )!;
+    expect(r.StatusCode).toBe('400');
+    expect(r.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/json'");
+    const body = r.ResponseTemplates['application/json'];
+    expect(body).toBe(VALIDATION_ERROR_TEMPLATE);
+    expect(JSON.parse(body.replace('$context.error.validationErrorString', 'bad'))).toEqual({
+      error: { code: 'VALIDATION_ERROR', message: 'bad', retryable: false },
+    });
+  });
+
+  it("adds CORS to API Gateway's own 4XX/5XX errors and keeps their {message} body", () => {
+    for (const type of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
+      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: type,
+        ResponseParameters: { 'gatewayresponse.header.Access-Control-Allow-Origin': "'*'" },
+        ResponseTemplates: Match.absent(),
+      });
+    }
+  });
+});
+
+describe('stage', () => {
+  it('traces with X-Ray, logs access as JSON and errors, and throttles the whole stage', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      TracingEnabled: true,
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('"apiKeyId":"\\$context.identity.apiKeyId"') },
+      MethodSettings: [Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', LoggingLevel: 'ERROR', ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 })],
+    });
+    template.resourceCountIs('AWS::ApiGateway::Account', 1);
+  });
+});
+
+describe('functions', () => {
+  it('run Node.js 24 on ARM64 with active tracing and their own log group with the configured retention', () => {
+    expect(functions).toHaveLength(2);
+    const logGroups = resourcesOfType(template, 'AWS::Logs::LogGroup');
+    for (const [, f] of functions) {
+      expect(f).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
+      const logGroup = logGroups.find(([id]) => id === f.LoggingConfig.LogGroup.Ref);
+      expect(logGroup?.[1].RetentionInDays).toBe(30);
+    }
+  });
+
+  it('get the configuration, Powertools settings, source maps, table names and Bedrock Region', () => {
+    for (const [, f] of functions) {
+      const env = f.Environment.Variables;
+      expect(JSON.parse(env.GENAI_CONFIG)).toMatchObject({ models: { primary: expect.any(String) } });
+      expect(env).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: 'genai-api',
+        POWERTOOLS_METRICS_NAMESPACE: 'GenAiApi',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+        USERS_TABLE_NAME: { Ref: expect.stringMatching(/^TablesUsers/) },
+        GUARD_TABLE_NAME: { Ref: expect.stringMatching(/^TablesGuard/) },
+        BEDROCK_REGION: { Ref: 'AWS::Region' },
+      });
+    }
+  });
+
+  it('time out with the stream (chat-stream) or just after the synchronous limit (chat)', () => {
+    expect(functions.find(([id]) => id === functionId('chat-stream'))?.[1].Timeout).toBe(900);
+    expect(functions.find(([id]) => id === functionId('chat'))?.[1].Timeout).toBe(32);
+  });
+
+  it('use roles without AWS managed policies', () => {
+    for (const [, role] of resourcesOfType(template, 'AWS::IAM::Role')) {
+      const lambda = JSON.stringify(role.AssumeRolePolicyDocument).includes('lambda.amazonaws.com');
+      if (lambda) expect(role.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('tables', () => {
+  it('are on-demand, encrypted with a KMS key and point-in-time recoverable', () => {
+    const tables = resourcesOfType(template, 'AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(2);
+    for (const [, t] of tables) {
+      expect(t).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        SSESpecification: { SSEEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+    }
+  });
+
+  it('key users by API key id and keep them when the stack goes', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({ KeySchema: [{ AttributeName: 'apiKeyId', KeyType: 'HASH' }] }),
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it('expire guard items on expiresAt', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+  });
+
+  it('are read (users) and read-written (guard) by both chat functions', () => {
+    const policies = resourcesOfType(template, 'AWS::IAM::Policy');
+    for (const [, f] of functions) {
+      const roleRef = f.Role['Fn::GetAtt'][0];
+      const statements = policies
+        .filter(([, p]) => p.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
+        .flatMap(([, p]) => p.PolicyDocument.Statement);
+      const on = (table: RegExp) => statements.filter((s) => table.test(JSON.stringify(s.Resource))).flatMap((s) => s.Action);
+      expect(on(/TablesUsers/)).toContain('dynamodb:GetItem');
+      expect(on(/TablesUsers/)).not.toContain('dynamodb:PutItem');
+      expect(on(/TablesGuard/)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem']));
+    }
+  });
+});
+
+describe('usage plans and outputs', () => {
+  it('create one usage plan per configured plan on the deployment stage', () => {
+    template.resourceCountIs('AWS::ApiGateway::UsagePlan', 2);
+    template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      UsagePlanName: 'GenAiApi-free',
+      Throttle: { RateLimit: 2, BurstLimit: 5 },
+      Quota: { Limit: 1000, Period: 'DAY' },
+      ApiStages: [Match.objectLike({ Stage: { Ref: Match.stringLikeRegexp('DeploymentStage') } })],
+    });
+    template.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      UsagePlanName: 'GenAiApi-pro',
+      Throttle: { RateLimit: 50, BurstLimit: 100 },
+      Quota: { Limit: 100000, Period: 'DAY' },
+    });
+  });
+
+  it('export the URL, the users table and each usage plan id under stable names', () => {
+    const outputs = template.toJSON().Outputs as Record<string, unknown>;
+    expect(Object.keys(outputs).sort()).toEqual(
+      ['ApiId', 'ApiUrl', 'GuardTableName', 'UsagePlanIdFree', 'UsagePlanIdPro', 'UsersTableName'].sort(),
+    );
+  });
+});
+
+describe('Bedrock permissions', () => {
+  const account = '123456789012';
+  const { template: t } = synth(
+    {
+      bedrockRegion: 'eu-west-1',
+      models: {
+        primary: 'eu.anthropic.claude-sonnet-4-20250514-v1:0',
+        fallbacks: ['amazon.nova-pro-v1:0', 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123'],
+      },
+    },
+    { account, region: 'eu-central-1' },
+  );
+
+  it('name exactly the configured models and profiles, for both chat functions, and no "*" resource', () => {
+    const bedrockStatements = resourcesOfType(t, 'AWS::IAM::Policy')
+      .flatMap(([, p]) => p.PolicyDocument.Statement as Record<string, any>[])
+      .filter((s) => [s.Action].flat().some((a: string) => a.startsWith('bedrock:')));
+    expect(bedrockStatements).toHaveLength(2);
+    for (const s of bedrockStatements) {
+      expect([s.Action].flat().sort()).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+      expect([...s.Resource].sort()).toEqual(
+        [
+          'arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-sonnet-4-20250514-v1:0',
+          'arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0',
+          'arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-pro-v1:0',
+          'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123',
+        ].sort(),
+      );
+    }
+    const everyResource = resourcesOfType(t, 'AWS::IAM::Policy').flatMap(([, p]) =>
+      (p.PolicyDocument.Statement as Record<string, any>[]).filter((s) => s.Resource === '*').flatMap((s) => [s.Action].flat()),
+    );
+    expect(everyResource.every((a: string) => a.startsWith('xray:'))).toBe(true);
+  });
+
+  it('pass the configured Bedrock Region to the functions', () => {
+    for (const [, f] of resourcesOfType(t, 'AWS::Lambda::Function')) {
+      expect(f.Environment.Variables.BEDROCK_REGION).toBe('eu-west-1');
+    }
+  });
+});
+
+describe('route table', () => {
+  it('fails at synth when a route has no function to serve it', () => {
+    const stack = new Stack(new App(), 'S');
+    const api = new GenAiApi(stack, 'Api', { config: parseConfig({}) });
+    expect(() =>
+      api.addRoutes([{ id: 'Report', method: 'GET', path: '/reports/{id}', functionName: 'get-report', transferMode: 'BUFFERED' }], {}),
+    ).toThrow(/GET \/reports\/\{id\}.*"get-report"/);
+  });
+});
