@@ -101,3 +101,44 @@ export async function createTable(
 export function createGuardTable(client: DynamoDBClient, name: string): Promise<void> {
   return createTable(client, name, { partitionKey: 'pk' });
 }
+
+/** DynamoDB requests seen by a client, by operation and as read/write totals. */
+export interface RequestCounts {
+  reads: number;
+  writes: number;
+  byOperation: Record<string, number>;
+  reset(): void;
+}
+
+const READ_OPERATIONS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
+const WRITE_OPERATIONS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
+/**
+ * Counts every HTTP request the client sends (retries included), from its `X-Amz-Target` header. Document clients
+ * built on the client share its middleware stack, so their requests are counted too.
+ */
+export function countRequests(client: DynamoDBClient): RequestCounts {
+  const counts: RequestCounts = {
+    reads: 0,
+    writes: 0,
+    byOperation: {},
+    reset() {
+      counts.reads = 0;
+      counts.writes = 0;
+      counts.byOperation = {};
+    },
+  };
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers ?? {};
+      const target = headers['x-amz-target'] ?? headers['X-Amz-Target'] ?? '';
+      const operation = target.slice(target.indexOf('.') + 1);
+      counts.byOperation[operation] = (counts.byOperation[operation] ?? 0) + 1;
+      if (READ_OPERATIONS.has(operation)) counts.reads++;
+      if (WRITE_OPERATIONS.has(operation)) counts.writes++;
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'countDynamoRequests' },
+  );
+  return counts;
+}

@@ -1,0 +1,429 @@
+/**
+ * The circuit breaker against a real DynamoDB API: dynalite, in-process on 127.0.0.1, with an injected clock.
+ * Each test uses its own model id, so tests share the table without sharing state.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  CircuitBreaker,
+  type BreakerDecision,
+  type BreakerLogger,
+  type BreakerMetrics,
+  type BreakerPermit,
+  type BreakerSettings,
+} from '../../lambda/core/breaker';
+import {
+  countRequests,
+  createGuardTable,
+  documentClient,
+  dynamoClient,
+  startDynalite,
+  type DynaliteHandle,
+  type RequestCounts,
+} from '../helpers/dynalite';
+
+const TABLE = 'guard-breaker-unit';
+
+const settings: BreakerSettings = {
+  windowSeconds: 10,
+  minimumCalls: 4,
+  failureRateThreshold: 0.5,
+  slowCallRateThreshold: 0.5,
+  slowCallTtftMs: 1_000,
+  openSeconds: 5,
+  maxOpenSeconds: 20,
+  probeLeaseSeconds: 10,
+  cacheMs: 1_000,
+};
+
+const throttled = () => Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
+const badRequest = () => Object.assign(new Error('bad'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+
+let db: DynaliteHandle;
+let client: DynamoDBClient;
+let doc: DynamoDBDocumentClient;
+let requests: RequestCounts;
+let t: number;
+let modelSeq = 0;
+let model: string;
+
+const now = () => t;
+const advance = (ms: number) => {
+  t += ms;
+};
+
+function newBreaker(extra: { metrics?: BreakerMetrics; logger?: BreakerLogger; settings?: Partial<BreakerSettings> } = {}) {
+  return new CircuitBreaker({
+    tableName: TABLE,
+    settings: { ...settings, ...extra.settings },
+    documentClient: doc,
+    now,
+    metrics: extra.metrics,
+    logger: extra.logger,
+  });
+}
+
+function permitOf(decision: BreakerDecision): BreakerPermit {
+  if (!decision.allowed) throw new Error(`expected a permit, breaker is ${decision.state}`);
+  return decision.permit;
+}
+
+async function fail(breaker: CircuitBreaker, times: number, err: () => unknown = throttled): Promise<void> {
+  for (let i = 0; i < times; i++) await permitOf(await breaker.acquire(model)).failure(err());
+}
+
+async function succeed(breaker: CircuitBreaker, times: number, ttftMs = 100): Promise<void> {
+  for (let i = 0; i < times; i++) await permitOf(await breaker.acquire(model)).success({ ttftMs });
+}
+
+/** Trips the breaker with minimumCalls failures; returns with the clock unchanged. */
+async function tripOpen(breaker: CircuitBreaker): Promise<void> {
+  await fail(breaker, settings.minimumCalls);
+  expect((await breaker.status(model)).storedState).toBe('OPEN');
+}
+
+beforeAll(async () => {
+  db = await startDynalite();
+  client = dynamoClient(db.endpoint);
+  doc = documentClient(client);
+  requests = countRequests(client);
+  await createGuardTable(client, TABLE);
+});
+
+afterAll(async () => {
+  client.destroy();
+  await db.close();
+});
+
+beforeEach(() => {
+  t = Date.UTC(2026, 0, 15, 12, 0, 0);
+  model = `test.model-${++modelSeq}`;
+  requests.reset();
+});
+
+describe('CLOSED → OPEN', () => {
+  it('stays closed below minimumCalls even when every call fails', async () => {
+    const breaker = newBreaker();
+    await fail(breaker, settings.minimumCalls - 1);
+    expect((await breaker.status(model)).state).toBe('CLOSED');
+    expect((await breaker.acquire(model)).allowed).toBe(true);
+  });
+
+  it('opens when the failure rate reaches the threshold once minimumCalls is reached', async () => {
+    const breaker = newBreaker();
+    await succeed(breaker, 3);
+    await fail(breaker, 2);
+    expect((await breaker.status(model)).state).toBe('CLOSED'); // 2 of 5 = 40 %
+    await fail(breaker, 1); // 3 of 6 = 50 %
+    const status = await breaker.status(model);
+    expect(status).toMatchObject({ state: 'OPEN', trips: 1, generation: 1 });
+    expect(status.reason).toMatch(/failure rate 50%/);
+  });
+
+  it('stays closed while the failure rate is below the threshold', async () => {
+    const breaker = newBreaker();
+    await succeed(breaker, 6);
+    await fail(breaker, 5); // 5 of 11 = 45 %
+    expect((await breaker.status(model)).state).toBe('CLOSED');
+  });
+
+  it('opens on the slow-call rate when first tokens arrive after slowCallTtftMs', async () => {
+    const breaker = newBreaker();
+    await succeed(breaker, 2, 100);
+    await succeed(breaker, 2, settings.slowCallTtftMs + 1);
+    const status = await breaker.status(model);
+    expect(status.state).toBe('OPEN');
+    expect(status.reason).toMatch(/slow-call rate 50%/);
+  });
+
+  it('does not count a call whose first token arrives exactly at slowCallTtftMs as slow', async () => {
+    const breaker = newBreaker();
+    await succeed(breaker, 6, settings.slowCallTtftMs);
+    expect((await breaker.status(model)).state).toBe('CLOSED');
+  });
+
+  it('forgets failures that have left the window', async () => {
+    const breaker = newBreaker();
+    await fail(breaker, 3);
+    advance((settings.windowSeconds + 2) * 1000);
+    await fail(breaker, 1);
+    await succeed(breaker, 3);
+    expect((await breaker.status(model)).state).toBe('CLOSED');
+  });
+
+  it('counts failures spread over several buckets of the window', async () => {
+    const breaker = newBreaker();
+    for (let i = 0; i < settings.minimumCalls; i++) {
+      await fail(breaker, 1);
+      advance(2_000);
+    }
+    expect((await breaker.status(model)).storedState).toBe('OPEN');
+  });
+
+  it('never trips on failures that do not count (bad requests, aborts, budget rejections)', async () => {
+    const breaker = newBreaker();
+    await fail(breaker, 5, badRequest);
+    await fail(breaker, 5, () => Object.assign(new Error('gone'), { name: 'AbortError' }));
+    await fail(breaker, 5, () => Object.assign(new Error('spent'), { name: 'TokenBudgetExceededError' }));
+    for (let i = 0; i < 5; i++) await permitOf(await breaker.acquire(model)).release();
+    const status = await breaker.status(model);
+    expect(status.state).toBe('CLOSED');
+    expect(status.window.calls).toBe(0);
+  });
+
+  it('counts an outcome reported twice on the same permit only once', async () => {
+    const breaker = newBreaker();
+    const permit = permitOf(await breaker.acquire(model));
+    await permit.failure(throttled());
+    await permit.failure(throttled());
+    await permit.success({ ttftMs: 10 });
+    expect((await breaker.status(model)).window).toMatchObject({ calls: 1, failures: 1 });
+  });
+});
+
+describe('OPEN', () => {
+  it('refuses calls with Retry-After counting down to the end of the open wait', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    expect(await breaker.acquire(model)).toEqual({ allowed: false, state: 'OPEN', retryAfterSeconds: 5 });
+    advance(2_500);
+    expect(await breaker.acquire(model)).toEqual({ allowed: false, state: 'OPEN', retryAfterSeconds: 3 });
+  });
+
+  it('reports HALF_OPEN in status once the open wait is over', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+    expect((await breaker.status(model)).state).toBe('HALF_OPEN');
+  });
+});
+
+describe('HALF_OPEN', () => {
+  it('lets exactly one probe in after the open wait, on this and on other instances', async () => {
+    const breaker = newBreaker();
+    const other = newBreaker();
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+
+    const probe = permitOf(await breaker.acquire(model));
+    expect(probe.probe).toBe(true);
+    expect(await breaker.acquire(model)).toMatchObject({ allowed: false, state: 'HALF_OPEN' });
+    expect(await other.acquire(model)).toMatchObject({ allowed: false, state: 'HALF_OPEN' });
+  });
+
+  it('closes on probe success, resets the trip count, and starts an empty window', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+    await permitOf(await breaker.acquire(model)).success({ ttftMs: 50 });
+
+    const status = await breaker.status(model);
+    expect(status).toMatchObject({ state: 'CLOSED', trips: 0 });
+    expect(status.window.calls).toBe(0);
+    // The failures that tripped it are still inside windowSeconds, but belong to an older generation.
+    await fail(breaker, 1);
+    expect((await breaker.status(model)).state).toBe('CLOSED');
+  });
+
+  it('re-opens on probe failure with the wait doubled per consecutive trip, capped at maxOpenSeconds', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const wait = (await breaker.status(model)).retryAfterSeconds!;
+      waits.push(wait);
+      advance(wait * 1000);
+      await permitOf(await breaker.acquire(model)).failure(throttled());
+    }
+    waits.push((await breaker.status(model)).retryAfterSeconds!);
+    expect(waits).toEqual([5, 10, 20, 20, 20]);
+    expect((await breaker.status(model)).trips).toBe(5);
+  });
+
+  it('re-opens when the probe succeeds but its first token is slow', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+    await permitOf(await breaker.acquire(model)).success({ ttftMs: settings.slowCallTtftMs + 1 });
+    expect((await breaker.status(model)).storedState).toBe('OPEN');
+  });
+
+  it('lets another caller probe once a lease expires, and the first holder can no longer decide', async () => {
+    const breaker = newBreaker();
+    const other = newBreaker();
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+    const abandoned = permitOf(await breaker.acquire(model));
+
+    advance(settings.probeLeaseSeconds * 1000 - 1);
+    expect((await other.acquire(model)).allowed).toBe(false);
+    advance(1);
+    const second = permitOf(await other.acquire(model));
+    expect(second.probe).toBe(true);
+
+    await abandoned.success({ ttftMs: 10 });
+    expect((await breaker.status(model)).state).toBe('HALF_OPEN');
+    await abandoned.failure(throttled());
+    expect((await breaker.status(model)).state).toBe('HALF_OPEN');
+
+    await second.success({ ttftMs: 10 });
+    expect((await breaker.status(model)).state).toBe('CLOSED');
+  });
+
+  it('hands the probe to the next caller at once when the probe is released without a verdict', async () => {
+    const breaker = newBreaker();
+    const other = newBreaker();
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+    const first = permitOf(await breaker.acquire(model));
+    await first.failure(badRequest()); // says nothing about the model
+
+    const next = permitOf(await other.acquire(model));
+    expect(next.probe).toBe(true);
+    expect((await breaker.status(model)).trips).toBe(1);
+  });
+});
+
+describe('reads and writes', () => {
+  it('serves acquires from the cache for cacheMs, then reads once', async () => {
+    const breaker = newBreaker();
+    for (let i = 0; i < 20; i++) await breaker.acquire(model);
+    expect(requests.reads).toBe(1);
+    advance(settings.cacheMs - 1);
+    await breaker.acquire(model);
+    expect(requests.reads).toBe(1);
+    advance(1);
+    await breaker.acquire(model);
+    expect(requests.reads).toBe(2);
+  });
+
+  it('shares one read between concurrent acquires on an instance', async () => {
+    const breaker = newBreaker();
+    await Promise.all(Array.from({ length: 10 }, () => breaker.acquire(model)));
+    expect(requests.reads).toBe(1);
+  });
+
+  it('costs one write and no read per successful call at steady state', async () => {
+    const breaker = newBreaker();
+    await breaker.acquire(model);
+    requests.reset();
+    await succeed(breaker, 10);
+    expect(requests).toMatchObject({ reads: 0, writes: 10 });
+  });
+
+  it('reads completed buckets once per instance, not on every failure', async () => {
+    const breaker = newBreaker({ settings: { minimumCalls: 1_000 } });
+    await breaker.acquire(model);
+    advance(5_500); // the earlier buckets are complete and settled
+    requests.reset();
+    await fail(breaker, 5);
+    expect(requests.writes).toBe(5);
+    expect(requests.byOperation.BatchGetItem).toBe(1);
+  });
+
+  it('writes nothing for a released permit or a failure that does not count', async () => {
+    const breaker = newBreaker();
+    await breaker.acquire(model);
+    requests.reset();
+    await permitOf(await breaker.acquire(model)).release();
+    await permitOf(await breaker.acquire(model)).failure(badRequest());
+    expect(requests.writes).toBe(0);
+  });
+
+  it('fails open when the guard table cannot be reached', async () => {
+    const unreachable = dynamoClient('http://127.0.0.1:1');
+    const warn = jest.fn();
+    const breaker = new CircuitBreaker({
+      tableName: TABLE,
+      settings,
+      documentClient: documentClient(unreachable),
+      now,
+      logger: { info: jest.fn(), warn },
+    });
+    const decision = await breaker.acquire(model);
+    expect(decision.allowed).toBe(true);
+    await permitOf(decision).failure(throttled());
+    expect(warn).toHaveBeenCalledWith('breaker state unreadable', expect.objectContaining({ modelId: model }));
+    unreachable.destroy();
+  });
+});
+
+describe('operator controls', () => {
+  it('force-open holds until force-close and never half-opens by itself', async () => {
+    const breaker = newBreaker();
+    const status = await breaker.forceOpen(model);
+    expect(status).toMatchObject({ state: 'OPEN', forced: true, openUntil: null });
+    advance(7 * 24 * 3600 * 1000);
+    expect(await breaker.acquire(model)).toEqual({ allowed: false, state: 'OPEN', retryAfterSeconds: settings.maxOpenSeconds });
+
+    expect(await breaker.forceClose(model)).toMatchObject({ state: 'CLOSED', forced: false, trips: 0 });
+    advance(settings.cacheMs); // other instances see it within cacheMs; this one already knows
+    expect((await breaker.acquire(model)).allowed).toBe(true);
+  });
+
+  it('force-open for N seconds half-opens after them', async () => {
+    const breaker = newBreaker();
+    await breaker.forceOpen(model, 60);
+    advance(59_000);
+    expect(await breaker.acquire(model)).toEqual({ allowed: false, state: 'OPEN', retryAfterSeconds: 1 });
+    advance(1_000);
+    expect(permitOf(await breaker.acquire(model)).probe).toBe(true);
+  });
+
+  it('force-close takes the decision away from a probe in flight', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+    const probe = permitOf(await breaker.acquire(model));
+    await breaker.forceClose(model);
+    await probe.failure(throttled());
+    expect((await breaker.status(model)).state).toBe('CLOSED');
+  });
+
+  it('reports status with the window counts', async () => {
+    const breaker = newBreaker();
+    await succeed(breaker, 3);
+    await succeed(breaker, 1, settings.slowCallTtftMs + 500);
+    await fail(breaker, 1, throttled);
+    expect(await breaker.status(model)).toMatchObject({
+      modelId: model,
+      state: 'CLOSED',
+      generation: 0,
+      window: { calls: 5, failures: 1, slow: 1, failureRate: 0.2, slowCallRate: 0.2, seconds: 10 },
+    });
+  });
+});
+
+describe('observability', () => {
+  it('emits a BreakerTransition metric, a BreakerState gauge and a log line per transition', async () => {
+    const emitted: Array<{ name: string; value: number; dimensions: Record<string, string> }> = [];
+    const metrics: BreakerMetrics = {
+      singleMetric: () => {
+        const dimensions: Record<string, string> = {};
+        const single = {
+          addDimension: (k: string, v: string) => {
+            dimensions[k] = v;
+            return single;
+          },
+          addMetric: (name: string, _unit: string, value: number) => {
+            emitted.push({ name, value, dimensions });
+          },
+        };
+        return single as unknown as ReturnType<BreakerMetrics['singleMetric']>;
+      },
+    };
+    const info = jest.fn();
+    const breaker = newBreaker({ metrics, logger: { info, warn: jest.fn() } });
+    await tripOpen(breaker);
+    advance(settings.openSeconds * 1000);
+    await permitOf(await breaker.acquire(model)).success({ ttftMs: 5 });
+
+    const transitions = emitted.filter((m) => m.name === 'BreakerTransition').map((m) => `${m.dimensions.from}>${m.dimensions.to}`);
+    expect(transitions).toEqual(['CLOSED>OPEN', 'OPEN>HALF_OPEN', 'HALF_OPEN>CLOSED']);
+    expect(emitted.filter((m) => m.name === 'BreakerTransition').every((m) => m.dimensions.model === model)).toBe(true);
+    const gauges = emitted.filter((m) => m.name === 'BreakerState').map((m) => m.value);
+    expect(gauges).toEqual(expect.arrayContaining([0, 2, 1]));
+    expect(gauges[gauges.length - 1]).toBe(0);
+    expect(info.mock.calls.filter(([msg]) => msg === 'breaker transition')).toHaveLength(3);
+  });
+});
