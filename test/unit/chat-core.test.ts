@@ -1,0 +1,243 @@
+/**
+ * The chat core's decisions, with a scripted model and guard (no network): fallbacks before content, errors after
+ * content, deadlines and TTFT timeouts, budget settlement, and what the breaker is told.
+ */
+import { parseConfig } from '../../config/schema';
+import {
+  ChatService,
+  ClientGoneError,
+  type GuardDecision,
+  type ModelGuard,
+  type ModelPermit,
+  type TokenBudgetGuard,
+} from '../../lambda/core/chat';
+import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from '../../lambda/core/errors';
+import type { ModelCompletion, ModelInvoker, ModelRequest, ModelStreamEvent } from '../../lambda/core/model';
+
+const config = parseConfig({ models: { primary: 'model-a', fallbacks: ['model-b'] }, chat: { ttftTimeoutMs: 200 } });
+const request: ModelRequest = { messages: [{ role: 'user', content: 'hello' }], maxTokens: 50 };
+const caller = { userId: 'u1', plan: 'free' };
+
+type Script = (signal: AbortSignal) => AsyncIterable<ModelStreamEvent>;
+
+function named(name: string, message = name): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+async function* answer(words: string[], options: { failAfter?: number; error?: Error } = {}): AsyncIterable<ModelStreamEvent> {
+  for (let i = 0; i < words.length; i++) {
+    if (options.failAfter === i) throw options.error ?? named('ModelStreamErrorException');
+    yield { type: 'delta', text: words[i] };
+  }
+  yield { type: 'stop', stopReason: 'end_turn' };
+  yield { type: 'usage', usage: { inputTokens: 7, outputTokens: words.length } };
+}
+
+function failing(error: Error): Script {
+  // eslint-disable-next-line require-yield
+  return async function* () {
+    throw error;
+  };
+}
+
+function hanging(): Script {
+  return async function* (signal: AbortSignal) {
+    await new Promise((_, reject) => signal.addEventListener('abort', () => reject(named('AbortError'))));
+    yield { type: 'stop', stopReason: 'end_turn' };
+  };
+}
+
+class ScriptedModel implements ModelInvoker {
+  readonly calls: string[] = [];
+  constructor(private readonly scripts: Record<string, Script>) {}
+  stream(modelId: string, _r: ModelRequest, signal: AbortSignal): AsyncIterable<ModelStreamEvent> {
+    this.calls.push(modelId);
+    return this.scripts[modelId](signal);
+  }
+  async complete(modelId: string, r: ModelRequest, signal: AbortSignal): Promise<ModelCompletion> {
+    let text = '';
+    let stopReason = '';
+    let usage = { inputTokens: 0, outputTokens: 0 };
+    for await (const e of this.stream(modelId, r, signal)) {
+      if (e.type === 'delta') text += e.text;
+      else if (e.type === 'stop') stopReason = e.stopReason;
+      else usage = e.usage;
+    }
+    return { text, stopReason, usage };
+  }
+}
+
+class RecordingGuard implements ModelGuard {
+  readonly outcomes: string[] = [];
+  constructor(private readonly open: Record<string, number> = {}) {}
+  async acquire(modelId: string): Promise<GuardDecision> {
+    if (this.open[modelId] !== undefined) return { allowed: false, retryAfterSeconds: this.open[modelId] };
+    const permit: ModelPermit = {
+      success: async (o) => void this.outcomes.push(`${modelId}:success:${o.ttftMs === undefined ? '-' : 'ttft'}`),
+      failure: async (err) => void this.outcomes.push(`${modelId}:failure:${(err as Error).name}`),
+      release: async () => void this.outcomes.push(`${modelId}:release`),
+    };
+    return { allowed: true, permit };
+  }
+}
+
+class RecordingBudget implements TokenBudgetGuard<number> {
+  readonly log: string[] = [];
+  async reserve(_u: string, _p: string, estimate: number) {
+    this.log.push(`reserve:${estimate}`);
+    return estimate;
+  }
+  async settle(_r: number, actual: number) {
+    this.log.push(`settle:${actual}`);
+  }
+  async release() {
+    this.log.push('release');
+  }
+}
+
+const ctx = (overrides: Partial<{ deadlineAt: number; signal: AbortSignal }> = {}) => ({
+  caller,
+  requestId: 'req-1',
+  deadlineAt: Date.now() + 10_000,
+  ...overrides,
+});
+
+describe('ChatService', () => {
+  it('streams the primary model and reports success with a TTFT to the breaker', async () => {
+    const model = new ScriptedModel({ 'model-a': () => answer(['a ', 'b ', 'c']) });
+    const guard = new RecordingGuard();
+    const budget = new RecordingBudget();
+    const service = new ChatService({ config, invoker: model, guard, budget });
+    const deltas: string[] = [];
+
+    const call = await service.begin(request, ctx());
+    const result = await call.stream((t) => deltas.push(t));
+
+    expect(call.model).toBe('model-a');
+    expect(deltas).toEqual(['a ', 'b ', 'c']);
+    expect(result).toMatchObject({ model: 'model-a', text: 'a b c', stopReason: 'end_turn', usage: { inputTokens: 7, outputTokens: 3 } });
+    expect(guard.outcomes).toEqual(['model-a:success:ttft']);
+    expect(budget.log).toEqual([expect.stringMatching(/^reserve:\d+$/), 'settle:10']);
+  });
+
+  it('falls back to the next model when the primary fails before the first token', async () => {
+    const model = new ScriptedModel({
+      'model-a': failing(named('ThrottlingException')),
+      'model-b': () => answer(['fallback']),
+    });
+    const guard = new RecordingGuard();
+    const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+    expect(result.model).toBe('model-b');
+    expect(guard.outcomes).toEqual(['model-a:failure:ThrottlingException', 'model-b:success:ttft']);
+  });
+
+  it('skips a model whose breaker is open, without calling it', async () => {
+    const model = new ScriptedModel({ 'model-a': () => answer(['never']), 'model-b': () => answer(['b']) });
+    const call = await new ChatService({ config, invoker: model, guard: new RecordingGuard({ 'model-a': 12 }) }).begin(request, ctx());
+    expect(call.model).toBe('model-b');
+    await call.stream(() => undefined);
+    expect(model.calls).toEqual(['model-b']);
+  });
+
+  it('fails fast with 503 and the shortest Retry-After when every breaker is open, releasing the budget', async () => {
+    const budget = new RecordingBudget();
+    const service = new ChatService({
+      config,
+      invoker: new ScriptedModel({}),
+      guard: new RecordingGuard({ 'model-a': 30, 'model-b': 7 }),
+      budget,
+    });
+    const err = await service.begin(request, ctx()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelUnavailableError);
+    expect((err as ModelUnavailableError).retryAfterSeconds).toBe(7);
+    expect(budget.log).toEqual([expect.stringMatching(/^reserve:/), 'release']);
+  });
+
+  it('serves the configured degraded answer when no model is available', async () => {
+    const degradedConfig = parseConfig({ ...config, models: { ...config.models, degradedAnswer: 'Busy; try later.' } });
+    const service = new ChatService({
+      config: degradedConfig,
+      invoker: new ScriptedModel({}),
+      guard: new RecordingGuard({ 'model-a': 1, 'model-b': 1 }),
+    });
+    const deltas: string[] = [];
+    const result = await (await service.begin(request, ctx())).stream((t) => deltas.push(t));
+    expect(result).toMatchObject({ model: 'degraded', text: 'Busy; try later.', stopReason: 'degraded' });
+    expect(deltas).toEqual(['Busy; try later.']);
+  });
+
+  it('turns a failure after content into a ModelStreamError without trying another model', async () => {
+    const model = new ScriptedModel({
+      'model-a': () => answer(['one ', 'two '], { failAfter: 1 }),
+      'model-b': () => answer(['unused']),
+    });
+    const guard = new RecordingGuard();
+    const budget = new RecordingBudget();
+    const call = await new ChatService({ config, invoker: model, guard, budget }).begin(request, ctx());
+    await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ModelStreamError);
+    expect(model.calls).toEqual(['model-a']);
+    expect(guard.outcomes).toEqual(['model-a:failure:ModelStreamErrorException']);
+    expect(budget.log[1]).toMatch(/^settle:\d+$/);
+  });
+
+  it('treats a stream that ends without messageStop as a failure', async () => {
+    async function* truncated(): AsyncIterable<ModelStreamEvent> {
+      yield { type: 'delta', text: 'half an ans' };
+    }
+    const guard = new RecordingGuard();
+    const call = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': truncated }), guard }).begin(request, ctx());
+    await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ModelStreamError);
+    expect(guard.outcomes).toEqual(['model-a:failure:StreamTruncatedError']);
+  });
+
+  it('gives up on a model with no first token within the TTFT timeout and counts it as a timeout', async () => {
+    const model = new ScriptedModel({ 'model-a': hanging(), 'model-b': () => answer(['quick']) });
+    const guard = new RecordingGuard();
+    const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+    expect(result.model).toBe('model-b');
+    expect(guard.outcomes[0]).toBe('model-a:failure:TimeoutError');
+  });
+
+  it('stops at the deadline with DeadlineExceededError', async () => {
+    const slowConfig = parseConfig({ ...config, chat: { ttftTimeoutMs: 60_000 } });
+    const model = new ScriptedModel({ 'model-a': hanging(), 'model-b': hanging() });
+    const call = await new ChatService({ config: slowConfig, invoker: model }).begin(request, ctx({ deadlineAt: Date.now() + 100 }));
+    await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(DeadlineExceededError);
+    expect(model.calls).toEqual(['model-a']);
+  });
+
+  it('does not blame the model when the client goes away', async () => {
+    const model = new ScriptedModel({ 'model-a': hanging(), 'model-b': hanging() });
+    const guard = new RecordingGuard();
+    const client = new AbortController();
+    const call = await new ChatService({ config, invoker: model, guard }).begin(request, ctx({ signal: client.signal }));
+    const running = call.stream(() => undefined);
+    setTimeout(() => client.abort(), 20);
+    await expect(running).rejects.toBeInstanceOf(ClientGoneError);
+    expect(guard.outcomes).toEqual(['model-a:release']);
+    expect(model.calls).toEqual(['model-a']);
+  });
+
+  it('answers 400 when every model rejects the request itself', async () => {
+    const invalid = named('ValidationException', 'Input is too long for requested model');
+    const model = new ScriptedModel({ 'model-a': failing(invalid), 'model-b': failing(invalid) });
+    const call = await new ChatService({ config, invoker: model }).begin(request, ctx());
+    await expect(call.complete()).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('survives a guard that cannot reach its table (fails open) and says so', async () => {
+    const seen: string[] = [];
+    const guard: ModelGuard = { acquire: async () => Promise.reject(new Error('table unreachable')) };
+    const service = new ChatService({
+      config,
+      invoker: new ScriptedModel({ 'model-a': () => answer(['ok']) }),
+      guard,
+      onGuardError: (_e, modelId) => seen.push(modelId),
+    });
+    const result = await (await service.begin(request, ctx())).complete();
+    expect(result.text).toBe('ok');
+    expect(seen).toEqual(['model-a']);
+  });
+});

@@ -1,0 +1,46 @@
+/** Configuration: defaults from DESIGN.md, and bad values fail with the field's name. */
+import { ConfigError, modelChain, parseConfig } from '../../config/schema';
+import { readRuntimeConfig, runtimeConfigJson } from '../../config/runtime';
+import { deepMerge, loadLocalConfig } from '../../local/config';
+
+describe('parseConfig', () => {
+  it('fills in the documented default plans', () => {
+    const config = parseConfig({});
+    expect(config.plans).toEqual({
+      free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000 },
+      pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
+    });
+    expect(modelChain(config)).toEqual([config.models.primary, ...config.models.fallbacks]);
+  });
+
+  it.each([
+    [{ plans: { free: { rateLimit: -1, burstLimit: 5, requestsPerDay: 1, tokensPerDay: 1 } } }, 'plans.free.rateLimit'],
+    [{ chat: { keepAliveMs: 'soon' } }, 'chat.keepAliveMs'],
+    [{ models: { primary: 'a', fallbacks: ['a'] } }, 'models.fallbacks'],
+    [{ chat: { streamTimeoutSeconds: 901 } }, 'chat.streamTimeoutSeconds'],
+    [{ unknownSection: {} }, '(root)'],
+  ])('names the bad field: %j', (raw, field) => {
+    expect(() => parseConfig(raw)).toThrow(ConfigError);
+    expect(() => parseConfig(raw)).toThrow(field);
+  });
+
+  it('round-trips the runtime part through the functions’ environment variable', () => {
+    const config = parseConfig({ models: { primary: 'p', fallbacks: [] }, chat: { keepAliveMs: 1234 } });
+    const back = readRuntimeConfig({ GENAI_CONFIG: runtimeConfigJson(config) });
+    expect(back.models).toEqual(config.models);
+    expect(back.chat.keepAliveMs).toBe(1234);
+    expect(back.plans).toEqual(config.plans);
+  });
+});
+
+describe('local configuration', () => {
+  it('merges objects key by key and lets arrays replace', () => {
+    expect(deepMerge({ a: { b: 1, c: [1, 2] } }, { a: { c: [3] } })).toEqual({ a: { b: 1, c: [3] } });
+  });
+
+  it('shortens breaker recovery locally and applies overrides last', () => {
+    const config = loadLocalConfig({ breaker: { openSeconds: 2 } }, '/nonexistent');
+    expect(config.breaker.openSeconds).toBe(2);
+    expect(config.breaker.maxOpenSeconds).toBeLessThanOrEqual(30);
+  });
+});
