@@ -29,11 +29,11 @@ export class GenAiApiStack extends Stack {
   public readonly api: GenAiApi;
 
   constructor(scope: Construct, id: string, props: GenAiApiStackProps) {
+    const { config, ...stackProps } = props;
     super(scope, id, {
       description: 'Serverless GenAI API: streaming chat, synchronous chat, shared circuit breaker, per-user limits',
-      ...props,
+      ...stackProps,
     });
-    const { config } = props;
     this.config = config;
 
     this.tables = new GuardTables(this, 'Tables');
