@@ -1,10 +1,13 @@
 /**
- * The report events on the EventBridge bus, and the rule patterns that route them. Read by the worker (which publishes),
- * the CDK stack (rules and targets) and the local event bus (the same rules, matched locally), so the three agree.
+ * What the reports pipeline shares between the functions, the CDK stack and the local cloud, so the three agree:
+ * the reports table's keys, the report events on the EventBridge bus, and the rule patterns that route them.
  *
  * An event's `detail` is `{ payload, callbackUrl? }`: `payload` is exactly the webhook body of the client contract;
  * `callbackUrl` is present only for reports submitted with one. Deploy-time subscribers receive `$.detail.payload`.
  */
+
+/** The reports table: partition key `pk` (`report#<id>` or `idem#<user>#<key hash>`), TTL on `expiresAt`. */
+export const REPORTS_TABLE = { partitionKey: 'pk', ttlAttribute: 'expiresAt' } as const;
 
 /** `source` of every report event. */
 export const REPORT_EVENT_SOURCE = 'genai-api.reports';

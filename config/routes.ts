@@ -3,10 +3,13 @@
  * integrations) and by the local gateway (routing, API keys, STREAM vs buffered). Adding a route here adds it in both.
  */
 import type { ZodType } from 'zod';
-import { chatRequestSchema } from './contract';
+import { chatRequestSchema, submitReportRequestSchema } from './contract';
 
 /** Folder name under `lambda/functions/` whose `handler.ts` exports `handler`. */
-export type FunctionName = 'chat-stream' | 'chat' | 'submit-report' | 'get-report';
+export type FunctionName = 'chat-stream' | 'chat' | 'submit-report' | 'get-report' | BackgroundFunctionName;
+
+/** Functions behind no route: the report worker, its dead-letter backstop, and the webhook sender. */
+export type BackgroundFunctionName = 'report-worker' | 'report-dlq' | 'webhook-sender';
 
 export interface RouteDefinition {
   /** Stable id, used for construct ids and metric dimensions. */
@@ -26,6 +29,16 @@ export interface RouteDefinition {
 export const ROUTES: readonly RouteDefinition[] = [
   { id: 'ChatStream', method: 'POST', path: '/chat/stream', functionName: 'chat-stream', transferMode: 'STREAM', requestSchema: chatRequestSchema },
   { id: 'Chat', method: 'POST', path: '/chat', functionName: 'chat', transferMode: 'BUFFERED', requestSchema: chatRequestSchema },
+  {
+    id: 'SubmitReport',
+    method: 'POST',
+    path: '/reports',
+    functionName: 'submit-report',
+    transferMode: 'BUFFERED',
+    requestSchema: submitReportRequestSchema,
+    requestHeaders: ['Idempotency-Key'],
+  },
+  { id: 'GetReport', method: 'GET', path: '/reports/{id}', functionName: 'get-report', transferMode: 'BUFFERED' },
 ];
 
 /** Matches a concrete path against a route path; returns the path parameters, or undefined when it does not match. */

@@ -135,6 +135,11 @@ export const webhooksSchema = z
     deliveryTimeoutMs: z.number().int().positive().max(30_000).default(5_000),
     /** Attempts per per-report callback before it is dead-lettered. */
     maxAttempts: z.number().int().min(1).max(20).default(6),
+    /**
+     * Local cloud only: accept `http://127.0.0.1:<port>` callback URLs so tests can receive webhooks on one machine.
+     * The CDK app refuses to synthesise a stack with it set.
+     */
+    allowLoopbackCallbacks: z.boolean().default(false),
   })
   .strict();
 

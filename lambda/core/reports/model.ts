@@ -1,0 +1,131 @@
+/**
+ * A report's record, the views of it clients see (status response, webhook body), and the pure rules about it.
+ *
+ * Lifecycle: `QUEUED → RUNNING → COMPLETED | FAILED`. A `RUNNING` report is held by one worker through a lease
+ * (`leaseUntil`, epoch ms) and an attempt number (`attempts`, the lease token); a lease that has expired may be taken over
+ * by a redelivered message. A finished report without `eventPublishedAt` still owes its event; whoever sees it next
+ * (a redelivery, the dead-letter backstop) publishes it without calling the model.
+ */
+import type { ReportEventType, ReportWebhookPayload } from '../../../config/reports';
+
+export type ReportStatus = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED';
+export type FinishedStatus = Extract<ReportStatus, 'COMPLETED' | 'FAILED'>;
+
+export interface ReportResult {
+  text: string;
+  usage: { inputTokens: number; outputTokens: number };
+}
+
+export interface ReportError {
+  code: string;
+  message: string;
+}
+
+export interface ReportItem {
+  pk: string;
+  reportId: string;
+  userId: string;
+  /** The owner's plan at submit time (the token budget of the model call). */
+  plan: string;
+  status: ReportStatus;
+  prompt: string;
+  callbackUrl?: string;
+  metadata?: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+  /** Times a worker has claimed the report; the current holder's lease token. */
+  attempts: number;
+  /** While `RUNNING`: until when (epoch ms) the holder owns it. */
+  leaseUntil?: number;
+  /** The last failure that was retried, kept for the final error message. */
+  lastError?: ReportError;
+  result?: ReportResult;
+  /** The model that produced `result`. */
+  model?: string;
+  error?: ReportError;
+  finishedAt?: string;
+  /** Set once the report's `report.completed|failed` event is on the bus. */
+  eventPublishedAt?: string;
+  /** DynamoDB TTL (epoch seconds): cleanup only. */
+  expiresAt: number;
+}
+
+/** The `Idempotency-Key` record: the report a key created, valid until `expiresAt`. */
+export interface IdempotencyItem {
+  pk: string;
+  reportId: string;
+  /** Hash of the request body; a reuse with another body is refused. */
+  requestHash: string;
+  createdAt: string;
+  expiresAt: number;
+}
+
+/** `GET /reports/{id}` body (DESIGN.md contract). */
+export interface ReportView {
+  reportId: string;
+  status: ReportStatus;
+  createdAt: string;
+  updatedAt: string;
+  result?: ReportResult;
+  error?: ReportError;
+}
+
+export const reportKey = (reportId: string): string => `report#${reportId}`;
+
+export function isFinished(status: ReportStatus): status is FinishedStatus {
+  return status === 'COMPLETED' || status === 'FAILED';
+}
+
+export function toView(item: ReportItem): ReportView {
+  const view: ReportView = {
+    reportId: item.reportId,
+    status: item.status,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+  };
+  if (item.status === 'COMPLETED' && item.result) view.result = item.result;
+  if (item.status === 'FAILED' && item.error) view.error = item.error;
+  return view;
+}
+
+/** Report ids are random UUIDs; anything else is unknown without a read. */
+const REPORT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const isReportId = (value: string): boolean => REPORT_ID.test(value);
+
+/**
+ * The webhook body for a finished report. `occurredAt` is the finish time, so a re-published event carries the same
+ * body as the first one.
+ */
+export function webhookPayloadOf(item: ReportItem): ReportWebhookPayload {
+  if (!isFinished(item.status)) throw new Error(`Report ${item.reportId} is ${item.status}, not finished`);
+  const type: ReportEventType = item.status === 'COMPLETED' ? 'report.completed' : 'report.failed';
+  const payload: ReportWebhookPayload = {
+    type,
+    reportId: item.reportId,
+    status: item.status,
+    occurredAt: item.finishedAt ?? item.updatedAt,
+  };
+  if (item.status === 'COMPLETED' && item.result) payload.result = item.result;
+  if (item.status === 'FAILED') payload.error = item.error ?? { code: 'INTERNAL_ERROR', message: 'The report failed' };
+  return payload;
+}
+
+/** Standard Webhooks `webhook-id`: one message per report (it finishes once), the same on every retry and re-publish. */
+export const webhookIdOf = (reportId: string): string => `msg_${reportId}`;
+
+/** Epoch seconds `days` after `nowMs`. */
+export const epochSecondsAfterDays = (nowMs: number, days: number): number => Math.floor(nowMs / 1000) + days * 86_400;
+
+/**
+ * Delay before a retryable failure is tried again: exponential from `baseSeconds` per receive, at least what the error
+ * asked for (`Retry-After` of a 503), at most `capSeconds`, with ±20 % jitter so a burst of failures spreads out.
+ */
+export function retryDelaySeconds(
+  receiveCount: number,
+  options: { baseSeconds: number; capSeconds: number; retryAfterSeconds?: number; random?: () => number },
+): number {
+  const exponential = options.baseSeconds * 2 ** Math.max(0, receiveCount - 1);
+  const wanted = Math.max(exponential, options.retryAfterSeconds ?? 0);
+  const jitter = 0.8 + 0.4 * (options.random ?? Math.random)();
+  return Math.max(0, Math.min(options.capSeconds, Math.round(wanted * jitter)));
+}

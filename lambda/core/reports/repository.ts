@@ -1,0 +1,295 @@
+/**
+ * The reports table. Every state change is a conditional write whose condition states the transition it makes, so
+ * concurrent workers, redeliveries and the dead-letter backstop can race without a report being run twice or finished
+ * twice. Expiry (leases, idempotency keys) is compared inside the conditions; TTL only cleans up.
+ */
+import { createHash } from 'node:crypto';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  epochSecondsAfterDays,
+  reportKey,
+  type FinishedStatus,
+  type IdempotencyItem,
+  type ReportError,
+  type ReportItem,
+  type ReportResult,
+} from './model';
+
+export interface ReportRepositoryOptions {
+  documentClient: DynamoDBDocumentClient;
+  tableName: string;
+  /** How long finished reports are kept (TTL). */
+  retentionDays: number;
+}
+
+export type NewReport = Pick<ReportItem, 'reportId' | 'userId' | 'plan' | 'prompt' | 'callbackUrl' | 'metadata'>;
+
+export type IdempotencyClaim =
+  | { created: true }
+  /** The key is taken and still valid: the report it belongs to, and the hash of the request that created it. */
+  | { created: false; existing: IdempotencyItem };
+
+export type Outcome = { status: 'COMPLETED'; result: ReportResult; model: string } | { status: 'FAILED'; error: ReportError };
+
+export function isConditionFailure(err: unknown): boolean {
+  return (err as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
+}
+
+export const idempotencyKeyOf = (userId: string, key: string): string =>
+  `idem#${userId}#${createHash('sha256').update(key).digest('base64url')}`;
+
+export class ReportRepository {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tableName: string;
+  private readonly retentionDays: number;
+
+  constructor(options: ReportRepositoryOptions) {
+    this.client = options.documentClient;
+    this.tableName = options.tableName;
+    this.retentionDays = options.retentionDays;
+  }
+
+  async get(reportId: string): Promise<ReportItem | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: reportKey(reportId) }, ConsistentRead: true }),
+    );
+    return Item as ReportItem | undefined;
+  }
+
+  /** Writes a new `QUEUED` report; false if a report with this id exists already. */
+  async create(report: NewReport, now: number): Promise<{ created: boolean; item: ReportItem }> {
+    const iso = new Date(now).toISOString();
+    const item: ReportItem = {
+      ...report,
+      pk: reportKey(report.reportId),
+      status: 'QUEUED',
+      createdAt: iso,
+      updatedAt: iso,
+      attempts: 0,
+      expiresAt: epochSecondsAfterDays(now, this.retentionDays),
+    };
+    try {
+      await this.client.send(
+        new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      return { created: true, item };
+    } catch (err) {
+      if (isConditionFailure(err)) return { created: false, item };
+      throw err;
+    }
+  }
+
+  /** Removes a report that was never enqueued (its submit failed), only while nobody has touched it. */
+  async deleteUnstarted(reportId: string): Promise<void> {
+    await this.ignoreConditionFailure(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { pk: reportKey(reportId) },
+        ConditionExpression: '#status = :queued AND attempts = :zero',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':queued': 'QUEUED', ':zero': 0 },
+      }),
+    );
+  }
+
+  /**
+   * Reserves an `Idempotency-Key` for a report: succeeds when the key is unused or its record has expired
+   * (`validHours` after it was written).
+   */
+  async claimIdempotencyKey(
+    userId: string,
+    key: string,
+    record: { reportId: string; requestHash: string },
+    now: number,
+    validHours: number,
+  ): Promise<IdempotencyClaim> {
+    const pk = idempotencyKeyOf(userId, key);
+    const item: IdempotencyItem = {
+      pk,
+      ...record,
+      createdAt: new Date(now).toISOString(),
+      expiresAt: Math.floor(now / 1000) + validHours * 3600,
+    };
+    // A key released by a failed submit between our write and our read is simply claimed again (bounded).
+    for (let tries = 0; ; tries++) {
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+            ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
+          }),
+        );
+        return { created: true };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+      const { Item } = await this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }),
+      );
+      if (Item || tries >= 2) {
+        if (!Item) throw new Error(`Idempotency key record ${pk} keeps changing`);
+        return { created: false, existing: Item as IdempotencyItem };
+      }
+    }
+  }
+
+  /** Frees a key whose report could not be enqueued, so a retry with the same key starts afresh. */
+  async releaseIdempotencyKey(userId: string, key: string, reportId: string): Promise<void> {
+    await this.ignoreConditionFailure(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { pk: idempotencyKeyOf(userId, key) },
+        ConditionExpression: 'reportId = :reportId',
+        ExpressionAttributeValues: { ':reportId': reportId },
+      }),
+    );
+  }
+
+  /**
+   * `QUEUED → RUNNING`, or takes over a `RUNNING` report whose lease has expired (its worker died). Returns the report
+   * with its new attempt number (the lease token), or undefined when it is not claimable (finished, leased, unknown).
+   */
+  async claim(reportId: string, now: number, leaseMs: number): Promise<ReportItem | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: reportKey(reportId) },
+          UpdateExpression: 'SET #status = :running, leaseUntil = :lease, attempts = attempts + :one, updatedAt = :iso',
+          ConditionExpression: '#status = :queued OR (#status = :running AND leaseUntil < :now)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':queued': 'QUEUED',
+            ':lease': now + leaseMs,
+            ':one': 1,
+            ':now': now,
+            ':iso': new Date(now).toISOString(),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ReportItem;
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** `RUNNING → QUEUED` after a retryable failure, by the lease holder only; false if it no longer holds it. */
+  async release(reportId: string, attempt: number, lastError: ReportError, now: number): Promise<boolean> {
+    return this.ignoreConditionFailure(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: reportKey(reportId) },
+        UpdateExpression: 'SET #status = :queued, lastError = :error, updatedAt = :iso REMOVE leaseUntil',
+        ConditionExpression: '#status = :running AND attempts = :attempt',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':queued': 'QUEUED',
+          ':running': 'RUNNING',
+          ':attempt': attempt,
+          ':error': lastError,
+          ':iso': new Date(now).toISOString(),
+        },
+      }),
+    );
+  }
+
+  /** `RUNNING → COMPLETED | FAILED` by the lease holder; returns the finished report, or undefined if it lost the lease. */
+  async finish(reportId: string, attempt: number, outcome: Outcome, now: number): Promise<ReportItem | undefined> {
+    return this.finishWhere(reportId, outcome, now, {
+      condition: '#status = :running AND attempts = :attempt',
+      values: { ':running': 'RUNNING', ':attempt': attempt },
+    });
+  }
+
+  /**
+   * `QUEUED | RUNNING (lease expired) → FAILED` for a report whose deliveries are exhausted (the dead-letter backstop).
+   * Undefined when it is finished already or a live worker holds it.
+   */
+  async failAbandoned(reportId: string, error: ReportError, now: number): Promise<ReportItem | undefined> {
+    return this.finishWhere(reportId, { status: 'FAILED', error }, now, {
+      condition: '#status = :queued OR (#status = :running AND leaseUntil < :now)',
+      values: { ':queued': 'QUEUED', ':running': 'RUNNING', ':now': now },
+    });
+  }
+
+  /** Records that the report's event is on the bus. */
+  async markEventPublished(reportId: string, now: number): Promise<void> {
+    await this.ignoreConditionFailure(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: reportKey(reportId) },
+        UpdateExpression: 'SET eventPublishedAt = :iso',
+        ConditionExpression: '#status IN (:completed, :failed) AND attribute_not_exists(eventPublishedAt)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':completed': 'COMPLETED', ':failed': 'FAILED', ':iso': new Date(now).toISOString() },
+      }),
+    );
+  }
+
+  private async finishWhere(
+    reportId: string,
+    outcome: Outcome,
+    now: number,
+    guard: { condition: string; values: Record<string, unknown> },
+  ): Promise<ReportItem | undefined> {
+    const status: FinishedStatus = outcome.status;
+    const iso = new Date(now).toISOString();
+    const values: Record<string, unknown> = {
+      ...guard.values,
+      ':status': status,
+      ':iso': iso,
+      ':expires': epochSecondsAfterDays(now, this.retentionDays),
+    };
+    let set = 'SET #status = :status, finishedAt = :iso, updatedAt = :iso, expiresAt = :expires';
+    if (outcome.status === 'COMPLETED') {
+      set += ', #result = :result, model = :model';
+      values[':result'] = outcome.result;
+      values[':model'] = outcome.model;
+    } else {
+      set += ', #error = :error';
+      values[':error'] = outcome.error;
+    }
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: reportKey(reportId) },
+          UpdateExpression: `${set} REMOVE leaseUntil`,
+          ConditionExpression: guard.condition,
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            ...(outcome.status === 'COMPLETED' ? { '#result': 'result' } : { '#error': 'error' }),
+          },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ReportItem;
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Runs a conditional write; true if it applied, false if its condition did not hold. */
+  private async ignoreConditionFailure(command: UpdateCommand | DeleteCommand): Promise<boolean> {
+    try {
+      await this.client.send(command as UpdateCommand);
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Running one report job, and the dead-letter backstop. The SQS handler maps the outcomes: `retry` becomes a batch item
+ * failure (after shortening the message's visibility to the backoff), everything else acknowledges the message.
+ *
+ * Why nothing runs twice and nothing stays stuck:
+ * - The model is called only after a conditional claim (`QUEUED`, or `RUNNING` with an expired lease). A redelivered
+ *   message for a finished report never reaches the model; it only publishes the event if that is still owed.
+ * - A worker that dies keeps its message in flight until the visibility timeout, which exceeds the lease (the worker's
+ *   timeout), so the redelivery finds the lease expired and takes over. A duplicate message that finds a live lease is
+ *   acknowledged: the holder's own message stays in flight and comes back if the holder dies.
+ * - Finishing is conditional on still holding the lease (`attempts`), so a worker that overran cannot overwrite the
+ *   result of the one that took over.
+ * - The message is acknowledged only after the event is on the bus. On the last allowed receive a retryable failure
+ *   fails the report instead of retrying; if that receive dies too, the message reaches the dead-letter queue, whose
+ *   consumer fails the report (`RETRIES_EXHAUSTED`) and publishes its event.
+ */
+import type { AppConfig } from '../../../config/schema';
+import type { ChatContext, ChatResult } from '../chat';
+import { ApiError, TokenBudgetExceededError, toApiError } from '../errors';
+import type { ModelRequest } from '../model';
+import type { ReportEventPublisher } from './events';
+import { isFinished, retryDelaySeconds, type ReportError, type ReportItem } from './model';
+import type { Outcome, ReportRepository } from './repository';
+
+/** One guarded model call (token budget, breaker, fallbacks): `generate` in `lambda/core/runtime.ts`. */
+export type GenerateFn = (
+  request: ModelRequest,
+  ctx: ChatContext,
+) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage'>>;
+
+export interface ReportWorkerDeps {
+  repo: ReportRepository;
+  publisher: ReportEventPublisher;
+  generate: GenerateFn;
+  config: Pick<AppConfig, 'reports'>;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface JobDelivery {
+  /** SQS `ApproximateReceiveCount` of the message: 1 on the first delivery. */
+  receiveCount: number;
+  /** Epoch ms by which the model call must end, leaving time to record the outcome and publish. */
+  deadlineAt: number;
+}
+
+export type JobOutcome =
+  /** This delivery finished the report and published its event. */
+  | { kind: 'completed' | 'failed'; report: ReportItem }
+  /** The report was finished before; its owed event is out now. */
+  | { kind: 'republished'; report: ReportItem }
+  /** Nothing to do: finished and published, or a live worker holds it. */
+  | { kind: 'duplicate' }
+  | { kind: 'missing' }
+  /** Try again after `delaySeconds` (the report is back to `QUEUED`, or a live worker may still finish it). */
+  | { kind: 'retry'; delaySeconds: number; error: ReportError };
+
+/** First retry delay; doubled per delivery. */
+export const RETRY_BASE_SECONDS = 5;
+/** Longest retry delay. */
+export const RETRY_MAX_SECONDS = 300;
+
+/** Runs the job of one delivered message. */
+export async function runReportJob(reportId: string, delivery: JobDelivery, deps: ReportWorkerDeps): Promise<JobOutcome> {
+  const now = deps.now ?? Date.now;
+  const { reports } = deps.config;
+  const claimed = await deps.repo.claim(reportId, now(), reports.workerTimeoutSeconds * 1000);
+  if (!claimed) return settleUnclaimable(reportId, deps);
+
+  const lastDelivery = delivery.receiveCount >= reports.maxReceiveCount;
+  let outcome: Outcome;
+  try {
+    const result = await callModel(claimed, delivery.deadlineAt, deps);
+    outcome = { status: 'COMPLETED', result: { text: result.text, usage: result.usage }, model: result.model };
+  } catch (err) {
+    const error = reportErrorOf(err);
+    if (isRetryable(err) && !lastDelivery) {
+      if (!(await deps.repo.release(reportId, claimed.attempts, error, now()))) return settleUnclaimable(reportId, deps);
+      const delaySeconds = retryDelaySeconds(delivery.receiveCount, {
+        baseSeconds: RETRY_BASE_SECONDS,
+        capSeconds: retryCapSeconds(deps.config),
+        retryAfterSeconds: err instanceof ApiError ? err.retryAfterSeconds : undefined,
+        random: deps.random,
+      });
+      return { kind: 'retry', delaySeconds, error };
+    }
+    outcome = {
+      status: 'FAILED',
+      error: isRetryable(err) ? { ...error, message: `${error.message} (gave up after ${delivery.receiveCount} attempts)` } : error,
+    };
+  }
+
+  const finished = await deps.repo.finish(reportId, claimed.attempts, outcome, now());
+  // Lost the lease while working (overran it and another delivery took over): that one owns the outcome.
+  if (!finished) return settleUnclaimable(reportId, deps);
+  await publishOwedEvent(finished, deps);
+  return { kind: finished.status === 'COMPLETED' ? 'completed' : 'failed', report: finished };
+}
+
+/**
+ * The dead-letter backstop: a message whose deliveries are exhausted. Fails the report if nobody is working on it and it
+ * has not finished, and publishes its event if that is still owed.
+ */
+export async function failExhaustedReport(
+  reportId: string,
+  deps: Omit<ReportWorkerDeps, 'generate'>,
+): Promise<JobOutcome> {
+  const now = deps.now ?? Date.now;
+  const report = await deps.repo.get(reportId);
+  if (!report) return { kind: 'missing' };
+  if (!isFinished(report.status)) {
+    const last = report.lastError ? `; last error ${report.lastError.code}: ${report.lastError.message}` : '';
+    const error: ReportError = {
+      code: 'RETRIES_EXHAUSTED',
+      message: `The report could not be processed in ${deps.config.reports.maxReceiveCount} attempts${last}`,
+    };
+    const failed = await deps.repo.failAbandoned(reportId, error, now());
+    if (failed) {
+      await publishOwedEvent(failed, deps);
+      return { kind: 'failed', report: failed };
+    }
+    const current = await deps.repo.get(reportId);
+    if (current && !isFinished(current.status)) {
+      // A live worker still holds it: look again once its lease has run out.
+      const waitMs = Math.max(1000, (current.leaseUntil ?? now()) - now());
+      return { kind: 'retry', delaySeconds: Math.ceil(waitMs / 1000), error };
+    }
+    return settleUnclaimable(reportId, deps);
+  }
+  return settleUnclaimable(reportId, deps);
+}
+
+async function callModel(report: ReportItem, deadlineAt: number, deps: ReportWorkerDeps) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), Math.max(0, deadlineAt - (deps.now ?? Date.now)()));
+  try {
+    return await deps.generate(
+      { messages: [{ role: 'user', content: report.prompt }], maxTokens: deps.config.reports.maxTokens },
+      { caller: { userId: report.userId, plan: report.plan }, requestId: report.reportId, deadlineAt, signal: controller.signal },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The claim did not apply: the report is finished (maybe owing its event), held by a live worker, or unknown. */
+async function settleUnclaimable(reportId: string, deps: Omit<ReportWorkerDeps, 'generate'>): Promise<JobOutcome> {
+  const report = await deps.repo.get(reportId);
+  if (!report) return { kind: 'missing' };
+  if (isFinished(report.status) && !report.eventPublishedAt) {
+    await publishOwedEvent(report, deps);
+    return { kind: 'republished', report };
+  }
+  return { kind: 'duplicate' };
+}
+
+/** Puts the event on the bus, then records it; a failure propagates so the message is retried (and republishes). */
+async function publishOwedEvent(report: ReportItem, deps: Omit<ReportWorkerDeps, 'generate'>): Promise<void> {
+  await deps.publisher.publish(report);
+  await deps.repo.markEventPublished(report.reportId, (deps.now ?? Date.now)());
+}
+
+/**
+ * Whether a later delivery may succeed. A spent token budget will not come back within the retry window, and bad input
+ * never changes, so those fail the report at once; unknown errors (our own dependencies) are retried.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof TokenBudgetExceededError) return false;
+  if (err instanceof ApiError) return err.retryable;
+  return true;
+}
+
+export function reportErrorOf(err: unknown): ReportError {
+  const apiError = toApiError(err);
+  return { code: apiError.code, message: apiError.message };
+}
+
+/** Retries wait at most half the visibility timeout (and at most {@link RETRY_MAX_SECONDS}). */
+export function retryCapSeconds(config: Pick<AppConfig, 'reports'>): number {
+  return Math.max(1, Math.min(RETRY_MAX_SECONDS, Math.floor(config.reports.visibilityTimeoutSeconds / 2)));
+}

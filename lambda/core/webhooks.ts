@@ -1,0 +1,217 @@
+/**
+ * Per-report callbacks, signed per the Standard Webhooks specification (https://www.standardwebhooks.com):
+ * `webhook-id` (the same on every retry), `webhook-timestamp` (epoch seconds of the attempt) and `webhook-signature`
+ * (`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed by the base64-decoded secret).
+ *
+ * Every attempt re-checks the URL (`callback-url.ts`) and connects only to an address that check accepted, times out
+ * after `webhooks.deliveryTimeoutMs`, and is retried with exponential backoff and jitter up to `webhooks.maxAttempts`.
+ * What cannot be delivered goes to the webhook dead-letter queue with the reason.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { Webhook } from 'standardwebhooks';
+import type { ReportWebhookPayload } from '../../config/reports';
+import type { AppConfig } from '../../config/schema';
+import { checkCallbackUrl, type Resolver } from './callback-url';
+
+export interface WebhookDelivery {
+  url: string;
+  webhookId: string;
+  payload: ReportWebhookPayload;
+}
+
+export interface DeadLetter {
+  webhookId: string;
+  url: string;
+  payload: ReportWebhookPayload;
+  attempts: number;
+  reason: string;
+  failedAt: string;
+}
+
+export type DeliveryResult =
+  | { delivered: true; attempts: number; status: number }
+  | { delivered: false; attempts: number; reason: string };
+
+/** One HTTP attempt against an already-checked address. */
+export interface AttemptRequest {
+  url: URL;
+  address: { address: string; family: 4 | 6 };
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+}
+export type AttemptResponse = { status: number } | { error: string };
+export type Sender = (request: AttemptRequest) => Promise<AttemptResponse>;
+
+export interface WebhookDeliveryDeps {
+  config: Pick<AppConfig, 'webhooks'>;
+  /** The signing secret (`whsec_…` or bare base64). */
+  secret: () => Promise<string>;
+  deadLetter: (letter: DeadLetter) => Promise<void>;
+  resolve?: Resolver;
+  send?: Sender;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+  /** Epoch ms after which no attempt is started (the function's own deadline). */
+  deadlineAt?: number;
+}
+
+/** First retry delay; doubled per attempt. */
+export const WEBHOOK_BACKOFF_BASE_MS = 1_000;
+/** Longest retry delay. */
+export const WEBHOOK_BACKOFF_MAX_MS = 60_000;
+
+/** The delay after failed attempt `attempt` (1-based): `base·2^(attempt−1)`, capped, scaled by a jitter in [0.5, 1]. */
+export function webhookBackoffMs(attempt: number, random: () => number = Math.random): number {
+  const exponential = Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_BASE_MS * 2 ** (attempt - 1));
+  return Math.round(exponential * (0.5 + 0.5 * random()));
+}
+
+/** Worst-case time `maxAttempts` deliveries can take, for sizing the sender's timeout. */
+export function worstCaseDeliveryMs(config: Pick<AppConfig, 'webhooks'>): number {
+  const { maxAttempts, deliveryTimeoutMs } = config.webhooks;
+  let total = maxAttempts * deliveryTimeoutMs;
+  for (let attempt = 1; attempt < maxAttempts; attempt++) total += webhookBackoffMs(attempt, () => 1);
+  return total;
+}
+
+/** Statuses worth retrying: the receiver is busy, down or briefly confused. Other 3xx/4xx will not change. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 409 || status === 425 || status === 429;
+}
+
+/** Standard Webhooks headers for one attempt. */
+export function signWebhook(secret: string, webhookId: string, body: string, at: Date): Record<string, string> {
+  return {
+    'webhook-id': webhookId,
+    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+    'webhook-signature': new Webhook(secret).sign(webhookId, at, body),
+  };
+}
+
+export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDeliveryDeps): Promise<DeliveryResult> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const send = deps.send ?? httpSender;
+  const { maxAttempts, deliveryTimeoutMs, allowLoopbackCallbacks } = deps.config.webhooks;
+  const body = JSON.stringify(delivery.payload);
+  const secret = await deps.secret();
+
+  let reason = 'not attempted';
+  let attempts = 0;
+  while (attempts < maxAttempts) {
+    if (deps.deadlineAt !== undefined && now() + deliveryTimeoutMs > deps.deadlineAt) {
+      reason = `out of time after ${attempts} attempts; last: ${reason}`;
+      break;
+    }
+    attempts++;
+    const check = await checkCallbackUrl(delivery.url, { allowLoopbackHttp: allowLoopbackCallbacks, resolve: deps.resolve });
+    if (!check.ok && !check.retryable) {
+      reason = `blocked: ${check.reason}`;
+      break;
+    }
+    let retry = true;
+    if (!check.ok) {
+      reason = check.reason;
+    } else {
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': 'genai-api-webhooks/1',
+        ...signWebhook(secret, delivery.webhookId, body, new Date(now())),
+      };
+      const response = await send({ url: check.url, address: check.addresses[0], headers, body, timeoutMs: deliveryTimeoutMs });
+      if ('status' in response && response.status >= 200 && response.status < 300) {
+        return { delivered: true, attempts, status: response.status };
+      }
+      if ('status' in response) {
+        reason = `HTTP ${response.status}`;
+        retry = isRetryableStatus(response.status);
+      } else {
+        reason = response.error;
+      }
+    }
+    if (!retry) break;
+    if (attempts < maxAttempts) await sleep(webhookBackoffMs(attempts, deps.random));
+  }
+
+  await deps.deadLetter({
+    webhookId: delivery.webhookId,
+    url: delivery.url,
+    payload: delivery.payload,
+    attempts,
+    reason,
+    failedAt: new Date(now()).toISOString(),
+  });
+  return { delivered: false, attempts, reason };
+}
+
+/**
+ * POSTs over `node:http(s)`, connecting to the checked address whatever DNS says now (the host name still goes in the
+ * `Host` header and TLS SNI, so certificates are verified against it). Redirects are not followed.
+ */
+export const httpSender: Sender = (request) =>
+  new Promise((resolve) => {
+    const { url, address } = request;
+    const lookup: LookupFunction = (_hostname, options, callback) => {
+      if ((options as { all?: boolean }).all) (callback as (e: null, a: { address: string; family: number }[]) => void)(null, [address]);
+      else callback(null, address.address, address.family);
+    };
+    const signal = AbortSignal.timeout(request.timeoutMs);
+    const transport = url.protocol === 'https:' ? https : http;
+    let settled = false;
+    const done = (value: AttemptResponse) => {
+      if (!settled) {
+        settled = true;
+        resolve(value);
+      }
+    };
+    const req = transport.request(
+      url,
+      {
+        method: 'POST',
+        headers: { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) },
+        lookup,
+        signal,
+        agent: false,
+      },
+      (res) => {
+        // The status is the answer; the body is read (bounded by the same timeout) only to free the socket.
+        res.on('data', () => undefined);
+        res.on('end', () => done({ status: res.statusCode ?? 0 }));
+        res.on('error', () => done({ status: res.statusCode ?? 0 }));
+      },
+    );
+    req.on('error', (err) => done({ error: signal.aborted ? `timed out after ${request.timeoutMs} ms` : err.message }));
+    req.end(request.body);
+  });
+
+/** The signing secret from Secrets Manager, cached for a few minutes so a rotation is picked up without a redeploy. */
+export function secretsManagerSecret(
+  client: () => SecretsManagerClient,
+  secretId: () => string,
+  options: { ttlMs?: number; now?: () => number } = {},
+): () => Promise<string> {
+  const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const now = options.now ?? Date.now;
+  let cached: { value: string; expires: number } | undefined;
+  return async () => {
+    if (cached && cached.expires > now()) return cached.value;
+    const out = await client().send(new GetSecretValueCommand({ SecretId: secretId() }));
+    const value = out.SecretString?.trim();
+    if (!value) throw new Error('The webhook signing secret is empty');
+    cached = { value, expires: now() + ttlMs };
+    return value;
+  };
+}
+
+/** Dead-letters to an SQS queue; the message body is the {@link DeadLetter} as JSON. */
+export function sqsDeadLetter(client: () => SQSClient, queueUrl: () => string): (letter: DeadLetter) => Promise<void> {
+  return async (letter) => {
+    await client().send(new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: JSON.stringify(letter) }));
+  };
+}

@@ -1,0 +1,38 @@
+/** POST /reports: accept a long job, answer `202` with its id and where to poll. */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { submitReportRequestSchema } from '../../../config/contract';
+import { toApiError } from '../../core/errors';
+import { errorResponse, jsonResponse } from '../../core/http';
+import { resolveCaller } from '../../core/identity';
+import { createLogger } from '../../core/observability';
+import { headerOf, statusUrlOf } from '../../core/reports/api';
+import { checkReportCallbackUrl, reportQueue, reportRepository, reportsConfig } from '../../core/reports/runtime';
+import { submitReport } from '../../core/reports/submit';
+import { parseJsonBody, parseWith } from '../../core/validation';
+
+const logger = createLogger();
+
+export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+  logger.addContext(context);
+  try {
+    const body = parseWith(submitReportRequestSchema, parseJsonBody(event.body, event.isBase64Encoded));
+    const caller = await resolveCaller(event);
+    const result = await submitReport({ ...body, idempotencyKey: headerOf(event, 'idempotency-key') }, caller, {
+      repo: reportRepository(),
+      queue: reportQueue(),
+      config: reportsConfig(),
+      checkCallbackUrl: checkReportCallbackUrl,
+    });
+    const statusUrl = statusUrlOf(event, result.reportId);
+    logger.info('report accepted', { reportId: result.reportId, user_id: caller.userId, replayed: result.replayed });
+    return jsonResponse(
+      202,
+      { reportId: result.reportId, status: result.status, statusUrl },
+      { location: statusUrl, ...(result.replayed ? { 'idempotent-replayed': 'true' } : {}) },
+    );
+  } catch (err) {
+    const apiErr = toApiError(err);
+    if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
+    return errorResponse(apiErr);
+  }
+};
