@@ -284,6 +284,26 @@ describe('HALF_OPEN', () => {
   });
 });
 
+describe('BreakerStore conditional writes', () => {
+  it('refuses a probe lease before the open wait ends, even in the right generation', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    const open = await breaker.store.readState(model);
+    const lease = { ...open, state: 'HALF_OPEN' as const, generation: open.generation + 1, probeHolder: 'x', probeLeaseUntil: t + 1 };
+    expect(await breaker.store.writeState(model, lease, { generation: open.generation, probeAvailableAt: open.openUntil! - 1 })).toBe(false);
+    expect(await breaker.store.writeState(model, lease, { generation: open.generation, probeAvailableAt: open.openUntil! })).toBe(true);
+  });
+
+  it('refuses a write from a generation that has moved on', async () => {
+    const breaker = newBreaker();
+    await tripOpen(breaker);
+    const closed = { state: 'CLOSED' as const, generation: 2, trips: 0 };
+    expect(await breaker.store.writeState(model, closed, { generation: 0 })).toBe(false);
+    expect(await breaker.store.writeState(model, closed, { generation: 1, state: 'HALF_OPEN' })).toBe(false);
+    expect(await breaker.store.writeState(model, closed, { generation: 1, state: 'OPEN' })).toBe(true);
+  });
+});
+
 describe('reads and writes', () => {
   it('serves acquires from the cache for cacheMs, then reads once', async () => {
     const breaker = newBreaker();
