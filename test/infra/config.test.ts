@@ -48,7 +48,7 @@ describe('configuration from cdk.json context', () => {
       Quota: { Limit: 1234, Period: 'DAY' },
     });
     expect(template.toJSON().Outputs).toHaveProperty('UsagePlanIdTeam');
-    const timeouts = resourcesOfType(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Integration.TimeoutInMillis).sort();
-    expect(timeouts).toEqual([20000, 300000]);
+    const timeouts = new Set(resourcesOfType(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Integration.TimeoutInMillis));
+    expect([...timeouts].sort()).toEqual([20000, 300000]);
   });
 });
