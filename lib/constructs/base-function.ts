@@ -9,10 +9,13 @@
 import * as path from 'node:path';
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { FunctionName } from '../../config/routes';
 import { ENV, runtimeConfigJson } from '../../config/runtime';
@@ -55,6 +58,8 @@ export interface BaseFunctionProps {
 
 /** Access levels for `useTable`. */
 export type TableAccess = 'read' | 'readWrite';
+/** Access levels for `useQueue`: send messages, or receive and delete them. */
+export type QueueAccess = 'send' | 'consume';
 
 export class BaseFunction extends Construct {
   /** The Lambda function. */
@@ -120,6 +125,28 @@ export class BaseFunction extends Construct {
     this.function.addEnvironment(envName, table.tableName);
     if (access === 'read') table.grantReadData(this.role);
     else table.grantReadWriteData(this.role);
+    return this;
+  }
+
+  /** Passes a queue's URL in `envName` and grants sending to it, or receiving and deleting from it. */
+  public useQueue(envName: EnvName, queue: IQueue, access: QueueAccess): this {
+    this.function.addEnvironment(envName, queue.queueUrl);
+    if (access === 'send') queue.grantSendMessages(this.role);
+    else queue.grantConsumeMessages(this.role);
+    return this;
+  }
+
+  /** Passes an event bus's name in `envName` and grants PutEvents on it. */
+  public useEventBus(envName: EnvName, bus: IEventBus): this {
+    this.function.addEnvironment(envName, bus.eventBusName);
+    bus.grantPutEventsTo(this.role);
+    return this;
+  }
+
+  /** Passes a secret's ARN in `envName` (never its value) and grants reading it. */
+  public useSecret(envName: EnvName, secret: ISecret): this {
+    this.function.addEnvironment(envName, secret.secretArn);
+    secret.grantRead(this.role);
     return this;
   }
 
