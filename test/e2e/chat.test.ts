@@ -249,7 +249,7 @@ describe('local controls and routing', () => {
     const res = await postJson(`${cloud.url}/_local/model`, { mode: 'sideways' });
     expect(res.status).toBe(400);
     expect(res.json.error.message).toMatch(/mode/);
-    const state = await fetch(`${cloud.url}/_local/model`).then((r) => r.json());
+    const state = (await fetch(`${cloud.url}/_local/model`).then((r) => r.json())) as { default: { mode: string } };
     expect(state.default.mode).toBe('normal');
   });
 
