@@ -18,8 +18,9 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../config/schema';
+import { registerApiKey } from '../lambda/core/identity';
 import { OUTPUT_USERS_TABLE_NAME, usagePlanOutputKey } from '../lib/outputs';
 
 export const USAGE = `Usage: npx tsx scripts/create-api-key.ts --user <userId> --plan <plan> [--stack <name>] [--region <region>]
@@ -175,12 +176,9 @@ export async function issueApiKey(clients: Clients, args: CreateApiKeyArgs, now 
     await clients.apiGateway.send(
       new CreateUsagePlanKeyCommand({ usagePlanId: targets.usagePlanId, keyId: key.id, keyType: 'API_KEY' }),
     );
-    await clients.dynamo.send(
-      new PutCommand({
-        TableName: targets.usersTableName,
-        Item: { apiKeyId: key.id, userId: args.userId, plan: args.plan, createdAt },
-        ConditionExpression: 'attribute_not_exists(apiKeyId)',
-      }),
+    await registerApiKey(
+      { apiKeyId: key.id, userId: args.userId, plan: args.plan },
+      { documentClient: clients.dynamo, tableName: targets.usersTableName, now },
     );
   } catch (err) {
     await clients.apiGateway.send(new DeleteApiKeyCommand({ apiKey: key.id })).catch((cleanup: unknown) => {
