@@ -51,3 +51,25 @@ export const REPORT_CALLBACKS_PATTERN: EventPattern = {
 
 /** JSON path of the webhook body inside an event: the input transformation of subscriber targets. */
 export const WEBHOOK_PAYLOAD_PATH = '$.detail.payload';
+
+/** Per-report webhook retries: the first delay, doubled per attempt up to the maximum, scaled by a jitter in [0.5, 1]. */
+export const WEBHOOK_BACKOFF_BASE_MS = 1_000;
+export const WEBHOOK_BACKOFF_MAX_MS = 60_000;
+
+/** The delay after failed attempt `attempt` (1-based). */
+export function webhookBackoffMs(attempt: number, random: () => number = Math.random): number {
+  const exponential = Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_BASE_MS * 2 ** (attempt - 1));
+  return Math.round(exponential * (0.5 + 0.5 * random()));
+}
+
+/** Longest `maxAttempts` deliveries with their timeouts and backoff can take. */
+export function worstCaseWebhookDeliveryMs(webhooks: { maxAttempts: number; deliveryTimeoutMs: number }): number {
+  let total = webhooks.maxAttempts * webhooks.deliveryTimeoutMs;
+  for (let attempt = 1; attempt < webhooks.maxAttempts; attempt++) total += webhookBackoffMs(attempt, () => 1);
+  return total;
+}
+
+/** The webhook sender's timeout: every attempt and backoff, plus room to dead-letter; Lambda allows at most 900 s. */
+export function webhookSenderTimeoutSeconds(webhooks: { maxAttempts: number; deliveryTimeoutMs: number }): number {
+  return Math.min(900, Math.ceil(worstCaseWebhookDeliveryMs(webhooks) / 1000) + 15);
+}

@@ -116,8 +116,14 @@ export const subscriberSchema = z
   .object({
     /** A short name, used in resource ids. */
     name: z.string().regex(/^[A-Za-z0-9-]{1,40}$/),
-    /** The `https://` endpoint that receives every finished report. */
-    endpoint: z.string().url().startsWith('https://'),
+    /**
+     * The `https://` endpoint that receives every finished report. (`http://127.0.0.1:<port>` only with
+     * `webhooks.allowLoopbackCallbacks`, which the local cloud sets and the CDK app refuses.)
+     */
+    endpoint: z
+      .string()
+      .url()
+      .regex(/^(https:\/\/|http:\/\/127\.0\.0\.1[:/])/, 'must use https'),
     /** Header the connection sends for authentication. */
     apiKeyHeader: z.string().min(1).default('x-api-key'),
     /** Secrets Manager secret name holding the header's value. */
@@ -188,6 +194,11 @@ export const appConfigSchema = z
         message: `must exceed reports.workerTimeoutSeconds (${c.reports.workerTimeoutSeconds})`,
       });
     }
+    c.webhooks.subscribers.forEach((subscriber, i) => {
+      if (subscriber.endpoint.startsWith('http://') && !c.webhooks.allowLoopbackCallbacks) {
+        ctx.addIssue({ code: 'custom', path: ['webhooks', 'subscribers', i, 'endpoint'], message: 'must use https' });
+      }
+    });
     if (c.breaker.maxOpenSeconds < c.breaker.openSeconds) {
       ctx.addIssue({ code: 'custom', path: ['breaker', 'maxOpenSeconds'], message: 'must be at least breaker.openSeconds' });
     }

@@ -13,7 +13,7 @@ import type { LookupFunction } from 'node:net';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Webhook } from 'standardwebhooks';
-import type { ReportWebhookPayload } from '../../config/reports';
+import { webhookBackoffMs, type ReportWebhookPayload } from '../../config/reports';
 import type { AppConfig } from '../../config/schema';
 import { checkCallbackUrl, type Resolver } from './callback-url';
 
@@ -61,23 +61,9 @@ export interface WebhookDeliveryDeps {
   deadlineAt?: number;
 }
 
-/** First retry delay; doubled per attempt. */
-export const WEBHOOK_BACKOFF_BASE_MS = 1_000;
-/** Longest retry delay. */
-export const WEBHOOK_BACKOFF_MAX_MS = 60_000;
-
-/** The delay after failed attempt `attempt` (1-based): `base·2^(attempt−1)`, capped, scaled by a jitter in [0.5, 1]. */
-export function webhookBackoffMs(attempt: number, random: () => number = Math.random): number {
-  const exponential = Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_BASE_MS * 2 ** (attempt - 1));
-  return Math.round(exponential * (0.5 + 0.5 * random()));
-}
-
-/** Worst-case time `maxAttempts` deliveries can take, for sizing the sender's timeout. */
-export function worstCaseDeliveryMs(config: Pick<AppConfig, 'webhooks'>): number {
-  const { maxAttempts, deliveryTimeoutMs } = config.webhooks;
-  let total = maxAttempts * deliveryTimeoutMs;
-  for (let attempt = 1; attempt < maxAttempts; attempt++) total += webhookBackoffMs(attempt, () => 1);
-  return total;
+/** A backoff wait that does not by itself keep the process alive (the awaiting invocation does). */
+function unrefSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** Statuses worth retrying: the receiver is busy, down or briefly confused. Other 3xx/4xx will not change. */
@@ -96,7 +82,7 @@ export function signWebhook(secret: string, webhookId: string, body: string, at:
 
 export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDeliveryDeps): Promise<DeliveryResult> {
   const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = deps.sleep ?? unrefSleep;
   const send = deps.send ?? httpSender;
   const { maxAttempts, deliveryTimeoutMs, allowLoopbackCallbacks } = deps.config.webhooks;
   const body = JSON.stringify(delivery.payload);

@@ -1,0 +1,249 @@
+/**
+ * The reports pipeline of the local cloud: everything the stack's `ReportsPipeline` construct deploys, as local
+ * stand-ins the unchanged functions reach through `AWS_ENDPOINT_URL_*` and the same resource variables.
+ *
+ * | On AWS                                         | Here                                                        |
+ * | ---------------------------------------------- | ----------------------------------------------------------- |
+ * | reports table                                   | a dynalite table                                            |
+ * | job queue + DLQ (redrive `maxReceiveCount`)     | fauxqs queues with the same attributes                      |
+ * | SQS event source → worker, DLQ → backstop       | `SqsPoller`s running the worker and backstop handlers       |
+ * | EventBridge bus, rules                          | `LocalEventBus` with the same patterns (`config/reports.ts`) |
+ * | API destinations (connection API-key header)   | HTTP targets with the header, retries, an SQS DLQ           |
+ * | webhook sender Lambda target (+ its DLQ)        | the handler invoked in-process, retried, an SQS DLQ          |
+ * | signing secret, subscriber keys (Secrets Mgr)  | a local `GetSecretValue` endpoint                            |
+ *
+ * Retry windows are shorter than on AWS (seconds, not hours) so a test or a demo sees the whole story.
+ */
+import { randomBytes } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import { Webhook } from 'standardwebhooks';
+import {
+  FINISHED_REPORTS_PATTERN,
+  REPORT_CALLBACKS_PATTERN,
+  REPORTS_TABLE,
+  WEBHOOK_PAYLOAD_PATH,
+  webhookSenderTimeoutSeconds,
+} from '../config/reports';
+import type { FunctionName } from '../config/routes';
+import { ENV } from '../config/runtime';
+import type { AppConfig } from '../config/schema';
+import { createTable } from './dynamodb';
+import { apiDestinationTarget, LocalEventBus, type BusEvent, type BusRule, type BusTarget } from './event-bus';
+import { createContext } from './lambda-runtime';
+import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager';
+import { startLocalSqs, type LocalQueue, type LocalSqs } from './sqs';
+import { SqsPoller, type SqsHandler } from './sqs-poller';
+
+export interface LocalReportsOptions {
+  /** The configuration the functions run with (the local cloud's). */
+  readonly config: AppConfig;
+  /** A client of the local DynamoDB, to create the reports table. */
+  readonly dynamo: DynamoDBClient;
+  /** Loads `lambda/functions/<name>/handler.ts`'s `handler`. */
+  readonly loadHandler: (name: FunctionName) => Promise<unknown>;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** Standard Webhooks signing secret (`whsec_…`). @default - generated (and printed unless `quiet`) */
+  readonly webhookSecret?: string;
+  /** @default false */
+  readonly quiet?: boolean;
+  /** Prefix of the local resource names. @default 'genai-local' */
+  readonly namePrefix?: string;
+  /** Worker invocations at once. @default 4 */
+  readonly workerConcurrency?: number;
+  /** Retries of a deploy-time subscriber delivery after the first attempt (AWS: up to 185 over 24 h). @default 5 */
+  readonly subscriberRetryAttempts?: number;
+}
+
+export interface LocalReports {
+  /** Variables the functions need (merge into `process.env`; already applied). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly webhookSecret: string;
+  /** Subscriber name → the API key its local connection sends (from the local Secrets Manager). */
+  readonly subscriberApiKeys: Readonly<Record<string, string>>;
+  readonly sqs: LocalSqs;
+  readonly queues: {
+    readonly jobs: LocalQueue;
+    readonly jobsDeadLetter: LocalQueue;
+    readonly webhookDeadLetter: LocalQueue;
+    readonly subscriberDeadLetter: LocalQueue;
+  };
+  /** The worker's event source mapping. `kill()` it to crash the worker mid-job, `start()` it to bring one back. */
+  readonly worker: SqsPoller;
+  /** The dead-letter backstop's event source mapping. */
+  readonly backstop: SqsPoller;
+  readonly bus: LocalEventBus;
+  stop(): Promise<void>;
+}
+
+/** Lambda retries a failed asynchronous invocation twice (after about 1 and 2 minutes; seconds here). */
+const ASYNC_INVOKE_RETRIES = 2;
+
+export async function startLocalReports(options: LocalReportsOptions): Promise<LocalReports> {
+  const { config } = options;
+  const host = options.host ?? '127.0.0.1';
+  const region = options.region ?? 'us-east-1';
+  const prefix = options.namePrefix ?? 'genai-local';
+  const log = options.quiet ? () => undefined : (line: string) => console.log(line);
+  const onError = options.quiet ? () => undefined : (err: unknown) => console.error('[local reports]', err);
+  const stoppers: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
+  };
+
+  try {
+    const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(32).toString('base64')}`;
+    assertWebhookSecret(webhookSecret);
+    if (!options.webhookSecret) log(`Webhook signing secret (set LOCAL_WEBHOOK_SECRET to choose your own): ${webhookSecret}`);
+
+    const tableName = `${prefix}-reports`;
+    await createTable(options.dynamo, tableName, { partitionKey: REPORTS_TABLE.partitionKey });
+
+    const sqs = await startLocalSqs({ host, region });
+    stoppers.push(() => sqs.stop());
+    const { reports } = config;
+    const jobsDeadLetter = await sqs.createQueue(`${prefix}-report-jobs-dlq`, { MessageRetentionPeriod: '1209600' });
+    const jobs = await sqs.createQueue(`${prefix}-report-jobs`, {
+      VisibilityTimeout: String(reports.visibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: jobsDeadLetter.arn, maxReceiveCount: reports.maxReceiveCount }),
+    });
+    const webhookDeadLetter = await sqs.createQueue(`${prefix}-webhook-dlq`, { MessageRetentionPeriod: '1209600' });
+    const subscriberDeadLetter = await sqs.createQueue(`${prefix}-subscriber-dlq`, { MessageRetentionPeriod: '1209600' });
+
+    const secrets: LocalSecretsManager = await startLocalSecretsManager({ host, region });
+    stoppers.push(() => secrets.close());
+    const signing = secrets.put(`${prefix}-webhook-signing-secret`, webhookSecret);
+    const subscriberApiKeys: Record<string, string> = {};
+    for (const s of config.webhooks.subscribers) {
+      subscriberApiKeys[s.name] = `local-${s.apiKeySecretName}`;
+      secrets.put(s.apiKeySecretName, subscriberApiKeys[s.name]);
+      log(`Subscriber ${s.name}: ${s.endpoint} receives every finished report with ${s.apiKeyHeader}: ${subscriberApiKeys[s.name]}`);
+    }
+
+    const toDeadLetterQueue = (queue: LocalQueue) => async (_input: unknown, event: BusEvent, reason: string) => {
+      // As EventBridge does: the event is the body, the reason travels in message attributes.
+      await sqs.client.send(
+        new SendMessageCommand({
+          QueueUrl: queue.url,
+          MessageBody: JSON.stringify(event),
+          MessageAttributes: { ERROR_MESSAGE: { DataType: 'String', StringValue: reason.slice(0, 1000) } },
+        }),
+      );
+    };
+
+    const subscriberTargets: BusTarget[] = config.webhooks.subscribers.map((s) =>
+      apiDestinationTarget({
+        id: `subscriber-${s.name}`,
+        endpoint: s.endpoint,
+        apiKeyHeader: s.apiKeyHeader,
+        apiKeyValue: subscriberApiKeys[s.name],
+        inputPath: WEBHOOK_PAYLOAD_PATH,
+        retryAttempts: options.subscriberRetryAttempts ?? 5,
+        backoffMs: backoff(1_000, 30_000),
+        deadLetter: toDeadLetterQueue(subscriberDeadLetter),
+      }),
+    );
+    const senderTimeoutMs = webhookSenderTimeoutSeconds(config.webhooks) * 1000;
+    const webhookSenderTarget: BusTarget = {
+      id: 'webhook-sender',
+      retryAttempts: ASYNC_INVOKE_RETRIES,
+      backoffMs: backoff(1_000, 2_000),
+      deadLetter: toDeadLetterQueue(webhookDeadLetter),
+      async deliver(input) {
+        const handler = (await options.loadHandler('webhook-sender')) as (event: unknown, context: Context) => Promise<unknown>;
+        await handler(input, createContext('webhook-sender', senderTimeoutMs));
+      },
+    };
+    const rules: BusRule[] = [
+      { name: 'report-callbacks', pattern: REPORT_CALLBACKS_PATTERN, targets: [webhookSenderTarget] },
+    ];
+    if (subscriberTargets.length) rules.push({ name: 'report-subscribers', pattern: FINISHED_REPORTS_PATTERN, targets: subscriberTargets });
+    const busName = `${prefix}-reports`;
+    const bus = await LocalEventBus.start({ busName, rules, host, region, onError });
+    stoppers.push(() => bus.close());
+
+    const env: Record<string, string> = {
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      [ENV.reportsTable]: tableName,
+      [ENV.reportsQueueUrl]: jobs.url,
+      [ENV.eventBusName]: busName,
+      [ENV.webhookSecretArn]: signing.arn,
+      [ENV.webhookDlqUrl]: webhookDeadLetter.url,
+    };
+    // The functions read these when they first need them, as they read what the stack sets on AWS.
+    Object.assign(process.env, env);
+
+    const sqsHandler = (name: FunctionName) => async () => (await options.loadHandler(name)) as SqsHandler;
+    const worker = new SqsPoller({
+      client: sqs.client,
+      queue: jobs,
+      loadHandler: sqsHandler('report-worker'),
+      functionName: 'report-worker',
+      batchSize: reports.batchSize,
+      timeoutMs: reports.workerTimeoutSeconds * 1000,
+      concurrency: options.workerConcurrency ?? 4,
+      region,
+      onError,
+    }).start();
+    const backstop = new SqsPoller({
+      client: sqs.client,
+      queue: jobsDeadLetter,
+      loadHandler: sqsHandler('report-dlq'),
+      functionName: 'report-dlq',
+      batchSize: 10,
+      timeoutMs: 60_000,
+      concurrency: 1,
+      region,
+      onError,
+    }).start();
+    stoppers.push(async () => {
+      await Promise.all([shutDown(worker), shutDown(backstop)]);
+    });
+
+    return {
+      env,
+      webhookSecret,
+      subscriberApiKeys,
+      sqs,
+      queues: { jobs, jobsDeadLetter, webhookDeadLetter, subscriberDeadLetter },
+      worker,
+      backstop,
+      bus,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** Lets running invocations finish for a moment, then abandons them (their messages would come back on AWS too). */
+async function shutDown(poller: SqsPoller): Promise<void> {
+  const stopped = await Promise.race([poller.stop().then(() => true), sleep(3_000).then(() => false)]);
+  if (!stopped) await poller.kill();
+  await poller.settleAbandoned(2_000);
+}
+
+function backoff(baseMs: number, maxMs: number): (retry: number) => number {
+  return (retry) => Math.round(Math.min(maxMs, baseMs * 2 ** (retry - 1)) * (0.5 + 0.5 * Math.random()));
+}
+
+/** Fails at start, naming the variable, for a secret Standard Webhooks cannot use. */
+function assertWebhookSecret(secret: string): void {
+  try {
+    if (!secret.startsWith('whsec_')) throw new Error('missing prefix');
+    new Webhook(secret);
+  } catch {
+    throw new Error('LOCAL_WEBHOOK_SECRET: must be "whsec_" followed by base64 (e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)');
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,259 @@
+/**
+ * The local stand-in for Lambda's SQS event source mapping: long-polls a queue, hands batches of up to `batchSize`
+ * records to the unchanged handler (an `SQSEvent` with `ApproximateReceiveCount` and the other system attributes),
+ * and then, as Lambda does with `ReportBatchItemFailures`:
+ * - deletes the records that succeeded and leaves the ones listed in `batchItemFailures` (they come back after their
+ *   visibility timeout, or sooner if the handler shortened it);
+ * - deletes nothing when the handler throws or runs past its timeout (the whole batch comes back).
+ * Redrive to the dead-letter queue after `maxReceiveCount` receives is the queue's own business (fauxqs does it).
+ *
+ * `kill()` plays a crashed execution environment: polling stops and in-flight invocations are abandoned, so their
+ * messages are neither deleted nor released and reappear only when their visibility timeout runs out.
+ */
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  type Message,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { createContext } from './lambda-runtime';
+import type { LocalQueue } from './sqs';
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+
+export interface SqsPollerOptions {
+  readonly client: SQSClient;
+  readonly queue: LocalQueue;
+  /** The function's handler, loaded on first use. */
+  readonly loadHandler: () => Promise<SqsHandler>;
+  /** Name the handler sees in its context. */
+  readonly functionName: string;
+  /** Records per invocation (the event source mapping's `batchSize`). */
+  readonly batchSize: number;
+  /** The function's timeout. */
+  readonly timeoutMs: number;
+  /**
+   * Invocations running at once (Lambda scales pollers with the queue; a few are plenty on one machine).
+   * @default 2
+   */
+  readonly concurrency?: number;
+  /**
+   * Long-poll wait per receive, in seconds.
+   * @default 2
+   */
+  readonly waitTimeSeconds?: number;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** Told about handler errors and failed SQS calls. */
+  readonly onError?: (err: unknown) => void;
+}
+
+export interface SqsPollerStats {
+  invocations: number;
+  recordsDeleted: number;
+  recordsFailed: number;
+  invocationErrors: number;
+  /** Invocations whose environment was killed mid-flight. */
+  abandoned: number;
+  /** Invocations running now. */
+  inFlight: number;
+}
+
+export class SqsPoller {
+  readonly stats: SqsPollerStats = { invocations: 0, recordsDeleted: 0, recordsFailed: 0, invocationErrors: 0, abandoned: 0, inFlight: 0 };
+  private running = false;
+  /** Bumped by `kill()`: invocations of an older generation are abandoned. */
+  private generation = 0;
+  private loops: Promise<void>[] = [];
+  private readonly receives = new Set<AbortController>();
+  private readonly invocations = new Set<Promise<void>>();
+  /** Invocations abandoned by `kill()` that have not returned yet (they keep running, like a frozen sandbox). */
+  private readonly zombies = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: SqsPollerOptions) {}
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  start(): this {
+    if (this.running) return this;
+    this.running = true;
+    const concurrency = this.options.concurrency ?? 2;
+    this.loops = Array.from({ length: concurrency }, () => this.loop(this.generation));
+    return this;
+  }
+
+  /** Stops polling and lets running invocations finish (a graceful scale-in). */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const ac of this.receives) ac.abort();
+    await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.invocations]);
+  }
+
+  /** Stops polling at once and abandons running invocations: their messages stay in flight until they time out. */
+  async kill(): Promise<void> {
+    this.running = false;
+    this.generation++;
+    for (const ac of this.receives) ac.abort();
+    await Promise.allSettled(this.loops);
+  }
+
+  /** Waits (bounded) for invocations abandoned by `kill()` to return, so nothing runs after shutdown. */
+  async settleAbandoned(timeoutMs = 5_000): Promise<void> {
+    if (this.zombies.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.zombies]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  private async loop(generation: number): Promise<void> {
+    const { client, queue, batchSize } = this.options;
+    while (this.running && generation === this.generation) {
+      const ac = new AbortController();
+      this.receives.add(ac);
+      let messages: Message[];
+      try {
+        const out = await client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queue.url,
+            MaxNumberOfMessages: batchSize,
+            WaitTimeSeconds: this.options.waitTimeSeconds ?? 2,
+            MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+          { abortSignal: ac.signal },
+        );
+        messages = out.Messages ?? [];
+      } catch (err) {
+        if (!this.running || generation !== this.generation) break;
+        this.options.onError?.(err);
+        await sleep(250);
+        continue;
+      } finally {
+        this.receives.delete(ac);
+      }
+      if (messages.length === 0) continue;
+      if (!this.running || generation !== this.generation) {
+        // Received while stopping: hand them straight back rather than sit on them for a visibility timeout.
+        if (generation === this.generation) await this.release(messages);
+        break;
+      }
+      const invocation = this.invoke(messages, generation);
+      this.invocations.add(invocation);
+      await invocation;
+      this.invocations.delete(invocation);
+    }
+  }
+
+  private async invoke(messages: Message[], generation: number): Promise<void> {
+    const { timeoutMs, functionName } = this.options;
+    const event: SQSEvent = { Records: messages.map((m) => this.toRecord(m)) };
+    const context = createContext(functionName, timeoutMs);
+    this.stats.invocations++;
+    this.stats.inFlight++;
+    const handler = await this.options.loadHandler();
+    const run = handler(event, context);
+
+    let timer: NodeJS.Timeout | undefined;
+    let abandonCheck: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      run.then(
+        (response) => ({ kind: 'returned' as const, response }),
+        (error: unknown) => ({ kind: 'threw' as const, error }),
+      ),
+      new Promise<{ kind: 'timeout' }>((resolve) => {
+        timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+      }),
+      // A kill() while the handler runs ends this invocation for the poller at once.
+      new Promise<{ kind: 'killed' }>((resolve) => {
+        abandonCheck = setInterval(() => {
+          if (generation !== this.generation) resolve({ kind: 'killed' });
+        }, 20);
+      }),
+    ]);
+    clearTimeout(timer);
+    clearInterval(abandonCheck);
+    this.stats.inFlight--;
+
+    if (outcome.kind === 'killed' || outcome.kind === 'timeout') {
+      this.stats.abandoned++;
+      const zombie = run.catch(() => undefined);
+      this.zombies.add(zombie);
+      void zombie.then(() => this.zombies.delete(zombie));
+      if (outcome.kind === 'timeout') this.options.onError?.(new Error(`${functionName} timed out after ${timeoutMs} ms`));
+      return;
+    }
+    if (outcome.kind === 'threw') {
+      this.stats.invocationErrors++;
+      this.options.onError?.(outcome.error);
+      return;
+    }
+    const failed = new Set((outcome.response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    const succeeded = messages.filter((m) => !failed.has(m.MessageId!));
+    this.stats.recordsFailed += messages.length - succeeded.length;
+    if (succeeded.length === 0) return;
+    try {
+      await this.options.client.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: this.options.queue.url,
+          Entries: succeeded.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+      this.stats.recordsDeleted += succeeded.length;
+    } catch (err) {
+      this.options.onError?.(err);
+    }
+  }
+
+  private async release(messages: Message[]): Promise<void> {
+    try {
+      await this.options.client.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: this.options.queue.url,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 })),
+        }),
+      );
+    } catch {
+      // They come back after their visibility timeout anyway.
+    }
+  }
+
+  private toRecord(m: Message): SQSRecord {
+    const a = m.Attributes ?? {};
+    const region = this.options.region ?? 'us-east-1';
+    return {
+      messageId: m.MessageId!,
+      receiptHandle: m.ReceiptHandle!,
+      body: m.Body ?? '',
+      attributes: {
+        ApproximateReceiveCount: a.ApproximateReceiveCount ?? '1',
+        SentTimestamp: a.SentTimestamp ?? String(Date.now()),
+        SenderId: a.SenderId ?? '000000000000',
+        ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      },
+      messageAttributes: Object.fromEntries(
+        Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
+          k,
+          { dataType: v.DataType ?? 'String', stringValue: v.StringValue, binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined },
+        ]),
+      ),
+      md5OfBody: m.MD5OfBody ?? '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: this.options.queue.arn,
+      awsRegion: region,
+    };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
