@@ -23,6 +23,7 @@ import { loadLocalConfig } from './config';
 import { createTable, startLocalDynamo } from './dynamodb';
 import { LocalGateway } from './gateway';
 import { installLambdaGlobals } from './lambda-runtime';
+import { startLocalReports, type LocalReports } from './reports';
 
 export interface LocalCloudOptions {
   /** Port of the API. @default 0 (a free port) */
@@ -51,6 +52,8 @@ export interface LocalCloud {
   readonly dynamoEndpoint: string;
   /** Resource names, as the functions see them. */
   readonly env: Readonly<Record<string, string>>;
+  /** The reports pipeline: queues, worker poller, event bus, webhook secret (see `local/reports.ts`). */
+  readonly reports: LocalReports;
   stop(): Promise<void>;
 }
 
@@ -161,7 +164,20 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     });
     stoppers.push(() => gateway.close());
 
-    return { url: gateway.url, keys, simulator, config, dynamoEndpoint: dynamo.endpoint, env, stop };
+    const reports = await startLocalReports({
+      config,
+      dynamo: db,
+      loadHandler,
+      host,
+      region: REGION,
+      webhookSecret: options.webhookSecret,
+      quiet: options.quiet,
+    });
+    // Stopped after the gateway (no new submissions) and before the tables and the simulator its jobs use.
+    stoppers.splice(stoppers.length - 1, 0, () => reports.stop());
+    Object.assign(env, reports.env);
+
+    return { url: gateway.url, keys, simulator, config, dynamoEndpoint: dynamo.endpoint, env, reports, stop };
   } catch (err) {
     await stop();
     throw err;

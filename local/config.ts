@@ -9,6 +9,10 @@ import { parseConfig, type AppConfig, type AppConfigInput } from '../config/sche
 /** Applied on top of `cdk.json`, below explicit overrides. */
 export const LOCAL_DEFAULTS = {
   breaker: { openSeconds: 5, maxOpenSeconds: 20, probeLeaseSeconds: 10 },
+  // A dead worker's job is taken over after 31 s, and retries wait at most 15 s (half the visibility timeout), so a
+  // report whose model always fails reaches FAILED within 60 s. Callbacks may target http://127.0.0.1 (tests).
+  reports: { workerTimeoutSeconds: 30, visibilityTimeoutSeconds: 31 },
+  webhooks: { allowLoopbackCallbacks: true },
 } as const;
 
 type Json = Record<string, unknown>;

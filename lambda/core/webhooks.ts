@@ -92,7 +92,7 @@ export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDel
   let attempts = 0;
   while (attempts < maxAttempts) {
     if (deps.deadlineAt !== undefined && now() + deliveryTimeoutMs > deps.deadlineAt) {
-      reason = `out of time after ${attempts} attempts; last: ${reason}`;
+      reason = 'out of time before the first attempt';
       break;
     }
     attempts++;
@@ -121,8 +121,13 @@ export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDel
         reason = response.error;
       }
     }
-    if (!retry) break;
-    if (attempts < maxAttempts) await sleep(webhookBackoffMs(attempts, deps.random));
+    if (!retry || attempts >= maxAttempts) break;
+    const waitMs = webhookBackoffMs(attempts, deps.random);
+    if (deps.deadlineAt !== undefined && now() + waitMs + deliveryTimeoutMs > deps.deadlineAt) {
+      reason = `out of time after ${attempts} attempts; last: ${reason}`;
+      break;
+    }
+    await sleep(waitMs);
   }
 
   await deps.deadLetter({

@@ -40,8 +40,9 @@ export interface ReportItem {
   /** The last failure that was retried, kept for the final error message. */
   lastError?: ReportError;
   result?: ReportResult;
-  /** The model that produced `result`. */
+  /** The model that produced `result`, and how long its call took (the rest of the turnaround is the pipeline's). */
   model?: string;
+  modelLatencyMs?: number;
   error?: ReportError;
   finishedAt?: string;
   /** Set once the report's `report.completed|failed` event is on the bus. */

@@ -35,7 +35,9 @@ export type IdempotencyClaim =
   /** The key is taken and still valid: the report it belongs to, and the hash of the request that created it. */
   | { created: false; existing: IdempotencyItem };
 
-export type Outcome = { status: 'COMPLETED'; result: ReportResult; model: string } | { status: 'FAILED'; error: ReportError };
+export type Outcome =
+  | { status: 'COMPLETED'; result: ReportResult; model: string; modelLatencyMs: number }
+  | { status: 'FAILED'; error: ReportError };
 
 export function isConditionFailure(err: unknown): boolean {
   return (err as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
@@ -253,9 +255,10 @@ export class ReportRepository {
     };
     let set = 'SET #status = :status, finishedAt = :iso, updatedAt = :iso, expiresAt = :expires';
     if (outcome.status === 'COMPLETED') {
-      set += ', #result = :result, model = :model';
+      set += ', #result = :result, model = :model, modelLatencyMs = :modelMs';
       values[':result'] = outcome.result;
       values[':model'] = outcome.model;
+      values[':modelMs'] = outcome.modelLatencyMs;
     } else {
       set += ', #error = :error';
       values[':error'] = outcome.error;

@@ -26,7 +26,7 @@ import type { Outcome, ReportRepository } from './repository';
 export type GenerateFn = (
   request: ModelRequest,
   ctx: ChatContext,
-) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage'>>;
+) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage' | 'metrics'>>;
 
 export interface ReportWorkerDeps {
   repo: ReportRepository;
@@ -71,7 +71,12 @@ export async function runReportJob(reportId: string, delivery: JobDelivery, deps
   let outcome: Outcome;
   try {
     const result = await callModel(claimed, delivery.deadlineAt, deps);
-    outcome = { status: 'COMPLETED', result: { text: result.text, usage: result.usage }, model: result.model };
+    outcome = {
+      status: 'COMPLETED',
+      result: { text: result.text, usage: { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens } },
+      model: result.model,
+      modelLatencyMs: result.metrics.latencyMs,
+    };
   } catch (err) {
     const error = reportErrorOf(err);
     if (isRetryable(err) && !lastDelivery) {

@@ -11,7 +11,8 @@ import { sqsClient } from '../../aws/clients';
 import { createLogger, createMetrics } from '../../core/observability';
 import { reportEventPublisher, reportRepository, reportsConfig } from '../../core/reports/runtime';
 import { delayRedelivery, receiveCountOf, reportIdOf, RetryLaterError } from '../../core/reports/sqs';
-import { runReportJob } from '../../core/reports/worker';
+import { retryDelaySeconds } from '../../core/reports/model';
+import { RETRY_BASE_SECONDS, retryCapSeconds, runReportJob, type JobOutcome } from '../../core/reports/worker';
 import { generate } from '../../core/runtime';
 
 const logger = createLogger();
@@ -38,7 +39,16 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
       return;
     }
     const receiveCount = receiveCountOf(record);
-    const outcome = await runReportJob(reportId, { receiveCount, deadlineAt }, deps);
+    let outcome: JobOutcome;
+    try {
+      outcome = await runReportJob(reportId, { receiveCount, deadlineAt }, deps);
+    } catch (err) {
+      // Our own dependencies failed (DynamoDB, EventBridge): try again soon rather than after the visibility timeout.
+      const delaySeconds = retryDelaySeconds(receiveCount, { baseSeconds: RETRY_BASE_SECONDS, capSeconds: retryCapSeconds(deps.config) });
+      logger.warn('report job failed; retrying', { reportId, receiveCount, delaySeconds, error: err as Error });
+      await delayRedelivery(sqsClient(), requireEnv(ENV.reportsQueueUrl), record.receiptHandle, delaySeconds);
+      throw err;
+    }
     logger.info('report job', { reportId, receiveCount, outcome: outcome.kind });
     switch (outcome.kind) {
       case 'completed':

@@ -1,0 +1,83 @@
+/** Pure rules of reports: the client's views, the webhook body, event size, retry delays. */
+import { MAX_EVENT_DETAIL_BYTES, reportEventDetail } from '../../lambda/core/reports/events';
+import { isReportId, retryDelaySeconds, toView, webhookIdOf, webhookPayloadOf, type ReportItem } from '../../lambda/core/reports/model';
+
+const base: ReportItem = {
+  pk: 'report#r',
+  reportId: '6a1f3c2e-8d4b-4f7a-9c1e-2b3d4e5f6a7b',
+  userId: 'alice',
+  plan: 'free',
+  status: 'QUEUED',
+  prompt: 'secret prompt',
+  metadata: { ticket: 1 },
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  attempts: 0,
+  expiresAt: 0,
+};
+const completed: ReportItem = {
+  ...base,
+  status: 'COMPLETED',
+  attempts: 1,
+  result: { text: 'answer', usage: { inputTokens: 1, outputTokens: 2 } },
+  model: 'm',
+  finishedAt: '2026-01-01T00:00:05.000Z',
+  updatedAt: '2026-01-01T00:00:05.000Z',
+  callbackUrl: 'https://hooks.example.com/x',
+};
+
+test('the status view holds exactly the contract fields', () => {
+  expect(toView(base)).toEqual({ reportId: base.reportId, status: 'QUEUED', createdAt: base.createdAt, updatedAt: base.updatedAt });
+  expect(toView(completed)).toEqual({
+    reportId: base.reportId,
+    status: 'COMPLETED',
+    createdAt: base.createdAt,
+    updatedAt: completed.updatedAt,
+    result: { text: 'answer', usage: { inputTokens: 1, outputTokens: 2 } },
+  });
+  const failed = { ...base, status: 'FAILED' as const, error: { code: 'MODEL_UNAVAILABLE', message: 'down' }, lastError: { code: 'X', message: 'y' } };
+  expect(toView(failed)).toEqual({ reportId: base.reportId, status: 'FAILED', createdAt: base.createdAt, updatedAt: base.updatedAt, error: failed.error });
+});
+
+test('the webhook body holds exactly the contract fields, stamped with the finish time', () => {
+  expect(webhookPayloadOf(completed)).toEqual({
+    type: 'report.completed',
+    reportId: base.reportId,
+    status: 'COMPLETED',
+    result: completed.result,
+    occurredAt: completed.finishedAt,
+  });
+  expect(webhookPayloadOf({ ...base, status: 'FAILED', error: { code: 'C', message: 'm' }, finishedAt: 'f' })).toEqual({
+    type: 'report.failed',
+    reportId: base.reportId,
+    status: 'FAILED',
+    error: { code: 'C', message: 'm' },
+    occurredAt: 'f',
+  });
+  expect(() => webhookPayloadOf(base)).toThrow('not finished');
+  expect(webhookIdOf('r')).toBe('msg_r');
+});
+
+test('the event carries the payload and the callbackUrl, and is cut to fit an EventBridge entry', () => {
+  expect(reportEventDetail(completed)).toEqual({ payload: webhookPayloadOf(completed), callbackUrl: completed.callbackUrl });
+  expect(reportEventDetail({ ...completed, callbackUrl: undefined })).toEqual({ payload: webhookPayloadOf(completed) });
+  const huge = { ...completed, result: { text: 'x'.repeat(300_000), usage: { inputTokens: 1, outputTokens: 1 } } };
+  const detail = reportEventDetail(huge);
+  expect(Buffer.byteLength(JSON.stringify(detail))).toBeLessThanOrEqual(MAX_EVENT_DETAIL_BYTES);
+  expect(detail.payload.result!.text.length).toBeGreaterThan(150_000);
+});
+
+test('retry delays grow exponentially, honour Retry-After, and stay under the cap', () => {
+  const mid = () => 0.5;
+  expect([1, 2, 3, 4].map((n) => retryDelaySeconds(n, { baseSeconds: 5, capSeconds: 300, random: mid }))).toEqual([5, 10, 20, 40]);
+  expect(retryDelaySeconds(1, { baseSeconds: 5, capSeconds: 300, retryAfterSeconds: 30, random: mid })).toBe(30);
+  expect(retryDelaySeconds(9, { baseSeconds: 5, capSeconds: 15, random: () => 1 })).toBe(15);
+  expect(retryDelaySeconds(1, { baseSeconds: 5, capSeconds: 300, random: () => 0 })).toBe(4);
+  expect(retryDelaySeconds(1, { baseSeconds: 5, capSeconds: 300, random: () => 1 })).toBe(6);
+});
+
+test('report ids are UUIDs', () => {
+  expect(isReportId(base.reportId)).toBe(true);
+  expect(isReportId('../../etc')).toBe(false);
+  expect(isReportId('')).toBe(false);
+});

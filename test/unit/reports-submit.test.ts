@@ -1,0 +1,151 @@
+/** Accepting reports against dynalite: validation, the Idempotency-Key record, and a failed enqueue leaving nothing behind. */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { parseConfig } from '../../config/schema';
+import type { CallbackUrlCheck } from '../../lambda/core/callback-url';
+import { IdempotencyKeyReusedError, ValidationError } from '../../lambda/core/errors';
+import { ReportRepository } from '../../lambda/core/reports/repository';
+import { requestHashOf, submitReport, type ReportQueue, type SubmitReportDeps } from '../../lambda/core/reports/submit';
+import { createTable, documentClient, dynamoClient, startDynalite, type DynaliteHandle } from '../helpers/dynalite';
+
+const config = parseConfig({ reports: { maxPromptChars: 100, maxMetadataBytes: 64, idempotencyHours: 24 } });
+const alice = { userId: 'alice', plan: 'free' };
+const bob = { userId: 'bob', plan: 'pro' };
+
+let db: DynaliteHandle;
+let client: DynamoDBClient;
+let repo: ReportRepository;
+
+beforeAll(async () => {
+  db = await startDynalite();
+  client = dynamoClient(db.endpoint);
+  await createTable(client, 'reports-submit-test', { partitionKey: 'pk' });
+  repo = new ReportRepository({ documentClient: documentClient(client), tableName: 'reports-submit-test', retentionDays: 30 });
+});
+
+afterAll(async () => {
+  client.destroy();
+  await db.close();
+});
+
+class FakeQueue implements ReportQueue {
+  sent: string[] = [];
+  failNext = false;
+  async enqueue(reportId: string): Promise<void> {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('SQS unavailable');
+    }
+    this.sent.push(reportId);
+  }
+}
+
+const publicUrl = async (url: string): Promise<CallbackUrlCheck> =>
+  url.includes('10.0.0.1') ? { ok: false, reason: 'must not point at a private address', retryable: false } : { ok: true, url: new URL(url), addresses: [] };
+
+function deps(overrides: Partial<SubmitReportDeps> = {}): SubmitReportDeps & { queue: FakeQueue } {
+  return { repo, queue: new FakeQueue(), config, checkCallbackUrl: publicUrl, ...overrides } as SubmitReportDeps & { queue: FakeQueue };
+}
+
+test('records a QUEUED report owned by the caller and enqueues its job', async () => {
+  const d = deps();
+  const result = await submitReport({ prompt: 'Summarise', metadata: { ticket: 7 }, callbackUrl: 'https://hooks.example.com/x' }, alice, d);
+  expect(result).toMatchObject({ status: 'QUEUED', replayed: false });
+  expect(d.queue.sent).toEqual([result.reportId]);
+  expect(await repo.get(result.reportId)).toMatchObject({
+    status: 'QUEUED',
+    userId: 'alice',
+    plan: 'free',
+    prompt: 'Summarise',
+    metadata: { ticket: 7 },
+    callbackUrl: 'https://hooks.example.com/x',
+    attempts: 0,
+  });
+});
+
+test.each([
+  ['a prompt over maxPromptChars', { prompt: 'x'.repeat(101) }, 'prompt: must be at most 100 characters'],
+  ['metadata over maxMetadataBytes', { prompt: 'ok', metadata: { blob: 'y'.repeat(100) } }, 'metadata: must be at most 64 bytes'],
+  ['a callbackUrl the guard refuses', { prompt: 'ok', callbackUrl: 'https://10.0.0.1/hook' }, 'callbackUrl: must not point at a private address'],
+  ['an Idempotency-Key with a space', { prompt: 'ok', idempotencyKey: 'has space' }, 'Idempotency-Key'],
+  ['an empty Idempotency-Key', { prompt: 'ok', idempotencyKey: '' }, 'Idempotency-Key'],
+])('rejects %s before writing anything', async (_label, input, message) => {
+  const d = deps();
+  const error = await submitReport(input, alice, d).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(ValidationError);
+  expect((error as Error).message).toContain(message);
+  expect(d.queue.sent).toEqual([]);
+});
+
+describe('Idempotency-Key', () => {
+  test('the same key and body returns the same report, enqueued again only while it is still QUEUED', async () => {
+    const d = deps();
+    const first = await submitReport({ prompt: 'Same', idempotencyKey: 'key-1' }, alice, d);
+    const second = await submitReport({ prompt: 'Same', idempotencyKey: 'key-1' }, alice, d);
+    expect(second).toEqual({ reportId: first.reportId, status: 'QUEUED', replayed: true });
+    expect(d.queue.sent).toEqual([first.reportId, first.reportId]);
+
+    await repo.claim(first.reportId, Date.now(), 30_000);
+    const third = await submitReport({ prompt: 'Same', idempotencyKey: 'key-1' }, alice, d);
+    expect(third.reportId).toBe(first.reportId);
+    expect(d.queue.sent).toHaveLength(2);
+  });
+
+  test('concurrent submissions with one key create one report', async () => {
+    const d = deps();
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => submitReport({ prompt: 'Race', idempotencyKey: 'key-race' }, alice, d)));
+    expect(new Set(results.map((r) => r.reportId)).size).toBe(1);
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+  });
+
+  test('a reused key with another body is refused', async () => {
+    const d = deps();
+    await submitReport({ prompt: 'Original', idempotencyKey: 'key-2' }, alice, d);
+    await expect(submitReport({ prompt: 'Different', idempotencyKey: 'key-2' }, alice, d)).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+  });
+
+  test('keys belong to one user', async () => {
+    const d = deps();
+    const a = await submitReport({ prompt: 'Mine', idempotencyKey: 'shared-key' }, alice, d);
+    const b = await submitReport({ prompt: 'Mine', idempotencyKey: 'shared-key' }, bob, d);
+    expect(b.reportId).not.toBe(a.reportId);
+    expect(b.replayed).toBe(false);
+    expect(await repo.get(b.reportId)).toMatchObject({ userId: 'bob' });
+  });
+
+  test('a key is valid for idempotencyHours, then creates a new report', async () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const first = await submitReport({ prompt: 'Daily', idempotencyKey: 'key-3' }, alice, deps({ now: () => t0 }));
+    const withinDay = await submitReport({ prompt: 'Daily', idempotencyKey: 'key-3' }, alice, deps({ now: () => t0 + 23 * 3600_000 }));
+    expect(withinDay.reportId).toBe(first.reportId);
+    const nextDay = await submitReport({ prompt: 'Daily', idempotencyKey: 'key-3' }, alice, deps({ now: () => t0 + 25 * 3600_000 }));
+    expect(nextDay.reportId).not.toBe(first.reportId);
+    expect(nextDay.replayed).toBe(false);
+  });
+
+  test('a failed enqueue deletes the report and frees the key, so a retry starts afresh', async () => {
+    const d = deps();
+    d.queue.failNext = true;
+    const ids: string[] = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'];
+    const newId = () => ids.shift()!;
+    await expect(submitReport({ prompt: 'Flaky', idempotencyKey: 'key-4' }, alice, { ...d, newId })).rejects.toThrow('could not be queued');
+    expect(await repo.get('11111111-1111-4111-8111-111111111111')).toBeUndefined();
+    const retry = await submitReport({ prompt: 'Flaky', idempotencyKey: 'key-4' }, alice, { ...d, newId });
+    expect(retry).toMatchObject({ reportId: '22222222-2222-4222-8222-222222222222', replayed: false });
+    expect(d.queue.sent).toEqual([retry.reportId]);
+  });
+
+  test('a key whose first request stopped before writing the report finishes that work on replay', async () => {
+    const d = deps();
+    await repo.claimIdempotencyKey('alice', 'key-5', { reportId: '33333333-3333-4333-8333-333333333333', requestHash: requestHashOf({ prompt: 'Half' }) }, Date.now(), 24);
+    const result = await submitReport({ prompt: 'Half', idempotencyKey: 'key-5' }, alice, d);
+    expect(result).toMatchObject({ reportId: '33333333-3333-4333-8333-333333333333', replayed: true });
+    expect(await repo.get(result.reportId)).toMatchObject({ status: 'QUEUED', prompt: 'Half', userId: 'alice' });
+    expect(d.queue.sent).toEqual([result.reportId]);
+  });
+});
+
+test('the request hash ignores key order in metadata and tells bodies apart', () => {
+  expect(requestHashOf({ prompt: 'p', metadata: { a: 1, b: { c: 2, d: 3 } } })).toBe(requestHashOf({ prompt: 'p', metadata: { b: { d: 3, c: 2 }, a: 1 } }));
+  expect(requestHashOf({ prompt: 'p' })).not.toBe(requestHashOf({ prompt: 'p', callbackUrl: 'https://x.example.com' }));
+  expect(requestHashOf({ prompt: 'p' })).not.toBe(requestHashOf({ prompt: 'q' }));
+});
