@@ -15,6 +15,7 @@
  * Retry windows are shorter than on AWS (seconds, not hours) so a test or a demo sees the whole story.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
@@ -34,14 +35,15 @@ import { apiDestinationTarget, LocalEventBus, type BusEvent, type BusRule, type 
 import { createContext } from './lambda-runtime';
 import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager';
 import { startLocalSqs, type LocalQueue, type LocalSqs } from './sqs';
-import { SqsPoller, type SqsHandler } from './sqs-poller';
+import { LambdaSandbox } from './lambda-sandbox';
+import { SqsPoller } from './sqs-poller';
 
 export interface LocalReportsOptions {
   /** The configuration the functions run with (the local cloud's). */
   readonly config: AppConfig;
   /** A client of the local DynamoDB, to create the reports table. */
   readonly dynamo: DynamoDBClient;
-  /** Loads `lambda/functions/<name>/handler.ts`'s `handler`. */
+  /** Loads `lambda/functions/<name>/handler.ts`'s `handler` in this process (the webhook sender runs here). */
   readonly loadHandler: (name: FunctionName) => Promise<unknown>;
   /** @default '127.0.0.1' */
   readonly host?: string;
@@ -53,7 +55,7 @@ export interface LocalReportsOptions {
   readonly quiet?: boolean;
   /** Prefix of the local resource names. @default 'genai-local' */
   readonly namePrefix?: string;
-  /** Worker invocations at once. @default 4 */
+  /** Worker invocations at once. @default 2 */
   readonly workerConcurrency?: number;
   /** Retries of a deploy-time subscriber delivery after the first attempt (AWS: up to 185 over 24 h). @default 5 */
   readonly subscriberRetryAttempts?: number;
@@ -179,23 +181,27 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
     // The functions read these when they first need them, as they read what the stack sets on AWS.
     Object.assign(process.env, env);
 
-    const sqsHandler = (name: FunctionName) => async () => (await options.loadHandler(name)) as SqsHandler;
+    // The queue-driven functions run in execution environments of their own (child processes), so a worker can be
+    // killed mid-job for real; they inherit the variables set above.
+    const sandbox = (name: FunctionName) => {
+      const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerPathOf(name), quiet: options.quiet });
+      stoppers.push(() => environment.close());
+      return environment;
+    };
     const worker = new SqsPoller({
       client: sqs.client,
       queue: jobs,
-      loadHandler: sqsHandler('report-worker'),
-      functionName: 'report-worker',
+      invoker: sandbox('report-worker'),
       batchSize: reports.batchSize,
       timeoutMs: reports.workerTimeoutSeconds * 1000,
-      concurrency: options.workerConcurrency ?? 4,
+      concurrency: options.workerConcurrency ?? 2,
       region,
       onError,
     }).start();
     const backstop = new SqsPoller({
       client: sqs.client,
       queue: jobsDeadLetter,
-      loadHandler: sqsHandler('report-dlq'),
-      functionName: 'report-dlq',
+      invoker: sandbox('report-dlq'),
       batchSize: 10,
       timeoutMs: 60_000,
       concurrency: 1,
@@ -223,11 +229,14 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
   }
 }
 
-/** Lets running invocations finish for a moment, then abandons them (their messages would come back on AWS too). */
+/** Lets running invocations finish for a moment, then kills them (their messages would come back on AWS too). */
 async function shutDown(poller: SqsPoller): Promise<void> {
   const stopped = await Promise.race([poller.stop().then(() => true), sleep(3_000).then(() => false)]);
   if (!stopped) await poller.kill();
-  await poller.settleAbandoned(2_000);
+}
+
+function handlerPathOf(name: FunctionName): string {
+  return join(__dirname, '..', 'lambda', 'functions', name, 'handler.ts');
 }
 
 function backoff(baseMs: number, maxMs: number): (retry: number) => number {

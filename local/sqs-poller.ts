@@ -7,8 +7,9 @@
  * - deletes nothing when the handler throws or runs past its timeout (the whole batch comes back).
  * Redrive to the dead-letter queue after `maxReceiveCount` receives is the queue's own business (fauxqs does it).
  *
- * `kill()` plays a crashed execution environment: polling stops and in-flight invocations are abandoned, so their
- * messages are neither deleted nor released and reappear only when their visibility timeout runs out.
+ * `kill()` plays a crashed worker: polling stops and the function's execution environment is killed with its
+ * invocations half done, so their messages are neither deleted nor released and reappear only when their visibility
+ * timeout runs out.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -17,19 +18,22 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { createContext } from './lambda-runtime';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { SandboxTerminatedError } from './lambda-sandbox';
 import type { LocalQueue } from './sqs';
 
-export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+/** Where the function runs: a `LambdaSandbox` (an execution environment that can be killed). */
+export interface FunctionInvoker {
+  invoke(event: SQSEvent, timeoutMs: number): Promise<unknown>;
+  /** Kills the environment with its running invocations. */
+  kill(): void;
+}
 
 export interface SqsPollerOptions {
   readonly client: SQSClient;
   readonly queue: LocalQueue;
-  /** The function's handler, loaded on first use. */
-  readonly loadHandler: () => Promise<SqsHandler>;
-  /** Name the handler sees in its context. */
-  readonly functionName: string;
+  /** Runs the function. */
+  readonly invoker: FunctionInvoker;
   /** Records per invocation (the event source mapping's `batchSize`). */
   readonly batchSize: number;
   /** The function's timeout. */
@@ -69,8 +73,6 @@ export class SqsPoller {
   private loops: Promise<void>[] = [];
   private readonly receives = new Set<AbortController>();
   private readonly invocations = new Set<Promise<void>>();
-  /** Invocations abandoned by `kill()` that have not returned yet (they keep running, like a frozen sandbox). */
-  private readonly zombies = new Set<Promise<unknown>>();
 
   constructor(private readonly options: SqsPollerOptions) {}
 
@@ -94,25 +96,13 @@ export class SqsPoller {
     await Promise.allSettled([...this.invocations]);
   }
 
-  /** Stops polling at once and abandons running invocations: their messages stay in flight until they time out. */
+  /** Stops polling at once and kills the execution environment: running invocations end where they are. */
   async kill(): Promise<void> {
     this.running = false;
     this.generation++;
     for (const ac of this.receives) ac.abort();
+    this.options.invoker.kill();
     await Promise.allSettled(this.loops);
-  }
-
-  /** Waits (bounded) for invocations abandoned by `kill()` to return, so nothing runs after shutdown. */
-  async settleAbandoned(timeoutMs = 5_000): Promise<void> {
-    if (this.zombies.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.zombies]),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
   }
 
   private async loop(generation: number): Promise<void> {
@@ -147,57 +137,31 @@ export class SqsPoller {
         if (generation === this.generation) await this.release(messages);
         break;
       }
-      const invocation = this.invoke(messages, generation);
+      const invocation = this.invoke(messages);
       this.invocations.add(invocation);
       await invocation;
       this.invocations.delete(invocation);
     }
   }
 
-  private async invoke(messages: Message[], generation: number): Promise<void> {
-    const { timeoutMs, functionName } = this.options;
+  private async invoke(messages: Message[]): Promise<void> {
+    const { timeoutMs } = this.options;
     const event: SQSEvent = { Records: messages.map((m) => this.toRecord(m)) };
-    const context = createContext(functionName, timeoutMs);
     this.stats.invocations++;
     this.stats.inFlight++;
-    const handler = await this.options.loadHandler();
-    const run = handler(event, context);
-
-    let timer: NodeJS.Timeout | undefined;
-    let abandonCheck: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      run.then(
-        (response) => ({ kind: 'returned' as const, response }),
-        (error: unknown) => ({ kind: 'threw' as const, error }),
-      ),
-      new Promise<{ kind: 'timeout' }>((resolve) => {
-        timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
-      }),
-      // A kill() while the handler runs ends this invocation for the poller at once.
-      new Promise<{ kind: 'killed' }>((resolve) => {
-        abandonCheck = setInterval(() => {
-          if (generation !== this.generation) resolve({ kind: 'killed' });
-        }, 20);
-      }),
-    ]);
-    clearTimeout(timer);
-    clearInterval(abandonCheck);
-    this.stats.inFlight--;
-
-    if (outcome.kind === 'killed' || outcome.kind === 'timeout') {
-      this.stats.abandoned++;
-      const zombie = run.catch(() => undefined);
-      this.zombies.add(zombie);
-      void zombie.then(() => this.zombies.delete(zombie));
-      if (outcome.kind === 'timeout') this.options.onError?.(new Error(`${functionName} timed out after ${timeoutMs} ms`));
+    let response: SQSBatchResponse | undefined;
+    try {
+      response = (await this.options.invoker.invoke(event, timeoutMs)) as SQSBatchResponse | undefined;
+    } catch (err) {
+      // Nothing is deleted: a crashed, killed or timed-out environment, or a handler that threw, retries the batch.
+      if (err instanceof SandboxTerminatedError) this.stats.abandoned++;
+      else this.stats.invocationErrors++;
+      if (!(err instanceof SandboxTerminatedError && err.reason === 'killed')) this.options.onError?.(err);
       return;
+    } finally {
+      this.stats.inFlight--;
     }
-    if (outcome.kind === 'threw') {
-      this.stats.invocationErrors++;
-      this.options.onError?.(outcome.error);
-      return;
-    }
-    const failed = new Set((outcome.response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    const failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     const succeeded = messages.filter((m) => !failed.has(m.MessageId!));
     this.stats.recordsFailed += messages.length - succeeded.length;
     if (succeeded.length === 0) return;
