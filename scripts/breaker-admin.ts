@@ -1,0 +1,73 @@
+/**
+ * Operator command for the shared circuit breakers. Prints JSON.
+ *
+ *   npx tsx scripts/breaker-admin.ts status      [--model <id>]              [--table <name>]
+ *   npx tsx scripts/breaker-admin.ts force-open  --model <id> [--seconds N]  [--table <name>]
+ *   npx tsx scripts/breaker-admin.ts force-close --model <id>                [--table <name>]
+ *
+ * The table comes from `--table` or `GUARD_TABLE_NAME`; breaker settings from `GENAI_CONFIG` (defaults when unset);
+ * the endpoint and credentials from the AWS SDK's usual resolution (`AWS_ENDPOINT_URL_DYNAMODB` for the local cloud).
+ * `status` without `--model` reports every model of the configured chain.
+ * `force-open` without `--seconds` holds the breaker open until `force-close`.
+ */
+import { parseArgs } from 'node:util';
+import { modelChain } from '../config/schema';
+import { ENV, readRuntimeConfig } from '../config/runtime';
+import { CircuitBreaker } from '../lambda/core/breaker';
+
+const USAGE = `usage: breaker-admin.ts status|force-open|force-close [--model <id>] [--seconds N] [--table <name>]`;
+
+class UsageError extends Error {}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<unknown> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      seconds: { type: 'string' },
+      table: { type: 'string' },
+    },
+  });
+  const command = positionals[0];
+  if (positionals.length !== 1 || !['status', 'force-open', 'force-close'].includes(command)) {
+    throw new UsageError(USAGE);
+  }
+  const tableName = values.table ?? env[ENV.guardTable];
+  if (!tableName) throw new UsageError(`No table: pass --table or set ${ENV.guardTable}\n${USAGE}`);
+  let seconds: number | undefined;
+  if (values.seconds !== undefined) {
+    if (command !== 'force-open') throw new UsageError(`--seconds applies to force-open only\n${USAGE}`);
+    seconds = Number(values.seconds);
+    if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds must be a positive number`);
+  }
+
+  const config = readRuntimeConfig(env);
+  const breaker = new CircuitBreaker({ tableName, settings: config.breaker });
+  switch (command) {
+    case 'status':
+      if (values.model) return breaker.status(values.model);
+      return Promise.all(modelChain(config).map((m) => breaker.status(m)));
+    case 'force-open':
+      if (!values.model) throw new UsageError(`force-open needs --model\n${USAGE}`);
+      return breaker.forceOpen(values.model, seconds);
+    default:
+      if (!values.model) throw new UsageError(`force-close needs --model\n${USAGE}`);
+      return breaker.forceClose(values.model);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (result) => {
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    },
+    (err: unknown) => {
+      const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS');
+      const message = err instanceof Error ? (usage ? err.message : `${err.name}: ${err.message}`) : String(err);
+      process.stderr.write(`${message}\n`);
+      process.exitCode = usage ? 2 : 1;
+    },
+  );
+}
