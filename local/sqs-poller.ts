@@ -44,8 +44,8 @@ export interface SqsPollerOptions {
    */
   readonly concurrency?: number;
   /**
-   * Long-poll wait per receive, in seconds.
-   * @default 2
+   * Long-poll wait per receive, in seconds (a message wakes a waiting poll at once; this only bounds each request).
+   * @default 1
    */
   readonly waitTimeSeconds?: number;
   /** @default 'us-east-1' */
@@ -73,6 +73,7 @@ export class SqsPoller {
   private loops: Promise<void>[] = [];
   private readonly receives = new Set<AbortController>();
   private readonly invocations = new Set<Promise<void>>();
+  private lastReceiveAt = 0;
 
   constructor(private readonly options: SqsPollerOptions) {}
 
@@ -94,6 +95,7 @@ export class SqsPoller {
     for (const ac of this.receives) ac.abort();
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.invocations]);
+    await this.outlastAbandonedReceives();
   }
 
   /** Stops polling at once and kills the execution environment: running invocations end where they are. */
@@ -103,6 +105,20 @@ export class SqsPoller {
     for (const ac of this.receives) ac.abort();
     this.options.invoker.kill();
     await Promise.allSettled(this.loops);
+    await this.outlastAbandonedReceives();
+  }
+
+  /**
+   * An aborted long poll is still waiting on the server, and would take (and hide for a visibility timeout) the next
+   * message that arrives; returning only once it has expired keeps messages for whoever polls next.
+   */
+  private async outlastAbandonedReceives(): Promise<void> {
+    const expiresAt = this.lastReceiveAt + this.waitTimeSeconds * 1000 + 100;
+    if (Date.now() < expiresAt) await sleep(expiresAt - Date.now());
+  }
+
+  private get waitTimeSeconds(): number {
+    return this.options.waitTimeSeconds ?? 1;
   }
 
   private async loop(generation: number): Promise<void> {
@@ -110,13 +126,14 @@ export class SqsPoller {
     while (this.running && generation === this.generation) {
       const ac = new AbortController();
       this.receives.add(ac);
+      this.lastReceiveAt = Date.now();
       let messages: Message[];
       try {
         const out = await client.send(
           new ReceiveMessageCommand({
             QueueUrl: queue.url,
             MaxNumberOfMessages: batchSize,
-            WaitTimeSeconds: this.options.waitTimeSeconds ?? 2,
+            WaitTimeSeconds: this.waitTimeSeconds,
             MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
           }),
