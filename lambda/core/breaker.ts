@@ -11,7 +11,9 @@
  * - **Probe.** Once the wait is over, the first caller to win a conditional write takes a probe lease of
  *   `probeLeaseSeconds`; every other caller, on every instance, is refused until the probe reports or its lease runs
  *   out (then the next caller may probe). Probe success (and not slow) closes the breaker and resets the trip count;
- *   probe failure re-opens it with the doubled wait.
+ *   probe failure re-opens it with the doubled wait. A probe that outlives its lease may still report, as long as no
+ *   other caller has taken the probe since; once one has, only the new holder decides. A probe released without a
+ *   verdict (client abort, a failure that does not count) frees the lease at once.
  * - **Generations.** Every state change is a conditional PutItem that requires the generation it read and writes the
  *   next one. A permit carries the generation it was granted in, so an outcome from a call that started before a
  *   transition can neither trip the breaker again nor close it: only the current probe holder, in the probe's own
