@@ -9,6 +9,7 @@ import type { AppConfig } from '../config/schema';
 import { type RouteHandlers, GenAiApi } from './constructs/api';
 import { ChatFunctions } from './constructs/chat';
 import { GuardTables } from './constructs/guard-tables';
+import { ReportsPipeline } from './constructs/reports-pipeline';
 import {
   OUTPUT_API_ID,
   OUTPUT_API_URL,
@@ -26,6 +27,7 @@ export class GenAiApiStack extends Stack {
   public readonly config: AppConfig;
   public readonly tables: GuardTables;
   public readonly chat: ChatFunctions;
+  public readonly reports: ReportsPipeline;
   public readonly api: GenAiApi;
 
   constructor(scope: Construct, id: string, props: GenAiApiStackProps) {
@@ -42,9 +44,14 @@ export class GenAiApiStack extends Stack {
       usersTable: this.tables.usersTable,
       guardTable: this.tables.guardTable,
     });
+    this.reports = new ReportsPipeline(this, 'Reports', {
+      config,
+      usersTable: this.tables.usersTable,
+      guardTable: this.tables.guardTable,
+    });
     this.api = new GenAiApi(this, 'Api', { config });
 
-    const handlers: RouteHandlers = { ...this.chat.handlers };
+    const handlers: RouteHandlers = { ...this.chat.handlers, ...this.reports.handlers };
     this.api.addRoutes(ROUTES, handlers);
 
     new CfnOutput(this, OUTPUT_API_URL, { value: this.api.restApi.url, description: 'Base URL of the API (stage included)' });
