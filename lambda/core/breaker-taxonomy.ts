@@ -90,6 +90,7 @@ const BY_NAME: Readonly<Record<string, OutcomeKind>> = {
   ModelStreamErrorException: 'stream',
   ModelErrorException: 'stream',
   ModelStreamError: 'stream',
+  StreamTruncatedError: 'stream',
   AccessDeniedException: 'unusable',
   ResourceNotFoundException: 'unusable',
   UnrecognizedClientException: 'unusable',

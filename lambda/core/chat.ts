@@ -22,13 +22,14 @@ import {
   ModelUnavailableError,
   ValidationError,
 } from './errors';
+import { TtftTimeoutError } from './breaker-taxonomy';
 import type { Caller } from './identity';
 import type { ModelInvoker, ModelRequest, TokenUsage } from './model';
 
 /** A caller's right to make one call to one model; exactly one of its methods is called, once. */
 export interface ModelPermit {
   success(outcome: { ttftMs?: number }): Promise<void>;
-  failure(err: unknown): Promise<void>;
+  failure(err: unknown): Promise<unknown>;
   /** The outcome says nothing about the model (the client went away, our own limits). */
   release(): Promise<void>;
 }
@@ -78,14 +79,6 @@ export class ClientGoneError extends Error {
   constructor() {
     super('The client closed the connection');
     this.name = 'ClientGoneError';
-  }
-}
-
-/** No first token within `chat.ttftTimeoutMs`: a model timeout, counted by the breaker. */
-export class TimeToFirstTokenTimeoutError extends Error {
-  constructor(readonly modelId: string, readonly timeoutMs: number) {
-    super(`No first token from ${modelId} within ${timeoutMs} ms`);
-    this.name = 'TimeoutError';
   }
 }
 
@@ -184,6 +177,8 @@ type Mode = 'stream' | 'complete';
 /** Phase two of a call: one use only. */
 export class ChatCall {
   private used = false;
+  /** Outcome and budget writes that need not delay the answer; {@link flush} waits for them. */
+  private readonly bookkeeping: Promise<unknown>[] = [];
 
   constructor(
     private readonly service: ChatService,
@@ -209,6 +204,18 @@ export class ChatCall {
     return this.run('complete');
   }
 
+  /**
+   * Waits for the writes that record the call's outcome (breaker success, budget settlement). The answer does not wait
+   * for them; the function must, before it returns, or Lambda may freeze them half-done.
+   */
+  async flush(): Promise<void> {
+    await Promise.allSettled(this.bookkeeping);
+  }
+
+  private later(work: Promise<unknown> | undefined): void {
+    if (work) this.bookkeeping.push(work.catch(() => undefined));
+  }
+
   private async run(mode: Mode, onDelta?: (text: string) => void): Promise<ChatResult> {
     if (this.used) throw new Error('A ChatCall runs once');
     this.used = true;
@@ -220,7 +227,7 @@ export class ChatCall {
       return result;
     } finally {
       if (budget && this.reservation !== undefined) {
-        await (consumed > 0 ? budget.settle(this.reservation, consumed) : budget.release(this.reservation));
+        this.later(consumed > 0 ? budget.settle(this.reservation, consumed) : budget.release(this.reservation));
       }
     }
   }
@@ -276,7 +283,7 @@ export class ChatCall {
         const err = attempt.explain(raw);
         const outputSoFar = Math.ceil(text.length / 4);
         if (err instanceof ClientGoneError) {
-          await permit?.release();
+          this.later(permit?.release());
           reportConsumed(estimateInputTokens(this.request) + outputSoFar);
           throw err;
         }
@@ -294,7 +301,7 @@ export class ChatCall {
 
       const finishedAt = now();
       // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
-      await permit?.success({ ttftMs: mode === 'stream' && firstTokenAt !== undefined ? firstTokenAt - attemptStart : undefined });
+      this.later(permit?.success({ ttftMs: mode === 'stream' && firstTokenAt !== undefined ? firstTokenAt - attemptStart : undefined }));
       return {
         requestId: this.ctx.requestId,
         model: modelId,
@@ -385,7 +392,7 @@ class AttemptControl {
       case 'deadline':
         return new DeadlineExceededError('The call ran out of time', { cause: err });
       case 'ttft':
-        return new TimeToFirstTokenTimeoutError(this.modelId, this.ttftTimeoutMs);
+        return new TtftTimeoutError(this.modelId, this.ttftTimeoutMs);
       default:
         return err;
     }

@@ -197,7 +197,7 @@ describe('ChatService', () => {
     const guard = new RecordingGuard();
     const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
     expect(result.model).toBe('model-b');
-    expect(guard.outcomes[0]).toBe('model-a:failure:TimeoutError');
+    expect(guard.outcomes[0]).toBe('model-a:failure:TtftTimeoutError');
   });
 
   it('stops at the deadline with DeadlineExceededError', async () => {

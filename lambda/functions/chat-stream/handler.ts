@@ -7,7 +7,7 @@
  */
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import type { Writable } from 'node:stream';
-import { ClientGoneError, type ChatResult } from '../../core/chat';
+import { ClientGoneError, type ChatCall, type ChatResult } from '../../core/chat';
 import { toApiError } from '../../core/errors';
 import { errorHeaders } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
@@ -34,6 +34,7 @@ export const handler = awslambda.streamifyResponse(
     let sse: SseWriter | undefined;
     let userId: string | undefined;
     let model: string | undefined;
+    let call: ChatCall | undefined;
     let result: ChatResult | undefined;
     let status = 200;
     let errorCode: string | undefined;
@@ -42,7 +43,7 @@ export const handler = awslambda.streamifyResponse(
       const caller = await resolveCaller(event);
       userId = caller.userId;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
-      const call = await chatService().begin(request, { caller, requestId, deadlineAt, signal: clientGone.signal });
+      call = await chatService({ logger, metrics }).begin(request, { caller, requestId, deadlineAt, signal: clientGone.signal });
       model = call.model;
 
       const body = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: SSE_HEADERS });
@@ -74,6 +75,8 @@ export const handler = awslambda.streamifyResponse(
       }
     } finally {
       sse?.close();
+      // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes.
+      await call?.flush();
       if (!responseStream.writableEnded) responseStream.end();
       logger.info('request completed', {
         endpoint: ENDPOINT,

@@ -26,9 +26,13 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     const caller = await resolveCaller(event);
     userId = caller.userId;
     const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.syncTimeoutSeconds * 1000);
-    const call = await chatService().begin(request, { caller, requestId, deadlineAt });
+    const call = await chatService({ logger, metrics }).begin(request, { caller, requestId, deadlineAt });
     model = call.model;
-    result = await call.complete();
+    try {
+      result = await call.complete();
+    } finally {
+      await call.flush();
+    }
     model = result.model;
     response = jsonResponse(200, result);
   } catch (err) {
