@@ -55,7 +55,7 @@ export interface LocalReportsOptions {
   readonly quiet?: boolean;
   /** Prefix of the local resource names. @default 'genai-local' */
   readonly namePrefix?: string;
-  /** Worker invocations at once. @default 2 */
+  /** Worker invocations at once (pollers of the event source mapping, all in one execution environment). @default 8 */
   readonly workerConcurrency?: number;
   /** Retries of a deploy-time subscriber delivery after the first attempt (AWS: up to 185 over 24 h). @default 5 */
   readonly subscriberRetryAttempts?: number;
@@ -194,7 +194,7 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
       invoker: sandbox('report-worker'),
       batchSize: reports.batchSize,
       timeoutMs: reports.workerTimeoutSeconds * 1000,
-      concurrency: options.workerConcurrency ?? 2,
+      concurrency: options.workerConcurrency ?? 8,
       region,
       onError,
     }).start();
