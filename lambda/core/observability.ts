@@ -4,7 +4,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricResolution, MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import type { ChatMetrics } from './chat';
+import type { ChatMetrics, ChatResult } from './chat';
 import type { TokenUsage } from './model';
 
 export function createLogger(): Logger {
@@ -46,4 +46,41 @@ export function recordChatMetrics(metrics: Metrics, m: ChatMeasurement): void {
       }
     }
   }
+}
+
+export interface ChatRequestOutcome {
+  endpoint: string;
+  requestId: string;
+  userId?: string;
+  model?: string;
+  status: number;
+  result?: ChatResult;
+  /** The error code the client saw, if any. */
+  errorCode?: string;
+}
+
+/**
+ * The one log line and the metrics of a chat request, then the metrics flush. Never logs prompts, answers or keys.
+ */
+export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatRequestOutcome): void {
+  logger.info('request completed', {
+    endpoint: o.endpoint,
+    requestId: o.requestId,
+    user_id: o.userId,
+    model: o.model,
+    status: o.status,
+    ttft: o.result?.metrics.ttftMs,
+    latency: o.result?.metrics.latencyMs,
+    input_tokens: o.result?.usage.inputTokens,
+    output_tokens: o.result?.usage.outputTokens,
+    error: o.errorCode,
+  });
+  recordChatMetrics(metrics, {
+    endpoint: o.endpoint,
+    model: o.model ?? 'none',
+    metrics: o.result?.metrics,
+    usage: o.result?.usage,
+    outcome: o.errorCode ?? 'ok',
+  });
+  metrics.publishStoredMetrics();
 }

@@ -9,9 +9,9 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import type { Writable } from 'node:stream';
 import { ClientGoneError, type ChatCall, type ChatResult } from '../../core/chat';
 import { toApiError } from '../../core/errors';
-import { errorHeaders } from '../../core/http';
+import { errorResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
-import { createLogger, createMetrics, recordChatMetrics } from '../../core/observability';
+import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
 import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
 import { SSE_HEADERS, SseWriter } from '../../core/sse';
 import { parseChatRequest } from '../../core/validation';
@@ -65,12 +65,9 @@ export const handler = awslambda.streamifyResponse(
         if (sse) {
           sse.event('error', apiErr.toBody());
         } else {
-          status = apiErr.status;
-          const body = awslambda.HttpResponseStream.from(responseStream, {
-            statusCode: apiErr.status,
-            headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...errorHeaders(apiErr) },
-          });
-          body.write(JSON.stringify(apiErr.toBody()));
+          const response = errorResponse(apiErr);
+          status = response.statusCode;
+          awslambda.HttpResponseStream.from(responseStream, { statusCode: status, headers: response.headers }).write(response.body);
         }
       }
     } finally {
@@ -78,26 +75,7 @@ export const handler = awslambda.streamifyResponse(
       // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes.
       await call?.flush();
       if (!responseStream.writableEnded) responseStream.end();
-      logger.info('request completed', {
-        endpoint: ENDPOINT,
-        requestId,
-        user_id: userId,
-        model,
-        status,
-        ttft: result?.metrics.ttftMs,
-        latency: result?.metrics.latencyMs,
-        input_tokens: result?.usage.inputTokens,
-        output_tokens: result?.usage.outputTokens,
-        error: errorCode,
-      });
-      recordChatMetrics(metrics, {
-        endpoint: ENDPOINT,
-        model: model ?? 'none',
-        metrics: result?.metrics,
-        usage: result?.usage,
-        outcome: errorCode ?? 'ok',
-      });
-      metrics.publishStoredMetrics();
+      reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status, result, errorCode });
     }
   },
 );

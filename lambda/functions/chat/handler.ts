@@ -4,7 +4,7 @@ import type { ChatResult } from '../../core/chat';
 import { toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
-import { createLogger, createMetrics, recordChatMetrics } from '../../core/observability';
+import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
 import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
 import { parseChatRequest } from '../../core/validation';
 
@@ -41,25 +41,6 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
     response = errorResponse(apiErr);
   }
-  logger.info('request completed', {
-    endpoint: ENDPOINT,
-    requestId,
-    user_id: userId,
-    model,
-    status: response.statusCode,
-    ttft: result?.metrics.ttftMs,
-    latency: result?.metrics.latencyMs,
-    input_tokens: result?.usage.inputTokens,
-    output_tokens: result?.usage.outputTokens,
-    error: errorCode,
-  });
-  recordChatMetrics(metrics, {
-    endpoint: ENDPOINT,
-    model: model ?? 'none',
-    metrics: result?.metrics,
-    usage: result?.usage,
-    outcome: errorCode ?? 'ok',
-  });
-  metrics.publishStoredMetrics();
+  reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status: response.statusCode, result, errorCode });
   return response;
 };
