@@ -11,8 +11,6 @@
  * await db.close();
  * ```
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -21,39 +19,14 @@ import {
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TABLES } from '../../config/tables';
+import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
 
-// dynalite ships no type declarations; this is the part of its surface used here.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const dynalite = require('dynalite') as (options: {
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}) => Server;
+export type DynaliteHandle = LocalDynamo;
 
-export interface DynaliteHandle {
-  /** `http://127.0.0.1:<port>` */
-  readonly endpoint: string;
-  /** Drops open connections and stops the server (and its in-memory store). */
-  close(): Promise<void>;
-}
-
-/** Starts an in-memory dynalite on 127.0.0.1 with a port chosen by the OS. Tables become ACTIVE immediately. */
-export async function startDynalite(): Promise<DynaliteHandle> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        // Keep-alive sockets from SDK clients would otherwise hold close() for dynalite's 30 s shutdown timeout.
-        server.close((err?: Error) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+/** Starts an in-memory dynalite on 127.0.0.1 with a port chosen by the OS (the local cloud's own). */
+export function startDynalite(): Promise<DynaliteHandle> {
+  return startLocalDynamo();
 }
 
 /** A low-level client for a local endpoint: dummy credentials, us-east-1, no retries hiding failures. */
@@ -99,7 +72,7 @@ export async function createTable(
  * (`expiresAt`) is set only in CDK; dynalite has no TTL, and the code never relies on TTL for correctness.
  */
 export function createGuardTable(client: DynamoDBClient, name: string): Promise<void> {
-  return createTable(client, name, { partitionKey: 'pk' });
+  return createTable(client, name, TABLES.guard);
 }
 
 /** DynamoDB requests seen by a client, by operation and as read/write totals. */
