@@ -61,6 +61,13 @@ export const chatSchema = z
     syncTimeoutSeconds: z.number().int().min(5).max(29).default(29),
     /** Give up on a model whose first token has not arrived after this long (counts as a timeout). */
     ttftTimeoutMs: z.number().int().positive().default(15_000),
+    /**
+     * Extra passes over the model chain after every model failed before content with a retryable error (throttling,
+     * 5xx, timeouts), each after a jittered backoff, and only while the deadline leaves room for a first token.
+     */
+    retryRounds: z.number().int().min(0).max(3).default(1),
+    /** Backoff before the first extra pass; doubles per pass; full jitter (a random share of it is waited). */
+    retryBaseDelayMs: z.number().int().min(0).max(10_000).default(200),
   })
   .strict();
 

@@ -22,7 +22,7 @@ import {
   ModelUnavailableError,
   ValidationError,
 } from './errors';
-import { TtftTimeoutError } from './breaker-taxonomy';
+import { classifyOutcome, TtftTimeoutError } from './breaker-taxonomy';
 import type { Caller } from './identity';
 import type { ModelInvoker, ModelRequest, TokenUsage } from './model';
 
@@ -102,6 +102,8 @@ export interface ChatServiceDeps {
   guard?: ModelGuard;
   budget?: TokenBudgetGuard;
   now?: () => number;
+  /** Source of jitter for retry backoff. @default Math.random */
+  random?: () => number;
   /** Told about guard failures, which are survived (fail open) but must be visible. */
   onGuardError?: (err: unknown, modelId: string) => void;
 }
@@ -177,6 +179,7 @@ type Mode = 'stream' | 'complete';
 /** Phase two of a call: one use only. */
 export class ChatCall {
   private used = false;
+  private retryRound = 0;
   /** Outcome and budget writes that need not delay the answer; {@link flush} waits for them. */
   private readonly bookkeeping: Promise<unknown>[] = [];
 
@@ -313,11 +316,22 @@ export class ChatCall {
     }
   }
 
-  /** After a failure before content: the next admitted model, or the typed reason there is none. */
+  /**
+   * After a failure before content: the next admitted model; when the chain is exhausted by retryable failures, another
+   * pass after a jittered backoff while rounds and time remain; otherwise the typed reason no model can answer.
+   */
   private async nextAdmission(lastError: unknown): Promise<Admission> {
     try {
       return await this.service.admit(this.admission.index + 1);
-    } catch (err) {
+    } catch (exhausted) {
+      let err = exhausted;
+      if (err instanceof ModelUnavailableError && (await this.backOffForRetry(lastError))) {
+        try {
+          return await this.service.admit(0);
+        } catch (again) {
+          err = again;
+        }
+      }
       if (isModelValidationError(lastError)) {
         throw new ValidationError(`The model rejected the request: ${messageOf(lastError)}`, { cause: lastError });
       }
@@ -329,6 +343,19 @@ export class ChatCall {
       }
       throw err;
     }
+  }
+
+  /** Waits out a retry backoff if another pass over the chain is allowed and can still finish in time. */
+  private async backOffForRetry(lastError: unknown): Promise<boolean> {
+    const { chat } = this.service.serviceDeps.config;
+    if (this.retryRound >= chat.retryRounds || !classifyOutcome(lastError).counts) return false;
+    const random = this.service.serviceDeps.random ?? Math.random;
+    const delay = Math.round(random() * chat.retryBaseDelayMs * 2 ** this.retryRound);
+    // Another pass is only worth starting if a first token could still arrive before the deadline.
+    if (this.service.clock() + delay + chat.ttftTimeoutMs > this.ctx.deadlineAt) return false;
+    this.retryRound++;
+    await sleep(delay, this.ctx.signal);
+    return true;
   }
 
   private degraded(onDelta?: (text: string) => void): ChatResult {
@@ -414,4 +441,20 @@ function messageOf(err: unknown): string {
 /** Bedrock said the request itself is bad (too long for the model, for one): another try cannot help. */
 function isModelValidationError(err: unknown): boolean {
   return err instanceof Error && err.name === 'ValidationException';
+}
+
+/** Resolves after `ms`, or rejects with {@link ClientGoneError} as soon as the client goes away. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new ClientGoneError());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new ClientGoneError());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -16,7 +16,8 @@ beforeAll(async () => {
   cloud = await startLocalCloud({
     quiet: true,
     apiKeys: `alice:pro:${PRO},carol:free:${FREE},dave:pro:${OTHER}`,
-    config: { chat: { keepAliveMs: 200 } },
+    // These tests fail models on purpose; the breaker stays out of the way here (resilience.test.ts covers it).
+    config: { chat: { keepAliveMs: 200 }, breaker: { minimumCalls: 100_000 } },
   });
   [primary, fallback] = [cloud.config.models.primary, cloud.config.models.fallbacks[0]];
 });

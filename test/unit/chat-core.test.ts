@@ -227,6 +227,56 @@ describe('ChatService', () => {
     await expect(call.complete()).rejects.toBeInstanceOf(ValidationError);
   });
 
+  describe('retries before content', () => {
+    const flaky = (failures: number, error: Error): Script => {
+      let left = failures;
+      return (signal) => (left-- > 0 ? failing(error)(signal) : answer(['second ', 'time']));
+    };
+
+    it('makes another pass over the chain after a jittered backoff when every model failed with a retryable error', async () => {
+      const model = new ScriptedModel({
+        'model-a': flaky(1, named('ThrottlingException')),
+        'model-b': flaky(1, named('ServiceUnavailableException')),
+      });
+      const random = jest.fn(() => 0.5);
+      const call = await new ChatService({ config, invoker: model, random }).begin(request, ctx());
+      const result = await call.stream(() => undefined);
+      expect(result.model).toBe('model-a');
+      expect(model.calls).toEqual(['model-a', 'model-b', 'model-a']);
+      expect(random).toHaveBeenCalledTimes(1);
+    });
+
+    it('gives up after the configured rounds', async () => {
+      const model = new ScriptedModel({
+        'model-a': flaky(5, named('ThrottlingException')),
+        'model-b': flaky(5, named('ThrottlingException')),
+      });
+      const noRetry = parseConfig({ ...config, chat: { ...config.chat, retryRounds: 0 } });
+      const call = await new ChatService({ config: noRetry, invoker: model }).begin(request, ctx());
+      await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ModelUnavailableError);
+      expect(model.calls).toEqual(['model-a', 'model-b']);
+    });
+
+    it('does not retry errors a retry cannot fix', async () => {
+      const invalid = named('ValidationException');
+      const model = new ScriptedModel({ 'model-a': flaky(1, invalid), 'model-b': flaky(1, invalid) });
+      const call = await new ChatService({ config, invoker: model }).begin(request, ctx());
+      await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ValidationError);
+      expect(model.calls).toEqual(['model-a', 'model-b']);
+    });
+
+    it('does not start a pass that the deadline leaves no room for', async () => {
+      const model = new ScriptedModel({
+        'model-a': flaky(1, named('ThrottlingException')),
+        'model-b': flaky(1, named('ThrottlingException')),
+      });
+      // ttftTimeoutMs is 200: a deadline 100 ms away cannot fit another first token.
+      const call = await new ChatService({ config, invoker: model }).begin(request, ctx({ deadlineAt: Date.now() + 100 }));
+      await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ModelUnavailableError);
+      expect(model.calls).toEqual(['model-a', 'model-b']);
+    });
+  });
+
   it('survives a guard that cannot reach its table (fails open) and says so', async () => {
     const seen: string[] = [];
     const guard: ModelGuard = { acquire: async () => Promise.reject(new Error('table unreachable')) };
