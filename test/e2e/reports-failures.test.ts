@@ -49,10 +49,9 @@ const webhooksFor = (receiver: Receiver, reportId: string) => receiver.received.
 
 test('a report whose model always fails ends FAILED with a reason within 60 s, and its report.failed webhook is signed', async () => {
   cloud.simulator.configure({ mode: 'error', ttftMs: 0 });
-  const started = Date.now();
   const { body } = await api.submit({ prompt: 'Doomed', callbackUrl: hooks.url });
+  // Bounded by the design's promise (FAILED within 60 s locally), not a measurement.
   const { report, seen } = await waitForReport(api, body.reportId, { timeoutMs: 55_000, intervalMs: 250 });
-  expect(Date.now() - started).toBeLessThan(60_000);
   expect(report.status).toBe('FAILED');
   expect(seen).not.toContain('COMPLETED');
   expect(report.error).toEqual({
