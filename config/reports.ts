@@ -5,9 +5,10 @@
  * An event's `detail` is `{ payload, callbackUrl? }`: `payload` is exactly the webhook body of the client contract;
  * `callbackUrl` is present only for reports submitted with one. Deploy-time subscribers receive `$.detail.payload`.
  */
+import { TABLES } from './tables';
 
 /** The reports table: partition key `pk` (`report#<id>` or `idem#<user>#<key hash>`), TTL on `expiresAt`. */
-export const REPORTS_TABLE = { partitionKey: 'pk', ttlAttribute: 'expiresAt' } as const;
+export const REPORTS_TABLE = TABLES.reports;
 
 /** `source` of every report event. */
 export const REPORT_EVENT_SOURCE = 'genai-api.reports';

@@ -13,4 +13,6 @@ export const TABLES = {
   users: { partitionKey: 'apiKeyId' },
   /** Circuit-breaker state and counters, and per-user token budget counters. */
   guard: { partitionKey: 'pk', ttlAttribute: 'expiresAt' },
+  /** Reports (`report#<id>`) and their Idempotency-Key records (`idem#<user>#<key hash>`). */
+  reports: { partitionKey: 'pk', ttlAttribute: 'expiresAt' },
 } as const satisfies Record<string, TableDefinition>;

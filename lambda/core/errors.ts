@@ -67,6 +67,13 @@ export class ModelUnavailableError extends ApiError {
   readonly retryable = true;
 }
 
+/** A dependency of ours (the job queue, a table) failed; nothing was changed, and the same request may be retried. */
+export class ServiceUnavailableError extends ApiError {
+  readonly status = 503;
+  readonly code = 'SERVICE_UNAVAILABLE';
+  readonly retryable = true;
+}
+
 /** The model failed after it had produced content; only reported in-band (SSE `error`) or as a failed report. */
 export class ModelStreamError extends ApiError {
   readonly status = 502;

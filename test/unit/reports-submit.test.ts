@@ -127,7 +127,7 @@ describe('Idempotency-Key', () => {
     d.queue.failNext = true;
     const ids: string[] = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'];
     const newId = () => ids.shift()!;
-    await expect(submitReport({ prompt: 'Flaky', idempotencyKey: 'key-4' }, alice, { ...d, newId })).rejects.toThrow('could not be queued');
+    await expect(submitReport({ prompt: 'Flaky', idempotencyKey: 'key-4' }, alice, { ...d, newId })).rejects.toMatchObject({ status: 503, code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/could not be queued/) });
     expect(await repo.get('11111111-1111-4111-8111-111111111111')).toBeUndefined();
     const retry = await submitReport({ prompt: 'Flaky', idempotencyKey: 'key-4' }, alice, { ...d, newId });
     expect(retry).toMatchObject({ reportId: '22222222-2222-4222-8222-222222222222', replayed: false });

@@ -10,7 +10,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { AppConfig } from '../../../config/schema';
 import type { CallbackUrlCheck } from '../callback-url';
-import { IdempotencyKeyReusedError, InternalError, ValidationError } from '../errors';
+import { IdempotencyKeyReusedError, InternalError, ServiceUnavailableError, ValidationError } from '../errors';
 import type { Caller } from '../identity';
 import type { ReportRepository } from './repository';
 
@@ -116,7 +116,7 @@ async function enqueue(queue: ReportQueue, reportId: string): Promise<void> {
   try {
     await queue.enqueue(reportId);
   } catch (err) {
-    throw new InternalError('The report could not be queued; retry', { cause: err });
+    throw new ServiceUnavailableError('The report could not be queued; retry', { cause: err, retryAfterSeconds: 1 });
   }
 }
 
