@@ -1,0 +1,44 @@
+/**
+ * The import directions DESIGN.md relies on: function code never pulls in the CDK app or the local cloud (so bundles
+ * stay small and handlers have no "local mode"), and the CDK app never pulls in the local cloud.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(join(ROOT, path)).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/(?:from\s+|import\(|require\()\s*['"]([^'"]+)['"]/g)].map((m) => m[1]);
+}
+
+/** Imports of `file` that resolve into one of `folders`, or name one of `packages`. */
+function offending(file: string, folders: string[], packages: string[] = []): string[] {
+  return imports(file).filter((spec) => {
+    if (packages.some((p) => spec === p || spec.startsWith(`${p}/`))) return true;
+    if (!spec.startsWith('.')) return false;
+    const target = relative(ROOT, join(ROOT, file, '..', spec));
+    return folders.some((f) => target === f || target.startsWith(`${f}/`));
+  });
+}
+
+describe('import boundaries', () => {
+  it.each(sources('lambda'))('%s imports neither the CDK app nor the local cloud', (file) => {
+    expect(offending(file, ['lib', 'bin', 'local', 'scripts', 'test'], ['aws-cdk-lib', 'constructs', 'cdk-nag'])).toEqual([]);
+  });
+
+  it.each([...sources('lib'), ...sources('bin')])('%s does not import the local cloud', (file) => {
+    expect(offending(file, ['local', 'test'])).toEqual([]);
+  });
+
+  it.each(sources('config'))('%s stays free of the CDK and of runtime code', (file) => {
+    expect(offending(file, ['lib', 'bin', 'local', 'lambda'], ['aws-cdk-lib', 'constructs', '@aws-sdk'])).toEqual([]);
+  });
+});
