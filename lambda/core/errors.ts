@@ -95,9 +95,37 @@ export class InternalError extends ApiError {
   readonly retryable = true;
 }
 
-/** Normalises anything thrown into an {@link ApiError}. Unknown errors become {@link InternalError}. */
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+const THROTTLING_NAMES = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+]);
+
+/**
+ * Whether an error is an outage of a service we depend on (DynamoDB, SQS, EventBridge, Secrets Manager): the SDK marks
+ * server faults with `$fault: 'server'`; throttling and network errors are outages too. Retrying later can succeed.
+ */
+export function isDependencyOutage(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { $fault?: unknown; name?: unknown; code?: unknown };
+  return (
+    e.$fault === 'server' ||
+    (typeof e.name === 'string' && (THROTTLING_NAMES.has(e.name) || e.name === 'TimeoutError')) ||
+    (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code))
+  );
+}
+
+/**
+ * Normalises anything thrown into an {@link ApiError}. An outage of a backing service becomes a retryable
+ * {@link ServiceUnavailableError} (503); anything else unknown is a bug, {@link InternalError}.
+ */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (isDependencyOutage(err)) {
+    return new ServiceUnavailableError('A backing service is unavailable; retry shortly', { cause: err, retryAfterSeconds: 1 });
+  }
   return new InternalError('An unexpected error occurred', { cause: err });
 }
 
