@@ -5,6 +5,9 @@
  * or repeated submissions with the same key and body all get the same report for `reports.idempotencyHours`. A replay of
  * a still-`QUEUED` report enqueues its job again: a duplicate job is harmless (the worker's claim is conditional), a lost
  * one would leave the report waiting forever.
+ *
+ * Powertools idempotency is not used for this: it replays the stored response without re-enqueueing a job that was
+ * lost, and answers a concurrent duplicate with an "already in progress" error instead of the same report.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
