@@ -517,7 +517,8 @@ function fnv1a(text: string): number {
   return hash >>> 0;
 }
 
-function mulberry32(seed: number): () => number {
+/** A small seeded PRNG (mulberry32): the simulator's texts, and reproducible `random` sources for tests. */
+export function mulberry32(seed: number): () => number {
   let state = seed;
   return () => {
     state = (state + 0x6d2b79f5) | 0;

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { BedrockSimulator, SimulatorSettingsError } from '../../local/bedrock-simulator';
+import { BedrockSimulator, mulberry32, SimulatorSettingsError } from '../../local/bedrock-simulator';
 
 const MODEL = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
 const OTHER_MODEL = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -142,15 +142,6 @@ function splitFrames(bytes: Buffer) {
   return frames;
 }
 
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('ConverseStream', () => {
   it('streams messageStart, one delta per token, contentBlockStop, messageStop and metadata, in that order', async () => {
@@ -302,8 +293,8 @@ describe('faults', () => {
   });
 
   it('fails the failRate share of calls, as drawn from the injected random source', async () => {
-    random = seeded(42);
-    const expected = seeded(42);
+    random = mulberry32(42);
+    const expected = mulberry32(42);
     sim.configure({ mode: 'error', ttftMs: 0, failRate: 0.5 });
     const outcomes: string[] = [];
     const expectedOutcomes: string[] = [];

@@ -2,17 +2,16 @@
  * Eight breaker instances (eight Lambda execution environments, each with its own cache) sharing one guard table.
  * The clock is shared and injected; concurrency is real (parallel requests to dynalite).
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   CircuitBreaker,
   type BreakerDecision,
   type BreakerPermit,
   type BreakerSettings,
 } from '../../lambda/core/breaker';
-import { createGuardTable, documentClient, dynamoClient, startDynalite, type DynaliteHandle } from '../helpers/dynalite';
+import { useGuardTable } from '../helpers/dynalite';
 
 const TABLE = 'guard-breaker-concurrency';
+const guard = useGuardTable(TABLE);
 const INSTANCES = 8;
 
 const settings: BreakerSettings = {
@@ -29,9 +28,6 @@ const settings: BreakerSettings = {
 
 const throttled = () => Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
 
-let db: DynaliteHandle;
-let client: DynamoDBClient;
-let doc: DynamoDBDocumentClient;
 let t: number;
 let model: string;
 let modelSeq = 0;
@@ -44,7 +40,7 @@ function fleet(): CircuitBreaker[] {
       new CircuitBreaker({
         tableName: TABLE,
         settings,
-        documentClient: doc,
+        documentClient: guard.doc,
         now: () => t,
         logger: {
           info: ((message: string, extra: { from?: string; to?: string }) => {
@@ -66,18 +62,6 @@ async function failEverywhere(breakers: CircuitBreaker[], each: number): Promise
   await Promise.all(granted.map((p) => p.failure(throttled())));
   return granted.length;
 }
-
-beforeAll(async () => {
-  db = await startDynalite();
-  client = dynamoClient(db.endpoint);
-  doc = documentClient(client);
-  await createGuardTable(client, TABLE);
-});
-
-afterAll(async () => {
-  client.destroy();
-  await db.close();
-});
 
 beforeEach(() => {
   t = Date.UTC(2026, 2, 1, 8, 0, 0, 250);

@@ -115,3 +115,44 @@ export function countRequests(client: DynamoDBClient): RequestCounts {
   );
   return counts;
 }
+
+export interface GuardTableFixture {
+  readonly client: DynamoDBClient;
+  readonly doc: DynamoDBDocumentClient;
+  /** Reads and writes the clients sent, for cost assertions. */
+  readonly requests: RequestCounts;
+}
+
+/**
+ * Registers `beforeAll`/`afterAll` hooks that start dynalite with a guard table named `table` and stop it again; the
+ * returned fixture's clients are usable inside tests.
+ */
+export function useGuardTable(table: string): GuardTableFixture {
+  let db: DynaliteHandle | undefined;
+  let state: GuardTableFixture | undefined;
+  beforeAll(async () => {
+    db = await startDynalite();
+    const client = dynamoClient(db.endpoint);
+    state = { client, doc: documentClient(client), requests: countRequests(client) };
+    await createGuardTable(client, table);
+  });
+  afterAll(async () => {
+    state?.client.destroy();
+    await db?.close();
+  });
+  const current = () => {
+    if (!state) throw new Error('the guard table fixture is only available inside tests');
+    return state;
+  };
+  return {
+    get client() {
+      return current().client;
+    },
+    get doc() {
+      return current().doc;
+    },
+    get requests() {
+      return current().requests;
+    },
+  };
+}

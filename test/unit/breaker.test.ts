@@ -2,8 +2,6 @@
  * The circuit breaker against a real DynamoDB API: dynalite, in-process on 127.0.0.1, with an injected clock.
  * Each test uses its own model id, so tests share the table without sharing state.
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   CircuitBreaker,
   type BreakerDecision,
@@ -12,17 +10,10 @@ import {
   type BreakerPermit,
   type BreakerSettings,
 } from '../../lambda/core/breaker';
-import {
-  countRequests,
-  createGuardTable,
-  documentClient,
-  dynamoClient,
-  startDynalite,
-  type DynaliteHandle,
-  type RequestCounts,
-} from '../helpers/dynalite';
+import { documentClient, dynamoClient, useGuardTable } from '../helpers/dynalite';
 
 const TABLE = 'guard-breaker-unit';
+const guard = useGuardTable(TABLE);
 
 const settings: BreakerSettings = {
   windowSeconds: 10,
@@ -39,10 +30,6 @@ const settings: BreakerSettings = {
 const throttled = () => Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
 const badRequest = () => Object.assign(new Error('bad'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
 
-let db: DynaliteHandle;
-let client: DynamoDBClient;
-let doc: DynamoDBDocumentClient;
-let requests: RequestCounts;
 let t: number;
 let modelSeq = 0;
 let model: string;
@@ -56,7 +43,7 @@ function newBreaker(extra: { metrics?: BreakerMetrics; logger?: BreakerLogger; s
   return new CircuitBreaker({
     tableName: TABLE,
     settings: { ...settings, ...extra.settings },
-    documentClient: doc,
+    documentClient: guard.doc,
     now,
     metrics: extra.metrics,
     logger: extra.logger,
@@ -82,23 +69,10 @@ async function tripOpen(breaker: CircuitBreaker): Promise<void> {
   expect((await breaker.status(model)).storedState).toBe('OPEN');
 }
 
-beforeAll(async () => {
-  db = await startDynalite();
-  client = dynamoClient(db.endpoint);
-  doc = documentClient(client);
-  requests = countRequests(client);
-  await createGuardTable(client, TABLE);
-});
-
-afterAll(async () => {
-  client.destroy();
-  await db.close();
-});
-
 beforeEach(() => {
   t = Date.UTC(2026, 0, 15, 12, 0, 0);
   model = `test.model-${++modelSeq}`;
-  requests.reset();
+  guard.requests.reset();
 });
 
 describe('CLOSED → OPEN', () => {
@@ -160,7 +134,7 @@ describe('CLOSED → OPEN', () => {
     expect((await breaker.status(model)).storedState).toBe('OPEN');
   });
 
-  it('never trips on failures that do not count (bad requests, aborts, budget rejections)', async () => {
+  it('never trips on failures that do not count (bad guard.requests, aborts, budget rejections)', async () => {
     const breaker = newBreaker();
     await fail(breaker, 5, badRequest);
     await fail(breaker, 5, () => Object.assign(new Error('gone'), { name: 'AbortError' }));
@@ -308,46 +282,46 @@ describe('reads and writes', () => {
   it('serves acquires from the cache for cacheMs, then reads once', async () => {
     const breaker = newBreaker();
     for (let i = 0; i < 20; i++) await breaker.acquire(model);
-    expect(requests.reads).toBe(1);
+    expect(guard.requests.reads).toBe(1);
     advance(settings.cacheMs - 1);
     await breaker.acquire(model);
-    expect(requests.reads).toBe(1);
+    expect(guard.requests.reads).toBe(1);
     advance(1);
     await breaker.acquire(model);
-    expect(requests.reads).toBe(2);
+    expect(guard.requests.reads).toBe(2);
   });
 
   it('shares one read between concurrent acquires on an instance', async () => {
     const breaker = newBreaker();
     await Promise.all(Array.from({ length: 10 }, () => breaker.acquire(model)));
-    expect(requests.reads).toBe(1);
+    expect(guard.requests.reads).toBe(1);
   });
 
   it('costs one write and no read per successful call at steady state', async () => {
     const breaker = newBreaker();
     await breaker.acquire(model);
-    requests.reset();
+    guard.requests.reset();
     await succeed(breaker, 10);
-    expect(requests).toMatchObject({ reads: 0, writes: 10 });
+    expect(guard.requests).toMatchObject({ reads: 0, writes: 10 });
   });
 
   it('reads completed buckets once per instance, not on every failure', async () => {
     const breaker = newBreaker({ settings: { minimumCalls: 1_000 } });
     await breaker.acquire(model);
     advance(5_500); // the earlier buckets are complete and settled
-    requests.reset();
+    guard.requests.reset();
     await fail(breaker, 5);
-    expect(requests.writes).toBe(5);
-    expect(requests.byOperation.BatchGetItem).toBe(1);
+    expect(guard.requests.writes).toBe(5);
+    expect(guard.requests.byOperation.BatchGetItem).toBe(1);
   });
 
   it('writes nothing for a released permit or a failure that does not count', async () => {
     const breaker = newBreaker();
     await breaker.acquire(model);
-    requests.reset();
+    guard.requests.reset();
     await permitOf(await breaker.acquire(model)).release();
     await permitOf(await breaker.acquire(model)).failure(badRequest());
-    expect(requests.writes).toBe(0);
+    expect(guard.requests.writes).toBe(0);
   });
 
   it('fails open when the guard table cannot be reached', async () => {

@@ -1,36 +1,24 @@
 /**
  * The per-user token budget against dynalite (in-process, 127.0.0.1), with an injected clock.
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { TokenBudgetExceededError } from '../../lambda/core/errors';
 import { budgetWindow, estimateTokens, TokenBudget } from '../../lambda/core/token-budget';
-import {
-  countRequests,
-  createGuardTable,
-  documentClient,
-  dynamoClient,
-  startDynalite,
-  type DynaliteHandle,
-  type RequestCounts,
-} from '../helpers/dynalite';
+import { documentClient, dynamoClient, useGuardTable } from '../helpers/dynalite';
 
 const TABLE = 'guard-budget-unit';
+const guard = useGuardTable(TABLE);
 const plans = {
   free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 1_000 },
   pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 100_000 },
 };
 
-let db: DynaliteHandle;
-let client: DynamoDBClient;
-let doc: DynamoDBDocumentClient;
-let requests: RequestCounts;
 let t: number;
 let user: string;
 let userSeq = 0;
 
 function newBudget(): TokenBudget {
-  return new TokenBudget({ tableName: TABLE, plans, documentClient: doc, now: () => t });
+  return new TokenBudget({ tableName: TABLE, plans, documentClient: guard.doc, now: () => t });
 }
 
 async function rejection(p: Promise<unknown>): Promise<TokenBudgetExceededError> {
@@ -43,23 +31,10 @@ async function rejection(p: Promise<unknown>): Promise<TokenBudgetExceededError>
   throw new Error('expected a TokenBudgetExceededError');
 }
 
-beforeAll(async () => {
-  db = await startDynalite();
-  client = dynamoClient(db.endpoint);
-  doc = documentClient(client);
-  requests = countRequests(client);
-  await createGuardTable(client, TABLE);
-});
-
-afterAll(async () => {
-  client.destroy();
-  await db.close();
-});
-
 beforeEach(() => {
   t = Date.UTC(2026, 4, 20, 18, 30, 0);
   user = `user-${++userSeq}`;
-  requests.reset();
+  guard.requests.reset();
 });
 
 describe('estimateTokens', () => {
@@ -176,7 +151,7 @@ describe('TokenBudget', () => {
     t = Date.UTC(2026, 4, 21, 0, 0, 10);
     await budget.settle(r, 800);
     expect((await budget.usage(user)).used).toBe(0);
-    const yesterday = await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: TokenBudget.key(user, '2026-05-20') } }));
+    const yesterday = await guard.doc.send(new GetCommand({ TableName: TABLE, Key: { pk: TokenBudget.key(user, '2026-05-20') } }));
     expect(yesterday.Item?.used).toBe(800);
   });
 
@@ -190,7 +165,7 @@ describe('TokenBudget', () => {
   it('stores the counter under budget#<user>#<day> with a TTL two days after the window', async () => {
     const budget = newBudget();
     await budget.reserve(user, 'free', 10);
-    const item = await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `budget#${user}#2026-05-20` } }));
+    const item = await guard.doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `budget#${user}#2026-05-20` } }));
     expect(item.Item).toMatchObject({ used: 10, userId: user, window: '2026-05-20', expiresAt: Date.UTC(2026, 4, 23) / 1000 });
   });
 
@@ -200,7 +175,7 @@ describe('TokenBudget', () => {
     await budget.settle(a, 90);
     const b = await budget.reserve(user, 'free', 100);
     await budget.settle(b, 100);
-    expect(requests).toMatchObject({ reads: 0, writes: 3 });
+    expect(guard.requests).toMatchObject({ reads: 0, writes: 3 });
   });
 
   it('rejects a plan the configuration does not define', async () => {
