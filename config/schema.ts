@@ -166,6 +166,10 @@ export const observabilitySchema = z
     logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
     /** CloudWatch Logs retention for every function and the API access log. */
     logRetentionDays: z.number().int().positive().default(30),
+    /** Alarm when the p99 time to first token of `POST /chat/stream` for a configured model stays above this. */
+    ttftAlarmMs: z.number().int().positive().default(5_000),
+    /** Email address subscribed to the alarm topic (it must confirm the subscription). Unset: no subscription. */
+    alarmEmail: z.email().optional(),
   })
   .strict();
 

@@ -9,8 +9,10 @@ import type { AppConfig } from '../config/schema';
 import { type RouteHandlers, GenAiApi } from './constructs/api';
 import { ChatFunctions } from './constructs/chat';
 import { GuardTables } from './constructs/guard-tables';
+import { lambdaFunctionsIn, Observability, reportsDeadLetterQueues } from './constructs/observability';
 import { ReportsPipeline } from './constructs/reports-pipeline';
 import {
+  OUTPUT_ALARM_TOPIC_ARN,
   OUTPUT_API_ID,
   OUTPUT_API_URL,
   OUTPUT_GUARD_TABLE_NAME,
@@ -29,6 +31,7 @@ export class GenAiApiStack extends Stack {
   public readonly chat: ChatFunctions;
   public readonly reports: ReportsPipeline;
   public readonly api: GenAiApi;
+  public readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: GenAiApiStackProps) {
     const { config, ...stackProps } = props;
@@ -54,6 +57,16 @@ export class GenAiApiStack extends Stack {
     const handlers: RouteHandlers = { ...this.chat.handlers, ...this.reports.handlers };
     this.api.addRoutes(ROUTES, handlers);
 
+    // Last, so that it finds every function of the stack.
+    this.observability = new Observability(this, 'Observability', {
+      config,
+      restApi: this.api.restApi,
+      functions: lambdaFunctionsIn(this),
+      deadLetterQueues: reportsDeadLetterQueues(this.reports, config),
+      workQueues: { ReportJobs: this.reports.jobQueue },
+      tables: { Users: this.tables.usersTable, Guard: this.tables.guardTable, Reports: this.reports.table },
+    });
+
     new CfnOutput(this, OUTPUT_API_URL, { value: this.api.restApi.url, description: 'Base URL of the API (stage included)' });
     new CfnOutput(this, OUTPUT_API_ID, { value: this.api.restApi.restApiId, description: 'REST API id' });
     new CfnOutput(this, OUTPUT_USERS_TABLE_NAME, {
@@ -63,6 +76,10 @@ export class GenAiApiStack extends Stack {
     new CfnOutput(this, OUTPUT_GUARD_TABLE_NAME, {
       value: this.tables.guardTable.tableName,
       description: 'Circuit-breaker state and token budgets',
+    });
+    new CfnOutput(this, OUTPUT_ALARM_TOPIC_ARN, {
+      value: this.observability.alarmTopic.topicArn,
+      description: 'SNS topic every alarm notifies (subscribe on-call channels to it)',
     });
     for (const [name, plan] of Object.entries(this.api.usagePlans)) {
       new CfnOutput(this, usagePlanOutputKey(name), { value: plan.usagePlanId, description: `Usage plan id of plan "${name}"` });

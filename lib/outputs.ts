@@ -7,6 +7,7 @@ export const OUTPUT_API_URL = 'ApiUrl';
 export const OUTPUT_API_ID = 'ApiId';
 export const OUTPUT_USERS_TABLE_NAME = 'UsersTableName';
 export const OUTPUT_GUARD_TABLE_NAME = 'GuardTableName';
+export const OUTPUT_ALARM_TOPIC_ARN = 'AlarmTopicArn';
 
 /** `free` → `Free`, `team-eu` → `TeamEu`: plan names as they appear in construct ids and output names. */
 export function pascalCase(name: string): string {
