@@ -21,8 +21,15 @@ export const ENV = {
 
 /** The part of the configuration the functions need (deploy-time only fields are dropped to keep the variable small). */
 export function runtimeConfigJson(config: AppConfig): string {
-  const { webhooks, ...rest } = config;
-  return JSON.stringify({ ...rest, stackName: undefined, webhooks: { ...webhooks, subscribers: [] } });
+  const { webhooks, observability, ...rest } = config;
+  // Alarm settings are deploy-time only: changing the on-call address must not redeploy every function.
+  const { alarmEmail: _email, ttftAlarmMs: _ttft, ...runtimeObservability } = observability;
+  return JSON.stringify({
+    ...rest,
+    stackName: undefined,
+    webhooks: { ...webhooks, subscribers: [] },
+    observability: runtimeObservability,
+  });
 }
 
 /** Reads the configuration a function was deployed with. */

@@ -33,6 +33,17 @@ describe('parseConfig', () => {
   });
 });
 
+it('keeps deploy-time settings (subscribers, alarm address) out of the functions’ environment', () => {
+  const config = parseConfig({
+    observability: { alarmEmail: 'oncall@example.com' },
+    webhooks: { subscribers: [{ name: 'audit', endpoint: 'https://audit.example.com/x', apiKeySecretName: 'k' }] },
+  });
+  const json = runtimeConfigJson(config);
+  expect(json).not.toContain('oncall@example.com');
+  expect(json).not.toContain('audit.example.com');
+  expect(readRuntimeConfig({ GENAI_CONFIG: json }).observability.serviceName).toBe(config.observability.serviceName);
+});
+
 describe('local configuration', () => {
   it('merges objects key by key and lets arrays replace', () => {
     expect(deepMerge({ a: { b: 1, c: [1, 2] } }, { a: { c: [3] } })).toEqual({ a: { b: 1, c: [3] } });
