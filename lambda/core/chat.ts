@@ -124,16 +124,18 @@ export class ChatService {
   async begin(request: ModelRequest, ctx: ChatContext): Promise<ChatCall> {
     const startedAt = this.now();
     const { budget } = this.deps;
-    const reservation = budget
-      ? await budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens)
-      : undefined;
-    try {
-      const admission = await this.admit(0);
-      return new ChatCall(this, request, ctx, startedAt, admission, reservation);
-    } catch (err) {
-      if (budget && reservation !== undefined) await budget.release(reservation);
-      throw err;
+    // The reservation and the breaker check are independent round trips on the path to the first token: run them
+    // together, then undo whichever succeeded if the other refused. A budget refusal wins (it is the caller's to fix).
+    const [reserved, admitted] = await Promise.allSettled([
+      budget ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens) : undefined,
+      this.admit(0),
+    ]);
+    if (reserved.status === 'rejected' || admitted.status === 'rejected') {
+      if (admitted.status === 'fulfilled') await admitted.value.permit?.release();
+      if (budget && reserved.status === 'fulfilled' && reserved.value !== undefined) await budget.release(reserved.value);
+      throw reserved.status === 'rejected' ? reserved.reason : (admitted as PromiseRejectedResult).reason;
     }
+    return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value);
   }
 
   /** Finds the first model at or after `from` in the chain whose breaker admits a call. */

@@ -11,7 +11,13 @@ import {
   type ModelPermit,
   type TokenBudgetGuard,
 } from '../../lambda/core/chat';
-import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from '../../lambda/core/errors';
+import {
+  DeadlineExceededError,
+  ModelStreamError,
+  ModelUnavailableError,
+  TokenBudgetExceededError,
+  ValidationError,
+} from '../../lambda/core/errors';
 import type { ModelCompletion, ModelInvoker, ModelRequest, ModelStreamEvent } from '../../lambda/core/model';
 
 const config = parseConfig({ models: { primary: 'model-a', fallbacks: ['model-b'] }, chat: { ttftTimeoutMs: 200 } });
@@ -153,6 +159,21 @@ describe('ChatService', () => {
     expect(err).toBeInstanceOf(ModelUnavailableError);
     expect((err as ModelUnavailableError).retryAfterSeconds).toBe(7);
     expect(budget.log).toEqual([expect.stringMatching(/^reserve:/), 'release']);
+  });
+
+  it('answers a spent budget with its own error and gives back the breaker permit it took meanwhile', async () => {
+    const guard = new RecordingGuard();
+    const spent = new TokenBudgetExceededError('budget spent', { retryAfterSeconds: 60 });
+    const budget: TokenBudgetGuard<number> = {
+      reserve: async () => Promise.reject(spent),
+      settle: async () => undefined,
+      release: async () => undefined,
+    };
+    const model = new ScriptedModel({ 'model-a': () => answer(['never']) });
+    const err = await new ChatService({ config, invoker: model, guard, budget }).begin(request, ctx()).catch((e: unknown) => e);
+    expect(err).toBe(spent);
+    expect(guard.outcomes).toEqual(['model-a:release']);
+    expect(model.calls).toEqual([]);
   });
 
   it('serves the configured degraded answer when no model is available', async () => {
