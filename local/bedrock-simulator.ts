@@ -4,8 +4,9 @@
  * `ConverseStream` as binary event-stream frames) and makes latency and failures scriptable, so the breaker, the
  * fallbacks and the streaming path can be exercised deterministically on one machine.
  *
- * Cleartext HTTP/2 only: the SDK's default request handler for this service is HTTP/2 with prior knowledge, and it
- * fails against an HTTP/1 server.
+ * One port, two protocols: cleartext HTTP/2 with prior knowledge (the SDK's default request handler for this service,
+ * which fails against an HTTP/1 server) and HTTP/1.1 with keep-alive (the handler `lambda/aws/clients.ts` gives the
+ * client). Each connection is dispatched on its first bytes, and both protocols answer through the same code.
  *
  * @example
  * const sim = await BedrockSimulator.start();
@@ -13,16 +14,18 @@
  * sim.configure({ mode: 'throttle', model: 'us.anthropic.claude-sonnet-4-20250514-v1:0' });
  */
 import { randomUUID } from 'node:crypto';
+import { createServer as createHttp1Server, type IncomingMessage, type Server as Http1Server, type ServerResponse } from 'node:http';
 import {
   constants as h2,
-  createServer,
+  createServer as createHttp2Server,
   type Http2Server,
   type Http2Session,
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { z } from 'zod';
@@ -46,17 +49,23 @@ export interface SimulatorState {
   models: Record<string, ModelBehaviour>;
 }
 
+export type SimulatorProtocol = 'h2' | 'http/1.1';
+
 export interface SimulatorStats {
   /** Converse and ConverseStream calls received. */
   calls: number;
   /** The same, per (decoded) model id. */
   byModel: Record<string, number>;
-  /** Model calls (either operation) whose HTTP/2 stream is still open. */
+  /** Model calls (either operation) whose exchange (HTTP/2 stream or HTTP/1.1 response) is still open. */
   active: number;
   /** Calls whose client went away before the simulator finished answering. */
   cancelled: number;
   /** `contentBlockDelta` frames written, across all streams; stops growing when generation stops. */
   tokensSent: number;
+  /** TCP connections accepted, either protocol; a client that reuses its connections keeps this still. */
+  connections: number;
+  /** The same, per protocol spoken on the connection. */
+  connectionsByProtocol: Record<SimulatorProtocol, number>;
 }
 
 export interface BedrockSimulatorOptions {
@@ -100,34 +109,53 @@ function defaultBehaviour(): ModelBehaviour {
 const THROTTLE_MESSAGE = 'Too many requests, please wait before trying again.';
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const EVENT_STREAM = 'application/vnd.amazon.eventstream';
+/** What an HTTP/2 client with prior knowledge sends first (RFC 9113, section 3.4); no HTTP/1.1 request starts so. */
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** How long an idle HTTP/1.1 connection is kept open for the next request. */
+const HTTP1_KEEP_ALIVE_MS = 60_000;
 
 export class BedrockSimulator {
   /** Base URL for `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` or a client's `endpoint`. */
   readonly url: string;
-  readonly stats: SimulatorStats = { calls: 0, byModel: {}, active: 0, cancelled: 0, tokensSent: 0 };
+  readonly stats: SimulatorStats = {
+    calls: 0,
+    byModel: {},
+    active: 0,
+    cancelled: 0,
+    tokensSent: 0,
+    connections: 0,
+    connectionsByProtocol: { h2: 0, 'http/1.1': 0 },
+  };
 
   private settings: SimulatorState = { default: defaultBehaviour(), models: {} };
+  private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Http2Session>();
+  /** Settles when each exchange still open has closed, whichever the protocol. */
+  private readonly openExchanges = new Set<Promise<void>>();
+  private readonly http2: Http2Server = createHttp2Server();
+  private readonly http1: Http1Server = createHttp1Server({ keepAliveTimeout: HTTP1_KEEP_ALIVE_MS });
   private readonly codec = new EventStreamCodec(toUtf8, fromUtf8);
   private closing?: Promise<void>;
 
   private constructor(
-    private readonly server: Http2Server,
+    private readonly server: NetServer,
     private readonly random: () => number,
   ) {
     const { address, port } = server.address() as AddressInfo;
     this.url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-    server.on('session', (session) => {
+    server.on('connection', (socket) => this.accept(socket));
+    this.http2.on('session', (session) => {
       this.sessions.add(session);
       // A client that vanishes mid-session must not take the process down.
       session.on('error', () => undefined);
       session.once('close', () => this.sessions.delete(session));
     });
-    server.on('stream', (stream, headers) => this.route(stream, headers));
+    this.http2.on('stream', (stream, headers) => this.route(new Http2Exchange(stream, headers)));
+    this.http1.on('request', (req, res) => this.route(new Http1Exchange(req, res)));
   }
 
   static async start(options: BedrockSimulatorOptions = {}): Promise<BedrockSimulator> {
-    const server = createServer();
+    const server = createNetServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -181,32 +209,77 @@ export class BedrockSimulator {
     this.stats.calls = 0;
     this.stats.cancelled = 0;
     this.stats.tokensSent = 0;
+    this.stats.connections = 0;
+    this.stats.connectionsByProtocol.h2 = 0;
+    this.stats.connectionsByProtocol['http/1.1'] = 0;
     for (const key of Object.keys(this.stats.byModel)) delete this.stats.byModel[key];
   }
 
-  /** Stops accepting connections and destroys open sessions, so in-flight streams end at once rather than hang. */
+  /**
+   * Stops accepting connections and destroys open ones (HTTP/2 sessions, HTTP/1.1 connections, idle keep-alive ones
+   * included), so in-flight streams end at once rather than hang.
+   */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+    this.closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       for (const session of this.sessions) session.destroy();
-    });
+      for (const socket of this.sockets) socket.destroy();
+      // An HTTP/1.1 response reports its close a little after its socket's; `stats` are final once close() resolves.
+      await Promise.all([closed, ...this.openExchanges]);
+    })();
     return this.closing;
+  }
+
+  /**
+   * Reads a new connection's first bytes: the HTTP/2 connection preface goes to the HTTP/2 server, anything else to
+   * the HTTP/1.1 server. The bytes read are put back, so the chosen server parses the connection from its start.
+   */
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    // A client that vanishes before or between requests must not take the process down.
+    socket.on('error', () => undefined);
+    // Frames are small and go out one by one: none may wait for an acknowledgement (Nagle), on either protocol.
+    socket.setNoDelay(true);
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const compared = Math.min(head.length, HTTP2_PREFACE.length);
+      const isHttp2 = head.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
+      if (isHttp2 && head.length < HTTP2_PREFACE.length) return; // a prefix so far: wait for more
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(head);
+      const protocol: SimulatorProtocol = isHttp2 ? 'h2' : 'http/1.1';
+      this.stats.connections += 1;
+      this.stats.connectionsByProtocol[protocol] += 1;
+      // The HTTP/2 session reads the bytes put back itself; the HTTP/1.1 server reads from the socket once it flows.
+      if (isHttp2) {
+        this.http2.emit('connection', socket);
+      } else {
+        this.http1.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
   }
 
   private behaviourFor(modelId: string): ModelBehaviour {
     return this.settings.models[modelId] ?? this.settings.default;
   }
 
-  private route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', () => undefined);
-    const method = headers[h2.HTTP2_HEADER_METHOD];
-    const path = String(headers[h2.HTTP2_HEADER_PATH] ?? '/').split('?')[0];
-    const call = new Call(stream);
+  private route(exchange: Exchange): void {
+    const closed = new Promise<void>((resolve) => exchange.onClose(resolve));
+    this.openExchanges.add(closed);
+    void closed.then(() => this.openExchanges.delete(closed));
+    const { method } = exchange;
+    const path = exchange.path.split('?')[0];
+    const call = new Call(exchange);
 
     if (path === '/_local/model') {
       if (method === 'GET') return call.json(200, this.state());
       if (method === 'POST') {
-        void readBody(stream).then((raw) => {
+        void readBody(exchange.body).then((raw) => {
           try {
             call.json(200, this.configure(JSON.parse(raw)));
           } catch (err) {
@@ -237,7 +310,7 @@ export class BedrockSimulator {
     });
 
     const behaviour = { ...this.behaviourFor(modelId) };
-    readBody(stream)
+    readBody(exchange.body)
       .then((raw) => this.answer(call, match[2] === 'converse-stream', behaviour, raw))
       .catch(() => call.cancel());
   }
@@ -335,7 +408,141 @@ export class BedrockSimulator {
   }
 }
 
-/** One HTTP/2 exchange: pacing timers that die with the stream, and writes that are no-ops once it is gone. */
+/** One request and its response, whichever the protocol. {@link Call} guards it: no write once it is gone. */
+interface Exchange {
+  readonly method: string;
+  /** The request target, query included. */
+  readonly path: string;
+  /** The request body. */
+  readonly body: Readable;
+  readonly headersSent: boolean;
+  /** True as soon as the exchange can no longer be written to (before `onClose` listeners run). */
+  readonly destroyed: boolean;
+  /** Sends the status and headers now; the body follows through `write` and `end`. */
+  respond(status: number, headers: Record<string, string>): void;
+  /** Sends a whole response at once. */
+  respondWith(status: number, headers: Record<string, string>, body: string): void;
+  write(chunk: Uint8Array): void;
+  end(): void;
+  /** Abandons the exchange without a proper end, so the client sees a failure rather than a short answer. */
+  abort(): void;
+  /** Runs `listener` once, when the exchange is over: finished or abandoned by either side. */
+  onClose(listener: () => void): void;
+}
+
+class Http2Exchange implements Exchange {
+  readonly method: string;
+  readonly path: string;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+  ) {
+    stream.on('error', () => undefined);
+    this.method = String(headers[h2.HTTP2_HEADER_METHOD] ?? '');
+    this.path = String(headers[h2.HTTP2_HEADER_PATH] ?? '/');
+  }
+
+  get body(): Readable {
+    return this.stream;
+  }
+
+  get headersSent(): boolean {
+    return this.stream.headersSent;
+  }
+
+  get destroyed(): boolean {
+    return this.stream.destroyed;
+  }
+
+  respond(status: number, headers: Record<string, string>): void {
+    this.stream.respond({ [h2.HTTP2_HEADER_STATUS]: status, ...headers });
+  }
+
+  respondWith(status: number, headers: Record<string, string>, body: string): void {
+    this.respond(status, headers);
+    this.stream.end(body);
+  }
+
+  write(chunk: Uint8Array): void {
+    this.stream.write(chunk);
+  }
+
+  end(): void {
+    this.stream.end();
+  }
+
+  abort(): void {
+    this.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  onClose(listener: () => void): void {
+    this.stream.once('close', listener);
+  }
+}
+
+/**
+ * HTTP/1.1: a streamed body goes out chunked, each `write` as it is made (headers flushed first, no compression). A
+ * client that goes away closes the connection, which closes the response before it finished.
+ */
+class Http1Exchange implements Exchange {
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+  }
+
+  get method(): string {
+    return this.req.method ?? '';
+  }
+
+  get path(): string {
+    return this.req.url ?? '/';
+  }
+
+  get body(): Readable {
+    return this.req;
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  get destroyed(): boolean {
+    return this.res.destroyed || this.req.socket.destroyed;
+  }
+
+  respond(status: number, headers: Record<string, string>): void {
+    this.res.writeHead(status, headers);
+    this.res.flushHeaders();
+  }
+
+  respondWith(status: number, headers: Record<string, string>, body: string): void {
+    this.res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+    this.res.end(body);
+  }
+
+  write(chunk: Uint8Array): void {
+    this.res.write(chunk);
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  /** HTTP/1.1 has no way to cancel one response: the connection goes, as a server failing mid-response would do. */
+  abort(): void {
+    this.res.destroy();
+  }
+
+  onClose(listener: () => void): void {
+    this.res.once('close', listener);
+  }
+}
+
+/** One model or settings call: pacing timers that die with the exchange, and writes that are no-ops once it is gone. */
 class Call {
   private readonly startedAt = performance.now();
   private readonly requestId = randomUUID();
@@ -344,17 +551,17 @@ class Call {
   private finished = false;
   private gone = false;
 
-  constructor(private readonly stream: ServerHttp2Stream) {
-    stream.once('close', () => {
+  constructor(private readonly exchange: Exchange) {
+    exchange.onClose(() => {
       this.gone = true;
       this.stopWaiting();
     });
   }
 
-  /** `listener(finished)` runs once when the stream closes; `finished` is false if the client left first. */
+  /** `listener(finished)` runs once when the exchange closes; `finished` is false if the client left first. */
   onClose(listener: (finished: boolean) => void): void {
     if (this.gone) return listener(this.finished);
-    this.stream.once('close', () => listener(this.finished));
+    this.exchange.onClose(() => listener(this.finished));
   }
 
   /** Resolves true after `ms`, or false as soon as the client goes away (the timer is cleared). */
@@ -374,29 +581,26 @@ class Call {
     return Math.round(performance.now() - this.startedAt);
   }
 
-  respond(status: number, contentType: string, extra: Record<string, string> = {}): void {
-    if (!this.alive || this.stream.headersSent) return;
-    this.stream.respond({
-      [h2.HTTP2_HEADER_STATUS]: status,
-      [h2.HTTP2_HEADER_CONTENT_TYPE]: contentType,
-      'x-amzn-requestid': this.requestId,
-      ...extra,
-    });
+  /** Starts a streamed response: status and headers go out now. */
+  respond(status: number, contentType: string): void {
+    if (!this.alive || this.exchange.headersSent) return;
+    this.exchange.respond(status, this.headers(contentType));
   }
 
   write(chunk: Uint8Array): void {
-    if (this.alive) this.stream.write(chunk);
+    if (this.alive) this.exchange.write(chunk);
   }
 
-  end(chunk?: string): void {
+  end(): void {
     if (!this.alive) return;
     this.finished = true;
-    this.stream.end(chunk);
+    this.exchange.end();
   }
 
   json(status: number, body: unknown, extra: Record<string, string> = {}): void {
-    this.respond(status, 'application/json', extra);
-    this.end(JSON.stringify(body));
+    if (!this.alive || this.exchange.headersSent) return;
+    this.finished = true;
+    this.exchange.respondWith(status, this.headers('application/json', extra), JSON.stringify(body));
   }
 
   /** A restJson1 error: the SDK names the thrown exception after `x-amzn-errortype`. */
@@ -405,12 +609,16 @@ class Call {
   }
 
   cancel(): void {
-    if (this.alive) this.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    if (this.alive) this.exchange.abort();
   }
 
-  // `close` is emitted a tick after the stream is destroyed; writing in between would throw.
+  private headers(contentType: string, extra: Record<string, string> = {}): Record<string, string> {
+    return { 'content-type': contentType, 'x-amzn-requestid': this.requestId, ...extra };
+  }
+
+  // `close` is emitted a tick after the exchange is destroyed; writing in between would throw.
   private get alive(): boolean {
-    return !this.gone && !this.stream.destroyed;
+    return !this.gone && !this.exchange.destroyed;
   }
 
   private stopWaiting(): void {
@@ -421,17 +629,17 @@ class Call {
   }
 }
 
-function readBody(stream: ServerHttp2Stream): Promise<string> {
+function readBody(body: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    stream.on('data', (chunk: Buffer) => {
+    body.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) return reject(new Error('request body too large'));
       chunks.push(chunk);
     });
-    stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    stream.once('close', () => reject(new Error('stream closed before the body was read')));
+    body.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    body.once('close', () => reject(new Error('stream closed before the body was read')));
   });
 }
 
