@@ -59,8 +59,11 @@ export const chatSchema = z
     streamTimeoutSeconds: z.number().int().min(30).max(900).default(900),
     /** Longest a synchronous call may run. API Gateway's buffered integrations allow at most 29 s by default. */
     syncTimeoutSeconds: z.number().int().min(5).max(29).default(29),
-    /** Give up on a model whose first token has not arrived after this long (counts as a timeout). */
-    ttftTimeoutMs: z.number().int().positive().default(15_000),
+    /**
+     * Give up on a model whose first token has not arrived after this long (counts as a timeout). Below the Bedrock
+     * client's 120 s idle-socket timeout (`lambda/aws/clients.ts`), so this, not the socket, decides.
+     */
+    ttftTimeoutMs: z.number().int().positive().max(110_000).default(15_000),
     /**
      * Extra passes over the model chain after every model failed before content with a retryable error (throttling,
      * 5xx, timeouts), each after a jittered backoff, and only while the deadline leaves room for a first token.

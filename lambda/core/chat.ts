@@ -182,6 +182,7 @@ type Mode = 'stream' | 'complete';
 export class ChatCall {
   private used = false;
   private retryRound = 0;
+  private reconnected = false;
   /** Outcome and budget writes that need not delay the answer; {@link flush} waits for them. */
   private readonly bookkeeping: Promise<unknown>[] = [];
 
@@ -291,6 +292,12 @@ export class ChatCall {
           this.later(permit?.release());
           reportConsumed(estimateInputTokens(this.request) + outputSoFar);
           throw err;
+        }
+        if (firstTokenAt === undefined && !this.reconnected && isStaleConnection(err)) {
+          // A kept-alive connection that the service closed while this execution environment was frozen fails on first
+          // use. That says nothing about the model: try the same model once more, on a fresh connection, uncounted.
+          this.reconnected = true;
+          continue;
         }
         await permit?.failure(err);
         if (firstTokenAt !== undefined) {
@@ -438,6 +445,12 @@ function messageOf(err: unknown): string {
   if (err instanceof ApiError) return err.message;
   if (err instanceof Error) return `${err.name}${err.message ? `: ${err.message}` : ''}`;
   return String(err);
+}
+
+/** The socket was reset or closed under the request (the SDK names these `TimeoutError` and keeps the code). */
+function isStaleConnection(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** Bedrock said the request itself is bad (too long for the model, for one): another try cannot help. */

@@ -298,6 +298,31 @@ describe('ChatService', () => {
     });
   });
 
+  describe('stale keep-alive connections', () => {
+    const reset = () => Object.assign(named('TimeoutError', 'socket hang up'), { code: 'ECONNRESET' });
+    const resetting = (times: number, words: string[]): Script => {
+      let left = times;
+      return (signal) => (left-- > 0 ? failing(reset())(signal) : answer(words));
+    };
+
+    it('retries the same model once on a reset connection without telling the breaker', async () => {
+      const model = new ScriptedModel({ 'model-a': resetting(1, ['fresh']), 'model-b': () => answer(['unused']) });
+      const guard = new RecordingGuard();
+      const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+      expect(result.model).toBe('model-a');
+      expect(model.calls).toEqual(['model-a', 'model-a']);
+      expect(guard.outcomes).toEqual(['model-a:success:ttft']);
+    });
+
+    it('counts a second reset as the model’s failure and falls back', async () => {
+      const model = new ScriptedModel({ 'model-a': resetting(2, ['late']), 'model-b': () => answer(['b']) });
+      const guard = new RecordingGuard();
+      const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+      expect(result.model).toBe('model-b');
+      expect(guard.outcomes).toEqual(['model-a:failure:TimeoutError', 'model-b:success:ttft']);
+    });
+  });
+
   it('survives a guard that cannot reach its table (fails open) and says so', async () => {
     const seen: string[] = [];
     const guard: ModelGuard = { acquire: async () => Promise.reject(new Error('table unreachable')) };
