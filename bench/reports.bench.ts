@@ -8,10 +8,10 @@
  *
  * Clock: one machine, so the client's, the worker's and the receiver's `Date.now()` agree.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENV } from '../config/runtime';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
+import { documentClient, dynamoClient } from '../test/helpers/dynalite';
 import { reportsApi, startReceiver, waitFor, type Receiver } from '../test/helpers/reports';
 import { percentile, table } from './stats';
 
@@ -57,9 +57,7 @@ const verdict = (p50: number, p99: number, target: number) =>
 export async function run(): Promise<string> {
   const receiver = await startReceiver('/bench-hook');
   const cloud = await startLocalCloud({ quiet: true, apiKeys: `bench:pro:${KEY}` });
-  const db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: cloud.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
-  );
+  const db = documentClient(dynamoClient(cloud.dynamoEndpoint));
   try {
     const sample = () => oneReport(cloud, receiver, db);
     await rounds(2, 6, sample); // warm-up: the worker's execution environment starts cold

@@ -4,11 +4,11 @@
  * deliveries are exhausted is failed by the dead-letter backstop.
  */
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Webhook } from 'standardwebhooks';
 import { ENV } from '../../config/runtime';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { documentClient, dynamoClient } from '../helpers/dynalite';
 import { reportsApi, startReceiver, waitFor, waitForReport, type Receiver } from '../helpers/reports';
 
 jest.setTimeout(60_000);
@@ -25,9 +25,7 @@ beforeAll(async () => {
   hooks = await startReceiver('/hook');
   cloud = await startLocalCloud({ quiet: true, apiKeys: `alice:pro:${KEY}`, webhookSecret: SECRET });
   api = reportsApi(cloud.url, KEY);
-  db = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: cloud.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }),
-  );
+  db = documentClient(dynamoClient(cloud.dynamoEndpoint));
 });
 
 afterAll(async () => {

@@ -2,10 +2,10 @@
  * The guards end to end, against the local cloud: the shared breaker opening, failing fast, probing and closing; the
  * TTFT timeout moving to the fallback; the token budget answering 429. No request gets a 500.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { documentClient, dynamoClient } from '../helpers/dynalite';
 import { eventually, postJson, streamChat } from '../helpers/sse';
 
 const KEY = 'erin-pro-key-00000000000000000';
@@ -31,11 +31,11 @@ beforeAll(async () => {
     },
   });
   [primary, fallback] = [cloud.config.models.primary, cloud.config.models.fallbacks[0]];
-  db = new DynamoDBClient({ endpoint: cloud.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+  db = dynamoClient(cloud.dynamoEndpoint);
   breaker = new CircuitBreaker({
     tableName: cloud.env.GUARD_TABLE_NAME,
     settings: cloud.config.breaker,
-    documentClient: DynamoDBDocumentClient.from(db),
+    documentClient: documentClient(db),
   });
 });
 

@@ -2,11 +2,12 @@
  * Hostile and malformed requests against every route of the local cloud: each gets a clear 4xx in one of the two
  * contract shapes, never a 5xx, and none of them reaches the model or creates a report.
  */
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ROUTES } from '../../config/routes';
 import { ENV } from '../../config/runtime';
 import { mulberry32 } from '../../local/bedrock-simulator';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { dynamoClient } from '../helpers/dynalite';
 
 const KEY = 'rob-pro-key-000000000000000000';
 let cloud: LocalCloud;
@@ -95,7 +96,7 @@ it('answers every malformed body on every POST route with a 4xx and changes noth
     }
   }
   expect(cloud.simulator.stats.calls).toBe(calls);
-  const db = new DynamoDBClient({ endpoint: cloud.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+  const db = dynamoClient(cloud.dynamoEndpoint);
   try {
     const { Count } = await db.send(new ScanCommand({ TableName: cloud.env[ENV.reportsTable], Select: 'COUNT' }));
     expect(Count).toBe(0);

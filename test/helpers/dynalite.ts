@@ -11,16 +11,13 @@
  * await db.close();
  * ```
  */
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  waitUntilTableExists,
-  type AttributeDefinition,
-  type KeySchemaElement,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TABLES } from '../../config/tables';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+
+/** Creates a table from a shared definition, as the local cloud does. */
+export { createTable };
 
 export type DynaliteHandle = LocalDynamo;
 
@@ -42,29 +39,6 @@ export function dynamoClient(endpoint: string, options: { maxAttempts?: number }
 /** The document client the runtime code uses, over {@link dynamoClient}. */
 export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-}
-
-/** Creates an on-demand table with a string partition key (and optional string sort key), and waits until ACTIVE. */
-export async function createTable(
-  client: DynamoDBClient,
-  name: string,
-  keys: { partitionKey: string; sortKey?: string },
-): Promise<void> {
-  const attributes: AttributeDefinition[] = [{ AttributeName: keys.partitionKey, AttributeType: 'S' }];
-  const schema: KeySchemaElement[] = [{ AttributeName: keys.partitionKey, KeyType: 'HASH' }];
-  if (keys.sortKey) {
-    attributes.push({ AttributeName: keys.sortKey, AttributeType: 'S' });
-    schema.push({ AttributeName: keys.sortKey, KeyType: 'RANGE' });
-  }
-  await client.send(
-    new CreateTableCommand({
-      TableName: name,
-      AttributeDefinitions: attributes,
-      KeySchema: schema,
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 1, maxDelay: 1 }, { TableName: name });
 }
 
 /**
