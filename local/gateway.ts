@@ -139,7 +139,7 @@ export class LocalGateway {
     const context = createContext(route.functionName, this.options.timeoutMs(route));
     if (route.transferMode === 'STREAM') {
       if (!isStreamingHandler(handler)) throw new Error(`${route.functionName} is not wrapped in awslambda.streamifyResponse`);
-      await this.stream(handler, event, context, req, res, route);
+      await this.stream(handler, event, context, res, route);
     } else {
       await this.buffered(handler as BufferedHandler, event, context, res, route);
     }
@@ -174,7 +174,6 @@ export class LocalGateway {
     handler: StreamingHandler,
     event: APIGatewayProxyEvent,
     context: ReturnType<typeof createContext>,
-    req: IncomingMessage,
     res: ServerResponse,
     route: RouteDefinition,
   ): Promise<void> {
@@ -215,7 +214,6 @@ export class LocalGateway {
     await failed;
     clearTimeout(timer);
     if (!res.writableEnded && responseStream.destroyed) res.end();
-    void req;
   }
 }
 

@@ -61,7 +61,7 @@ export const handler = awslambda.streamifyResponse(
       } else {
         const apiErr = toApiError(err);
         errorCode = apiErr.code;
-        if (apiErr.status >= 500 && apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
+        if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
         if (sse) {
           sse.event('error', apiErr.toBody());
         } else {
