@@ -7,13 +7,14 @@
  * | --- | --- | --- |
  * | `throttled` | `ThrottlingException`, `ServiceQuotaExceededException`, HTTP 429 | yes |
  * | `server` | `InternalServerException`, `ServiceUnavailableException`, `ModelNotReadyException`, HTTP 5xx, `$fault: 'server'` | yes |
- * | `timeout` | `ModelTimeoutException`, {@link TtftTimeoutError}, `TimeoutError`, `DeadlineExceededError`, HTTP 408 | yes |
+ * | `timeout` | `ModelTimeoutException`, {@link TtftTimeoutError}, `TimeoutError`, HTTP 408 | yes |
  * | `stream` | `ModelStreamErrorException`, `ModelErrorException`, our `ModelStreamError` without a cause | yes |
  * | `unusable` | `AccessDeniedException`, `ResourceNotFoundException`, `UnrecognizedClientException`, `ExpiredTokenException` | yes |
  * | `network` | `ECONNRESET`, `ECONNREFUSED`, `ETIMEDOUT`, HTTP/2 session errors | yes |
  * | `invalid-request` | `ValidationException`, other HTTP 4xx, our `ValidationError` / `PayloadTooLargeError` | no |
  * | `aborted` | `AbortError` (the client went away) | no |
- * | `limit` | `TokenBudgetExceededError` (our own limit, decided before any model call) | no |
+ * | `limit` | `TokenBudgetExceededError` (decided before any model call), `DeadlineExceededError` (the call outlived our own
+ *   deadline: a healthy model can be slower than a synchronous request may wait) | no |
  * | `internal` | anything else, e.g. a `TypeError` in our code | no |
  *
  * `AccessDeniedException` counts: on Bedrock it means this account cannot use this model (access not granted, model
@@ -86,7 +87,6 @@ const BY_NAME: Readonly<Record<string, OutcomeKind>> = {
   TtftTimeoutError: 'timeout',
   RequestTimeout: 'timeout',
   RequestTimeoutException: 'timeout',
-  DeadlineExceededError: 'timeout',
   ModelStreamErrorException: 'stream',
   ModelErrorException: 'stream',
   ModelStreamError: 'stream',
@@ -102,6 +102,7 @@ const BY_NAME: Readonly<Record<string, OutcomeKind>> = {
   ForbiddenError: 'invalid-request',
   AbortError: 'aborted',
   TokenBudgetExceededError: 'limit',
+  DeadlineExceededError: 'limit',
   // Our own errors that carry a 5xx status but say nothing about the model.
   ModelUnavailableError: 'internal',
   InternalError: 'internal',
@@ -124,7 +125,7 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Error types whose cause, when present, says more than the wrapper does. */
-const WRAPPERS: ReadonlySet<string> = new Set(['AbortError', 'ModelStreamError', 'DeadlineExceededError']);
+const WRAPPERS: ReadonlySet<string> = new Set(['AbortError', 'ModelStreamError']);
 
 function make(kind: OutcomeKind, name: string): OutcomeClass {
   return { kind, counts: COUNTING_KINDS.has(kind), name };

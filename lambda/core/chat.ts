@@ -251,7 +251,9 @@ export class ChatCall {
       if (modelId === DEGRADED_MODEL) return this.degraded(onDelta);
 
       const attemptStart = now();
-      const attempt = new AttemptControl(this.ctx, config.chat.ttftTimeoutMs, modelId, attemptStart);
+      // Converse answers all at once, so it has no first token to wait for: only the deadline bounds it.
+      const ttftTimeoutMs = mode === 'stream' ? config.chat.ttftTimeoutMs : undefined;
+      const attempt = new AttemptControl(this.ctx, ttftTimeoutMs, modelId, attemptStart);
       let text = '';
       let firstTokenAt: number | undefined;
       let stopReason = 'end_turn';
@@ -288,9 +290,12 @@ export class ChatCall {
         attempt.finish();
         const err = attempt.explain(raw);
         const outputSoFar = Math.ceil(text.length / 4);
-        if (err instanceof ClientGoneError) {
+        if (err instanceof ClientGoneError || err instanceof DeadlineExceededError) {
+          // The client leaving and our own deadline say nothing about the model: the breaker is not told.
           this.later(permit?.release());
-          reportConsumed(estimateInputTokens(this.request) + outputSoFar);
+          if (err instanceof ClientGoneError || firstTokenAt !== undefined) {
+            reportConsumed(estimateInputTokens(this.request) + outputSoFar);
+          }
           throw err;
         }
         if (firstTokenAt === undefined && !this.reconnected && isStaleConnection(err)) {
@@ -302,10 +307,8 @@ export class ChatCall {
         await permit?.failure(err);
         if (firstTokenAt !== undefined) {
           reportConsumed(estimateInputTokens(this.request) + outputSoFar);
-          if (err instanceof DeadlineExceededError) throw err;
           throw new ModelStreamError(`The model failed while answering: ${messageOf(err)}`, { cause: err });
         }
-        if (err instanceof DeadlineExceededError) throw err;
         lastError = err;
         this.admission = await this.nextAdmission(lastError);
         continue;
@@ -392,16 +395,22 @@ class AttemptControl {
   private reason: 'client' | 'deadline' | 'ttft' | undefined;
   private readonly onClientAbort = () => this.abort('client');
 
+  private readonly ttftTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly ctx: ChatContext,
-    private readonly ttftTimeoutMs: number,
+    /** Undefined: no first-token timeout (a non-streaming call). */
+    private readonly ttftTimeoutMs: number | undefined,
     private readonly modelId: string,
     now: number,
   ) {
     if (ctx.signal?.aborted) this.abort('client');
     ctx.signal?.addEventListener('abort', this.onClientAbort, { once: true });
     this.timers.push(setTimeout(() => this.abort('deadline'), Math.max(0, ctx.deadlineAt - now)));
-    this.timers.push(setTimeout(() => this.abort('ttft'), ttftTimeoutMs));
+    if (ttftTimeoutMs !== undefined) {
+      this.ttftTimer = setTimeout(() => this.abort('ttft'), ttftTimeoutMs);
+      this.timers.push(this.ttftTimer);
+    }
   }
 
   get signal(): AbortSignal {
@@ -413,7 +422,7 @@ class AttemptControl {
   }
 
   firstToken(): void {
-    clearTimeout(this.timers[1]);
+    clearTimeout(this.ttftTimer);
   }
 
   finish(): void {
@@ -428,7 +437,7 @@ class AttemptControl {
       case 'deadline':
         return new DeadlineExceededError('The call ran out of time', { cause: err });
       case 'ttft':
-        return new TtftTimeoutError(this.modelId, this.ttftTimeoutMs);
+        return new TtftTimeoutError(this.modelId, this.ttftTimeoutMs ?? 0);
       default:
         return err;
     }

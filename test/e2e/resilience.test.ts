@@ -22,7 +22,7 @@ beforeAll(async () => {
     quiet: true,
     apiKeys: `erin:pro:${KEY},tina:tiny:${TINY}`,
     config: {
-      chat: { ttftTimeoutMs: 600 },
+      chat: { ttftTimeoutMs: 600, syncTimeoutSeconds: 5 },
       breaker: { minimumCalls: 4, windowSeconds: 30, openSeconds: 1, maxOpenSeconds: 2, probeLeaseSeconds: 5, cacheMs: 0 },
       plans: {
         pro: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
@@ -103,6 +103,43 @@ describe('deadlines', () => {
     expect(end.data.model).toBe(fallback);
     // The abandoned call was cancelled, not left running.
     await eventually(() => (cloud.simulator.stats.active <= active ? true : undefined));
+  });
+});
+
+describe('synchronous calls', () => {
+  afterEach(() => setModel({ mode: 'normal' }));
+
+  it('waits for a whole answer that takes longer than the first-token timeout, and slow answers never open the breaker', async () => {
+    // ~1.1 s per answer, against a 600 ms first-token timeout: Converse has no first token before the answer is done.
+    await setModel({ mode: 'slow', ttftMs: 100, tokensPerSecond: 20 });
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => postJson(`${cloud.url}/chat`, { message: `a long answer ${i}` }, KEY)),
+    );
+    for (const res of answers) {
+      expect(res.status).toBe(200);
+      expect(res.json.model).toBe(primary);
+      expect(res.json.text.length).toBeGreaterThan(0);
+    }
+    expect(await state(primary)).toBe('CLOSED');
+  });
+
+  it('answers 504 DEADLINE_EXCEEDED when the answer outlasts the sync deadline, without counting it against the model', async () => {
+    await setModel({ mode: 'slow', ttftMs: 8_000 });
+    const started = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => postJson(`${cloud.url}/chat`, { message: `too long for sync ${i}` }, KEY)),
+    );
+    // Before the gateway's own integration timeout (chat.syncTimeoutSeconds), so the client reads our error.
+    expect(Date.now() - started).toBeLessThan(cloud.config.chat.syncTimeoutSeconds * 1000);
+    for (const res of answers) {
+      expect(res.status).toBe(504);
+      expect(res.json.error).toEqual({ code: 'DEADLINE_EXCEEDED', message: expect.any(String), retryable: true });
+    }
+    // Five calls cut by our deadline (minimumCalls is 4): the shared breaker saw no failure, so other users keep the model.
+    expect(await state(primary)).toBe('CLOSED');
+    await setModel({ mode: 'normal' });
+    const stream = await streamChat(cloud.url, { apiKey: KEY, body: { message: 'still there?' } });
+    expect(stream.events[stream.events.length - 1].data.model).toBe(primary);
   });
 });
 

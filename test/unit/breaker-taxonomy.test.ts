@@ -35,7 +35,6 @@ describe('classifyOutcome', () => {
     ['ModelTimeoutException', sdkError('ModelTimeoutException', 408, 'client'), 'timeout'],
     ['our first-token timeout', new TtftTimeoutError('m', 15_000), 'timeout'],
     ['a TimeoutError (AbortSignal.timeout)', named('TimeoutError'), 'timeout'],
-    ['our deadline', new DeadlineExceededError('deadline'), 'timeout'],
     ['ModelStreamErrorException mid-stream', sdkError('ModelStreamErrorException', undefined, 'client'), 'stream'],
     ['ModelErrorException', sdkError('ModelErrorException', 424, 'client'), 'stream'],
     ['our ModelStreamError without a cause', new ModelStreamError('broke'), 'stream'],
@@ -56,6 +55,12 @@ describe('classifyOutcome', () => {
   });
 
   const ignored: Array<[string, unknown, OutcomeKind]> = [
+    ['our deadline (a healthy model slower than a synchronous call may wait)', new DeadlineExceededError('deadline'), 'limit'],
+    [
+      'our deadline, whatever aborted the call',
+      new DeadlineExceededError('deadline', { cause: sdkError('ThrottlingException', 429) }),
+      'limit',
+    ],
     ['ValidationException (a bad request)', sdkError('ValidationException', 400, 'client'), 'invalid-request'],
     ['an unknown HTTP 400 exception', sdkError('WeirdInput', 400, 'client'), 'invalid-request'],
     ['an unknown exception with $fault client', sdkError('WeirdClientThing', undefined, 'client'), 'invalid-request'],

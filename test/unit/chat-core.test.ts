@@ -221,12 +221,32 @@ describe('ChatService', () => {
     expect(guard.outcomes[0]).toBe('model-a:failure:TtftTimeoutError');
   });
 
-  it('stops at the deadline with DeadlineExceededError', async () => {
+  it('stops at the deadline with DeadlineExceededError, without blaming the model', async () => {
     const slowConfig = parseConfig({ ...config, chat: { ttftTimeoutMs: 60_000 } });
     const model = new ScriptedModel({ 'model-a': hanging(), 'model-b': hanging() });
-    const call = await new ChatService({ config: slowConfig, invoker: model }).begin(request, ctx({ deadlineAt: Date.now() + 100 }));
+    const guard = new RecordingGuard();
+    const budget = new RecordingBudget();
+    const service = new ChatService({ config: slowConfig, invoker: model, guard, budget });
+    const call = await service.begin(request, ctx({ deadlineAt: Date.now() + 100 }));
     await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(DeadlineExceededError);
+    await call.flush();
     expect(model.calls).toEqual(['model-a']);
+    // Our own time limit: the breaker is not told of a failure, and nothing was generated, so nothing is charged.
+    expect(guard.outcomes).toEqual(['model-a:release']);
+    expect(budget.log).toEqual([expect.stringMatching(/^reserve:/), 'release']);
+  });
+
+  it('lets a non-streaming call run past the first-token timeout, bounded only by the deadline', async () => {
+    // 200 ms TTFT timeout (config); the whole answer takes 400 ms.
+    const slowAnswer: Script = async function* () {
+      await new Promise((r) => setTimeout(r, 400));
+      yield* answer(['all', ' at', ' once']);
+    };
+    const guard = new RecordingGuard();
+    const call = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': slowAnswer }), guard }).begin(request, ctx());
+    const result = await call.complete();
+    expect(result).toMatchObject({ model: 'model-a', text: 'all at once' });
+    expect(guard.outcomes).toEqual(['model-a:success:-']);
   });
 
   it('does not blame the model when the client goes away', async () => {

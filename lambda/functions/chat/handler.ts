@@ -9,6 +9,15 @@ import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = 'chat';
+
+/**
+ * Time kept back from the gateway's integration timeout (`chat.syncTimeoutSeconds`), whose clock started before this
+ * function's did: a call still running then ends with our own `504 DEADLINE_EXCEEDED`, which the client can read,
+ * instead of API Gateway's bare timeout.
+ */
+const SYNC_ANSWER_MARGIN_MS = 1_500;
+
+const syncDeadlineMs = (syncTimeoutSeconds: number) => syncTimeoutSeconds * 1000 - SYNC_ANSWER_MARGIN_MS;
 const logger = createLogger();
 const metrics = createMetrics();
 
@@ -25,7 +34,7 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     const request = parseChatRequest(event.body, config, event.isBase64Encoded);
     const caller = await resolveCaller(event);
     userId = caller.userId;
-    const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.syncTimeoutSeconds * 1000);
+    const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), syncDeadlineMs(config.chat.syncTimeoutSeconds));
     const call = await chatService({ logger, metrics }).begin(request, { caller, requestId, deadlineAt });
     model = call.model;
     try {
