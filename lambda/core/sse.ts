@@ -2,6 +2,10 @@
  * Server-Sent Events on a Lambda response stream. Every event carries an `id:` (a counter, so a client can tell
  * whether it missed one); a `: keep-alive` comment is written whenever nothing else has been sent for `keepAliveMs`,
  * which keeps proxies and the API Gateway idle timeout from closing a stream while the model thinks.
+ *
+ * A comment is one line with no blank line after it. The SSE spec ignores comment lines wherever they stand, but a
+ * blank line dispatches an event: popular POST-SSE clients (`@microsoft/fetch-event-source`, sse.js) then hand the
+ * application an empty message, whose `JSON.parse(data)` throws.
  */
 import type { Writable } from 'node:stream';
 
@@ -34,7 +38,7 @@ export class SseWriter {
   }
 
   comment(text: string): boolean {
-    return this.write(`: ${text}\n\n`);
+    return this.write(`: ${text}\n`);
   }
 
   startKeepAlive(): void {

@@ -2,7 +2,7 @@
  * Streaming and synchronous chat over real HTTP against the local cloud, with a client written from the contract.
  */
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { eventually, postJson, streamChat } from '../helpers/sse';
+import { eventually, postJson, streamChat, streamWithFetchEventSource } from '../helpers/sse';
 
 const PRO = 'alice-pro-key-0000000000000000';
 const FREE = 'carol-free-key-000000000000000';
@@ -81,6 +81,20 @@ describe('POST /chat/stream', () => {
     const res = await streamChat(cloud.url, { apiKey: PRO, body: { message: 'take your time' } });
     expect(res.comments).toContain('keep-alive');
     expect(res.events[res.events.length - 1].event).toBe('end');
+  });
+
+  it('keep-alive comments reach no message handler of @microsoft/fetch-event-source or eventsource-parser', async () => {
+    await setModel({ mode: 'slow', ttftMs: 900, tokensPerSecond: 200 });
+    const [viaFetchEventSource, viaParser] = await Promise.all([
+      streamWithFetchEventSource(`${cloud.url}/chat/stream`, PRO, { message: 'take your time' }),
+      streamChat(cloud.url, { apiKey: PRO, body: { message: 'take your time too' } }),
+    ]);
+    // The comments were sent (eventsource-parser reports them as comments) ...
+    expect(viaParser.comments).toContain('keep-alive');
+    expect(viaParser.events.map((e) => e.event)).not.toContain('message');
+    // ... and fetch-event-source's onmessage saw only real events, each with JSON data.
+    expect(viaFetchEventSource.map((m) => m.event)).toEqual(['start', ...Array(viaFetchEventSource.length - 2).fill('delta'), 'end']);
+    expect(viaFetchEventSource.every((m) => m.data !== '' && typeof JSON.parse(m.data) === 'object')).toBe(true);
   });
 
   it('honours maxTokens', async () => {

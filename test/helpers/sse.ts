@@ -2,6 +2,7 @@
  * A client of the streaming endpoint written only from the contract: fetch + eventsource-parser, recording when each
  * event and comment arrived.
  */
+import { fetchEventSource, type EventSourceMessage } from '@microsoft/fetch-event-source';
 import { createParser } from 'eventsource-parser';
 
 export interface ReceivedEvent {
@@ -98,4 +99,27 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Streams a chat answer with `@microsoft/fetch-event-source`, the most used POST-SSE client in browsers, and returns
+ * every message its `onmessage` received. It expects a browser: `window` for its timers and `document` for page
+ * visibility, which Node has not, so both get the smallest stand-ins that let it run.
+ */
+export async function streamWithFetchEventSource(url: string, apiKey: string, body: unknown): Promise<EventSourceMessage[]> {
+  const g = globalThis as { window?: unknown; document?: unknown };
+  g.window ??= globalThis;
+  g.document ??= { hidden: false, addEventListener: () => undefined, removeEventListener: () => undefined };
+  const messages: EventSourceMessage[] = [];
+  await fetchEventSource(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+    body: JSON.stringify(body),
+    openWhenHidden: true,
+    onmessage: (message) => void messages.push(message),
+    onerror: (err) => {
+      throw err; // no automatic retry: one attempt is the test
+    },
+  });
+  return messages;
 }
