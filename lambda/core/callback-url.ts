@@ -2,17 +2,20 @@
  * The guard that keeps per-report callbacks from being turned against us (SSRF).
  *
  * A `callbackUrl` must be `https`, carry no credentials, and every address its host resolves to must be a public unicast
- * address: no loopback, private (10/8, 172.16/12, 192.168/16), carrier-grade NAT (100.64/10), link-local (169.254/16,
- * which holds the instance metadata service, and fe80::/10), unspecified (0.0.0.0/8, ::), unique-local (fc00::/7, which
- * holds the IPv6 metadata address fd00:ec2::254), multicast, reserved or documentation ranges. IPv6 forms that embed an
- * IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by the
- * IPv4 address they carry.
+ * address. The policy is the two tables below: every entry of the IANA IPv4 and IPv6 Special-Purpose Address Registries
+ * with the decision taken for it (loopback, private, carrier-grade NAT, link-local and metadata, unique-local, Teredo,
+ * IPv4-translated, local-use NAT64, documentation, benchmarking, … are refused), plus multicast and any IPv6 address
+ * outside the global unicast space 2000::/3. IPv6 forms that embed an IPv4 address at a fixed place (IPv4-mapped
+ * `::ffff:a.b.c.d`, IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by the IPv4 address they carry.
+ * Addresses are parsed and matched with `ipaddr.js`, whose own range classification is consulted as a second opinion,
+ * so a block it knows and the tables miss is refused too.
  *
  * The check runs at submit time and again at every delivery attempt, and delivery connects to an address this check
  * accepted (see `webhooks.ts`), so a DNS answer that changes in between (rebinding) cannot reach an internal address.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /** Resolves a host name to every address it has (IPv4 and IPv6). */
 export type Resolver = (hostname: string) => Promise<string[]>;
@@ -85,123 +88,127 @@ function reject(reason: string): CallbackUrlCheck {
   return { ok: false, reason, retryable: false };
 }
 
-interface Range {
-  bytes: number[];
-  prefix: number;
-  kind: string;
+/**
+ * One entry of the address policy. `kind` refuses the block (it names the block in the reason); `embedsIPv4At` judges
+ * the address by the IPv4 address it carries at that byte offset instead.
+ */
+interface Rule {
+  readonly cidr: string;
+  /** The registry's name for the block, and where it comes from. */
+  readonly name: string;
+  readonly kind?: string;
+  readonly embedsIPv4At?: number;
 }
 
-function v4(cidr: string, kind: string): Range {
-  const [addr, prefix] = cidr.split('/');
-  return { bytes: parseIPv4(addr)!, prefix: Number(prefix), kind };
+/**
+ * Every entry of the IANA IPv4 Special-Purpose Address Registry, and multicast. All are refused: none holds an
+ * ordinary public host, and several (shared address space, the IETF block) are in use inside networks we must not
+ * reach. The longest matching prefix decides.
+ */
+const IPV4_RULES: Rule[] = [
+  { cidr: '0.0.0.0/8', name: '"This network" (RFC 791), incl. 0.0.0.0/32', kind: 'an unspecified' },
+  { cidr: '10.0.0.0/8', name: 'Private-Use (RFC 1918)', kind: 'a private' },
+  { cidr: '100.64.0.0/10', name: 'Shared Address Space (RFC 6598)', kind: 'a carrier-grade NAT' },
+  { cidr: '127.0.0.0/8', name: 'Loopback (RFC 1122)', kind: 'a loopback' },
+  { cidr: '169.254.0.0/16', name: 'Link Local (RFC 3927), holds the instance metadata service', kind: 'a link-local or metadata' },
+  { cidr: '172.16.0.0/12', name: 'Private-Use (RFC 1918)', kind: 'a private' },
+  // DS-Lite 192.0.0.0/29, IPv4 dummy 192.0.0.8, PCP and TURN anycast 192.0.0.9-10, NAT64/DNS64 discovery 192.0.0.170-171.
+  { cidr: '192.0.0.0/24', name: 'IETF Protocol Assignments (RFC 6890)', kind: 'a reserved' },
+  { cidr: '192.0.2.0/24', name: 'Documentation TEST-NET-1 (RFC 5737)', kind: 'a documentation' },
+  { cidr: '192.31.196.0/24', name: 'AS112-v4 (RFC 7535)', kind: 'an AS112' },
+  { cidr: '192.52.193.0/24', name: 'AMT (RFC 7450)', kind: 'an AMT relay' },
+  // Also 192.88.99.2/32, the 6a44 relay anycast address (RFC 6751).
+  { cidr: '192.88.99.0/24', name: 'Deprecated 6to4 Relay Anycast (RFC 7526)', kind: 'a reserved' },
+  { cidr: '192.168.0.0/16', name: 'Private-Use (RFC 1918)', kind: 'a private' },
+  { cidr: '192.175.48.0/24', name: 'Direct Delegation AS112 Service (RFC 7534)', kind: 'an AS112' },
+  { cidr: '198.18.0.0/15', name: 'Benchmarking (RFC 2544)', kind: 'a benchmarking' },
+  { cidr: '198.51.100.0/24', name: 'Documentation TEST-NET-2 (RFC 5737)', kind: 'a documentation' },
+  { cidr: '203.0.113.0/24', name: 'Documentation TEST-NET-3 (RFC 5737)', kind: 'a documentation' },
+  { cidr: '224.0.0.0/4', name: 'Multicast (RFC 5771; not in the special-purpose registry)', kind: 'a multicast' },
+  { cidr: '240.0.0.0/4', name: 'Reserved (RFC 1112), incl. Limited Broadcast 255.255.255.255/32', kind: 'a reserved' },
+];
+
+/**
+ * Every entry of the IANA IPv6 Special-Purpose Address Registry, and the other non-global blocks of the IPv6 address
+ * space. Refused unless it embeds an IPv4 address in a position that is the same for every network, in which case the
+ * IPv4 address is judged. Tunnel and translator forms (Teredo, IPv4-translated, the local-use NAT64 prefix, where the
+ * operator picks the prefix length and so where the IPv4 address sits) reach an IPv4 host through equipment inside
+ * someone's network, possibly an internal one, so they are refused whole. The longest matching prefix decides.
+ */
+const IPV6_RULES: Rule[] = [
+  { cidr: '::/128', name: 'Unspecified Address (RFC 4291)', kind: 'an unspecified' },
+  { cidr: '::1/128', name: 'Loopback Address (RFC 4291)', kind: 'a loopback' },
+  { cidr: '::ffff:0:0/96', name: 'IPv4-mapped Address (RFC 4291)', embedsIPv4At: 12 },
+  { cidr: '::/96', name: 'IPv4-compatible Address (RFC 4291, deprecated; not in the registry)', embedsIPv4At: 12 },
+  { cidr: '::ffff:0:0:0/96', name: 'IPv4-translated Address (RFC 2765, RFC 6145; not in the registry)', kind: 'an IPv4-translated' },
+  { cidr: '64:ff9b::/96', name: 'IPv4-IPv6 Translation, well-known prefix (RFC 6052)', embedsIPv4At: 12 },
+  { cidr: '64:ff9b:1::/48', name: 'IPv4-IPv6 Translation, local-use prefix (RFC 8215)', kind: 'a local-use NAT64' },
+  { cidr: '100::/64', name: 'Discard-Only Address Block (RFC 6666)', kind: 'a discard' },
+  { cidr: '100:0:0:1::/64', name: 'Dummy IPv6 Prefix (RFC 9780)', kind: 'a dummy' },
+  { cidr: '2001::/23', name: 'IETF Protocol Assignments (RFC 2928)', kind: 'an IETF-reserved' },
+  { cidr: '2001::/32', name: 'TEREDO (RFC 4380, RFC 8190)', kind: 'a Teredo' },
+  { cidr: '2001:1::1/128', name: 'Port Control Protocol Anycast (RFC 7723)', kind: 'an anycast service' },
+  { cidr: '2001:1::2/128', name: 'TURN Anycast (RFC 8155)', kind: 'an anycast service' },
+  { cidr: '2001:1::3/128', name: 'DNS-SD Service Registration Protocol Anycast (RFC 9665)', kind: 'an anycast service' },
+  { cidr: '2001:2::/48', name: 'Benchmarking (RFC 5180)', kind: 'a benchmarking' },
+  { cidr: '2001:3::/32', name: 'AMT (RFC 7450)', kind: 'an AMT relay' },
+  { cidr: '2001:4:112::/48', name: 'AS112-v6 (RFC 7535)', kind: 'an AS112' },
+  { cidr: '2001:10::/28', name: 'Deprecated ORCHID (RFC 4843)', kind: 'an ORCHID' },
+  { cidr: '2001:20::/28', name: 'ORCHIDv2 (RFC 7343)', kind: 'an ORCHID' },
+  { cidr: '2001:30::/28', name: 'Drone Remote ID Protocol Entity Tags (RFC 9374)', kind: 'an ORCHID' },
+  { cidr: '2001:db8::/32', name: 'Documentation (RFC 3849)', kind: 'a documentation' },
+  { cidr: '2002::/16', name: '6to4 (RFC 3056)', embedsIPv4At: 2 },
+  { cidr: '2620:4f:8000::/48', name: 'Direct Delegation AS112 Service (RFC 7534)', kind: 'an AS112' },
+  { cidr: '3fff::/20', name: 'Documentation (RFC 9637)', kind: 'a documentation' },
+  { cidr: '5f00::/16', name: 'Segment Routing SIDs (RFC 9602)', kind: 'a segment-routing' },
+  { cidr: 'fc00::/7', name: 'Unique-Local (RFC 4193), holds the metadata address fd00:ec2::254', kind: 'a unique-local or metadata' },
+  { cidr: 'fe80::/10', name: 'Link-Local Unicast (RFC 4291)', kind: 'a link-local' },
+  { cidr: 'fec0::/10', name: 'Site-Local (RFC 3879, deprecated; not in the registry)', kind: 'a site-local' },
+  { cidr: 'ff00::/8', name: 'Multicast (RFC 4291; not in the registry)', kind: 'a multicast' },
+];
+
+/** IANA allocates global unicast from 2000::/3 only; the rest of the space (outside the rules above) is reserved. */
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3');
+
+interface CompiledRule<T> extends Rule {
+  readonly range: [T, number];
 }
-function v6(cidr: string, kind: string): Range {
-  const [addr, prefix] = cidr.split('/');
-  return { bytes: parseIPv6(addr)!, prefix: Number(prefix), kind };
+
+function compile<T extends ipaddr.IPv4 | ipaddr.IPv6>(rules: Rule[], parse: (cidr: string) => [T, number]): CompiledRule<T>[] {
+  return rules.map((r) => ({ ...r, range: parse(r.cidr) })).sort((a, b) => b.range[1] - a.range[1]);
 }
+const IPV4_COMPILED = compile(IPV4_RULES, (c) => ipaddr.IPv4.parseCIDR(c));
+const IPV6_COMPILED = compile(IPV6_RULES, (c) => ipaddr.IPv6.parseCIDR(c));
 
-const IPV4_BLOCKED: Range[] = [
-  v4('0.0.0.0/8', 'an unspecified'),
-  v4('10.0.0.0/8', 'a private'),
-  v4('100.64.0.0/10', 'a carrier-grade NAT'),
-  v4('127.0.0.0/8', 'a loopback'),
-  v4('169.254.0.0/16', 'a link-local or metadata'),
-  v4('172.16.0.0/12', 'a private'),
-  v4('192.0.0.0/24', 'a reserved'),
-  v4('192.0.2.0/24', 'a documentation'),
-  v4('192.88.99.0/24', 'a reserved'),
-  v4('192.168.0.0/16', 'a private'),
-  v4('198.18.0.0/15', 'a benchmarking'),
-  v4('198.51.100.0/24', 'a documentation'),
-  v4('203.0.113.0/24', 'a documentation'),
-  v4('224.0.0.0/4', 'a multicast'),
-  v4('240.0.0.0/4', 'a reserved'),
-];
-
-const IPV6_BLOCKED: Range[] = [
-  v6('::/128', 'an unspecified'),
-  v6('::1/128', 'a loopback'),
-  v6('100::/64', 'a discard'),
-  v6('2001:db8::/32', 'a documentation'),
-  v6('fc00::/7', 'a unique-local or metadata'),
-  v6('fe80::/10', 'a link-local'),
-  v6('fec0::/10', 'a site-local'),
-  v6('ff00::/8', 'a multicast'),
-];
-
-/** IPv6 prefixes whose addresses carry an IPv4 address, and where it sits (byte offset). */
-const IPV6_EMBEDDING_IPV4: { range: Range; offset: number }[] = [
-  { range: v6('::ffff:0:0/96', 'IPv4-mapped'), offset: 12 },
-  { range: v6('::/96', 'IPv4-compatible'), offset: 12 },
-  { range: v6('64:ff9b::/96', 'NAT64'), offset: 12 },
-  { range: v6('64:ff9b:1::/48', 'NAT64'), offset: 12 },
-  { range: v6('2002::/16', '6to4'), offset: 2 },
-];
+/** The policy's rules, for tests and review. */
+export const ADDRESS_RULES = { ipv4: IPV4_RULES, ipv6: IPV6_RULES } as const;
 
 /** The kind of blocked range an address falls in (`"a private"`, …), or undefined for a public unicast address. */
 export function blockedRange(address: string): string | undefined {
-  const bytes4 = parseIPv4(address);
-  if (bytes4) return IPV4_BLOCKED.find((r) => inRange(bytes4, r))?.kind;
-  const bytes6 = parseIPv6(address);
-  if (!bytes6) return 'an unparseable';
-  for (const { range, offset } of IPV6_EMBEDDING_IPV4) {
-    if (!inRange(bytes6, range)) continue;
-    // `::` and `::1` sit inside ::/96 too; they are judged as IPv6 below.
-    if (range.prefix === 96 && range.bytes.every((b) => b === 0) && bytes6.slice(0, 15).every((b) => b === 0)) break;
-    const embedded = bytes6.slice(offset, offset + 4);
-    const kind = IPV4_BLOCKED.find((r) => inRange(embedded, r))?.kind;
-    if (kind) return kind;
+  const family = isIP(address);
+  if (family === 4) return blockedIPv4(ipaddr.IPv4.parse(address));
+  if (family !== 6) return 'an unparseable';
+  let parsed: ipaddr.IPv6;
+  try {
+    parsed = ipaddr.IPv6.parse(address);
+  } catch {
+    return 'an unparseable';
   }
-  return IPV6_BLOCKED.find((r) => inRange(bytes6, r))?.kind;
+  const rule = IPV6_COMPILED.find((r) => parsed.match(r.range));
+  if (rule?.embedsIPv4At !== undefined) {
+    const at = rule.embedsIPv4At;
+    return blockedIPv4(new ipaddr.IPv4(parsed.toByteArray().slice(at, at + 4)));
+  }
+  if (rule) return rule.kind;
+  if (!parsed.match(GLOBAL_UNICAST)) return 'a reserved';
+  // A block the library knows and this table does not yet (a newer registry entry) is refused too.
+  const libraryRange = parsed.range();
+  return libraryRange === 'unicast' ? undefined : `a special-purpose (${libraryRange})`;
 }
 
-function inRange(bytes: number[], range: Range): boolean {
-  if (bytes.length !== range.bytes.length) return false;
-  let bits = range.prefix;
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((bytes[i] & mask) !== (range.bytes[i] & mask)) return false;
-  }
-  return true;
-}
-
-/** Dotted-quad IPv4 (the only form `URL` and the resolver produce) to 4 bytes. */
-export function parseIPv4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN));
-  return bytes.every((b) => b >= 0 && b <= 255) ? bytes : undefined;
-}
-
-/** IPv6 text (with `::`, an optional trailing dotted quad, and an optional zone) to 16 bytes. */
-export function parseIPv6(text: string): number[] | undefined {
-  let s = text.replace(/^\[|\]$/g, '');
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  if (!/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
-  let tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  if (s.includes('.')) {
-    const quad = parseIPv4(s.slice(lastColon + 1));
-    if (!quad) return undefined;
-    tail = quad;
-    s = s.slice(0, lastColon + 1);
-    if (!s.endsWith('::')) s = s.slice(0, -1);
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (h: string) => (h === '' ? [] : h.split(':'));
-  const head = groups(halves[0]);
-  const rest = halves.length === 2 ? groups(halves[1]) : [];
-  const wanted = 8 - tail.length / 2;
-  const missing = wanted - head.length - rest.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const all = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...rest];
-  const bytes: number[] = [];
-  for (const g of all) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    const n = parseInt(g, 16);
-    bytes.push(n >> 8, n & 0xff);
-  }
-  return [...bytes, ...tail];
+function blockedIPv4(parsed: ipaddr.IPv4): string | undefined {
+  const rule = IPV4_COMPILED.find((r) => parsed.match(r.range));
+  if (rule) return rule.kind;
+  const libraryRange = parsed.range();
+  return libraryRange === 'unicast' ? undefined : `a special-purpose (${libraryRange})`;
 }

@@ -1,4 +1,5 @@
-import { blockedRange, checkCallbackUrl, parseIPv6, type Resolver } from '../../lambda/core/callback-url';
+import ipaddr from 'ipaddr.js';
+import { ADDRESS_RULES, blockedRange, checkCallbackUrl, type Resolver } from '../../lambda/core/callback-url';
 
 /** A resolver answering from a fixed table; unknown names do not resolve. */
 function resolverOf(table: Record<string, string[]>): Resolver {
@@ -19,7 +20,32 @@ const dns = resolverOf({
   'v6meta.example.com': ['fd00:ec2::254'],
   'cgnat.example.com': ['100.64.1.1'],
   'empty.example.com': [],
+  'teredo.example.com': ['2001:0:a00:1::f5ff:fffe'],
+  'translated.example.com': ['::ffff:0:a9fe:a9fe'],
+  'nat64local.example.com': ['64:ff9b:1:a9fe:a9:fe00::'],
+  'dual-teredo.example.com': ['93.184.216.34', '2001:0:4136:e378:8000:63bf:3fff:fdd2'],
 });
+
+/**
+ * Addresses in the IPv6 blocks that can carry an internal IPv4 address and are refused whole. The RFC 6052 layouts in
+ * the local-use NAT64 prefix all carry 169.254.169.254 (the instance metadata service).
+ */
+const REFUSED_WHOLE: [string, string][] = [
+  // Teredo: server 10.0.0.1, client 10.0.0.1 (obfuscated), and the RFC 4380 example (server 65.54.227.120).
+  ['2001:0:a00:1::f5ff:fffe', 'a Teredo'],
+  ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'a Teredo'],
+  // IPv4-translated (RFC 2765): 169.254.169.254, 127.0.0.1, 10.0.0.1, and a public one.
+  ['::ffff:0:a9fe:a9fe', 'an IPv4-translated'],
+  ['::ffff:0:127.0.0.1', 'an IPv4-translated'],
+  ['::ffff:0:a00:1', 'an IPv4-translated'],
+  ['::ffff:0:808:808', 'an IPv4-translated'],
+  // Local-use NAT64 64:ff9b:1::/48 with RFC 6052 prefix lengths /48, /56, /64 and /96, and a public IPv4 inside.
+  ['64:ff9b:1:a9fe:a9:fe00::', 'a local-use NAT64'],
+  ['64:ff9b:1:a9:fe:a9fe::', 'a local-use NAT64'],
+  ['64:ff9b:1:0:a9:fea9:fe00:0', 'a local-use NAT64'],
+  ['64:ff9b:1::a9fe:a9fe', 'a local-use NAT64'],
+  ['64:ff9b:1::808:808', 'a local-use NAT64'],
+];
 
 describe('checkCallbackUrl', () => {
   test.each([
@@ -28,6 +54,10 @@ describe('checkCallbackUrl', () => {
     ['https://dual.example.com/'],
     ['https://93.184.216.34/hook'],
     ['https://[2606:2800:220:1:248:1893:25c8:1946]/hook'],
+    // Embeddings at a fixed place are judged by the IPv4 address they carry: here a public one.
+    ['https://[::ffff:8.8.8.8]/hook'],
+    ['https://[64:ff9b::808:808]/hook'],
+    ['https://[2002:808:808::1]/hook'],
   ])('accepts %s', async (url) => {
     const result = await checkCallbackUrl(url, { resolve: dns });
     expect(result.ok).toBe(true);
@@ -74,6 +104,11 @@ describe('checkCallbackUrl', () => {
     ['https://v6meta.example.com/', 'metadata'],
     ['https://cgnat.example.com/', 'carrier-grade NAT'],
     ['http://127.0.0.1:3000/hook', 'https'],
+    ['https://teredo.example.com/', 'Teredo'],
+    ['https://dual-teredo.example.com/', 'Teredo'],
+    ['https://translated.example.com/', 'an IPv4-translated'],
+    ['https://nat64local.example.com/', 'local-use NAT64'],
+    ...REFUSED_WHOLE.map(([address, kind]) => [`https://[${address}]/hook`, kind]),
   ])('rejects %s (%s)', async (url, reason) => {
     const result = await checkCallbackUrl(url, { resolve: dns });
     expect(result).toMatchObject({ ok: false, retryable: false });
@@ -128,16 +163,46 @@ describe('blockedRange', () => {
   });
 });
 
-describe('parseIPv6', () => {
-  test('expands the compressed forms', () => {
-    expect(parseIPv6('::1')).toEqual([...Array(15).fill(0), 1]);
-    expect(parseIPv6('::ffff:1.2.3.4')).toEqual([...Array(10).fill(0), 0xff, 0xff, 1, 2, 3, 4]);
-    expect(parseIPv6('1:2:3:4:5:6:7:8')).toEqual([0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8]);
-    expect(parseIPv6('1::')).toEqual([0, 1, ...Array(14).fill(0)]);
+describe('the address policy covers the special-purpose registries', () => {
+  test.each(REFUSED_WHOLE)('%s is refused whole (%s)', (address, kind) => {
+    expect(blockedRange(address)).toBe(kind);
   });
-  test('refuses malformed text', () => {
-    for (const bad of ['1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', 'g::1', '1:2:3:4:5:6:7', '']) {
-      expect(parseIPv6(bad)).toBeUndefined();
+
+  const refusedRules = [...ADDRESS_RULES.ipv4, ...ADDRESS_RULES.ipv6].filter((r) => r.kind);
+  test.each(refusedRules.map((r) => [r.cidr, r.name, r.kind!]))('%s (%s) is refused at both ends', (cidr, _name, kind) => {
+    const first = ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+    const last = ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.broadcastAddressFromCIDR(cidr) : ipaddr.IPv6.broadcastAddressFromCIDR(cidr);
+    // A more specific entry may name one end differently (Teredo at the start of 2001::/23); refused all the same.
+    const kinds = [blockedRange(first.toString()), blockedRange(last.toString())];
+    expect(kinds).toEqual([expect.any(String), expect.any(String)]);
+    expect(kinds).toContain(kind);
+  });
+
+  test.each([
+    ['3fff::1', 'a documentation'],
+    ['5f00::1', 'a segment-routing'],
+    ['100:0:0:1::1', 'a dummy'],
+    ['2001:2::1', 'a benchmarking'],
+    ['2001:3::1', 'an AMT relay'],
+    ['2001:4:112::1', 'an AS112'],
+    ['2001:20::1', 'an ORCHID'],
+    ['2001:1::1', 'an anycast service'],
+    ['2001:1ff::1', 'an IETF-reserved'],
+    ['2620:4f:8000::1', 'an AS112'],
+    ['4000::1', 'a reserved'],
+    ['::1:0:0:0', 'a reserved'],
+    ['192.31.196.1', 'an AS112'],
+    ['192.52.193.1', 'an AMT relay'],
+    ['192.175.48.1', 'an AS112'],
+    ['192.0.0.170', 'a reserved'],
+    ['255.255.255.255', 'a reserved'],
+  ])('%s → %s', (address, kind) => {
+    expect(blockedRange(address)).toBe(kind);
+  });
+
+  test('public unicast next to the special blocks is accepted', () => {
+    for (const address of ['2001:200::1', '2001:4860:4860::8888', '2620:4f:8001::1', '3fff:1000::1', '192.0.3.1', '223.255.255.254']) {
+      expect(blockedRange(address)).toBeUndefined();
     }
   });
 });

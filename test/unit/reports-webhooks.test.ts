@@ -94,6 +94,34 @@ test('re-checks the address at delivery: a name that now resolves to the metadat
   expect(letters[0].reason).toMatch(/^blocked: .*metadata/);
 });
 
+test.each([
+  ['2001:0:a00:1::f5ff:fffe', 'a Teredo'],
+  ['::ffff:0:a9fe:a9fe', 'an IPv4-translated'],
+  ['64:ff9b:1:a9fe:a9:fe00::', 'a local-use NAT64'],
+  ['64:ff9b:1:a9:fe:a9fe::', 'a local-use NAT64'],
+  ['64:ff9b:1:0:a9:fea9:fe00:0', 'a local-use NAT64'],
+])('re-checks the address at delivery: a name that now resolves to %s (%s) is never requested', async (address, kind) => {
+  const { deps, letters, requests } = harness([], { resolve: async () => ['93.184.216.34', address] });
+  const result = await deliverWebhook(delivery, deps);
+  expect(result).toMatchObject({ delivered: false, attempts: 1 });
+  expect(requests).toHaveLength(0);
+  expect(letters[0].reason).toBe(`blocked: must not point at ${kind} address (hooks.example.com → ${address})`);
+});
+
+test('connects to the address the check accepted, whatever the name resolves to later', async () => {
+  const answers = [['2606:2800:220:1:248:1893:25c8:1946'], ['93.184.216.34'], ['2001:0:4136:e378:8000:63bf:3fff:fdd2']];
+  const { deps, requests, letters } = harness([{ status: 503 }, { status: 503 }], { resolve: async () => answers.shift() ?? [] });
+  const result = await deliverWebhook(delivery, deps);
+  expect(requests.map((r) => r.address)).toEqual([
+    { address: '2606:2800:220:1:248:1893:25c8:1946', family: 6 },
+    { address: '93.184.216.34', family: 4 },
+  ]);
+  expect(requests.map((r) => r.url.hostname)).toEqual(['hooks.example.com', 'hooks.example.com']);
+  // The third answer is a Teredo address: that attempt is never made.
+  expect(result).toMatchObject({ delivered: false, attempts: 3 });
+  expect(letters[0].reason).toContain('a Teredo address');
+});
+
 test('DNS rebinding between attempts is caught on the next attempt', async () => {
   const answers = [['93.184.216.34'], ['10.0.0.7']];
   const { deps, requests, letters } = harness([{ status: 503 }], { resolve: async () => answers.shift() ?? [] });
