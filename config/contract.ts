@@ -15,14 +15,24 @@ export const chatMessageSchema = z
   })
   .strict();
 
-export const chatRequestSchema = z
-  .object({
-    message: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS),
-    history: z.array(chatMessageSchema).max(500).optional(),
-    system: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS).optional(),
-    maxTokens: z.number().int().min(1).max(100_000).optional(),
-  })
-  .strict();
+/**
+ * A chat body. `maxTokens` has one cap, the configured `chat.maxTokensLimit`: the handlers build the schema with it;
+ * without it (the route table's description of the shape) the field is any positive integer.
+ */
+export function chatRequestSchemaWith(maxTokensLimit?: number) {
+  // The cap comes before `int()`, so a huge number is told the configured cap, not the safe-integer range.
+  const maxTokens = maxTokensLimit === undefined ? z.number() : z.number().max(maxTokensLimit);
+  return z
+    .object({
+      message: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS),
+      history: z.array(chatMessageSchema).max(500).optional(),
+      system: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS).optional(),
+      maxTokens: maxTokens.int().min(1).optional(),
+    })
+    .strict();
+}
+
+export const chatRequestSchema = chatRequestSchemaWith();
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export const submitReportRequestSchema = z

@@ -22,7 +22,7 @@ import {
   ModelUnavailableError,
   ValidationError,
 } from './errors';
-import { classifyOutcome, TtftTimeoutError } from './breaker-taxonomy';
+import { classifyOutcome, TtftTimeoutError, type OutcomeKind } from './breaker-taxonomy';
 import type { Caller } from './identity';
 import type { ModelInvoker, ModelRequest, TokenUsage } from './model';
 
@@ -307,7 +307,7 @@ export class ChatCall {
         await permit?.failure(err);
         if (firstTokenAt !== undefined) {
           reportConsumed(estimateInputTokens(this.request) + outputSoFar);
-          throw new ModelStreamError(`The model failed while answering: ${messageOf(err)}`, { cause: err });
+          throw new ModelStreamError(`The model failed while answering: ${describeFailure(err)}`, { cause: err });
         }
         lastError = err;
         this.admission = await this.nextAdmission(lastError);
@@ -345,10 +345,10 @@ export class ChatCall {
         }
       }
       if (isModelValidationError(lastError)) {
-        throw new ValidationError(`The model rejected the request: ${messageOf(lastError)}`, { cause: lastError });
+        throw new ValidationError(`body: the model rejected the request: ${upstreamMessage(lastError)}`, { cause: lastError });
       }
       if (err instanceof ModelUnavailableError) {
-        throw new ModelUnavailableError(`No model could answer: ${messageOf(lastError)}`, {
+        throw new ModelUnavailableError(`No model could answer: ${describeFailure(lastError)}`, {
           cause: lastError,
           retryAfterSeconds: err.retryAfterSeconds,
         });
@@ -450,10 +450,28 @@ class AttemptControl {
   }
 }
 
-function messageOf(err: unknown): string {
+/**
+ * What went wrong with a model call, in words a client can act on. Upstream exception names and messages stay out of
+ * it (they are the error's `cause`, which the functions log): they describe Bedrock's internals, not the API.
+ */
+function describeFailure(err: unknown): string {
   if (err instanceof ApiError) return err.message;
-  if (err instanceof Error) return `${err.name}${err.message ? `: ${err.message}` : ''}`;
-  return String(err);
+  return FAILURE_WORDS[classifyOutcome(err).kind] ?? 'the model call failed';
+}
+
+const FAILURE_WORDS: Partial<Record<OutcomeKind, string>> = {
+  throttled: 'the model is receiving too many requests',
+  server: 'the model service had an internal error',
+  timeout: 'the model did not answer in time',
+  stream: 'the model stopped while generating',
+  unusable: 'the model cannot be used by this deployment',
+  network: 'the connection to the model failed',
+};
+
+/** The model's own reason for refusing a request (its text, which describes the request, not the exception class). */
+function upstreamMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message.trim() : '';
+  return message.length > 0 && message.length <= 500 ? message : 'the request is not valid for the model';
 }
 
 /** The socket was reset or closed under the request (the SDK names these `TimeoutError` and keeps the code). */

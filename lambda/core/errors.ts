@@ -21,6 +21,11 @@ export abstract class ApiError extends Error {
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
+  /** {@link retryAfterSeconds} as whole seconds, at least 1, as `Retry-After` (and an SSE `error` event) carries it. */
+  get retryAfterWholeSeconds(): number | undefined {
+    return this.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(this.retryAfterSeconds));
+  }
+
   toBody(): ErrorBody {
     return { error: { code: this.code, message: this.message, retryable: this.retryable } };
   }

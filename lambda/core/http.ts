@@ -13,7 +13,8 @@ export function jsonResponse(
 }
 
 export function errorHeaders(err: ApiError): Record<string, string> {
-  return err.retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterSeconds))) };
+  const seconds = err.retryAfterWholeSeconds;
+  return seconds === undefined ? {} : { 'retry-after': String(seconds) };
 }
 
 export function errorResponse(err: unknown): APIGatewayProxyResult {

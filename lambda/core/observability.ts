@@ -57,6 +57,16 @@ export interface ChatRequestOutcome {
   result?: ChatResult;
   /** The error code the client saw, if any. */
   errorCode?: string;
+  /** The error behind it: its innermost cause (an upstream exception's name and message) is logged, never sent. */
+  error?: unknown;
+}
+
+/** The innermost cause of an error, as `{name, message}`: what the upstream service said, for the operator. */
+export function rootCauseOf(err: unknown): { name: string; message: string } | undefined {
+  let current = err;
+  for (let depth = 0; depth < 5 && current instanceof Error && current.cause !== undefined; depth++) current = current.cause;
+  if (!(current instanceof Error) || current === err) return undefined;
+  return { name: current.name, message: current.message.slice(0, 300) };
 }
 
 /**
@@ -74,6 +84,7 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
     input_tokens: o.result?.usage.inputTokens,
     output_tokens: o.result?.usage.outputTokens,
     error: o.errorCode,
+    error_cause: rootCauseOf(o.error),
   });
   recordChatMetrics(metrics, {
     endpoint: o.endpoint,

@@ -8,6 +8,7 @@
  * application an empty message, whose `JSON.parse(data)` throws.
  */
 import type { Writable } from 'node:stream';
+import type { ApiError, ErrorBody } from './errors';
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -61,4 +62,14 @@ export class SseWriter {
     this.out.write(chunk);
     return true;
   }
+}
+
+/**
+ * The data of an `error` event: the error body every response uses, plus `retryAfterSeconds` where known. A stream has
+ * committed to `200` before the failure, so the `Retry-After` a `503` would carry has to travel in the event itself.
+ */
+export function errorEventData(err: ApiError): ErrorBody & { error: { retryAfterSeconds?: number } } {
+  const body = err.toBody();
+  const seconds = err.retryAfterWholeSeconds;
+  return seconds === undefined ? body : { error: { ...body.error, retryAfterSeconds: seconds } };
 }

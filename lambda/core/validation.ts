@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import type { AppConfig } from '../../config/schema';
-import { chatRequestSchema, type ChatRequest } from '../../config/contract';
+import { chatRequestSchemaWith, type ChatRequest } from '../../config/contract';
 import { ValidationError } from './errors';
 import type { ModelRequest } from './model';
 
@@ -25,28 +25,86 @@ export function parseJsonBody(body: string | null | undefined, isBase64Encoded =
   return value;
 }
 
-/** Formats zod issues as `field: problem` pairs; the first few are enough to fix a request. */
+/**
+ * Formats zod issues as `field: problem` pairs, field first, one problem per field; the first few are enough to fix a
+ * request. An unknown field is named as the field.
+ */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => {
-      const field = issue.path.length ? issue.path.map(String).join('.') : 'body';
-      if (issue.code === 'unrecognized_keys') return `${field}: unknown field(s) ${issue.keys.join(', ')}`;
-      return `${field}: ${issue.message}`;
-    })
-    .join('; ');
+  const byField = new Map<string, string>();
+  for (const issue of error.issues) {
+    const at = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) if (!byField.has([...at, key].join('.'))) byField.set([...at, key].join('.'), 'is not a known field');
+      continue;
+    }
+    const field = at.length ? at.join('.') : 'body';
+    if (!byField.has(field)) byField.set(field, issue.message);
+  }
+  return [...byField].slice(0, 5).map(([field, problem]) => `${field}: ${problem}`).join('; ');
+}
+
+type Issue = z.core.$ZodRawIssue;
+
+const ARTICLE_TYPES: Readonly<Record<string, string>> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'an object',
+  record: 'an object',
+};
+
+/**
+ * The problem part of a message, in the API's own words (zod's defaults read `Invalid input: expected string, received
+ * undefined`). Messages written into a schema take precedence over these.
+ */
+export function problemOf(issue: Issue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'is required';
+      return `must be ${ARTICLE_TYPES[issue.expected] ?? issue.expected}`;
+    case 'too_big': {
+      const max = String(issue.maximum);
+      if (issue.origin === 'string') return `must be at most ${max} characters`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must have at most ${max} items`;
+      return `must be at most ${max}`;
+    }
+    case 'too_small': {
+      const min = String(issue.minimum);
+      if (issue.origin === 'string') return min === '1' ? 'must not be empty' : `must be at least ${min} characters`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must have at least ${min} items`;
+      return `must be at least ${min}`;
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_format':
+      return `must be a valid ${issue.format}`;
+    case 'not_multiple_of':
+      return `must be a multiple of ${String(issue.divisor)}`;
+    default:
+      return 'is not valid';
+  }
 }
 
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { error: problemOf });
   if (!result.success) throw new ValidationError(describeIssues(result.error));
   return result.data;
 }
 
+/** The chat schema with the configured `maxTokens` cap, built once per cap. */
+const chatSchemas = new Map<number, ReturnType<typeof chatRequestSchemaWith>>();
+function chatSchemaFor(maxTokensLimit: number) {
+  let schema = chatSchemas.get(maxTokensLimit);
+  if (!schema) chatSchemas.set(maxTokensLimit, (schema = chatRequestSchemaWith(maxTokensLimit)));
+  return schema;
+}
+
 /** Validates a chat request against the contract and the configured limits, and turns it into a model request. */
 export function parseChatRequest(body: string | null | undefined, config: AppConfig, isBase64Encoded = false): ModelRequest {
-  const request: ChatRequest = parseWith(chatRequestSchema, parseJsonBody(body, isBase64Encoded));
   const limits = config.chat;
+  const request: ChatRequest = parseWith(chatSchemaFor(limits.maxTokensLimit), parseJsonBody(body, isBase64Encoded));
   const tooLong = (field: string, value: string | undefined) => {
     if (value !== undefined && value.length > limits.maxMessageChars) {
       throw new ValidationError(`${field}: must be at most ${limits.maxMessageChars} characters`);
@@ -72,9 +130,6 @@ export function parseChatRequest(body: string | null | undefined, config: AppCon
   const total = request.message.length + (request.system?.length ?? 0) + history.reduce((n, t) => n + t.content.length, 0);
   if (total > limits.maxTotalChars) {
     throw new ValidationError(`body: message, system and history together must be at most ${limits.maxTotalChars} characters`);
-  }
-  if (request.maxTokens !== undefined && request.maxTokens > limits.maxTokensLimit) {
-    throw new ValidationError(`maxTokens: must be at most ${limits.maxTokensLimit}`);
   }
   return {
     messages: [...history, { role: 'user', content: request.message }],

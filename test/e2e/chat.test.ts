@@ -121,7 +121,12 @@ describe('POST /chat/stream', () => {
     expect(res.status).toBe(200);
     const last = res.events[res.events.length - 1];
     expect(last.event).toBe('error');
-    expect(last.data).toEqual({ error: { code: 'MODEL_UNAVAILABLE', message: expect.any(String), retryable: true } });
+    // The stream had committed to 200, so the Retry-After a 503 would carry travels in the event.
+    expect(last.data).toEqual({
+      error: { code: 'MODEL_UNAVAILABLE', message: expect.any(String), retryable: true, retryAfterSeconds: expect.any(Number) },
+    });
+    expect(last.data.error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(last.data.error.message).not.toMatch(/Exception/);
     expect(res.events.some((e) => e.event === 'delta')).toBe(false);
   });
 
@@ -133,7 +138,7 @@ describe('POST /chat/stream', () => {
     expect(names).not.toContain('end');
     expect(res.events[res.events.length - 1].data.error).toEqual({
       code: 'MODEL_STREAM_ERROR',
-      message: expect.any(String),
+      message: 'The model failed while answering: the model stopped while generating',
       retryable: true,
     });
   });
@@ -213,20 +218,23 @@ describe('bad input gets a 400 naming the field and never reaches the model', ()
     ['malformed JSON', '{"message": "hi"', /^body: is not valid JSON/],
     ['a JSON array', '[]', /^body: must be a JSON object/],
     ['no body', '', /^body:/],
-    ['message missing', { history: [] }, /^message:/],
-    ['message of the wrong type', { message: 42 }, /^message:/],
+    ['message missing', { history: [] }, /^message: is required$/],
+    ['message of the wrong type', { message: 42 }, /^message: must be a string$/],
     ['an empty message', { message: '' }, /^message: must not be empty/],
     ['an oversized message', { message: 'x'.repeat(32_001) }, /^message: must be at most 32000 characters/],
-    ['an unknown field', { message: 'hi', user: 'mallory' }, /unknown field\(s\) user/],
-    ['history that is not a list', { message: 'hi', history: 'nope' }, /^history:/],
-    ['a history turn with a bad role', { message: 'hi', history: [{ role: 'system', content: 'x' }] }, /^history\.0\.role:/],
+    ['an unknown field', { message: 'hi', user: 'mallory' }, /^user: is not a known field$/],
+    ['history that is not a list', { message: 'hi', history: 'nope' }, /^history: must be a list$/],
+    ['a history turn with a bad role', { message: 'hi', history: [{ role: 'system', content: 'x' }] }, /^history\.0\.role: must be one of "user", "assistant"$/],
     ['history turns out of order', { message: 'hi', history: [{ role: 'assistant', content: 'x' }, { role: 'user', content: 'y' }] }, /^history\.0\.role:/],
     ['history ending with a user turn', { message: 'hi', history: [{ role: 'user', content: 'x' }] }, /^history: must end/],
     ['an empty history turn', { message: 'hi', history: [{ role: 'user', content: '' }, { role: 'assistant', content: 'a' }] }, /^history\.0\.content:/],
-    ['maxTokens of zero', { message: 'hi', maxTokens: 0 }, /^maxTokens:/],
-    ['maxTokens above the limit', { message: 'hi', maxTokens: 9000 }, /^maxTokens: must be at most 8192/],
-    ['a fractional maxTokens', { message: 'hi', maxTokens: 1.5 }, /^maxTokens:/],
-    ['an empty system prompt', { message: 'hi', system: '' }, /^system:/],
+    ['maxTokens of zero', { message: 'hi', maxTokens: 0 }, /^maxTokens: must be at least 1$/],
+    ['maxTokens above the limit', { message: 'hi', maxTokens: 9000 }, /^maxTokens: must be at most 8192$/],
+    // One cap, the configured one, however large the number.
+    ['maxTokens far above any limit', { message: 'hi', maxTokens: 1e20 }, /^maxTokens: must be at most 8192$/],
+    ['maxTokens as a string', { message: 'hi', maxTokens: '50' }, /^maxTokens: must be a number$/],
+    ['a fractional maxTokens', { message: 'hi', maxTokens: 1.5 }, /^maxTokens: must be an integer$/],
+    ['an empty system prompt', { message: 'hi', system: '' }, /^system: must not be empty$/],
   ];
 
   it.each(cases)('/chat/stream: %s', async (_name, body, message) => {
@@ -235,6 +243,13 @@ describe('bad input gets a 400 naming the field and never reaches the model', ()
     expect(res.status).toBe(400);
     expect(res.json.error).toEqual({ code: 'VALIDATION_ERROR', message: expect.stringMatching(message), retryable: false });
     expect(cloud.simulator.stats.calls).toBe(calls);
+  });
+
+  it('never shows the validation library’s own wording', async () => {
+    for (const [, body] of cases) {
+      const res = await postJson(`${cloud.url}/chat`, body, OTHER);
+      expect(res.json.error.message).not.toMatch(/Invalid (input|option)|Too (big|small)|expected .* received|Unrecognized key/);
+    }
   });
 
   it.each(cases)('/chat: %s', async (_name, body, message) => {

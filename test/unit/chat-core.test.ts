@@ -203,6 +203,22 @@ describe('ChatService', () => {
     expect(budget.log[1]).toMatch(/^settle:\d+$/);
   });
 
+  it('keeps upstream exception names out of client messages, and keeps them as the cause', async () => {
+    const upstream = named('ModelStreamErrorException', 'internal detail of the model host');
+    const afterContent = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': () => answer(['a', 'b', 'c', 'd'], { failAfter: 2, error: upstream }) }) }).begin(request, ctx());
+    const midStream = await afterContent.stream(() => undefined).catch((e: Error) => e);
+    expect(midStream).toBeInstanceOf(ModelStreamError);
+    expect((midStream as Error).message).toBe('The model failed while answering: the model stopped while generating');
+    expect((midStream as Error).cause).toBe(upstream);
+
+    const throttled = named('ThrottlingException', 'Too many tokens, please wait before trying again.');
+    const before = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': failing(throttled), 'model-b': failing(throttled) }) }).begin(request, ctx());
+    const none = await before.stream(() => undefined).catch((e: Error) => e);
+    expect(none).toBeInstanceOf(ModelUnavailableError);
+    expect((none as Error).message).toBe('No model could answer: the model is receiving too many requests');
+    expect((none as Error).message).not.toMatch(/Exception/);
+  });
+
   it('treats a stream that ends without messageStop as a failure', async () => {
     async function* truncated(): AsyncIterable<ModelStreamEvent> {
       yield { type: 'delta', text: 'half an ans' };

@@ -13,7 +13,7 @@ import { errorResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
 import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
-import { SSE_HEADERS, SseWriter } from '../../core/sse';
+import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = 'chat-stream';
@@ -38,6 +38,7 @@ export const handler = awslambda.streamifyResponse(
     let result: ChatResult | undefined;
     let status = 200;
     let errorCode: string | undefined;
+    let failure: unknown;
     try {
       const request = parseChatRequest(event.body, config, event.isBase64Encoded);
       const caller = await resolveCaller(event);
@@ -61,9 +62,10 @@ export const handler = awslambda.streamifyResponse(
       } else {
         const apiErr = toApiError(err);
         errorCode = apiErr.code;
+        failure = err;
         if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
         if (sse) {
-          sse.event('error', apiErr.toBody());
+          sse.event('error', errorEventData(apiErr));
         } else {
           const response = errorResponse(apiErr);
           status = response.statusCode;
@@ -75,7 +77,7 @@ export const handler = awslambda.streamifyResponse(
       // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes.
       await call?.flush();
       if (!responseStream.writableEnded) responseStream.end();
-      reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status, result, errorCode });
+      reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status, result, errorCode, error: failure });
     }
   },
 );

@@ -30,6 +30,7 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
   let result: ChatResult | undefined;
   let response: APIGatewayProxyResult;
   let errorCode: string | undefined;
+  let failure: unknown;
   try {
     const request = parseChatRequest(event.body, config, event.isBase64Encoded);
     const caller = await resolveCaller(event);
@@ -47,9 +48,10 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
   } catch (err) {
     const apiErr = toApiError(err);
     errorCode = apiErr.code;
+    failure = err;
     if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
     response = errorResponse(apiErr);
   }
-  reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status: response.statusCode, result, errorCode });
+  reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status: response.statusCode, result, errorCode, error: failure });
   return response;
 };
