@@ -1,6 +1,7 @@
 /**
- * Turns the contract's zod schemas into API Gateway model schemas, so the gateway rejects what the handlers would
- * reject before a function runs (and before a stream commits).
+ * Turns the contract's zod schemas into API Gateway model schemas: each method carries its body's model, so the
+ * deployed API (and an export of it) describes exactly what the handlers accept. The gateway does not validate bodies
+ * against them; the handlers do, with messages that name the field (see `addGatewayResponses` in constructs/api.ts).
  *
  * API Gateway models are JSON Schema draft 4; zod 4 writes draft 4 with `z.toJSONSchema(schema, { target: 'draft-4' })`.
  * CDK's `JsonSchema` spells the `$`-keywords without the dollar (`schema`, `ref`) and adds it back when it renders the

@@ -34,13 +34,6 @@ import { retentionDays } from './base-function';
 /** The functions that serve routes, by the route table's `functionName`. */
 export type RouteHandlers = Partial<Record<FunctionName, IFunction>>;
 
-/**
- * Body of a request rejected by the request model. `validationErrorString` is embedded inside a JSON string, as in
- * API Gateway's own examples; the shape is the contract's error shape, so clients parse one format for every 400.
- */
-export const VALIDATION_ERROR_TEMPLATE =
-  '{"error":{"code":"VALIDATION_ERROR","message":"$context.error.validationErrorString","retryable":false}}';
-
 export interface GenAiApiProps {
   /** The validated configuration (usage plans, timeouts, log retention). */
   readonly config: AppConfig;
@@ -67,7 +60,10 @@ export class GenAiApi extends Construct {
   public readonly restApi: RestApi;
   /** Access log (one JSON line per request). */
   public readonly accessLogGroup: LogGroup;
-  /** Validates bodies against the route's model and declared parameters. */
+  /**
+   * Validates the declared request parameters. Bodies are not validated here but by the function, see
+   * `addGatewayResponses`.
+   */
   public readonly requestValidator: RequestValidator;
   /** One usage plan per `config.plans` entry, by plan name. */
   public readonly usagePlans: Readonly<Record<string, UsagePlan>>;
@@ -109,6 +105,8 @@ export class GenAiApi extends Construct {
         throttlingBurstLimit: throttle.burstLimit,
         accessLogDestination: new LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: AccessLogFormat.custom(
+          // `$context.error.messageString` is the error message already written as a quoted JSON string, so it goes
+          // in without quotes; the raw `$context.error.message` can hold quotes and would break the line's JSON.
           JSON.stringify({
             requestId: AccessLogField.contextRequestId(),
             requestTime: AccessLogField.contextRequestTimeEpoch(),
@@ -123,17 +121,17 @@ export class GenAiApi extends Construct {
             integrationLatency: AccessLogField.contextIntegrationLatency(),
             apiKeyId: AccessLogField.contextIdentityApiKeyId(),
             errorType: AccessLogField.contextErrorResponseType(),
-            errorMessage: AccessLogField.contextErrorMessage(),
+            errorMessage: AccessLogField.contextErrorMessageString(),
             xrayTraceId: AccessLogField.contextXrayTraceId(),
-          }),
+          }).replace(`"${AccessLogField.contextErrorMessageString()}"`, AccessLogField.contextErrorMessageString()),
         ),
       },
     });
 
     this.requestValidator = new RequestValidator(this, 'Validator', {
       restApi: this.restApi,
-      requestValidatorName: 'body-and-parameters',
-      validateRequestBody: true,
+      requestValidatorName: 'parameters',
+      validateRequestBody: false,
       validateRequestParameters: true,
     });
 
@@ -196,16 +194,18 @@ export class GenAiApi extends Construct {
     return method;
   }
 
+  /**
+   * CORS on API Gateway's own errors. Bodies are left to API Gateway (`{"message": …}` for a missing key 403 or a
+   * usage-plan 429, as the contract says), and request bodies are validated by the functions, not by the gateway:
+   * a gateway response template is not run through VTL but supports only plain variable substitution (AWS,
+   * "x-amazon-apigateway-gateway-responses.responseTemplates object"), so `$context.error.validationErrorString`,
+   * whose text holds double quotes and values from the request (`object has missing required properties
+   * (["message"])`), cannot be escaped into a JSON string, and its wording names no field. The functions answer the
+   * same bodies with the contract's `400 VALIDATION_ERROR` and a message that names the field, before a stream
+   * commits, exactly as the local cloud does. The request models stay on the methods as the API's description.
+   */
   private addGatewayResponses(allowOrigin: string): void {
     const cors = { 'Access-Control-Allow-Origin': `'${allowOrigin}'` };
-    this.restApi.addGatewayResponse('BadRequestBody', {
-      type: ResponseType.BAD_REQUEST_BODY,
-      statusCode: '400',
-      responseHeaders: { ...cors, 'Content-Type': "'application/json'" },
-      templates: { 'application/json': VALIDATION_ERROR_TEMPLATE },
-    });
-    // No templates: API Gateway keeps its own `{"message": ...}` body (missing key 403, usage-plan throttle 429),
-    // as the contract says; only the CORS header is added so browsers can read the error.
     this.restApi.addGatewayResponse('Default4xx', { type: ResponseType.DEFAULT_4XX, responseHeaders: cors });
     this.restApi.addGatewayResponse('Default5xx', { type: ResponseType.DEFAULT_5XX, responseHeaders: cors });
   }
@@ -235,8 +235,15 @@ export class GenAiApi extends Construct {
     Validations.of(this.restApi.deploymentStage).acknowledge({
       id: 'AwsSolutions-APIG3',
       reason:
-        'WAF is optional for this reference API: per-key usage plans, a stage-wide throttle and request models are ' +
-        'the built-in protections. Associate a web ACL with the stage where an organisation requires one.',
+        'WAF is optional for this reference API: per-key usage plans, a stage-wide throttle and request validation ' +
+        'are the built-in protections. Associate a web ACL with the stage where an organisation requires one.',
+    });
+    Validations.of(this.restApi).acknowledge({
+      id: 'AwsSolutions-APIG2',
+      reason:
+        'Request parameters are validated by the gateway; request bodies by the functions, against the same contract ' +
+        'the request models describe, because API Gateway cannot put its validator message into a JSON error body ' +
+        'and does not name the field. A rejected body still costs no model call and gets a 400 before a stream starts.',
     });
     const cloudWatchRole = this.restApi.node.findChild('CloudWatchRole');
     Validations.of(cloudWatchRole).acknowledge({

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { chatRequestSchema } from '../../config/contract';
 import { ROUTES } from '../../config/routes';
 import { parseConfig } from '../../config/schema';
-import { GenAiApi, VALIDATION_ERROR_TEMPLATE } from '../../lib/constructs/api';
+import { GenAiApi } from '../../lib/constructs/api';
 import { resourcesOfType, synth } from './helpers';
 
 const { template } = synth();
@@ -74,9 +74,10 @@ describe('chat routes', () => {
     template.hasResourceProperties('AWS::ApiGateway::RestApi', { ApiKeySourceType: 'HEADER' });
   });
 
-  it('validates bodies against a model generated from the contract', () => {
+  it('describes bodies with a model generated from the contract and leaves validating them to the functions', () => {
+    // The functions answer a bad body with the contract's 400 naming the field, as the local cloud does.
     template.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
-      ValidateRequestBody: true,
+      ValidateRequestBody: false,
       ValidateRequestParameters: true,
     });
     const models = resourcesOfType(template, 'AWS::ApiGateway::Model');
@@ -95,18 +96,77 @@ describe('chat routes', () => {
   });
 });
 
+/**
+ * Renders a gateway response template or an access log format the way API Gateway does: plain `$context` variable
+ * substitution, no VTL (AWS, "x-amazon-apigateway-gateway-responses.responseTemplates object"). `messageString` is the
+ * message as a quoted JSON string. An unknown variable fails, so a new one gets a realistic value here first.
+ */
+function renderGatewayTemplate(text: string, error: { message: string; validationErrorString?: string }): string {
+  const values: Record<string, string> = {
+    'context.error.message': error.message,
+    'context.error.messageString': JSON.stringify(error.message),
+    'context.error.validationErrorString': error.validationErrorString ?? '',
+    'context.error.responseType': 'BAD_REQUEST_BODY',
+    'context.requestId': 'c0ffee00-1111-2222-3333-444455556666',
+    'context.requestTimeEpoch': '1764460800000',
+    'context.identity.sourceIp': '203.0.113.7',
+    'context.httpMethod': 'POST',
+    'context.resourcePath': '/chat/stream',
+    'context.protocol': 'HTTP/1.1',
+    'context.status': '400',
+    'context.responseLength': '120',
+    'context.responseLatency': '12',
+    'context.integrationStatus': '-',
+    'context.integrationLatency': '-',
+    'context.identity.apiKeyId': 'abcdef1234',
+    'context.xrayTraceId': '1-5759e988-bd862e3fe1be46a994272793',
+  };
+  return text.replace(/\$(context(?:\.[A-Za-z]+)+)/g, (_, name: string) => {
+    if (!(name in values)) throw new Error(`no test value for $${name}`);
+    return values[name];
+  });
+}
+
+/** Messages API Gateway produces, with the double quotes, brackets and request values its validator writes. */
+const GATEWAY_ERRORS = [
+  { message: 'Invalid request body', validationErrorString: '[object has missing required properties (["message"])]' },
+  {
+    message: 'Invalid request body',
+    validationErrorString: '[instance value ("it\'s a \\ \"system\"") not found in enum (possible values: ["user","assistant"])]',
+  },
+  {
+    message: 'Invalid request body',
+    validationErrorString:
+      '[object instance has properties which are not allowed by the schema: ["extra"], instance type (string) does not match any allowed primitive type (allowed: ["integer"])]',
+  },
+  { message: 'Forbidden' },
+  { message: 'Missing Authentication Token' },
+  { message: 'Limit Exceeded' },
+  { message: "Invalid key=value pair (missing equal-sign) in Authorization header (hashed with SHA-256 and encoded with Base64): 'x='." },
+  { message: 'Unexpected "character" \\ at line\n2' },
+];
+
 describe('gateway responses', () => {
-  it('answers a rejected body with the contract error shape, as JSON', () => {
-    const [, r] = resourcesOfType(template, 'AWS::ApiGateway::GatewayResponse').find(
-      ([, p]) => p.ResponseType === 'BAD_REQUEST_BODY',
-    )!;
-    expect(r.StatusCode).toBe('400');
-    expect(r.ResponseParameters['gatewayresponse.header.Content-Type']).toBe("'application/json'");
-    const body = r.ResponseTemplates['application/json'];
-    expect(body).toBe(VALIDATION_ERROR_TEMPLATE);
-    expect(JSON.parse(body.replace('$context.error.validationErrorString', 'bad'))).toEqual({
-      error: { code: 'VALIDATION_ERROR', message: 'bad', retryable: false },
-    });
+  const responses = resourcesOfType(template, 'AWS::ApiGateway::GatewayResponse');
+
+  it('are valid JSON for every message API Gateway may put in them', () => {
+    expect(responses.length).toBeGreaterThan(0);
+    const invalid: string[] = [];
+    for (const [id, r] of responses) {
+      // Without a template, API Gateway answers with its own default one.
+      const templates: Record<string, string> = r.ResponseTemplates ?? { 'application/json': '{"message":$context.error.messageString}' };
+      for (const body of Object.values(templates)) {
+        for (const error of GATEWAY_ERRORS) {
+          const rendered = renderGatewayTemplate(body, error);
+          try {
+            JSON.parse(rendered);
+          } catch {
+            invalid.push(`${id}: ${rendered}`);
+          }
+        }
+      }
+    }
+    expect(invalid).toEqual([]);
   });
 
   it("adds CORS to API Gateway's own 4XX/5XX errors and keeps their {message} body", () => {
@@ -121,6 +181,14 @@ describe('gateway responses', () => {
 });
 
 describe('stage', () => {
+  it('writes every access log line as JSON, whatever the error message', () => {
+    const [, stage] = resourcesOfType(template, 'AWS::ApiGateway::Stage')[0];
+    for (const error of GATEWAY_ERRORS) {
+      const line = JSON.parse(renderGatewayTemplate(stage.AccessLogSetting.Format, error));
+      expect(line).toMatchObject({ errorMessage: error.message, apiKeyId: 'abcdef1234', status: '400' });
+    }
+  });
+
   it('traces with X-Ray, logs access as JSON and errors, and throttles the whole stage', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       TracingEnabled: true,
