@@ -3,8 +3,9 @@
  * `webhook-id` (the same on every retry), `webhook-timestamp` (epoch seconds of the attempt) and `webhook-signature`
  * (`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed by the base64-decoded secret).
  *
- * Every attempt re-checks the URL (`callback-url.ts`) and connects only to an address that check accepted, times out
- * after `webhooks.deliveryTimeoutMs`, and is retried with exponential backoff and jitter up to `webhooks.maxAttempts`.
+ * Every attempt re-checks the URL (`callback-url.ts`) and connects only to an address that check accepted. It succeeds
+ * on a `2xx` status received within `webhooks.deliveryTimeoutMs` (the response body is not waited for), and is
+ * otherwise retried with exponential backoff and jitter up to `webhooks.maxAttempts`.
  * What cannot be delivered goes to the webhook dead-letter queue with the reason.
  */
 import * as http from 'node:http';
@@ -144,6 +145,10 @@ export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDel
 /**
  * POSTs over `node:http(s)`, connecting to the checked address whatever DNS says now (the host name still goes in the
  * `Host` header and TLS SNI, so certificates are verified against it). Redirects are not followed.
+ *
+ * The attempt is decided by the status line: a receiver may answer `200` at once and then send its body slowly or never,
+ * and that is a delivered webhook. So the response is destroyed as soon as its status is known; reading the body would
+ * only let a slow receiver turn a success into a timeout and a retry, and keep the socket open.
  */
 export const httpSender: Sender = (request) =>
   new Promise((resolve) => {
@@ -152,12 +157,14 @@ export const httpSender: Sender = (request) =>
       if ((options as { all?: boolean }).all) (callback as (e: null, a: { address: string; family: number }[]) => void)(null, [address]);
       else callback(null, address.address, address.family);
     };
-    const signal = AbortSignal.timeout(request.timeoutMs);
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), request.timeoutMs);
     const transport = url.protocol === 'https:' ? https : http;
     let settled = false;
     const done = (value: AttemptResponse) => {
       if (!settled) {
         settled = true;
+        clearTimeout(timer);
         resolve(value);
       }
     };
@@ -167,17 +174,15 @@ export const httpSender: Sender = (request) =>
         method: 'POST',
         headers: { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) },
         lookup,
-        signal,
+        signal: timeout.signal,
         agent: false,
       },
       (res) => {
-        // The status is the answer; the body is read (bounded by the same timeout) only to free the socket.
-        res.on('data', () => undefined);
-        res.on('end', () => done({ status: res.statusCode ?? 0 }));
-        res.on('error', () => done({ status: res.statusCode ?? 0 }));
+        done({ status: res.statusCode ?? 0 });
+        res.destroy();
       },
     );
-    req.on('error', (err) => done({ error: signal.aborted ? `timed out after ${request.timeoutMs} ms` : err.message }));
+    req.on('error', (err) => done({ error: timeout.signal.aborted ? `timed out after ${request.timeoutMs} ms` : err.message }));
     req.end(request.body);
   });
 
