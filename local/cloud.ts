@@ -21,7 +21,7 @@ import { parseApiKeys, UsagePlans, type LocalApiKey } from './api-keys';
 import { BedrockSimulator, SimulatorSettingsError } from './bedrock-simulator';
 import { loadLocalConfig } from './config';
 import { createTable, startLocalDynamo } from './dynamodb';
-import { LocalGateway } from './gateway';
+import { LocalGateway, type GatewayTimeouts } from './gateway';
 import { installLambdaGlobals } from './lambda-runtime';
 import { startLocalReports, type LocalReports } from './reports';
 
@@ -40,6 +40,8 @@ export interface LocalCloudOptions {
   readonly quiet?: boolean;
   /** Where `cdk.json` is. @default process.cwd() */
   readonly root?: string;
+  /** How long the gateway waits for a client's request (tests shorten them). @default DEFAULT_GATEWAY_TIMEOUTS */
+  readonly gatewayTimeouts?: GatewayTimeouts;
 }
 
 export interface LocalCloud {
@@ -156,6 +158,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       plans: new UsagePlans(keys, config.plans),
       loadHandler,
       timeoutMs,
+      timeouts: options.gatewayTimeouts,
       extraRoutes: [simulatorControl(simulator)],
       onGatewayError: (err) => console.error('[local] gateway error:', err),
       onHandlerError: (err, route) => {

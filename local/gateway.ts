@@ -10,10 +10,15 @@
  *   forwarded as they are written. BUFFERED routes: the proxy result is sent as one response.
  * - A client that disconnects destroys the response stream (Lambda itself does not tell the function; this is the
  *   "where the platform lets us know" case).
+ * - Requests API Gateway would never pass to a function are answered by the gateway, in API Gateway's `{"message": …}`
+ *   shape and never with a reset or a 5xx: an unparsable request target or request line, malformed headers (400),
+ *   headers over API Gateway's 10,240-byte quota (431), an unmet `Expect` (417), and a request that does not arrive in
+ *   time (408, see {@link GatewayTimeouts}).
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { matchPath, ROUTES, type FunctionName, type RouteDefinition } from '../config/routes';
 import type { UsagePlans } from './api-keys';
@@ -28,6 +33,31 @@ import {
 
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** API Gateway's quota on the request line and headers together (REST APIs), in bytes. */
+const MAX_HEADER_BYTES = 10_240;
+
+/**
+ * How long the gateway waits for a client to send its request. API Gateway documents no limit for a slow or incomplete
+ * request (its quotas cover integrations and streams), so these follow its documented limits in spirit: what a client
+ * has not finished sending within 30 s (the idle timeout of edge-optimized endpoints, and one second past the 29 s
+ * integration timeout) is abandoned with `408 {"message":"Request Timeout"}`, as are headers that take longer than 10 s
+ * and a body that stalls for 10 s. None of them runs once the request has arrived, so a stream that is silent between
+ * keep-alives (`chat.keepAliveMs`) or runs for its whole 15 minutes is never cut by them.
+ */
+export interface GatewayTimeouts {
+  /** Request line and headers must arrive within this. At most `requestMs`. @default 10_000 */
+  readonly headersMs?: number;
+  /** The whole request, body included, must arrive within this. @default 30_000 */
+  readonly requestMs?: number;
+  /** Longest pause between two chunks of a request body. @default 10_000 */
+  readonly bodyIdleMs?: number;
+}
+
+export const DEFAULT_GATEWAY_TIMEOUTS: Required<GatewayTimeouts> = { headersMs: 10_000, requestMs: 30_000, bodyIdleMs: 10_000 };
+
+/** How long a rejected connection may linger half-closed so the client can read the answer before it is destroyed. */
+const REJECT_LINGER_MS = 1_000;
 
 export type HandlerLoader = (name: FunctionName) => Promise<unknown>;
 
@@ -50,6 +80,8 @@ export interface LocalGatewayOptions {
   readonly onGatewayError?: (err: unknown) => void;
   /** @default ROUTES */
   readonly routes?: readonly RouteDefinition[];
+  /** @default DEFAULT_GATEWAY_TIMEOUTS */
+  readonly timeouts?: GatewayTimeouts;
 }
 
 const STAGE = 'local';
@@ -57,6 +89,7 @@ const STAGE = 'local';
 export class LocalGateway {
   private readonly server: Server;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly timeouts: Required<GatewayTimeouts>;
 
   private constructor(
     private readonly options: LocalGatewayOptions,
@@ -64,16 +97,45 @@ export class LocalGateway {
     server: Server,
   ) {
     this.server = server;
+    this.timeouts = resolveTimeouts(options.timeouts);
   }
 
   static async start(options: LocalGatewayOptions): Promise<LocalGateway> {
     let gateway: LocalGateway | undefined;
-    const server = createServer((req, res) => {
-      void gateway?.handle(req, res);
+    const timeouts = resolveTimeouts(options.timeouts);
+    // The response a socket is serving, so that a late parse error or timeout never writes over one already started.
+    const responses = new WeakMap<Socket | Duplex, ServerResponse>();
+    const server = createServer(
+      {
+        // Node enforces both only while a request is arriving (never while its response streams), and checks them
+        // every `connectionsCheckingInterval`, which must be well below them to answer in time.
+        headersTimeout: timeouts.headersMs,
+        requestTimeout: timeouts.requestMs,
+        connectionsCheckingInterval: Math.max(25, Math.min(1_000, Math.floor(timeouts.headersMs / 4))),
+        maxHeaderSize: MAX_HEADER_BYTES,
+        // Node would answer a missing Host with an empty 400; `serve` answers it with a body.
+        requireHostHeader: false,
+      },
+      (req, res) => {
+        responses.set(req.socket, res);
+        res.once('close', () => {
+          if (responses.get(req.socket) === res) responses.delete(req.socket);
+        });
+        void gateway?.handle(req, res);
+      },
+    );
+    server.on('clientError', (err: Error & { code?: string; reason?: string }, socket: Duplex) => {
+      if (responses.get(socket)?.headersSent || err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') reject(socket, 408, 'Request Timeout');
+      else if (err.code === 'HPE_HEADER_OVERFLOW') reject(socket, 431, 'Request Header Fields Too Large');
+      else reject(socket, 400, err.reason ? `Bad Request: ${err.reason}` : 'Bad Request');
     });
-    // Streams can legitimately run for minutes; API Gateway's own limit is enforced by the function timeout.
-    server.requestTimeout = 0;
-    server.headersTimeout = 60_000;
+    // A CONNECT target is host:port, not a path: nothing to route.
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) => reject(socket, 400, 'Bad Request: CONNECT is not supported'));
+    server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => send(res, 417, { message: 'Expectation Failed' }));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -94,6 +156,7 @@ export class LocalGateway {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const work = this.serve(req, res).catch((err) => {
       this.options.onGatewayError?.(err);
+      if (res.destroyed || res.writableEnded) return;
       if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
       else res.destroy(err as Error);
     });
@@ -105,14 +168,28 @@ export class LocalGateway {
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = randomUUID();
     res.setHeader('x-amzn-requestid', requestId);
-    const body = await readBody(req);
-    if (body === undefined) return send(res, 413, { message: 'Request Too Long' });
+    const read = await readBody(req, this.timeouts.bodyIdleMs);
+    if (read.outcome === 'aborted') return void res.destroy();
+    if (read.outcome === 'idle') {
+      // The rest of the body is not coming; the connection cannot carry another request.
+      res.setHeader('connection', 'close');
+      return send(res, 408, { message: 'Request Timeout' });
+    }
+    if (read.outcome === 'too-large') return send(res, 413, { message: 'Request Too Long' });
+    const body = read.body;
+
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return send(res, 400, { message: 'Bad Request: the request target is not a valid URL' });
+    }
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) return send(res, 400, { message: 'Bad Request: missing Host header' });
 
     for (const extra of this.options.extraRoutes ?? []) {
       if (await extra(req, res, body)) return;
     }
 
-    const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     let route: RouteDefinition | undefined;
     let pathParameters: Record<string, string> | undefined;
@@ -239,15 +316,68 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
+function resolveTimeouts(timeouts: GatewayTimeouts = {}): Required<GatewayTimeouts> {
+  const { headersMs, requestMs, bodyIdleMs } = { ...DEFAULT_GATEWAY_TIMEOUTS, ...timeouts };
+  for (const [name, value] of Object.entries({ headersMs, requestMs, bodyIdleMs })) {
+    if (!Number.isInteger(value) || value <= 0) throw new RangeError(`timeouts.${name}: must be a positive integer of ms`);
   }
-  return Buffer.concat(chunks);
+  // Node refuses a headers timeout longer than the request timeout.
+  return { headersMs: Math.min(headersMs, requestMs), requestMs, bodyIdleMs };
+}
+
+/** Answers on a socket Node's parser gave up on (no `ServerResponse` exists), then closes it. */
+function reject(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+  // Half-closed until the client has read the answer and closed its side, or until it lingers too long.
+  const timer = setTimeout(() => socket.destroy(), REJECT_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume();
+}
+
+type BodyRead =
+  | { readonly outcome: 'complete'; readonly body: Buffer }
+  | { readonly outcome: 'too-large' }
+  | { readonly outcome: 'idle' }
+  | { readonly outcome: 'aborted' };
+
+/** Reads the request body, up to API Gateway's payload limit, giving up when it stalls for `idleMs`. */
+function readBody(req: IncomingMessage, idleMs: number): Promise<BodyRead> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (read: BodyRead) => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onAborted).off('close', onAborted);
+      // The rest of an oversized body is read and dropped (bounded by the request timeout), so the client, still
+      // sending, gets to read the 413 instead of a reset.
+      if (read.outcome === 'too-large') req.resume();
+      resolve(read);
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish({ outcome: 'idle' }), idleMs);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) return finish({ outcome: 'too-large' });
+      chunks.push(chunk);
+      arm();
+    };
+    const onEnd = () => finish({ outcome: 'complete', body: Buffer.concat(chunks) });
+    const onAborted = () => finish({ outcome: 'aborted' });
+    req.on('data', onData).once('end', onEnd).once('error', onAborted).once('close', onAborted);
+    arm();
+  });
 }
 
 function toProxyEvent(

@@ -1,6 +1,7 @@
 /**
  * Hostile and malformed requests against every route of the local cloud: each gets a clear 4xx in one of the two
- * contract shapes, never a 5xx, and none of them reaches the model or creates a report.
+ * contract shapes, never a 5xx, and none of them reaches the model or creates a report. Requests fetch cannot send
+ * (unparsable targets, malformed request lines, bodies shorter than their Content-Length) go over raw sockets.
  */
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ROUTES } from '../../config/routes';
@@ -8,15 +9,24 @@ import { ENV } from '../../config/runtime';
 import { mulberry32 } from '../../local/bedrock-simulator';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { dynamoClient } from '../helpers/dynalite';
+import { jsonOf, rawRequest, type RawResponse } from '../helpers/fuzz';
+import { streamChat } from '../helpers/sse';
 
 const KEY = 'rob-pro-key-000000000000000000';
+/** Short gateway timeouts, so that the tests of slow clients take seconds; the stream test relies on their ratios. */
+const TIMEOUTS = { headersMs: 1_000, requestMs: 2_000, bodyIdleMs: 1_000 };
+const KEEP_ALIVE_MS = 1_200;
 let cloud: LocalCloud;
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
     quiet: true,
     apiKeys: `rob:pro:${KEY}`,
-    config: { plans: { pro: { rateLimit: 10_000, burstLimit: 10_000, requestsPerDay: 1_000_000, tokensPerDay: 5_000_000 } } },
+    gatewayTimeouts: TIMEOUTS,
+    config: {
+      plans: { pro: { rateLimit: 10_000, burstLimit: 10_000, requestsPerDay: 1_000_000, tokensPerDay: 5_000_000 } },
+      chat: { keepAliveMs: KEEP_ALIVE_MS },
+    },
   });
 });
 
@@ -135,5 +145,101 @@ it('answers methods and paths outside the route table like API Gateway', async (
     const res = await send(method, path, '{}');
     expect(res.status).toBe(403);
     expect(res.json).toEqual({ message: 'Missing Authentication Token' });
+  }
+});
+
+/** A gateway rejection: API Gateway's `{"message": …}` shape, as JSON. */
+function expectGatewayRejection(res: RawResponse, status: number, what: string): void {
+  const json = jsonOf(res) as { message?: unknown } | undefined;
+  if (res.status !== status || typeof json?.message !== 'string' || res.headers['content-type'] !== 'application/json') {
+    throw new Error(`${what}: expected ${status} with a JSON {"message"} body, got ${res.status ?? (res.hung ? 'no answer' : 'a closed connection')}: ${res.body.toString().slice(0, 200)}`);
+  }
+}
+
+it('answers an unparsable request target with 400 and a JSON body, not a 5xx', async () => {
+  for (const request of [
+    'GET http://[/ HTTP/1.1\r\nHost: x\r\n\r\n',
+    `GET http://[/reports/abc HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY}\r\n\r\n`,
+    `POST http://[::1/chat HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{"message":"hi"}`,
+    'GET http://[/_local/model HTTP/1.1\r\nHost: x\r\n\r\n',
+  ]) {
+    const res = await rawRequest(cloud.url, request);
+    expectGatewayRejection(res, 400, request.split('\r\n')[0]);
+    expect((jsonOf(res) as { message: string }).message).toMatch(/request target/);
+  }
+});
+
+it('answers a body shorter than its Content-Length with 408 once it stalls, and closes the connection', async () => {
+  const calls = cloud.simulator.stats.calls;
+  const res = await rawRequest(
+    cloud.url,
+    `POST /chat HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"message":"hi"}`,
+    { waitMs: TIMEOUTS.requestMs * 3, untilClosed: true },
+  );
+  expectGatewayRejection(res, 408, 'a short body');
+  expect(res.closed).toBe(true);
+  expect(res.elapsedMs).toBeGreaterThanOrEqual(TIMEOUTS.bodyIdleMs - 50);
+  expect(cloud.simulator.stats.calls).toBe(calls);
+});
+
+it('answers a client that trickles its headers or its body past the timeouts with 408', async () => {
+  // Each part comes well within the body idle timeout; together they take longer than the header and request timeouts.
+  const headers = await rawRequest(cloud.url, 'POST /chat HTTP/1.1\r\nHost: x\r\n', {
+    drip: Array.from({ length: 20 }, (_, i) => `x-slow-${i}: 1\r\n`),
+    dripMs: 200,
+    waitMs: TIMEOUTS.requestMs * 3,
+  });
+  expectGatewayRejection(headers, 408, 'trickled headers');
+  expect(headers.elapsedMs).toBeLessThan(TIMEOUTS.requestMs);
+
+  const body = await rawRequest(
+    cloud.url,
+    `POST /reports HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{`,
+    { drip: Array.from({ length: 40 }, () => ' '), dripMs: 200, waitMs: TIMEOUTS.requestMs * 3, untilClosed: true },
+  );
+  expectGatewayRejection(body, 408, 'a trickled body');
+  expect(body.closed).toBe(true);
+  expect(body.elapsedMs).toBeGreaterThanOrEqual(TIMEOUTS.requestMs - 50);
+});
+
+it('answers malformed request lines and headers with a JSON 4xx instead of an empty answer or a reset', async () => {
+  const cases: [string, string, number][] = [
+    ['a lower-case method', 'post /chat HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['an unknown HTTP version', 'GET /reports/abc HTTP/9.9\r\nHost: x\r\n\r\n', 400],
+    ['a space in a header name', 'GET /reports/abc HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400],
+    ['two Content-Lengths', 'POST /chat HTTP/1.1\r\nHost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab', 400],
+    ['Content-Length with chunked encoding', 'POST /chat HTTP/1.1\r\nHost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['a bad chunk size', 'POST /chat HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 400],
+    ['binary garbage', '\u0000\u0001\u0002 hello\r\n\r\n', 400],
+    ['no Host header', 'GET /reports/abc HTTP/1.1\r\n\r\n', 400],
+    ['a CONNECT request', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 400],
+    ['headers over 10,240 bytes', `GET /reports/abc HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(11_000)}\r\n\r\n`, 431],
+    ['an unknown expectation', 'GET /reports/abc HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n', 417],
+  ];
+  for (const [what, request, status] of cases) expectGatewayRejection(await rawRequest(cloud.url, request), status, what);
+});
+
+it('answers a body over the 10 MB payload limit with a readable 413', async () => {
+  const res = await fetch(`${cloud.url}/reports`, {
+    method: 'POST',
+    headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'x'.repeat(10 * 1024 * 1024 + 1) }),
+  });
+  expect(res.status).toBe(413);
+  expect(await res.json()).toEqual({ message: 'Request Too Long' });
+});
+
+it('never cuts a stream that stays silent between keep-alives for longer than the request timeouts', async () => {
+  expect(KEEP_ALIVE_MS).toBeGreaterThan(Math.max(TIMEOUTS.headersMs, TIMEOUTS.bodyIdleMs));
+  cloud.simulator.configure({ mode: 'slow', ttftMs: TIMEOUTS.requestMs + 500, tokensPerSecond: 100 });
+  try {
+    const started = performance.now();
+    const result = await streamChat(cloud.url, { apiKey: KEY, body: { message: 'Stay with me', maxTokens: 50 } });
+    expect(result.status).toBe(200);
+    expect(result.events.at(-1)?.event).toBe('end');
+    expect(result.comments).toContain('keep-alive');
+    expect(performance.now() - started).toBeGreaterThan(TIMEOUTS.requestMs + 500);
+  } finally {
+    cloud.simulator.configure({ mode: 'normal' });
   }
 });
