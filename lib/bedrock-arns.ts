@@ -85,3 +85,79 @@ export function modelResourceArns(ctx: BedrockArnContext, id: string): string[] 
 export function modelChainResourceArns(ctx: BedrockArnContext, models: readonly string[]): string[] {
   return [...new Set(models.flatMap((id) => modelResourceArns(ctx, id)))];
 }
+
+/**
+ * The Regions that may call a system-defined inference profile of each geography (its source Regions).
+ *
+ * AWS, "Supported Regions and models for inference profiles"
+ * (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html) and "Geographic cross-Region
+ * inference" (https://docs.aws.amazon.com/bedrock/latest/userguide/geographic-cross-region-inference.html): a
+ * geographic profile (`us.`, `eu.`, `apac.`, …) is served only to callers in a Region of its geography, and a
+ * `global.` profile to callers in any commercial Region. Which Regions of a geography offer the profile of one
+ * particular model differs per model (the model's page lists them), so this is the geography's set, not a per-model
+ * list: it catches a profile used outside its geography, which always fails, and leaves model access in a Region to
+ * the deployer. APAC includes Middle East (UAE) `me-central-1`; `jp.` and `au.` are the Japanese and Australian
+ * Regions only.
+ */
+const PROFILE_SOURCE_REGIONS: Readonly<Record<string, { readonly label: string; readonly serves: (region: string) => boolean }>> = {
+  us: { label: 'US commercial Regions (us-*)', serves: (r) => /^us-(east|west)-\d+$/.test(r) },
+  'us-gov': { label: 'AWS GovCloud (US) Regions (us-gov-*)', serves: (r) => /^us-gov-[a-z]+-\d+$/.test(r) },
+  eu: { label: 'European Regions (eu-*)', serves: (r) => /^eu-(central|west|north|south)-\d+$/.test(r) },
+  apac: { label: 'Asia Pacific Regions (ap-*, me-central-1)', serves: (r) => /^ap-[a-z]+-\d+$/.test(r) || r === 'me-central-1' },
+  jp: { label: 'Japanese Regions (ap-northeast-1, ap-northeast-3)', serves: (r) => ['ap-northeast-1', 'ap-northeast-3'].includes(r) },
+  au: { label: 'Australian Regions (ap-southeast-2, ap-southeast-4)', serves: (r) => ['ap-southeast-2', 'ap-southeast-4'].includes(r) },
+  ca: { label: 'Canadian Regions (ca-*)', serves: (r) => /^ca-[a-z]+-\d+$/.test(r) },
+  global: { label: 'commercial Regions', serves: isCommercialRegion },
+};
+
+/** Regions of the standard `aws` partition (not GovCloud, China, or the isolated partitions). */
+function isCommercialRegion(region: string): boolean {
+  return /^[a-z]{2}-[a-z]+-\d+$/.test(region) && !/^(us-gov|cn|us-iso[a-z]*|eu-iso[a-z]*)-/.test(region);
+}
+
+/** The geography prefix a Region's own profiles use, where one is known (`eu-west-1` → `eu`). */
+export function geographicPrefixFor(region: string): string | undefined {
+  for (const prefix of ['us', 'us-gov', 'eu', 'apac', 'ca']) {
+    if (PROFILE_SOURCE_REGIONS[prefix].serves(region)) return prefix;
+  }
+  return undefined;
+}
+
+/** The system-defined inference profile a model reference names, if any (an id, or the id inside an ARN). */
+function systemProfileOf(id: string): Extract<ModelReference, { kind: 'inference-profile' }> | undefined {
+  const ref = classifyModel(id);
+  if (ref.kind === 'inference-profile') return ref;
+  if (ref.kind === 'arn') {
+    const profile = /:inference-profile\/(.+)$/.exec(ref.arn)?.[1];
+    const inner = profile ? classifyModel(profile) : undefined;
+    if (inner?.kind === 'inference-profile') return inner;
+  }
+  return undefined;
+}
+
+/**
+ * One message per configured model (`field` → model id, e.g. `models.primary`, `models.fallbacks.0`) whose
+ * cross-Region inference profile cannot be called from `region`, naming the field first. Foundation-model ids and
+ * application inference profiles are not checked: they are regional, and whether a Region offers them is model access.
+ */
+export function inferenceProfileRegionIssues(models: Readonly<Record<string, string>>, region: string): string[] {
+  const issues: string[] = [];
+  for (const [field, id] of Object.entries(models)) {
+    const profile = systemProfileOf(id);
+    if (!profile) continue;
+    const source = PROFILE_SOURCE_REGIONS[profile.prefix];
+    if (source.serves(region)) continue;
+    const own = geographicPrefixFor(region);
+    const suggestion = [
+      own ? `"${own}.${profile.modelId}"` : undefined,
+      isCommercialRegion(region) ? `"global.${profile.modelId}"` : undefined,
+    ].filter(Boolean);
+    issues.push(
+      `${field}: "${id}" is a cross-Region inference profile that Bedrock serves only to callers in ${source.label}, ` +
+        `but the functions call Bedrock in ${region}` +
+        (suggestion.length ? `; use ${suggestion.join(' or ')} if the model offers it there, ` : '; ') +
+        'or set bedrockRegion to a Region the profile serves',
+    );
+  }
+  return issues;
+}
