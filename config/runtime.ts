@@ -17,6 +17,8 @@ export const ENV = {
   webhookSecretArn: 'WEBHOOK_SECRET_ARN',
   webhookDlqUrl: 'WEBHOOK_DLQ_URL',
   bedrockRegion: 'BEDROCK_REGION',
+  /** Scheme of the API's public URL; unset on AWS (API Gateway serves https only), `http` in the local cloud. */
+  apiUrlScheme: 'API_URL_SCHEME',
 } as const;
 
 /** The part of the configuration the functions need (deploy-time only fields are dropped to keep the variable small). */

@@ -123,6 +123,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       [ENV.usersTable]: 'genai-local-users',
       [ENV.guardTable]: 'genai-local-guard',
       [ENV.bedrockRegion]: REGION,
+      // The gateway listens on plain http; the functions build their absolute URLs with it.
+      [ENV.apiUrlScheme]: 'http',
       POWERTOOLS_SERVICE_NAME: config.observability.serviceName,
       POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
       POWERTOOLS_LOG_LEVEL: options.quiet ? 'SILENT' : config.observability.logLevel,

@@ -144,6 +144,15 @@ describe('POST /reports and GET /reports/{id}', () => {
   });
 });
 
+describe('status URL', () => {
+  test('statusUrl and Location come from the stage, not from X-Forwarded-Proto or Host', async () => {
+    const res = await alice.submit({ prompt: 'Where do I poll?' }, { 'X-Forwarded-Proto': 'javascript', 'X-Forwarded-Host': 'evil.example.com', Host: 'evil.example.com' });
+    expect(res.status).toBe(202);
+    expect(res.body.statusUrl).toBe(`${cloud.url}/reports/${res.body.reportId}`);
+    expect(res.headers.get('location')).toBe(res.body.statusUrl);
+  });
+});
+
 describe('webhooks', () => {
   test('a per-report callback is signed per Standard Webhooks and verifies with the secret', async () => {
     const { body } = await alice.submit({ prompt: 'Call me back', callbackUrl: hooks.url });
