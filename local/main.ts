@@ -5,6 +5,7 @@
 import { ConfigError } from '../config/schema';
 import { ApiKeySpecError } from './api-keys';
 import { startLocalCloud } from './cloud';
+import { removeLocalState, writeLocalState } from './state-file';
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
@@ -20,6 +21,8 @@ async function main(): Promise<void> {
     for (const k of cloud.keys) console.log(`  ${k.plan.padEnd(8)} user ${k.userId.padEnd(12)} x-api-key: ${k.key}`);
   }
   console.log(`Bedrock simulator: POST ${cloud.url}/_local/model to change its behaviour`);
+  const statePath = writeLocalState({ url: cloud.url, pid: process.pid, env: cloud.env });
+  console.log(`Breaker admin: npx tsx scripts/breaker-admin.ts status (finds this local cloud through ${statePath})`);
   console.log(`GenAI API local cloud ready at ${cloud.url}`);
 
   let stopping = false;
@@ -27,6 +30,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping`);
+    removeLocalState();
     cloud.stop().then(
       () => process.exit(0),
       (err) => {

@@ -6,20 +6,39 @@
  *   npx tsx scripts/breaker-admin.ts force-close --model <id>                [--table <name>]
  *
  * The table comes from `--table` or `GUARD_TABLE_NAME`; breaker settings from `GENAI_CONFIG` (defaults when unset);
- * the endpoint and credentials from the AWS SDK's usual resolution (`AWS_ENDPOINT_URL_DYNAMODB` for the local cloud).
+ * the endpoint and credentials from the AWS SDK's usual resolution. With neither `--table` nor `GUARD_TABLE_NAME`, it
+ * uses the running local cloud (`npm start`), which says where it is in its state file (`local/state-file.ts`).
  * `status` without `--model` reports every model of the configured chain.
  * `force-open` without `--seconds` holds the breaker open until `force-close`.
  */
 import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { modelChain } from '../config/schema';
 import { ENV, readRuntimeConfig } from '../config/runtime';
 import { CircuitBreaker } from '../lambda/core/breaker';
+import { readLocalState } from '../local/state-file';
 
 const USAGE = `usage: breaker-admin.ts status|force-open|force-close [--model <id>] [--seconds N] [--table <name>]`;
 
 class UsageError extends Error {}
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<unknown> {
+/** A DynamoDB client for the local cloud's stand-in, with the region and dummy credentials its functions use. */
+function localDocumentClient(localEnv: Readonly<Record<string, string>>): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: localEnv.AWS_ENDPOINT_URL_DYNAMODB,
+      region: localEnv.AWS_REGION,
+      credentials: { accessKeyId: localEnv.AWS_ACCESS_KEY_ID, secretAccessKey: localEnv.AWS_SECRET_ACCESS_KEY },
+    }),
+  );
+}
+
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  note: (message: string) => void = (message) => process.stderr.write(`${message}\n`),
+): Promise<unknown> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -34,8 +53,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (positionals.length !== 1 || !['status', 'force-open', 'force-close'].includes(command)) {
     throw new UsageError(USAGE);
   }
-  const tableName = values.table ?? env[ENV.guardTable];
-  if (!tableName) throw new UsageError(`No table: pass --table or set ${ENV.guardTable}\n${USAGE}`);
+  const local = values.table ?? env[ENV.guardTable] ? undefined : readLocalState(env);
+  const tableName = values.table ?? env[ENV.guardTable] ?? local?.env[ENV.guardTable];
+  if (!tableName) {
+    throw new UsageError(`No table: pass --table, set ${ENV.guardTable}, or start the local cloud with npm start\n${USAGE}`);
+  }
   let seconds: number | undefined;
   if (values.seconds !== undefined) {
     if (command !== 'force-open') throw new UsageError(`--seconds applies to force-open only\n${USAGE}`);
@@ -43,8 +65,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds must be a positive number`);
   }
 
-  const config = readRuntimeConfig(env);
-  const breaker = new CircuitBreaker({ tableName, settings: config.breaker });
+  const config = readRuntimeConfig(local ? { ...env, ...local.env } : env);
+  if (local) note(`using the local cloud at ${local.url}`);
+  const breaker = new CircuitBreaker({ tableName, settings: config.breaker, documentClient: local && localDocumentClient(local.env) });
   switch (command) {
     case 'status':
       if (values.model) return breaker.status(values.model);
