@@ -38,6 +38,12 @@ export interface LocalCloudOptions {
   readonly webhookSecret?: string;
   /** Silences handler logs and metrics output (tests and benches). @default false */
   readonly quiet?: boolean;
+  /**
+   * Receives each line the functions that run in execution environments of their own (the report worker and the
+   * dead-letter backstop) print: their structured logs and EMF metrics, which on AWS go to CloudWatch Logs.
+   * @default - printed
+   */
+  readonly functionOutput?: (functionName: FunctionName, line: string) => void;
   /** Where `cdk.json` is. @default process.cwd() */
   readonly root?: string;
   /** How long the gateway waits for a client's request (tests shorten them). @default DEFAULT_GATEWAY_TIMEOUTS */
@@ -177,6 +183,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       region: REGION,
       webhookSecret: options.webhookSecret,
       quiet: options.quiet,
+      functionOutput: options.functionOutput,
     });
     // Stopped after the gateway (no new submissions) and before the tables and the simulator its jobs use.
     stoppers.splice(stoppers.length - 1, 0, () => reports.stop());

@@ -8,6 +8,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 const PROJECT_ROOT = join(__dirname, '..');
 const CHILD = join(__dirname, 'lambda-sandbox-child.ts');
@@ -38,6 +39,11 @@ export interface LambdaSandboxOptions {
   readonly handlerPath: string;
   /** Silences the environment's Node warnings. @default false */
   readonly quiet?: boolean;
+  /**
+   * Receives each line the environment prints (its logs and EMF metrics), as CloudWatch Logs would.
+   * @default - printed to this process's stdout and stderr
+   */
+  readonly onOutput?: (line: string) => void;
 }
 
 interface Pending {
@@ -86,8 +92,14 @@ export class LambdaSandbox {
       cwd: PROJECT_ROOT,
       execArgv: ['--import', 'tsx', ...(this.options.quiet ? ['--no-warnings'] : [])],
       env: process.env,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', this.options.onOutput ? 'pipe' : 'inherit', this.options.onOutput ? 'pipe' : 'inherit', 'ipc'],
     });
+    const onOutput = this.options.onOutput;
+    if (onOutput) {
+      for (const stream of [child.stdout, child.stderr]) {
+        if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', onOutput);
+      }
+    }
     this.child = child;
     this.coldStarts++;
     this.ready = new Promise<ChildProcess>((resolve, reject) => {

@@ -53,6 +53,11 @@ export interface LocalReportsOptions {
   readonly webhookSecret?: string;
   /** @default false */
   readonly quiet?: boolean;
+  /**
+   * Receives each line the functions in execution environments of their own (report worker, dead-letter backstop)
+   * print: logs and EMF metrics. @default - printed
+   */
+  readonly functionOutput?: (functionName: FunctionName, line: string) => void;
   /** Prefix of the local resource names. @default 'genai-local' */
   readonly namePrefix?: string;
   /** Worker invocations at once (pollers of the event source mapping, all in one execution environment). @default 8 */
@@ -184,7 +189,8 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
     // The queue-driven functions run in execution environments of their own (child processes), so a worker can be
     // killed mid-job for real; they inherit the variables set above.
     const sandbox = (name: FunctionName) => {
-      const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerPathOf(name), quiet: options.quiet });
+      const onOutput = options.functionOutput && ((line: string) => options.functionOutput!(name, line));
+      const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerPathOf(name), quiet: options.quiet, onOutput });
       stoppers.push(() => environment.close());
       return environment;
     };

@@ -1,7 +1,8 @@
 /**
- * What every function shares at module scope: the configuration it was deployed with and the chat service wired to
- * the real AWS clients (Bedrock, and the guard table for the breaker and the token budget). Built lazily, once per
- * execution environment.
+ * The composition root of the functions that call models: the configuration they were deployed with, and a chat
+ * service wired to the real AWS clients (Bedrock, and the guard table for the breaker and the token budget) and to
+ * the calling function's own logger and metrics. Each function builds its service once per execution environment,
+ * at module scope, with {@link lazy}, so no function can end up with another's observability, or with none.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -13,28 +14,34 @@ import { BedrockModelInvoker, type ModelRequest } from './model';
 import { TokenBudget } from './token-budget';
 
 let config: AppConfig | undefined;
-let service: ChatService | undefined;
 
 export function runtimeConfig(): AppConfig {
   config ??= readRuntimeConfig();
   return config;
 }
 
-/** The chat service of this execution environment; the first caller's logger and metrics are the ones it uses. */
-export function chatService(observability: { logger?: Logger; metrics?: Metrics } = {}): ChatService {
-  if (!service) {
-    const cfg = runtimeConfig();
-    const tableName = requireEnv(ENV.guardTable);
-    const { logger, metrics } = observability;
-    service = new ChatService({
-      config: cfg,
-      invoker: new BedrockModelInvoker(),
-      guard: new CircuitBreaker({ tableName, settings: cfg.breaker, logger, metrics }),
-      budget: new TokenBudget({ tableName, plans: cfg.plans, logger }),
-      onGuardError: (err, modelId) => logger?.warn('circuit breaker unavailable; calling unguarded', { modelId, error: err as Error }),
-    });
-  }
-  return service;
+/** A function's Powertools logger and metrics: where the breaker, the budget and their warnings report. */
+export interface FunctionObservability {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** A value built on first use and kept for the execution environment (clients, services). */
+export function lazy<T>(build: () => T): () => T {
+  let value: { built: T } | undefined;
+  return () => (value ??= { built: build() }).built;
+}
+
+/** The guarded chat service of one function. */
+export function createChatService({ logger, metrics }: FunctionObservability, cfg: AppConfig = runtimeConfig()): ChatService {
+  const tableName = requireEnv(ENV.guardTable);
+  return new ChatService({
+    config: cfg,
+    invoker: new BedrockModelInvoker(),
+    guard: new CircuitBreaker({ tableName, settings: cfg.breaker, logger, metrics }),
+    budget: new TokenBudget({ tableName, plans: cfg.plans, logger }),
+    onGuardError: (err, modelId) => logger.warn('circuit breaker unavailable; calling unguarded', { modelId, error: err as Error }),
+  });
 }
 
 /** Time kept back from the function's deadline so an error can still be written and logged. */
@@ -50,12 +57,8 @@ export function deadlineFrom(remainingMs: number, limitMs?: number, now = Date.n
  * One guarded model call (token budget, breaker, fallbacks) for callers outside a chat request, such as the report
  * worker. Streams internally, so the TTFT timeout and slow-call detection apply as they do to chat.
  */
-export async function generate(
-  request: ModelRequest,
-  ctx: ChatContext,
-  observability: { logger?: Logger; metrics?: Metrics } = {},
-): Promise<ChatResult> {
-  const call = await chatService(observability).begin(request, ctx);
+export async function generate(service: ChatService, request: ModelRequest, ctx: ChatContext): Promise<ChatResult> {
+  const call = await service.begin(request, ctx);
   try {
     return await call.stream(() => undefined);
   } finally {

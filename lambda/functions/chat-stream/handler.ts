@@ -12,13 +12,14 @@ import { toApiError } from '../../core/errors';
 import { errorResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
-import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
+import { createChatService, deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = 'chat-stream';
 const logger = createLogger();
 const metrics = createMetrics();
+const chatService = lazy(() => createChatService({ logger, metrics }));
 
 export const handler = awslambda.streamifyResponse(
   async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
@@ -44,7 +45,7 @@ export const handler = awslambda.streamifyResponse(
       const caller = await resolveCaller(event);
       userId = caller.userId;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
-      call = await chatService({ logger, metrics }).begin(request, { caller, requestId, deadlineAt, signal: clientGone.signal });
+      call = await chatService().begin(request, { caller, requestId, deadlineAt, signal: clientGone.signal });
       model = call.model;
 
       const body = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: SSE_HEADERS });

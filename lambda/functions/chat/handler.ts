@@ -5,7 +5,7 @@ import { toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
-import { chatService, deadlineFrom, runtimeConfig } from '../../core/runtime';
+import { createChatService, deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = 'chat';
@@ -20,6 +20,7 @@ const SYNC_ANSWER_MARGIN_MS = 1_500;
 const syncDeadlineMs = (syncTimeoutSeconds: number) => syncTimeoutSeconds * 1000 - SYNC_ANSWER_MARGIN_MS;
 const logger = createLogger();
 const metrics = createMetrics();
+const chatService = lazy(() => createChatService({ logger, metrics }));
 
 export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
@@ -36,7 +37,7 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     const caller = await resolveCaller(event);
     userId = caller.userId;
     const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), syncDeadlineMs(config.chat.syncTimeoutSeconds));
-    const call = await chatService({ logger, metrics }).begin(request, { caller, requestId, deadlineAt });
+    const call = await chatService().begin(request, { caller, requestId, deadlineAt });
     model = call.model;
     try {
       result = await call.complete();

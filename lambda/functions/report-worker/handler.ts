@@ -6,6 +6,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { ChatContext } from '../../core/chat';
+import type { ModelRequest } from '../../core/model';
 import { ENV, requireEnv } from '../../../config/runtime';
 import { sqsClient } from '../../aws/clients';
 import { createLogger, createMetrics } from '../../core/observability';
@@ -13,11 +15,13 @@ import { reportEventPublisher, reportRepository, reportsConfig } from '../../cor
 import { delayRedelivery, receiveCountOf, reportIdOf, RetryLaterError } from '../../core/reports/sqs';
 import { retryDelaySeconds } from '../../core/reports/model';
 import { RETRY_BASE_SECONDS, retryCapSeconds, runReportJob, type JobOutcome } from '../../core/reports/worker';
-import { generate } from '../../core/runtime';
+import { createChatService, generate, lazy } from '../../core/runtime';
 
 const logger = createLogger();
 const metrics = createMetrics();
 const processor = new BatchProcessor(EventType.SQS);
+// The breaker and the budget report through this function's logger and metrics, like every other model caller's.
+const chatService = lazy(() => createChatService({ logger, metrics }));
 
 /** Kept back from the function's deadline to record the outcome and publish the event after the model call. */
 const FINISH_MARGIN_MS = 5_000;
@@ -28,7 +32,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
   const deps = {
     repo: reportRepository(),
     publisher: reportEventPublisher(),
-    generate,
+    generate: (request: ModelRequest, ctx: ChatContext) => generate(chatService(), request, ctx),
     config: reportsConfig(),
   };
 
