@@ -129,3 +129,496 @@ export function jsonOf(res: RawResponse): unknown {
     return undefined;
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// A seeded generator of malformed and edge-case requests over every route.
+// ---------------------------------------------------------------------------------------------------------------------
+
+export interface FuzzContext {
+  /** A valid API key. */
+  readonly key: string;
+  /** A valid key of another user. */
+  readonly otherKey: string;
+  /** Ids of reports that belong to `key`'s user. */
+  readonly reportIds: readonly string[];
+  /** Ids of reports that belong to `otherKey`'s user. */
+  readonly foreignReportIds: readonly string[];
+}
+
+export interface FuzzCase {
+  /** `category/route`: what was varied, and where; failures are grouped by it. */
+  readonly label: string;
+  /** The request line, for reports. */
+  readonly requestLine: string;
+  /** The whole request, bytes on the wire. */
+  readonly request: Buffer;
+  /** False for HEAD, whose answers carry no body. */
+  readonly expectsBody: boolean;
+}
+
+type Random = () => number;
+
+/** Raw JSON text, so that bodies can carry what JSON.stringify never writes: duplicated keys, `__proto__`, 1e400. */
+type Json = string;
+
+const str = (s: string): Json => JSON.stringify(s);
+const obj = (entries: readonly (readonly [string, Json])[]): Json => `{${entries.map(([k, v]) => `${str(k)}:${v}`).join(',')}}`;
+const arr = (items: readonly Json[]): Json => `[${items.join(',')}]`;
+
+/** Strings at the edges of Unicode and of what the API passes on: lone surrogates, NUL, RTL overrides, emoji. */
+const EDGE_STRINGS = [
+  'hi',
+  'Explain circuit breakers in two sentences',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff',
+  'x\ud83dy',
+  '\udc00\ud800',
+  '\u202eevil\u202c.txt',
+  '\u200f\u200e\u2066isolate\u2069',
+  'שלום עולם',
+  'مرحبا بالعالم',
+  '👩‍👩‍👧‍👦🏳️‍🌈🇺🇳',
+  '😀'.repeat(300),
+  'e\u0301\u0302\u0303\u0304',
+  'Z\u0335\u0321\u0322\u034ea\u0336l\u0337g\u0338o',
+  '\ufeffbom',
+  '\uffff\ufffe\ufdd0',
+  '\u2028\u2029',
+  '\t\r\n\u000b\u000c',
+  '\u0007\u001b[31mred',
+  '<script>alert(1)</script>',
+  "' OR 1=1 --",
+  '${jndi:ldap://x/a}',
+  '%s%s%n%x',
+  '\\',
+  '"',
+  '{{7*7}}',
+  '../../etc/passwd',
+  '𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+];
+
+/** Number literals at the edges: overflow, underflow, negative zero, beyond 2^53 and 2^64. */
+const EDGE_NUMBERS = [
+  '0', '-0', '1', '-1', '1.5', '0.1', '1e308', '-1e308', '1e309', '-1e309', '1e-400', '4.9e-324', '12345678901234567890',
+  '-12345678901234567890', '9007199254740993', '1e126', '123456789012345678901234567890.5', '1E2', '8192', '8193',
+  '100000', '100001', '2147483648', '1e21',
+];
+
+/** Not JSON numbers at all. */
+const BAD_NUMBERS = ['NaN', 'Infinity', '-Infinity', '0x1F', '01', '+1', '.5', '1.', '1e', '--1', '1_000'];
+
+/** Keys that reach prototypes when code merges objects carelessly. */
+const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf', '__defineGetter__', 'toJSON'];
+
+const WRONG_VALUES: Json[] = ['null', 'true', 'false', '0', '-1', '1.5', '""', '[]', '{}', '"str"', '[1,2,3]', '{"a":1}', '[null]', '[{}]', '"\\u0000"'];
+
+const CONTENT_TYPES = [
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  'application/json; charset=utf-16',
+  'application/json; charset=latin1',
+  'application/JSON',
+  'application/merge-patch+json',
+  '*/*',
+  '',
+  'garbage',
+  'application/json, text/plain',
+  'application/json; boundary=' + 'x'.repeat(500),
+];
+
+const CALLBACK_URLS = [
+  'http://127.0.0.1:1/hook',
+  'https://127.0.0.1:1/hook',
+  'https://[::1]/hook',
+  'https://169.254.169.254/latest/meta-data',
+  'https://10.0.0.1/hook',
+  'https://[fd00::1]/hook',
+  'https://0x7f000001/hook',
+  'https://2130706433/hook',
+  'https://localhost/hook',
+  'file:///etc/passwd',
+  'javascript:alert(1)',
+  'ftp://127.0.0.1/x',
+  'https://',
+  'https://:443',
+  'https://user:pass@127.0.0.1/hook',
+  'https://127.0.0.1:99999/hook',
+  '//127.0.0.1/hook',
+  'not a url',
+  '',
+  'https://127.0.0.1/' + 'a'.repeat(2_100),
+  'https://127.0.0.1/\u0000',
+  'https://xn--nxasmq6b.example/hook',
+  'HTTPS://127.0.0.1/HOOK',
+];
+
+const ODD_IDS = [
+  '', '.', '..', '%2e%2e', '%00', '%ZZ', '%c0%af', '%ff', '%F0%9F%98%80', '%E2%80%AE', 'a%2Fb', '%20', '+', '*', '~',
+  '..%2f..%2fchat', '%25', "'", '"', '<script>', 'null', 'undefined', '__proto__', 'constructor', '0', '-1', '1e400',
+];
+
+/** Bodies that each route would accept, built from edge-case strings. */
+function validBody(route: BodyRoute, r: Random): Json {
+  if (route === 'reports') {
+    const entries: [string, Json][] = [['prompt', str(pickFrom(r, EDGE_STRINGS.filter((s) => s.trim())))]];
+    if (r() < 0.5) entries.push(['metadata', obj([['ticket', str(pickFrom(r, EDGE_STRINGS))], ['n', pickFrom(r, EDGE_NUMBERS)]])]);
+    return obj(entries);
+  }
+  const entries: [string, Json][] = [['message', str(pickFrom(r, EDGE_STRINGS))]];
+  if (r() < 0.3) entries.push(['system', str(pickFrom(r, EDGE_STRINGS))]);
+  if (r() < 0.3) {
+    const turns = 2 * int(r, 0, 2);
+    entries.push(['history', arr(Array.from({ length: turns }, (_, i) => obj([['role', str(i % 2 ? 'assistant' : 'user')], ['content', str(pickFrom(r, EDGE_STRINGS))]])))]);
+  }
+  if (r() < 0.5) entries.push(['maxTokens', String(int(r, 1, 300))]);
+  return obj(entries);
+}
+
+/** Nesting `depth` levels deep: arrays, objects, or both alternating. */
+function deep(depth: number, kind: 'array' | 'object' | 'mixed', leaf: Json = '1'): Json {
+  if (kind === 'array') return '['.repeat(depth) + leaf + ']'.repeat(depth);
+  if (kind === 'object') return '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
+  const half = Math.ceil(depth / 2);
+  return '[{"a":'.repeat(half) + leaf + '}]'.repeat(half);
+}
+
+/** An object with `key` at `depth` levels down. */
+function keyAtDepth(key: string, depth: number, value: Json): Json {
+  let out = obj([[key, value]]);
+  for (let i = 0; i < depth; i++) out = obj([['n', out]]);
+  return out;
+}
+
+type BodyRoute = 'chat-stream' | 'chat' | 'reports';
+const BODY_ROUTES: Record<BodyRoute, string> = { 'chat-stream': '/chat/stream', chat: '/chat', reports: '/reports' };
+const FIELDS: Record<BodyRoute, readonly string[]> = {
+  'chat-stream': ['message', 'history', 'system', 'maxTokens'],
+  chat: ['message', 'history', 'system', 'maxTokens'],
+  reports: ['prompt', 'callbackUrl', 'metadata'],
+};
+
+function pickFrom<T>(r: Random, items: readonly T[]): T {
+  return items[Math.floor(r() * items.length)];
+}
+
+function int(r: Random, min: number, max: number): number {
+  return min + Math.floor(r() * (max - min + 1));
+}
+
+/** One body of the given category for a body route. */
+function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffer {
+  const main = route === 'reports' ? 'prompt' : 'message';
+  const base = (): [string, Json][] => [[main, str('hi')]];
+  switch (category) {
+    case 'malformed-json': {
+      const text = validBody(route, r);
+      const at = int(r, 0, text.length);
+      return pickFrom(r, [
+        () => text.slice(0, at),
+        () => text.slice(0, at) + pickFrom(r, ['{', '}', '[', ']', ',', ':', '"', '\\', "'", '\u0000']) + text.slice(at),
+        () => text.slice(0, at) + text.slice(at + 1),
+        () => text + pickFrom(r, ['x', '}', ',', ' {}', '\u0000']),
+        () => '\ufeff' + text,
+        () => text.replace(/"/g, "'"),
+        () => text.replace(/}$/, ',}'),
+        () => `/* c */${text}`,
+        () => obj([[main, pickFrom(r, BAD_NUMBERS)]]),
+        () => `{${main}:"hi"}`,
+        () => `{"${main}":"hi\nline"}`,
+        () => `{"${main}":"\\x41"}`,
+        () => `{"${main}":"\\ud800\\u"}`,
+        () => text.repeat(2),
+      ])();
+    }
+    case 'wrong-type': {
+      const field = pickFrom(r, FIELDS[route]);
+      const entries = base().filter(([k]) => k !== field);
+      entries.push([field, pickFrom(r, WRONG_VALUES)]);
+      return pickFrom(r, [obj(entries), pickFrom(r, WRONG_VALUES), arr([obj(entries)])]);
+    }
+    case 'deep-nesting': {
+      const depth = pickFrom(r, [5_000, 5_000, 1_000, 100, 33, 32, 31]);
+      const nested = deep(depth, pickFrom(r, ['array', 'object', 'mixed'] as const));
+      const field = route === 'reports' ? pickFrom(r, ['metadata', 'metadata', 'prompt', 'top']) : pickFrom(r, ['history', 'message', 'system', 'maxTokens', 'top']);
+      if (field === 'top') return nested;
+      if (field === 'metadata') return obj([...base(), ['metadata', obj([['deep', nested]])]]);
+      if (field === 'history') return obj([...base(), ['history', arr([obj([['role', str('user')], ['content', nested]])])]]);
+      return obj([...base().filter(([k]) => k !== field), [field, nested]]);
+    }
+    case 'unicode': {
+      const s = pickFrom(r, EDGE_STRINGS);
+      if (r() < 0.3) {
+        // Bytes that are not UTF-8 at all: a lone continuation byte, an overlong '/', a CESU-8 surrogate, 0xFF.
+        const bad = pickFrom(r, [[0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xff, 0xfe], [0xf4, 0x90, 0x80, 0x80]]);
+        return Buffer.concat([Buffer.from(`{"${main}":"a`), Buffer.from(bad), Buffer.from('b"}')]);
+      }
+      if (route === 'reports') return obj([[main, str(s || 'x')], ['metadata', obj([[s, str(s)], ['k', str(s)]])]]);
+      return obj([[main, str(s)], ['history', arr([obj([['role', str('user')], ['content', str(s)]]), obj([['role', str('assistant')], ['content', str(s)]])])]]);
+    }
+    case 'edge-numbers': {
+      const n = pickFrom(r, EDGE_NUMBERS);
+      if (route === 'reports') {
+        return obj([...base(), ['metadata', pickFrom(r, [obj([['n', n]]), obj([['list', arr([n, n])]]), keyAtDepth('n', int(r, 1, 10), n)])]]);
+      }
+      return obj([...base(), ['maxTokens', n]]);
+    }
+    case 'proto-keys': {
+      const key = pickFrom(r, PROTO_KEYS);
+      const value = pickFrom(r, ['{"polluted":true}', '{"prototype":{"polluted":true}}', '"x"', '1', 'null', '[]']);
+      const where = pickFrom(r, ['top', 'nested', 'history', 'metadata']);
+      if (where === 'top') return obj([[key, value], ...base()]);
+      if (route === 'reports' && (where === 'metadata' || where === 'nested')) {
+        return obj([...base(), ['metadata', keyAtDepth(key, where === 'nested' ? int(r, 1, 40) : 0, value)]]);
+      }
+      if (where === 'history') return obj([...base(), ['history', arr([obj([['role', str('user')], ['content', str('a')], [key, value]])])]]);
+      return obj([...base(), [key, keyAtDepth(key, int(r, 1, 5), value)]]);
+    }
+    case 'duplicate-keys': {
+      const field = pickFrom(r, FIELDS[route]);
+      const valid = field === main ? str('hi') : field === 'maxTokens' ? '10' : field === 'metadata' ? '{}' : field === 'callbackUrl' ? str('https://127.0.0.1/x') : field === 'history' ? '[]' : str('s');
+      const other = pickFrom(r, WRONG_VALUES);
+      const pair: [string, Json][] = r() < 0.5 ? [[field, valid], [field, other]] : [[field, other], [field, valid]];
+      return obj(field === main ? pair : [...base(), ...pair]);
+    }
+    case 'empty-body':
+      return pickFrom(r, ['', ' ', '\r\n', '\u0000', 'null', '""', '0', 'true', '{}', '[]', '{"":""}', '{"":null}']);
+    case 'base64-body': {
+      const text = validBody(route, r);
+      return pickFrom(r, [
+        () => Buffer.from(text).toString('base64'),
+        () => Buffer.from(text).toString('base64url'),
+        () => `"${Buffer.from(text).toString('base64')}"`,
+        () => obj([[main, str(Buffer.from(text).toString('base64'))]]),
+        () => 'e30=',
+        () => 'data:application/json;base64,' + Buffer.from(text).toString('base64'),
+      ])();
+    }
+    case 'random-bytes':
+      return Buffer.from(Array.from({ length: int(r, 1, 2_048) }, () => int(r, 0, 255)));
+    case 'large-body': {
+      const size = pickFrom(r, [32_001, 100_001, 200_001, 1_000_000]);
+      const field = route === 'reports' ? pickFrom(r, ['prompt', 'metadata', 'callbackUrl']) : pickFrom(r, ['message', 'system', 'history']);
+      if (field === 'metadata') return obj([...base(), ['metadata', obj([['big', str('m'.repeat(size))]])]]);
+      if (field === 'history') return obj([...base(), ['history', arr(Array.from({ length: int(r, 50, 600) }, (_, i) => obj([['role', str(i % 2 ? 'assistant' : 'user')], ['content', str('h'.repeat(Math.floor(size / 600) + 1))]])))]]);
+      if (field === 'callbackUrl') return obj([...base(), ['callbackUrl', str('https://127.0.0.1/' + 'c'.repeat(size))]]);
+      return obj([...base().filter(([k]) => k !== field), [field, str(pickFrom(r, ['x', '😀', '\u0000']).repeat(size))]]);
+    }
+    case 'extra-fields':
+      return obj([...base(), [pickFrom(r, ['userId', 'user', 'model', 'plan', 'apiKey', 'temperature', '', ' ', 'MESSAGE', 'message ']), pickFrom(r, WRONG_VALUES)]]);
+    case 'callback-url':
+      return obj([...base(), ['callbackUrl', str(pickFrom(r, CALLBACK_URLS))]]);
+    default:
+      return validBody(route, r);
+  }
+}
+
+interface RequestParts {
+  method: string;
+  target: string;
+  headers: [string, string][];
+  body?: Buffer;
+  version?: string;
+  /** A Content-Length that differs from the body's. */
+  contentLength?: number;
+}
+
+/** Serialises a request; adds Host and `Connection: close` unless present, and Content-Length for a body. */
+export function buildRequest(parts: RequestParts): Buffer {
+  const names = new Set(parts.headers.map(([n]) => n.toLowerCase()));
+  const headers = [...parts.headers];
+  if (!names.has('host')) headers.unshift(['Host', '127.0.0.1']);
+  if (!names.has('connection')) headers.push(['Connection', 'close']);
+  const body = parts.body ?? Buffer.alloc(0);
+  if (!names.has('content-length') && !names.has('transfer-encoding') && (body.length > 0 || parts.method === 'POST')) {
+    headers.push(['Content-Length', String(parts.contentLength ?? body.length)]);
+  }
+  const head = `${parts.method} ${parts.target} ${parts.version ?? 'HTTP/1.1'}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+const BODY_CATEGORIES: readonly [string, number][] = [
+  ['valid', 8],
+  ['malformed-json', 10],
+  ['wrong-type', 10],
+  ['deep-nesting', 6],
+  ['unicode', 8],
+  ['edge-numbers', 8],
+  ['proto-keys', 8],
+  ['duplicate-keys', 6],
+  ['empty-body', 4],
+  ['base64-body', 4],
+  ['random-bytes', 3],
+  ['large-body', 2],
+  ['extra-fields', 3],
+  ['content-type', 5],
+  ['callback-url', 4],
+];
+
+const REQUEST_CATEGORIES: readonly [string, number][] = [
+  ['body', 62],
+  ['report-id', 10],
+  ['odd-method', 4],
+  ['odd-path', 6],
+  ['idempotency-key', 5],
+  ['forwarded-proto', 3],
+  ['api-key', 6],
+  ['transport', 4],
+];
+
+function weighted(r: Random, table: readonly [string, number][]): string {
+  const total = table.reduce((sum, [, w]) => sum + w, 0);
+  let at = r() * total;
+  for (const [name, w] of table) {
+    at -= w;
+    if (at < 0) return name;
+  }
+  return table[table.length - 1][0];
+}
+
+/** One case; `r` decides everything, so a seed reproduces the run. */
+function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
+  const category = weighted(r, REQUEST_CATEGORIES);
+  const json = (key = ctx.key): [string, string][] => [['x-api-key', key], ['Content-Type', 'application/json']];
+  const route = pickFrom(r, Object.keys(BODY_ROUTES) as BodyRoute[]);
+  const toBuffer = (b: Json | Buffer) => (typeof b === 'string' ? Buffer.from(b, 'utf8') : b);
+  let label: string;
+  let parts: RequestParts;
+
+  switch (category) {
+    case 'body': {
+      const sub = weighted(r, BODY_CATEGORIES);
+      label = `${sub}/${route}`;
+      if (sub === 'content-type') {
+        const type = pickFrom(r, CONTENT_TYPES);
+        const headers: [string, string][] = [['x-api-key', ctx.key]];
+        if (type || r() < 0.5) headers.push(['Content-Type', type]);
+        parts = { method: 'POST', target: BODY_ROUTES[route], headers, body: toBuffer(r() < 0.5 ? validBody(route, r) : `${route === 'reports' ? 'prompt' : 'message'}=hi`) };
+      } else {
+        parts = { method: 'POST', target: BODY_ROUTES[route], headers: json(), body: toBuffer(mutateBody(sub, route, r)) };
+      }
+      break;
+    }
+    case 'report-id': {
+      const kind = pickFrom(r, ['own', 'foreign', 'odd', 'long', 'random', 'query']);
+      label = `report-id-${kind}/get-report`;
+      const id =
+        kind === 'own' ? pickFrom(r, ctx.reportIds)
+        : kind === 'foreign' ? pickFrom(r, ctx.foreignReportIds)
+        : kind === 'odd' ? pickFrom(r, ODD_IDS)
+        : kind === 'long' ? 'x'.repeat(pickFrom(r, [256, 1_025, 4_000, 9_000, 12_000]))
+        : kind === 'random' ? Array.from({ length: int(r, 1, 60) }, () => pickFrom(r, [...'abcdefABCDEF0123456789-_.~!$&()*,;=:@'])).join('')
+        : `${pickFrom(r, ctx.reportIds)}?${pickFrom(r, ['a=1', 'a=1&a=2', '%zz=1', '=', '&&', 'x'.repeat(3_000), 'id=../chat'])}`;
+      parts = { method: 'GET', target: `/reports/${id}`, headers: [['x-api-key', ctx.key]] };
+      break;
+    }
+    case 'odd-method': {
+      const method = pickFrom(r, ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'FOO', 'PROPFIND', 'GET', 'POST', 'M-SEARCH', 'PURGE', 'LINK']);
+      const target = pickFrom(r, [...Object.values(BODY_ROUTES), `/reports/${pickFrom(r, ctx.reportIds)}`, '/']);
+      label = `odd-method-${method}/${target.split('/')[1] || 'root'}`;
+      const body = method === 'GET' || method === 'HEAD' ? (r() < 0.3 ? Buffer.from(validBody(route, r)) : undefined) : toBuffer(validBody(route, r));
+      parts = { method, target, headers: json(), body };
+      break;
+    }
+    case 'odd-path': {
+      const target = pickFrom(r, [
+        '//chat', '/chat/', '/chat//stream', '/chat/stream/', '///reports', '/reports/', '/reports//x', '/reports/%00', '/reports/../chat',
+        '/reports/./x', '/./chat', '/chat/stream/../../chat', '/CHAT', '/Chat/Stream', '/chat%2fstream', '/chat%2Fstream', '/chat;x=1',
+        '/chat?x=1', '/chat#frag', '/v1/chat', '/local/chat', '/_local/model/x', '/%63hat', '/chat%00', '/chat\u00e9',
+        '/' + 'a/'.repeat(500), '/reports/' + 'a'.repeat(10_500), '*', 'chat', '/reports/{id}',
+      ]);
+      const method = pickFrom(r, ['GET', 'POST']);
+      label = `odd-path-${method}/${target.slice(0, 24)}`;
+      parts = { method, target, headers: json(), body: method === 'POST' ? toBuffer(validBody(route, r)) : undefined };
+      break;
+    }
+    case 'idempotency-key': {
+      const value = pickFrom(r, [
+        '', ' ', 'a', 'k'.repeat(255), 'k'.repeat(256), 'k'.repeat(300), 'k'.repeat(5_000), 'two words', 'tab\there', 'é-latin1',
+        '\u00ff\u00fe', 'null', '0', '../../x', '%00', '"quoted"', 'a,b', 'fuzz-shared-key', 'fuzz-shared-key', '*',
+      ]);
+      label = 'idempotency-key/reports';
+      const headers = json();
+      headers.push(['Idempotency-Key', value]);
+      if (r() < 0.2) headers.push(['Idempotency-Key', 'second-value']);
+      parts = { method: 'POST', target: '/reports', headers, body: toBuffer(r() < 0.7 ? validBody('reports', r) : mutateBody(pickFrom(r, ['wrong-type', 'malformed-json', 'proto-keys']), 'reports', r)) };
+      break;
+    }
+    case 'forwarded-proto': {
+      const value = pickFrom(r, ['https', 'http', 'HTTPS', '', 'javascript', 'https, http', 'ftp', 'h'.repeat(2_000), 'https://evil', '\u00e9', '%00', 'wss']);
+      const target = pickFrom(r, ['/reports', '/chat', '/chat/stream', `/reports/${pickFrom(r, ctx.reportIds)}`]);
+      label = `forwarded-proto/${target.split('/')[1]}`;
+      const headers = json();
+      headers.push(['X-Forwarded-Proto', value]);
+      if (r() < 0.3) headers.push(['X-Forwarded-Host', pickFrom(r, ['evil.example', '', '127.0.0.1:1', 'a b'])]);
+      if (r() < 0.3) headers.push(['Host', pickFrom(r, ['evil.example', '127.0.0.1:99999', '[::1]', 'a'.repeat(300)])]);
+      const get = target.startsWith('/reports/');
+      parts = { method: get ? 'GET' : 'POST', target, headers, body: get ? undefined : toBuffer(validBody(target === '/reports' ? 'reports' : 'chat', r)) };
+      break;
+    }
+    case 'api-key': {
+      const kind = pickFrom(r, ['missing', 'empty', 'garbage', 'padded', 'twice', 'other-user', 'bearer', 'case', 'long', 'latin1']);
+      label = `api-key-${kind}/${route}`;
+      const key =
+        kind === 'empty' ? ''
+        : kind === 'garbage' ? Array.from({ length: int(r, 1, 80) }, () => String.fromCharCode(int(r, 33, 126))).join('')
+        : kind === 'padded' ? ` ${ctx.key} `
+        : kind === 'other-user' ? ctx.otherKey
+        : kind === 'case' ? ctx.key.toUpperCase()
+        : kind === 'long' ? ctx.key.repeat(200)
+        : kind === 'latin1' ? `${ctx.key}\u00e9`
+        : ctx.key;
+      const headers: [string, string][] = [['Content-Type', 'application/json']];
+      if (kind === 'bearer') headers.push(['Authorization', `Bearer ${ctx.key}`]);
+      else if (kind !== 'missing') headers.push([pickFrom(r, ['x-api-key', 'X-API-KEY', 'X-Api-Key']), key]);
+      if (kind === 'twice') headers.push(['x-api-key', 'second-key-00000000000000000']);
+      const get = r() < 0.3;
+      parts = get
+        ? { method: 'GET', target: `/reports/${pickFrom(r, ctx.reportIds)}`, headers }
+        : { method: 'POST', target: BODY_ROUTES[route], headers, body: toBuffer(validBody(route, r)) };
+      break;
+    }
+    default: {
+      const kind = pickFrom(r, ['absolute-form', 'http10', 'short-length', 'chunked', 'bad-chunked', 'obs-fold', 'continue', 'many-headers', 'nul-header', 'lowercase-method', 'pipelined']);
+      label = `transport-${kind}/${route}`;
+      const body = Buffer.from(validBody(route, r));
+      const target = BODY_ROUTES[route];
+      if (kind === 'absolute-form') parts = { method: 'POST', target: pickFrom(r, [`http://127.0.0.1${target}`, `http://[${target}`, `http://evil.example${target}`, `https://x:y@h:1${target}?q`]), headers: json(), body };
+      else if (kind === 'http10') parts = { method: 'POST', target, headers: json(), body, version: 'HTTP/1.0' };
+      else if (kind === 'short-length') parts = { method: 'POST', target, headers: json(), body, contentLength: int(r, 0, body.length - 1) };
+      else if (kind === 'chunked' || kind === 'bad-chunked') {
+        const chunked = kind === 'chunked'
+          ? `${body.length.toString(16)}\r\n${body.toString('latin1')}\r\n0\r\n\r\n`
+          : pickFrom(r, ['zz\r\n{}\r\n0\r\n\r\n', `${body.length.toString(16)};${'e'.repeat(20_000)}\r\n`, '5\r\n{}\r\n0\r\n\r\n', '-1\r\n']);
+        parts = { method: 'POST', target, headers: [...json(), ['Transfer-Encoding', 'chunked']], body: Buffer.from(chunked, 'latin1') };
+      } else if (kind === 'obs-fold') parts = { method: 'POST', target, headers: [...json(), ['X-Folded', 'a\r\n b']], body };
+      else if (kind === 'continue') parts = { method: 'POST', target, headers: [...json(), ['Expect', pickFrom(r, ['100-continue', 'teapot'])]], body };
+      else if (kind === 'many-headers') parts = { method: 'POST', target, headers: [...json(), ...Array.from({ length: int(r, 100, 600) }, (_, i): [string, string] => [`x-h${i}`, 'v'])], body };
+      else if (kind === 'nul-header') parts = { method: 'POST', target, headers: [...json(), ['X-Nul', 'a\u0000b']], body };
+      else if (kind === 'lowercase-method') parts = { method: 'post', target, headers: json(), body };
+      else parts = { method: 'POST', target, headers: [...json(), ['Connection', 'keep-alive']], body: Buffer.concat([body, buildRequest({ method: 'GET', target: '/reports/x', headers: json() })]) };
+    }
+  }
+  const request = buildRequest(parts);
+  return { label, requestLine: `${parts.method} ${parts.target.slice(0, 80)}`, request, expectsBody: parts.method !== 'HEAD' };
+}
+
+/** `count` cases from `seed`, plus a fixed few that are too costly to leave to chance (bodies over 10 MB). */
+export function generateFuzzCases(seed: number, count: number, ctx: FuzzContext, random: (seed: number) => Random): FuzzCase[] {
+  const r = random(seed);
+  const cases = Array.from({ length: count }, () => generateCase(r, ctx));
+  for (const route of Object.keys(BODY_ROUTES) as BodyRoute[]) {
+    const main = route === 'reports' ? 'prompt' : 'message';
+    cases.push({
+      label: `oversized-body/${route}`,
+      requestLine: `POST ${BODY_ROUTES[route]}`,
+      request: buildRequest({ method: 'POST', target: BODY_ROUTES[route], headers: [['x-api-key', ctx.key], ['Content-Type', 'application/json']], body: Buffer.from(obj([[main, str('o'.repeat(10 * 1024 * 1024))]])) }),
+      expectsBody: true,
+    });
+  }
+  return cases;
+}
