@@ -35,6 +35,17 @@ export function chatRequestSchemaWith(maxTokensLimit?: number) {
 export const chatRequestSchema = chatRequestSchemaWith();
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
+/**
+ * Deepest nesting of objects and arrays in a report's `metadata` (the metadata object itself is the first level).
+ * Checked without recursion before anything recursive (size, hashing, storing) sees the value.
+ */
+export const METADATA_MAX_DEPTH = 32;
+
+/**
+ * `metadata` is any JSON object, checked here only at its top level (`z.unknown()` values: zod does not walk into it).
+ * Zod rebuilds the record by assignment, which would turn a `"__proto__"` key into a prototype and drop it, so the
+ * handler keeps the object as `JSON.parse` made it (see lambda/core/reports/api.ts).
+ */
 export const submitReportRequestSchema = z
   .object({
     prompt: z.string().min(1, 'must not be empty').max(HARD_MAX_CHARS),

@@ -4,10 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Webhook } from 'standardwebhooks';
 import { REPORT_EVENT_SOURCE } from '../../config/reports';
 import { ENV } from '../../config/runtime';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { documentClient, dynamoClient } from '../helpers/dynalite';
 import { reportsApi, startReceiver, waitFor, waitForReport, type Receiver } from '../helpers/reports';
 
 jest.setTimeout(60_000);
@@ -141,6 +143,55 @@ describe('POST /reports and GET /reports/{id}', () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', retryable: false });
     expect(res.body.error!.message).toContain(mentions);
+  });
+});
+
+describe('metadata', () => {
+  const stored = async (reportId: string) => {
+    const db = documentClient(dynamoClient(cloud.dynamoEndpoint));
+    const { Item } = await db.send(new GetCommand({ TableName: cloud.env[ENV.reportsTable], Key: { pk: `report#${reportId}` } }));
+    db.destroy();
+    return Item;
+  };
+  const deep = (levels: number) => `{"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
+
+  test.each([
+    ['"constructor" keys, nested and in arrays', '{"constructor":{"list":[{"constructor":1}]},"b":{"constructor":"x"}}'],
+    ['a "__proto__" key', '{"__proto__":{"admin":true},"n":1}'],
+    ['numbers outside DynamoDB\'s range', '{"huge":1e+126,"tiny":1e-131}'],
+    ['nesting at the documented limit of 32 levels', deep(32)],
+  ])('%s: stored exactly as sent, and the report completes', async (_label, metadata) => {
+    const res = await alice.submit(`{"prompt":"Keep my metadata","metadata":${metadata}}`, { 'Idempotency-Key': randomUUID() });
+    expect(res.status).toBe(202);
+    expect((await stored(res.body.reportId))?.metadataJson).toBe(metadata);
+    expect((await waitForReport(alice, res.body.reportId)).report.status).toBe('COMPLETED');
+  });
+
+  test.each([
+    ['an integer beyond 2^53', '{"orderId":12345678901234567890}', /^metadata\.orderId: .*send it as a string/],
+    ['5,000 levels of nesting in a 10 KB body', deep(5_000), /^metadata: must nest objects and arrays at most 32 levels deep$/],
+    ['33 levels of nesting', deep(33), /^metadata: must nest objects and arrays at most 32 levels deep$/],
+  ])('%s: 400 naming metadata, every time, and the Idempotency-Key stays free', async (_label, metadata, message) => {
+    const key = randomUUID();
+    for (let i = 0; i < 2; i++) {
+      const res = await alice.submit(`{"prompt":"Bad metadata","metadata":${metadata}}`, { 'Idempotency-Key': key });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', retryable: false, message: expect.stringMatching(message) });
+    }
+    const corrected = await alice.submit({ prompt: 'Bad metadata', metadata: { orderId: '12345678901234567890' } }, { 'Idempotency-Key': key });
+    expect(corrected.status).toBe(202);
+    expect(corrected.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  test('a replay of a body with unusual keys is recognised as the same request', async () => {
+    const key = randomUUID();
+    const body = '{"prompt":"Same again","metadata":{"__proto__":{"a":1},"constructor":[2]}}';
+    const first = await alice.submit(body, { 'Idempotency-Key': key });
+    const again = await alice.submit(body, { 'Idempotency-Key': key });
+    expect(first.status).toBe(202);
+    expect(again.body).toEqual(first.body);
+    const withoutProto = await alice.submit('{"prompt":"Same again","metadata":{"constructor":[2]}}', { 'Idempotency-Key': key });
+    expect(withoutProto.status).toBe(422);
   });
 });
 

@@ -1,6 +1,6 @@
 /** Pure rules of reports: the client's views, the webhook body, event size, retry delays. */
 import { MAX_EVENT_DETAIL_BYTES, reportEventDetail } from '../../lambda/core/reports/events';
-import { isReportId, retryDelaySeconds, toView, webhookIdOf, webhookPayloadOf, type ReportItem } from '../../lambda/core/reports/model';
+import { isReportId, metadataJsonOf, retryDelaySeconds, toView, webhookIdOf, webhookPayloadOf, type ReportItem } from '../../lambda/core/reports/model';
 
 const base: ReportItem = {
   pk: 'report#r',
@@ -80,4 +80,14 @@ test('report ids are UUIDs', () => {
   expect(isReportId(base.reportId)).toBe(true);
   expect(isReportId('../../etc')).toBe(false);
   expect(isReportId('')).toBe(false);
+});
+
+test('metadata reads the same whether stored as JSON text or, before that, as a map; views and webhooks never carry it', () => {
+  const asText: ReportItem = { ...completed, metadata: undefined, metadataJson: '{"ticket":1}' };
+  expect(metadataJsonOf(asText)).toBe('{"ticket":1}');
+  expect(metadataJsonOf(completed)).toBe('{"ticket":1}');
+  expect(metadataJsonOf({ ...base, metadata: undefined })).toBeUndefined();
+  expect(toView(asText)).toEqual(toView(completed));
+  expect(webhookPayloadOf(asText)).toEqual(webhookPayloadOf(completed));
+  expect(JSON.stringify(reportEventDetail(asText))).not.toContain('ticket');
 });

@@ -1,10 +1,12 @@
 /** Accepting reports against dynalite: validation, the Idempotency-Key record, and a failed enqueue leaving nothing behind. */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../../config/schema';
 import type { CallbackUrlCheck } from '../../lambda/core/callback-url';
 import { IdempotencyKeyReusedError, ValidationError } from '../../lambda/core/errors';
+import { metadataJsonOf } from '../../lambda/core/reports/model';
 import { ReportRepository } from '../../lambda/core/reports/repository';
-import { requestHashOf, submitReport, type ReportQueue, type SubmitReportDeps } from '../../lambda/core/reports/submit';
+import { nestingExceeds, requestHashOf, submitReport, type ReportQueue, type SubmitReportDeps } from '../../lambda/core/reports/submit';
 import { createTable, documentClient, dynamoClient, startDynalite, type DynaliteHandle } from '../helpers/dynalite';
 
 const config = parseConfig({ reports: { maxPromptChars: 100, maxMetadataBytes: 64, idempotencyHours: 24 } });
@@ -56,7 +58,7 @@ test('records a QUEUED report owned by the caller and enqueues its job', async (
     userId: 'alice',
     plan: 'free',
     prompt: 'Summarise',
-    metadata: { ticket: 7 },
+    metadataJson: '{"ticket":7}',
     callbackUrl: 'https://hooks.example.com/x',
     attempts: 0,
   });
@@ -149,3 +151,74 @@ test('the request hash ignores key order in metadata and tells bodies apart', ()
   expect(requestHashOf({ prompt: 'p' })).not.toBe(requestHashOf({ prompt: 'p', callbackUrl: 'https://x.example.com' }));
   expect(requestHashOf({ prompt: 'p' })).not.toBe(requestHashOf({ prompt: 'q' }));
 });
+
+/** `[[[…]]]` nested `depth` levels deep (the outer object counts as the first). */
+function nested(depth: number): Record<string, unknown> {
+  return JSON.parse(`{"a":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}}`) as Record<string, unknown>;
+}
+
+describe('metadata', () => {
+  const roomy = parseConfig({ reports: { maxMetadataBytes: 4096 } });
+
+  test.each([
+    ['a "constructor" key at the top, nested and inside arrays', '{"constructor":1,"a":{"constructor":{"constructor":[{"constructor":"x"}]}}}'],
+    ['a "__proto__" key (kept as a key, not turned into a prototype)', '{"__proto__":{"polluted":true},"b":[{"__proto__":null}]}'],
+    ['numbers outside DynamoDB\'s range', '{"huge":1e+126,"tiny":1e-131,"negative":-9.99e+200}'],
+    ['32 levels of nesting, the documented limit', JSON.stringify(nested(32))],
+  ])('stores %s exactly as sent', async (_label, json) => {
+    const d = deps({ config: roomy });
+    const metadata = JSON.parse(json) as Record<string, unknown>;
+    const result = await submitReport({ prompt: 'Keep my metadata', metadata, idempotencyKey: `meta-${randomKey()}` }, alice, d);
+    const stored = await repo.get(result.reportId);
+    expect(stored?.metadataJson).toBe(json);
+    expect(d.queue.sent).toEqual([result.reportId]);
+  });
+
+  test.each([
+    ['33 levels', 33],
+    ['5,000 levels (deeper than JSON.stringify can recurse)', 5_000],
+    ['100,000 levels', 100_000],
+  ])('refuses metadata nested %s deep with a 400 naming metadata, and keeps no Idempotency-Key', async (_label, depth) => {
+    const d = deps({ config: roomy });
+    const error = await submitReport({ prompt: 'Deep', metadata: nested(depth), idempotencyKey: 'deep-key' }, alice, d).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toBe('metadata: must nest objects and arrays at most 32 levels deep');
+    const corrected = await submitReport({ prompt: `Shallow ${depth}`, idempotencyKey: 'deep-key' }, alice, deps({ config: roomy }));
+    expect(corrected.replayed).toBe(false);
+    await repo.releaseIdempotencyKey('alice', 'deep-key', corrected.reportId);
+  });
+
+  test('nesting is measured without recursion', () => {
+    expect(nestingExceeds(nested(200_000), 32)).toBe(true);
+    expect(nestingExceeds({ a: [1, { b: 'x' }] }, 3)).toBe(false);
+    expect(nestingExceeds({ a: [1, { b: [] }] }, 3)).toBe(true);
+    expect(nestingExceeds('scalar', 0)).toBe(false);
+  });
+
+  test('the request hash tells a "__proto__" key apart from no key, and handles "constructor"', () => {
+    const withProto = JSON.parse('{"__proto__":{"a":1}}') as Record<string, unknown>;
+    expect(requestHashOf({ prompt: 'p', metadata: withProto })).not.toBe(requestHashOf({ prompt: 'p', metadata: {} }));
+    const ctor = JSON.parse('{"constructor":{"b":1,"a":2}}') as Record<string, unknown>;
+    const ctorReordered = JSON.parse('{"constructor":{"a":2,"b":1}}') as Record<string, unknown>;
+    expect(requestHashOf({ prompt: 'p', metadata: ctor })).toBe(requestHashOf({ prompt: 'p', metadata: ctorReordered }));
+  });
+
+  test('a report stored before metadata was kept as JSON text (a map) still reads back', async () => {
+    const reportId = '44444444-4444-4444-8444-444444444444';
+    await documentClient(client).send(
+      new PutCommand({
+        TableName: 'reports-submit-test',
+        Item: { pk: `report#${reportId}`, reportId, userId: 'alice', plan: 'free', status: 'QUEUED', prompt: 'Old', metadata: { ticket: 'T-1', n: 2 }, createdAt: 'x', updatedAt: 'x', attempts: 0, expiresAt: 0 },
+      }),
+    );
+    const item = await repo.get(reportId);
+    expect(metadataJsonOf(item!)).toBe('{"ticket":"T-1","n":2}');
+    // A replay of its key recognises it as the same submission.
+    await repo.claimIdempotencyKey('alice', 'legacy-key', { reportId, requestHash: requestHashOf({ prompt: 'Old', metadata: { n: 2, ticket: 'T-1' } }) }, Date.now(), 24);
+    const replay = await submitReport({ prompt: 'Old', metadata: { n: 2, ticket: 'T-1' }, idempotencyKey: 'legacy-key' }, alice, deps());
+    expect(replay).toEqual({ reportId, status: 'QUEUED', replayed: true });
+  });
+});
+
+let keys = 0;
+const randomKey = () => String(++keys);

@@ -30,6 +30,12 @@ export interface ReportItem {
   status: ReportStatus;
   prompt: string;
   callbackUrl?: string;
+  /**
+   * The client's `metadata` as JSON text. A string attribute, so DynamoDB's number range, its 32-level nesting limit
+   * and its document mapping (which refuses an object with a `constructor` key) never apply to what a client sent.
+   */
+  metadataJson?: string;
+  /** `metadata` of reports written before it was kept as JSON text: a map. Read either with {@link metadataJsonOf}. */
   metadata?: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
@@ -59,6 +65,11 @@ export interface IdempotencyItem {
   requestHash: string;
   createdAt: string;
   expiresAt: number;
+  /**
+   * Set by the first replay that answers with the report: from then on the report is promised to a client, so a first
+   * submit that fails afterwards may neither free the key nor delete the report.
+   */
+  replayedAt?: string;
 }
 
 /** `GET /reports/{id}` body (DESIGN.md contract). */
@@ -72,6 +83,12 @@ export interface ReportView {
 }
 
 export const reportKey = (reportId: string): string => `report#${reportId}`;
+
+/** The report's `metadata` as JSON text, whichever way it was stored; undefined when it was submitted without. */
+export function metadataJsonOf(item: Pick<ReportItem, 'metadataJson' | 'metadata'>): string | undefined {
+  if (item.metadataJson !== undefined) return item.metadataJson;
+  return item.metadata === undefined ? undefined : JSON.stringify(item.metadata);
+}
 
 export function isFinished(status: ReportStatus): status is FinishedStatus {
   return status === 'COMPLETED' || status === 'FAILED';

@@ -28,7 +28,12 @@ export interface ReportRepositoryOptions {
   retentionDays: number;
 }
 
-export type NewReport = Pick<ReportItem, 'reportId' | 'userId' | 'plan' | 'prompt' | 'callbackUrl' | 'metadata'>;
+export type NewReport = Pick<ReportItem, 'reportId' | 'userId' | 'plan' | 'prompt' | 'callbackUrl' | 'metadataJson'>;
+
+export type CreateResult =
+  | { created: true; item: ReportItem }
+  /** A report with this id exists already (or existed for an instant: undefined when it is gone again). */
+  | { created: false; existing: ReportItem | undefined };
 
 export type IdempotencyClaim =
   | { created: true }
@@ -64,8 +69,11 @@ export class ReportRepository {
     return Item as ReportItem | undefined;
   }
 
-  /** Writes a new `QUEUED` report; false if a report with this id exists already. */
-  async create(report: NewReport, now: number): Promise<{ created: boolean; item: ReportItem }> {
+  /**
+   * Writes a new `QUEUED` report, unless one with this id exists already: then it returns that one, so the caller can
+   * tell its own write (applied by an SDK retry, or by a concurrent replay of the same submission) from a stranger's.
+   */
+  async create(report: NewReport, now: number): Promise<CreateResult> {
     const iso = new Date(now).toISOString();
     const item: ReportItem = {
       ...report,
@@ -82,14 +90,14 @@ export class ReportRepository {
       );
       return { created: true, item };
     } catch (err) {
-      if (isConditionFailure(err)) return { created: false, item };
-      throw err;
+      if (!isConditionFailure(err)) throw err;
     }
+    return { created: false, existing: await this.get(report.reportId) };
   }
 
   /** Removes a report that was never enqueued (its submit failed), only while nobody has touched it. */
-  async deleteUnstarted(reportId: string): Promise<void> {
-    await this.ignoreConditionFailure(
+  async deleteUnstarted(reportId: string): Promise<boolean> {
+    return this.ignoreConditionFailure(
       new DeleteCommand({
         TableName: this.tableName,
         Key: { pk: reportKey(reportId) },
@@ -143,14 +151,34 @@ export class ReportRepository {
     }
   }
 
-  /** Frees a key whose report could not be enqueued, so a retry with the same key starts afresh. */
-  async releaseIdempotencyKey(userId: string, key: string, reportId: string): Promise<void> {
-    await this.ignoreConditionFailure(
+  /**
+   * Frees a key whose submit created nothing, so a retry with the same key starts afresh. False when the key no longer
+   * names this report, or a replay has pinned it ({@link pinIdempotencyKey}): then the report must stay.
+   */
+  async releaseIdempotencyKey(userId: string, key: string, reportId: string): Promise<boolean> {
+    return this.ignoreConditionFailure(
       new DeleteCommand({
         TableName: this.tableName,
         Key: { pk: idempotencyKeyOf(userId, key) },
-        ConditionExpression: 'reportId = :reportId',
+        ConditionExpression: 'reportId = :reportId AND attribute_not_exists(replayedAt)',
         ExpressionAttributeValues: { ':reportId': reportId },
+      }),
+    );
+  }
+
+  /**
+   * Marks a key as answered by a replay before the replay answers with its report. It races the first submit's
+   * {@link releaseIdempotencyKey} on the same item, so exactly one of them wins: either the report is promised (and kept),
+   * or the key was freed and the replay starts over. False when the key no longer names this report.
+   */
+  async pinIdempotencyKey(userId: string, key: string, reportId: string, now: number): Promise<boolean> {
+    return this.ignoreConditionFailure(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: idempotencyKeyOf(userId, key) },
+        UpdateExpression: 'SET replayedAt = if_not_exists(replayedAt, :iso)',
+        ConditionExpression: 'reportId = :reportId',
+        ExpressionAttributeValues: { ':reportId': reportId, ':iso': new Date(now).toISOString() },
       }),
     );
   }

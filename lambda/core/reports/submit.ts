@@ -6,16 +6,26 @@
  * a still-`QUEUED` report enqueues its job again: a duplicate job is harmless (the worker's claim is conditional), a lost
  * one would leave the report waiting forever.
  *
+ * Every `202` names a report that exists and has a job on the queue, with conditional writes only:
+ * - A replay pins the key before it answers; a first submit that fails afterwards frees the key only if nobody has pinned
+ *   it, and deletes its report only after freeing the key. Both are conditional writes on the key's item, so either the
+ *   report is promised to a replay and kept, or the key is free and the replay starts over as a first submit.
+ * - A replay that finds no report (its first submit is slow, or stopped) writes it itself. The first submit's own write
+ *   then fails its condition, as does an SDK retry of a write that was applied: a report under our fresh id that holds
+ *   this very submission is ours, not a clash.
+ *
  * Powertools idempotency is not used for this: it replays the stored response without re-enqueueing a job that was
  * lost, and answers a concurrent duplicate with an "already in progress" error instead of the same report.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { METADATA_MAX_DEPTH } from '../../../config/contract';
 import type { AppConfig } from '../../../config/schema';
 import type { CallbackUrlCheck } from '../callback-url';
 import { IdempotencyKeyReusedError, InternalError, ServiceUnavailableError, ValidationError } from '../errors';
 import type { Caller } from '../identity';
-import type { ReportRepository } from './repository';
+import { metadataJsonOf, type ReportItem } from './model';
+import type { NewReport, ReportRepository } from './repository';
 
 export interface SubmitReportInput {
   prompt: string;
@@ -59,6 +69,9 @@ export interface SubmitReportDeps {
 /** Printable ASCII without spaces, as the IETF Idempotency-Key draft and most APIs accept. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** Times a submit starts over when the key it read was freed or taken anew before it could pin it. */
+const MAX_KEY_ROUNDS = 3;
+
 export async function submitReport(
   input: SubmitReportInput,
   caller: Pick<Caller, 'userId' | 'plan'>,
@@ -66,11 +79,14 @@ export async function submitReport(
 ): Promise<SubmitReportResult> {
   await validate(input, deps);
   const now = (deps.now ?? Date.now)();
-  let reportId = (deps.newId ?? randomUUID)();
+  const newId = deps.newId ?? randomUUID;
+  const submission = new Submission(input, caller, deps, now);
   const key = input.idempotencyKey;
+  if (key === undefined) return submission.createAndEnqueue(newId());
 
-  if (key !== undefined) {
-    const requestHash = requestHashOf(input);
+  const requestHash = submission.requestHash;
+  for (let round = 0; round < MAX_KEY_ROUNDS; round++) {
+    const reportId = newId();
     const claim = await deps.repo.claimIdempotencyKey(
       caller.userId,
       key,
@@ -78,41 +94,87 @@ export async function submitReport(
       now,
       deps.config.reports.idempotencyHours,
     );
-    if (!claim.created) {
-      if (claim.existing.requestHash !== requestHash) {
-        throw new IdempotencyKeyReusedError('Idempotency-Key was already used with a different request body');
-      }
-      reportId = claim.existing.reportId;
-      const existing = await deps.repo.get(reportId);
-      // The first request may have stopped between reserving the key and writing the report: finish its work.
-      if (!existing) await deps.repo.create(newReport(reportId, input, caller), now);
-      if (!existing || existing.status === 'QUEUED') await enqueue(deps.queue, reportId);
-      return { reportId, status: 'QUEUED', replayed: true };
+    if (claim.created) return submission.createAndEnqueue(reportId, key);
+    if (claim.existing.requestHash !== requestHash) {
+      throw new IdempotencyKeyReusedError('Idempotency-Key was already used with a different request body');
     }
+    const replayed = await submission.replay(claim.existing.reportId, key);
+    if (replayed) return replayed;
   }
-
-  const { created } = await deps.repo.create(newReport(reportId, input, caller), now);
-  if (!created) throw new InternalError(`Report id ${reportId} is already taken`);
-  try {
-    await enqueue(deps.queue, reportId);
-  } catch (err) {
-    // Not accepted after all: leave nothing behind that would wait forever, and free the key for a retry.
-    await deps.repo.deleteUnstarted(reportId);
-    if (key !== undefined) await deps.repo.releaseIdempotencyKey(caller.userId, key, reportId);
-    throw err;
-  }
-  return { reportId, status: 'QUEUED', replayed: false };
+  throw new ServiceUnavailableError('Concurrent requests keep changing this Idempotency-Key; retry', { retryAfterSeconds: 1 });
 }
 
-function newReport(reportId: string, input: SubmitReportInput, caller: Pick<Caller, 'userId' | 'plan'>) {
-  return {
-    reportId,
-    userId: caller.userId,
-    plan: caller.plan,
-    prompt: input.prompt,
-    callbackUrl: input.callbackUrl,
-    metadata: input.metadata,
-  };
+/** One request's attempt to create or replay its report. */
+class Submission {
+  readonly requestHash: string;
+  private readonly metadataJson: string | undefined;
+
+  constructor(
+    private readonly input: SubmitReportInput,
+    private readonly caller: Pick<Caller, 'userId' | 'plan'>,
+    private readonly deps: SubmitReportDeps,
+    private readonly now: number,
+  ) {
+    this.requestHash = requestHashOf(input);
+    this.metadataJson = input.metadata === undefined ? undefined : JSON.stringify(input.metadata);
+  }
+
+  /** The first submit of this report: write it, enqueue it; on failure leave nothing behind that nobody was promised. */
+  async createAndEnqueue(reportId: string, key?: string): Promise<SubmitReportResult> {
+    try {
+      await this.write(reportId);
+      await enqueue(this.deps.queue, reportId);
+    } catch (err) {
+      await this.abandon(reportId, key).catch(() => undefined);
+      throw err;
+    }
+    return { reportId, status: 'QUEUED', replayed: false };
+  }
+
+  /**
+   * Answers with the report the key names, enqueueing it again while it is `QUEUED` (writing it first if it is not
+   * there yet). Undefined when the key no longer names it: the caller starts over.
+   */
+  async replay(reportId: string, key: string): Promise<SubmitReportResult | undefined> {
+    if (!(await this.deps.repo.pinIdempotencyKey(this.caller.userId, key, reportId, this.now))) return undefined;
+    const existing = await this.deps.repo.get(reportId);
+    if (!existing) await this.write(reportId);
+    if (!existing || existing.status === 'QUEUED') await enqueue(this.deps.queue, reportId);
+    return { reportId, status: 'QUEUED', replayed: true };
+  }
+
+  private async write(reportId: string): Promise<void> {
+    const result = await this.deps.repo.create(this.report(reportId), this.now);
+    if (result.created || (result.existing && this.isThisSubmission(result.existing))) return;
+    throw new InternalError(`Report id ${reportId} is already taken`);
+  }
+
+  /**
+   * Frees the key, then deletes the report if it was never started. A pinned key stays, and so does its report: a
+   * replay has answered with it (and enqueued it).
+   */
+  private async abandon(reportId: string, key: string | undefined): Promise<void> {
+    if (key !== undefined && !(await this.deps.repo.releaseIdempotencyKey(this.caller.userId, key, reportId))) return;
+    await this.deps.repo.deleteUnstarted(reportId);
+  }
+
+  private isThisSubmission(item: ReportItem): boolean {
+    if (item.userId !== this.caller.userId) return false;
+    const metadataJson = metadataJsonOf(item);
+    const metadata = metadataJson === undefined ? undefined : (JSON.parse(metadataJson) as Record<string, unknown>);
+    return requestHashOf({ prompt: item.prompt, callbackUrl: item.callbackUrl, metadata }) === this.requestHash;
+  }
+
+  private report(reportId: string): NewReport {
+    return {
+      reportId,
+      userId: this.caller.userId,
+      plan: this.caller.plan,
+      prompt: this.input.prompt,
+      callbackUrl: this.input.callbackUrl,
+      metadataJson: this.metadataJson,
+    };
+  }
 }
 
 async function enqueue(queue: ReportQueue, reportId: string): Promise<void> {
@@ -128,8 +190,14 @@ async function validate(input: SubmitReportInput, deps: SubmitReportDeps): Promi
   if (input.prompt.length > limits.maxPromptChars) {
     throw new ValidationError(`prompt: must be at most ${limits.maxPromptChars} characters`);
   }
-  if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > limits.maxMetadataBytes) {
-    throw new ValidationError(`metadata: must be at most ${limits.maxMetadataBytes} bytes of JSON`);
+  if (input.metadata !== undefined) {
+    // Depth first, without recursion: everything after it (size, hashing, storing) recurses into the value.
+    if (nestingExceeds(input.metadata, METADATA_MAX_DEPTH)) {
+      throw new ValidationError(`metadata: must nest objects and arrays at most ${METADATA_MAX_DEPTH} levels deep`);
+    }
+    if (Buffer.byteLength(JSON.stringify(input.metadata)) > limits.maxMetadataBytes) {
+      throw new ValidationError(`metadata: must be at most ${limits.maxMetadataBytes} bytes of JSON`);
+    }
   }
   if (input.idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(input.idempotencyKey)) {
     throw new ValidationError('Idempotency-Key: 1 to 255 printable ASCII characters without spaces');
@@ -138,6 +206,21 @@ async function validate(input: SubmitReportInput, deps: SubmitReportDeps): Promi
     const check = await deps.checkCallbackUrl(input.callbackUrl);
     if (!check.ok) throw new ValidationError(`callbackUrl: ${check.reason}`);
   }
+}
+
+/**
+ * Whether objects and arrays nest deeper than `limit` in `value` (an object or array is one level; a scalar none).
+ * Iterative, so no depth of nesting can overflow the stack.
+ */
+export function nestingExceeds(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** Hash of what the client asked for, key order aside, to recognise a reused key with another body. */

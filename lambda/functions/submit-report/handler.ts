@@ -1,23 +1,21 @@
 /** POST /reports: accept a long job, answer `202` with its id and where to poll. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { submitReportRequestSchema } from '../../../config/contract';
 import { toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { createLogger } from '../../core/observability';
-import { headerOf, statusUrlOf } from '../../core/reports/api';
+import { parseSubmitReportRequest, statusUrlOf } from '../../core/reports/api';
 import { checkReportCallbackUrl, reportQueue, reportRepository, reportsConfig } from '../../core/reports/runtime';
 import { submitReport } from '../../core/reports/submit';
-import { parseJsonBody, parseWith } from '../../core/validation';
 
 const logger = createLogger();
 
 export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
   try {
-    const body = parseWith(submitReportRequestSchema, parseJsonBody(event.body, event.isBase64Encoded));
+    const request = parseSubmitReportRequest(event);
     const caller = await resolveCaller(event);
-    const result = await submitReport({ ...body, idempotencyKey: headerOf(event, 'idempotency-key') }, caller, {
+    const result = await submitReport(request, caller, {
       repo: reportRepository(),
       queue: reportQueue(),
       config: reportsConfig(),
