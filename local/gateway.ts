@@ -125,6 +125,8 @@ export class LocalGateway {
       },
     );
     server.on('clientError', (err: Error & { code?: string; reason?: string }, socket: Duplex) => {
+      // Node's parser reports every later chunk of a rejected request again; the answer is already on its way.
+      if (rejected.has(socket)) return;
       if (responses.get(socket)?.headersSent || err.code === 'ECONNRESET' || !socket.writable) {
         socket.destroy();
         return;
@@ -325,12 +327,16 @@ function resolveTimeouts(timeouts: GatewayTimeouts = {}): Required<GatewayTimeou
   return { headersMs: Math.min(headersMs, requestMs), requestMs, bodyIdleMs };
 }
 
+/** Sockets answered by {@link reject}, which only wait for the client to read the answer. */
+const rejected = new WeakSet<Duplex>();
+
 /** Answers on a socket Node's parser gave up on (no `ServerResponse` exists), then closes it. */
 function reject(socket: Duplex, status: number, message: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
+  rejected.add(socket);
   const body = JSON.stringify({ message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
