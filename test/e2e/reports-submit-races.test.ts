@@ -48,24 +48,34 @@ function gate() {
   return { release, reached, wait: () => (arrived(), opened) };
 }
 
-type PutHook = (send: () => Promise<unknown>) => Promise<unknown>;
+type Hook = (send: () => Promise<unknown>) => Promise<unknown>;
 
 /**
- * A DynamoDB client (SDK retries on, as in the functions) whose PutItem requests on report items go through `hook`, one
- * hook per request in order; later ones go straight through. The hook sits inside the SDK's retry loop.
+ * A DynamoDB client (SDK retries on, as in the functions) whose requests of one operation on items of one kind
+ * (`report#…` or the `idem#…` key records) go through `hooks`, one hook per request in order; later ones go straight
+ * through. The hooks sit inside the SDK's retry loop, so a hook that throws a transient error after sending is a
+ * request that was applied but whose response was lost, and the SDK retries it.
  */
-function clientWithReportPutHooks(hooks: PutHook[]): DynamoDBClient {
+function clientWithHooks(operation: 'PutItemCommand' | 'DeleteItemCommand', kind: 'report#' | 'idem#', hooks: Hook[]): DynamoDBClient {
   const client = dynamoClient(db.endpoint, { maxAttempts: 3 });
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const input = args.input as { Item?: { pk?: { S?: string } } };
-      const hook = context.commandName === 'PutItemCommand' && input.Item?.pk?.S?.startsWith('report#') ? hooks.shift() : undefined;
+      const input = args.input as { Item?: { pk?: { S?: string } }; Key?: { pk?: { S?: string } } };
+      const pk = (input.Item ?? input.Key)?.pk?.S;
+      const hook = context.commandName === operation && pk?.startsWith(kind) ? hooks.shift() : undefined;
       return hook ? ((await hook(() => next(args))) as Awaited<ReturnType<typeof next>>) : next(args);
     },
-    { step: 'deserialize', priority: 'high', name: 'testReportPutHook' },
+    { step: 'deserialize', priority: 'high', name: 'testHook' },
   );
   return client;
 }
+
+const clientWithReportPutHooks = (hooks: Hook[]) => clientWithHooks('PutItemCommand', 'report#', hooks);
+
+const lostResponse: Hook = async (send) => {
+  await send();
+  throw Object.assign(new Error('socket hang up after the write'), { name: 'TimeoutError', $metadata: {} });
+};
 
 /** A fresh queue, the repository over `client`, and the dependencies of `submitReport`. */
 async function setup(client: DynamoDBClient = dynamoClient(db.endpoint, { maxAttempts: 3 })) {
@@ -101,6 +111,11 @@ async function setup(client: DynamoDBClient = dynamoClient(db.endpoint, { maxAtt
 }
 
 const key = () => `race-key-${++seq}`;
+const failingQueue = (): ReportQueue => ({
+  enqueue: async () => {
+    throw new Error('SQS unavailable');
+  },
+});
 
 test('a replay that writes the report while the first submit is still writing it: both answer with that report', async () => {
   const slowWrite = gate();
@@ -120,10 +135,6 @@ test('a replay that writes the report while the first submit is still writing it
 });
 
 test('an SDK retry of a report write that was applied (its response lost) is not "id already taken"', async () => {
-  const lostResponse: PutHook = async (send) => {
-    await send();
-    throw Object.assign(new Error('socket hang up after the write'), { name: 'TimeoutError', $metadata: {} });
-  };
   for (const idempotencyKey of [undefined, key()]) {
     const t = await setup(clientWithReportPutHooks([lostResponse]));
     try {
@@ -194,7 +205,7 @@ test('many replays racing a first submit that fails to enqueue: every 202 names 
 });
 
 test('a submit whose report write fails frees its key: the same key with a corrected body is accepted', async () => {
-  const writeFails: PutHook = async () => {
+  const writeFails: Hook = async () => {
     throw Object.assign(new Error('One or more parameter values were invalid'), { name: 'ValidationException', $fault: 'client', $metadata: {} });
   };
   const t = await setup(clientWithReportPutHooks([writeFails]));
@@ -204,6 +215,33 @@ test('a submit whose report write fails frees its key: the same key with a corre
     const corrected = await submitReport({ prompt: 'Corrected', idempotencyKey }, alice, t.deps());
     expect(corrected).toMatchObject({ status: 'QUEUED', replayed: false });
     expect(await t.finish(corrected.reportId)).toMatchObject({ status: 'COMPLETED', prompt: 'Corrected' });
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('an SDK retry of the key claim that was applied is still a first submit, not a replay', async () => {
+  const t = await setup(clientWithHooks('PutItemCommand', 'idem#', [lostResponse]));
+  try {
+    const result = await submitReport({ prompt: 'Claim retried', idempotencyKey: key() }, alice, t.deps());
+    expect(result).toMatchObject({ status: 'QUEUED', replayed: false });
+    expect(await t.finish(result.reportId)).toMatchObject({ status: 'COMPLETED' });
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('an SDK retry of the key release that was applied still deletes the unqueued report and frees the key', async () => {
+  const t = await setup(clientWithHooks('DeleteItemCommand', 'idem#', [lostResponse]));
+  try {
+    const ids = ['55555555-5555-4555-8555-555555555555', '66666666-6666-4666-8666-666666666666'];
+    const newId = () => ids.shift()!;
+    const idempotencyKey = key();
+    const failed = await submitReport({ prompt: 'Release retried', idempotencyKey }, alice, { ...t.deps(failingQueue()), newId }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(ServiceUnavailableError);
+    expect(await t.repo.get('55555555-5555-4555-8555-555555555555')).toBeUndefined();
+    const corrected = await submitReport({ prompt: 'Another body', idempotencyKey }, alice, { ...t.deps(), newId });
+    expect(corrected).toEqual({ reportId: '66666666-6666-4666-8666-666666666666', status: 'QUEUED', replayed: false });
   } finally {
     t.cleanup();
   }

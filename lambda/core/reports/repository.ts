@@ -141,19 +141,25 @@ export class ReportRepository {
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
       }
-      const { Item } = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }),
-      );
-      if (Item || tries >= 2) {
-        if (!Item) throw new Error(`Idempotency key record ${pk} keeps changing`);
-        return { created: false, existing: Item as IdempotencyItem };
+      const existing = await this.getIdempotencyKey(userId, key);
+      if (existing || tries >= 2) {
+        if (!existing) throw new Error(`Idempotency key record ${pk} keeps changing`);
+        return { created: false, existing };
       }
     }
   }
 
+  /** The record of an `Idempotency-Key`, whether or not it has expired. */
+  async getIdempotencyKey(userId: string, key: string): Promise<IdempotencyItem | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: idempotencyKeyOf(userId, key) }, ConsistentRead: true }),
+    );
+    return Item as IdempotencyItem | undefined;
+  }
+
   /**
    * Frees a key whose submit created nothing, so a retry with the same key starts afresh. False when the key no longer
-   * names this report, or a replay has pinned it ({@link pinIdempotencyKey}): then the report must stay.
+   * names this report (or an SDK retry finds it gone), or when a replay has pinned it ({@link pinIdempotencyKey}).
    */
   async releaseIdempotencyKey(userId: string, key: string, reportId: string): Promise<boolean> {
     return this.ignoreConditionFailure(

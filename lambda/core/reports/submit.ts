@@ -94,7 +94,8 @@ export async function submitReport(
       now,
       deps.config.reports.idempotencyHours,
     );
-    if (claim.created) return submission.createAndEnqueue(reportId, key);
+    // A record naming our fresh id is our own claim, seen by an SDK retry of a write that was applied.
+    if (claim.created || claim.existing.reportId === reportId) return submission.createAndEnqueue(reportId, key);
     if (claim.existing.requestHash !== requestHash) {
       throw new IdempotencyKeyReusedError('Idempotency-Key was already used with a different request body');
     }
@@ -154,8 +155,12 @@ class Submission {
    * replay has answered with it (and enqueued it).
    */
   private async abandon(reportId: string, key: string | undefined): Promise<void> {
-    if (key !== undefined && !(await this.deps.repo.releaseIdempotencyKey(this.caller.userId, key, reportId))) return;
-    await this.deps.repo.deleteUnstarted(reportId);
+    const { repo } = this.deps;
+    if (key !== undefined && !(await repo.releaseIdempotencyKey(this.caller.userId, key, reportId))) {
+      // Not released: pinned if the key still names this report; otherwise it is gone (or names another report).
+      if ((await repo.getIdempotencyKey(this.caller.userId, key))?.reportId === reportId) return;
+    }
+    await repo.deleteUnstarted(reportId);
   }
 
   private isThisSubmission(item: ReportItem): boolean {
