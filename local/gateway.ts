@@ -12,8 +12,8 @@
  *   "where the platform lets us know" case).
  * - Requests API Gateway would never pass to a function are answered by the gateway, in API Gateway's `{"message": …}`
  *   shape and never with a reset or a 5xx: an unparsable request target or request line, malformed headers (400),
- *   headers over API Gateway's 10,240-byte quota (431), an unmet `Expect` (417), and a request that does not arrive in
- *   time (408, see {@link GatewayTimeouts}).
+ *   headers over API Gateway's 10,240-byte quota (431), oversized chunk extensions (413), an unmet `Expect` (417), and a
+ *   request that does not arrive in time (408, see {@link GatewayTimeouts}).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -133,6 +133,7 @@ export class LocalGateway {
       }
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') reject(socket, 408, 'Request Timeout');
       else if (err.code === 'HPE_HEADER_OVERFLOW') reject(socket, 431, 'Request Header Fields Too Large');
+      else if (err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') reject(socket, 413, 'Request Too Long');
       else reject(socket, 400, err.reason ? `Bad Request: ${err.reason}` : 'Bad Request');
     });
     // A CONNECT target is host:port, not a path: nothing to route.

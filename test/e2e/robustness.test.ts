@@ -213,6 +213,7 @@ it('answers malformed request lines and headers with a JSON 4xx instead of an em
     ['binary garbage', '\u0000\u0001\u0002 hello\r\n\r\n', 400],
     ['no Host header', 'GET /reports/abc HTTP/1.1\r\n\r\n', 400],
     ['a CONNECT request', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 400],
+    ['oversized chunk extensions', `POST /chat HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\n2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`, 413],
     ['headers over 10,240 bytes', `GET /reports/abc HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(11_000)}\r\n\r\n`, 431],
     ['an unknown expectation', 'GET /reports/abc HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n', 417],
   ];
