@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { httpSender } from '../../lambda/core/webhooks';
 import { reportsApi, waitFor, waitForReport } from '../helpers/reports';
+import { TUNNELLED_INTERNAL_ADDRESSES } from '../helpers/ssrf-addresses';
 
 jest.setTimeout(60_000);
 
@@ -188,13 +189,7 @@ describe('through the local cloud', () => {
     expect(letters).toEqual([]);
   });
 
-  test.each([
-    ['2001:0:a00:1::f5ff:fffe', 'a Teredo'],
-    ['::ffff:0:a9fe:a9fe', 'an IPv4-translated'],
-    ['64:ff9b:1:a9fe:a9:fe00::', 'a local-use NAT64'],
-    ['64:ff9b:1:a9:fe:a9fe::', 'a local-use NAT64'],
-    ['64:ff9b:1:0:a9:fea9:fe00:0', 'a local-use NAT64'],
-  ])('a callbackUrl at [%s] is refused at submit with 400 (%s address)', async (address, kind) => {
+  test.each(TUNNELLED_INTERNAL_ADDRESSES)('a callbackUrl at [%s] is refused at submit with 400 (%s address)', async (address, kind) => {
     const { status, body } = await api.submit({ prompt: 'Reach inside', callbackUrl: `https://[${address}]/hook` });
     expect(status).toBe(400);
     expect(body.error).toEqual({

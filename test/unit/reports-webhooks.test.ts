@@ -3,6 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { webhookBackoffMs, webhookSenderTimeoutSeconds, worstCaseWebhookDeliveryMs, type ReportWebhookPayload } from '../../config/reports';
 import { parseConfig } from '../../config/schema';
 import type { Resolver } from '../../lambda/core/callback-url';
+import { TUNNELLED_INTERNAL_ADDRESSES } from '../helpers/ssrf-addresses';
 import {
   deliverWebhook,
   isRetryableStatus,
@@ -94,13 +95,7 @@ test('re-checks the address at delivery: a name that now resolves to the metadat
   expect(letters[0].reason).toMatch(/^blocked: .*metadata/);
 });
 
-test.each([
-  ['2001:0:a00:1::f5ff:fffe', 'a Teredo'],
-  ['::ffff:0:a9fe:a9fe', 'an IPv4-translated'],
-  ['64:ff9b:1:a9fe:a9:fe00::', 'a local-use NAT64'],
-  ['64:ff9b:1:a9:fe:a9fe::', 'a local-use NAT64'],
-  ['64:ff9b:1:0:a9:fea9:fe00:0', 'a local-use NAT64'],
-])('re-checks the address at delivery: a name that now resolves to %s (%s) is never requested', async (address, kind) => {
+test.each(TUNNELLED_INTERNAL_ADDRESSES)('re-checks the address at delivery: a name that now resolves to %s (%s) is never requested', async (address, kind) => {
   const { deps, letters, requests } = harness([], { resolve: async () => ['93.184.216.34', address] });
   const result = await deliverWebhook(delivery, deps);
   expect(result).toMatchObject({ delivered: false, attempts: 1 });
