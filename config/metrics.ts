@@ -1,0 +1,52 @@
+/**
+ * The catalogue of the metrics the functions emit (Powertools EMF) and the alarms and dashboard read: names, units and
+ * dimensions in one place, so renaming a metric in a function cannot silently leave an alarm watching nothing.
+ *
+ * Plain TypeScript: the functions, the CDK app and the tests import it; it imports nothing.
+ */
+
+/** Endpoint ids: the `endpoint` dimension of the chat metrics and the `endpoint` field of the request log line. */
+export const ENDPOINTS = { chatStream: 'chat-stream', chat: 'chat' } as const;
+export type EndpointId = (typeof ENDPOINTS)[keyof typeof ENDPOINTS];
+
+/** Dimension names. Every metric also carries Powertools' `service` dimension. */
+export const DIMENSIONS = { endpoint: 'endpoint', model: 'model', from: 'from', to: 'to' } as const;
+
+/** CloudWatch units, spelled as Powertools' `MetricUnit` values (which are these strings). */
+export type MetricUnitName = 'Count' | 'Milliseconds' | 'Count/Second' | 'None';
+
+export interface MetricSpec {
+  readonly name: string;
+  readonly unit: MetricUnitName;
+  /** Dimensions besides `service`. */
+  readonly dimensions: readonly (keyof typeof DIMENSIONS)[];
+}
+
+const spec = (name: string, unit: MetricUnitName, dimensions: MetricSpec['dimensions'] = []): MetricSpec => ({ name, unit, dimensions });
+
+export const METRICS = {
+  // One per chat request, dimensioned by endpoint and model (`lambda/core/observability.ts`).
+  requests: spec('Requests', 'Count', ['endpoint', 'model']),
+  errors: spec('Errors', 'Count', ['endpoint', 'model']),
+  timeToFirstToken: spec('TimeToFirstToken', 'Milliseconds', ['endpoint', 'model']),
+  latency: spec('Latency', 'Milliseconds', ['endpoint', 'model']),
+  inputTokens: spec('InputTokens', 'Count', ['endpoint', 'model']),
+  outputTokens: spec('OutputTokens', 'Count', ['endpoint', 'model']),
+  outputTokensPerSecond: spec('OutputTokensPerSecond', 'Count/Second', ['endpoint', 'model']),
+  // The shared circuit breaker, per model.
+  breakerTransition: spec('BreakerTransition', 'Count', ['model', 'from', 'to']),
+  breakerState: spec('BreakerState', 'None', ['model']),
+  // Reports and webhooks, per function.
+  reportsCompleted: spec('ReportsCompleted', 'Count'),
+  reportsFailed: spec('ReportsFailed', 'Count'),
+  reportTurnaround: spec('ReportTurnaround', 'Milliseconds'),
+  reportEventsRepublished: spec('ReportEventsRepublished', 'Count'),
+  reportRetries: spec('ReportRetries', 'Count'),
+  reportsExhausted: spec('ReportsExhausted', 'Count'),
+  webhooksDelivered: spec('WebhooksDelivered', 'Count'),
+  webhooksDeadLettered: spec('WebhooksDeadLettered', 'Count'),
+  webhookAttempts: spec('WebhookAttempts', 'Count'),
+} as const satisfies Record<string, MetricSpec>;
+
+/** Values of the `BreakerState` gauge. */
+export const BREAKER_STATE_VALUE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
