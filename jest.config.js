@@ -1,10 +1,14 @@
-/** Three tiers, as STYLE.md describes: unit (no network), infra (synthesised templates, cdk-nag), e2e (real HTTP against the local cloud). */
+/**
+ * Four tiers: unit (pure logic, in-memory fakes, no server), integration (the adapters against the local stand-ins:
+ * condition expressions, races), infra (synthesised templates, cdk-nag), e2e (real HTTP against the local cloud).
+ */
 const tsJest = ['ts-jest', { tsconfig: { module: 'commonjs', isolatedModules: true }, diagnostics: false }];
 const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
   ],

@@ -45,7 +45,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
 import { type AppConfig, modelChain } from '../../config/schema';
-import { BREAKER_STATE_VALUE } from '../../lambda/core/breaker';
+import { BREAKER_STATE_VALUE } from '../../config/metrics';
 import type { ReportsPipeline } from './reports-pipeline';
 
 /** A dead-letter queue to alarm on. */
