@@ -13,6 +13,8 @@
  * sse.event('start', { requestId, model: call.model });
  * const result = await call.stream((text) => sse.event('delta', { text }));
  */
+import { setTimeout as wait } from 'node:timers/promises';
+import { backoffMs, type BackoffPolicy } from '../../config/backoff';
 import type { AppConfig } from '../../config/schema';
 import { modelChain } from '../../config/schema';
 import {
@@ -178,6 +180,35 @@ export interface Admission {
 
 type Mode = 'stream' | 'complete';
 
+/** Extra passes over the chain: full jitter from `chat.retryBaseDelayMs`, doubling per pass. */
+export const chatRetryBackoff = (chat: Pick<AppConfig['chat'], 'retryBaseDelayMs' | 'retryRounds'>): BackoffPolicy => ({
+  baseMs: chat.retryBaseDelayMs,
+  capMs: chat.retryBaseDelayMs * 2 ** Math.max(0, chat.retryRounds - 1),
+  jitter: 'full',
+});
+
+/** A model attempt that produced a whole answer. */
+interface Answered {
+  kind: 'answered';
+  startedAt: number;
+  /** When the first token arrived (a non-streaming call: when the answer did); unset for an empty answer. */
+  firstTokenAt?: number;
+  text: string;
+  stopReason: string;
+  usage?: TokenUsage;
+}
+
+/** A model attempt that failed; `error` is already explained (client gone, deadline, TTFT timeout, or the model's). */
+interface Failed {
+  kind: 'failed';
+  error: unknown;
+  /** Whether the client has seen any of this attempt's answer: then no other model may take over. */
+  contentSent: boolean;
+  text: string;
+}
+
+type AttemptResult = Answered | Failed;
+
 /** Phase two of a call: one use only. */
 export class ChatCall {
   private used = false;
@@ -238,94 +269,108 @@ export class ChatCall {
     }
   }
 
+  /** The model chain: one attempt at a time until one answers, the chain is exhausted, or a failure must end the call. */
   private async runChain(
     mode: Mode,
     onDelta: ((text: string) => void) | undefined,
     reportConsumed: (tokens: number) => void,
   ): Promise<ChatResult> {
-    const now = this.service.clock;
-    const { config, invoker } = this.service.serviceDeps;
-    let lastError: unknown;
     for (;;) {
       const { modelId, permit } = this.admission;
       if (modelId === DEGRADED_MODEL) return this.degraded(onDelta);
-
-      const attemptStart = now();
-      // Converse answers all at once, so it has no first token to wait for: only the deadline bounds it.
-      const ttftTimeoutMs = mode === 'stream' ? config.chat.ttftTimeoutMs : undefined;
-      const attempt = new AttemptControl(this.ctx, ttftTimeoutMs, modelId, attemptStart);
-      let text = '';
-      let firstTokenAt: number | undefined;
-      let stopReason = 'end_turn';
-      let usage: TokenUsage | undefined;
-      try {
-        if (mode === 'stream') {
-          let stopped = false;
-          for await (const event of invoker.stream(modelId, this.request, attempt.signal)) {
-            if (event.type === 'delta') {
-              if (firstTokenAt === undefined) {
-                firstTokenAt = now();
-                attempt.firstToken();
-              }
-              text += event.text;
-              onDelta?.(event.text);
-            } else if (event.type === 'stop') {
-              stopReason = event.stopReason;
-              stopped = true;
-            } else usage = event.usage;
-          }
-          // The SDK ends the event loop quietly, without throwing, both when the call is aborted after the response
-          // started and when the connection drops mid-stream: neither may pass for a finished answer.
-          if (attempt.aborted) throw new Error('aborted');
-          if (!stopped) throw new StreamTruncatedError(modelId);
-        } else {
-          const completion = await invoker.complete(modelId, this.request, attempt.signal);
-          firstTokenAt = now();
-          text = completion.text;
-          stopReason = completion.stopReason;
-          usage = completion.usage;
-        }
-        attempt.finish();
-      } catch (raw) {
-        attempt.finish();
-        const err = attempt.explain(raw);
-        const outputSoFar = Math.ceil(text.length / 4);
-        if (err instanceof ClientGoneError || err instanceof DeadlineExceededError) {
-          // The client leaving and our own deadline say nothing about the model: the breaker is not told.
-          this.later(permit?.release());
-          if (err instanceof ClientGoneError || firstTokenAt !== undefined) {
-            reportConsumed(estimateInputTokens(this.request) + outputSoFar);
-          }
-          throw err;
-        }
-        if (firstTokenAt === undefined && !this.reconnected && isStaleConnection(err)) {
-          // A kept-alive connection that the service closed while this execution environment was frozen fails on first
-          // use. That says nothing about the model: try the same model once more, on a fresh connection, uncounted.
-          this.reconnected = true;
-          continue;
-        }
-        await permit?.failure(err);
-        if (firstTokenAt !== undefined) {
-          reportConsumed(estimateInputTokens(this.request) + outputSoFar);
-          throw new ModelStreamError(`The model failed while answering: ${describeFailure(err)}`, { cause: err });
-        }
-        lastError = err;
-        this.admission = await this.nextAdmission(lastError);
-        continue;
+      const attempt = await this.attempt(mode, modelId, onDelta);
+      if (attempt.kind === 'answered') {
+        // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
+        const ttftMs = mode === 'stream' && attempt.firstTokenAt !== undefined ? attempt.firstTokenAt - attempt.startedAt : undefined;
+        this.later(permit?.success({ ttftMs }));
+        return this.resultOf(modelId, attempt);
       }
-
-      const finishedAt = now();
-      // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
-      this.later(permit?.success({ ttftMs: mode === 'stream' && firstTokenAt !== undefined ? firstTokenAt - attemptStart : undefined }));
-      return {
-        requestId: this.ctx.requestId,
-        model: modelId,
-        text,
-        stopReason,
-        usage: usage ?? { inputTokens: estimateInputTokens(this.request), outputTokens: Math.ceil(text.length / 4) },
-        metrics: { ttftMs: (firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
-      };
+      await this.afterFailure(attempt, permit, reportConsumed);
     }
+  }
+
+  /** One call to one model. Never throws: every way it can end is a typed result. */
+  private async attempt(mode: Mode, modelId: string, onDelta?: (text: string) => void): Promise<AttemptResult> {
+    const now = this.service.clock;
+    const { config, invoker } = this.service.serviceDeps;
+    const startedAt = now();
+    // Converse answers all at once, so it has no first token to wait for: only the deadline bounds it.
+    const control = new AttemptControl(this.ctx, mode === 'stream' ? config.chat.ttftTimeoutMs : undefined, modelId, startedAt);
+    const answer: Omit<Answered, 'kind'> = { startedAt, text: '', stopReason: 'end_turn' };
+    try {
+      if (mode === 'stream') {
+        let stopped = false;
+        for await (const event of invoker.stream(modelId, this.request, control.signal)) {
+          if (event.type === 'delta') {
+            if (answer.firstTokenAt === undefined) {
+              answer.firstTokenAt = now();
+              control.firstToken();
+            }
+            answer.text += event.text;
+            onDelta?.(event.text);
+          } else if (event.type === 'stop') {
+            answer.stopReason = event.stopReason;
+            stopped = true;
+          } else answer.usage = event.usage;
+        }
+        // The SDK ends the event loop quietly, without throwing, both when the call is aborted after the response
+        // started and when the connection drops mid-stream: neither may pass for a finished answer.
+        if (control.aborted) throw new Error('aborted');
+        if (!stopped) throw new StreamTruncatedError(modelId);
+      } else {
+        const completion = await invoker.complete(modelId, this.request, control.signal);
+        Object.assign(answer, { firstTokenAt: now(), text: completion.text, stopReason: completion.stopReason, usage: completion.usage });
+      }
+      return { kind: 'answered', ...answer };
+    } catch (raw) {
+      return { kind: 'failed', error: control.explain(raw), contentSent: answer.firstTokenAt !== undefined, text: answer.text };
+    } finally {
+      control.finish();
+    }
+  }
+
+  /**
+   * Decides what a failed attempt means: the call ends (client gone, deadline, failure after content, no model left),
+   * or the chain goes on (the same model once more on a fresh connection, or the next admitted model).
+   */
+  private async afterFailure(
+    attempt: Failed,
+    permit: ModelPermit | undefined,
+    reportConsumed: (tokens: number) => void,
+  ): Promise<void> {
+    const { error, contentSent } = attempt;
+    const consumed = estimateInputTokens(this.request) + Math.ceil(attempt.text.length / 4);
+    if (error instanceof ClientGoneError || error instanceof DeadlineExceededError) {
+      // The client leaving and our own deadline say nothing about the model: the breaker is not told.
+      this.later(permit?.release());
+      if (error instanceof ClientGoneError || contentSent) reportConsumed(consumed);
+      throw error;
+    }
+    if (!contentSent && !this.reconnected && isStaleConnection(error)) {
+      // A kept-alive connection that the service closed while this execution environment was frozen fails on first
+      // use. That says nothing about the model: try the same model once more, on a fresh connection, uncounted.
+      this.reconnected = true;
+      return;
+    }
+    await permit?.failure(error);
+    if (contentSent) {
+      reportConsumed(consumed);
+      throw new ModelStreamError(`The model failed while answering: ${describeFailure(error)}`, { cause: error });
+    }
+    this.admission = await this.nextAdmission(error);
+  }
+
+  private resultOf(modelId: string, answer: Answered): ChatResult {
+    const finishedAt = this.service.clock();
+    const { text } = answer;
+    return {
+      requestId: this.ctx.requestId,
+      model: modelId,
+      text,
+      stopReason: answer.stopReason,
+      usage: answer.usage ?? { inputTokens: estimateInputTokens(this.request), outputTokens: Math.ceil(text.length / 4) },
+      metrics: { ttftMs: (answer.firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
+    };
   }
 
   /**
@@ -362,11 +407,15 @@ export class ChatCall {
     const { chat } = this.service.serviceDeps.config;
     if (this.retryRound >= chat.retryRounds || !classifyOutcome(lastError).counts) return false;
     const random = this.service.serviceDeps.random ?? Math.random;
-    const delay = Math.round(random() * chat.retryBaseDelayMs * 2 ** this.retryRound);
+    this.retryRound++;
+    const delay = backoffMs(chatRetryBackoff(chat), this.retryRound, { random });
     // Another pass is only worth starting if a first token could still arrive before the deadline.
     if (this.service.clock() + delay + chat.ttftTimeoutMs > this.ctx.deadlineAt) return false;
-    this.retryRound++;
-    await sleep(delay, this.ctx.signal);
+    try {
+      await wait(delay, undefined, { signal: this.ctx.signal });
+    } catch {
+      throw new ClientGoneError();
+    }
     return true;
   }
 
@@ -483,20 +532,4 @@ function isStaleConnection(err: unknown): boolean {
 /** Bedrock said the request itself is bad (too long for the model, for one): another try cannot help. */
 function isModelValidationError(err: unknown): boolean {
   return err instanceof Error && err.name === 'ValidationException';
-}
-
-/** Resolves after `ms`, or rejects with {@link ClientGoneError} as soon as the client goes away. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new ClientGoneError());
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new ClientGoneError());
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
