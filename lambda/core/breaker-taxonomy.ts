@@ -29,6 +29,8 @@
  * when they have one (an `AbortError` whose cause is a {@link TtftTimeoutError} is a timeout, not a client abort).
  */
 
+import { errorFacts, NETWORK_ERROR_CODES } from './error-facts';
+
 /** Why a call failed, as far as the breaker is concerned. */
 export type OutcomeKind =
   | 'throttled'
@@ -108,22 +110,6 @@ const BY_NAME: Readonly<Record<string, OutcomeKind>> = {
   InternalError: 'internal',
 };
 
-const NETWORK_CODES: ReadonlySet<string> = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ERR_HTTP2_STREAM_ERROR',
-  'ERR_HTTP2_SESSION_ERROR',
-  'ERR_HTTP2_GOAWAY_SESSION',
-  'ERR_HTTP2_ERROR',
-]);
-
 /** Error types whose cause, when present, says more than the wrapper does. */
 const WRAPPERS: ReadonlySet<string> = new Set(['AbortError', 'ModelStreamError']);
 
@@ -150,19 +136,11 @@ function byStatus(status: number, name: string): OutcomeClass | undefined {
  */
 export function classifyOutcome(err: unknown, depth = 0): OutcomeClass {
   if (err === null || typeof err !== 'object') return make('internal', typeof err);
-  const e = err as {
-    name?: unknown;
-    code?: unknown;
-    cause?: unknown;
-    $fault?: unknown;
-    $metadata?: { httpStatusCode?: unknown };
-    statusCode?: unknown;
-    status?: unknown;
-  };
-  const name = typeof e.name === 'string' ? e.name : 'Error';
+  const facts = errorFacts(err);
+  const name = facts.name ?? 'Error';
 
-  if (WRAPPERS.has(name) && depth < 5 && e.cause !== undefined) {
-    const inner = classifyOutcome(e.cause, depth + 1);
+  if (WRAPPERS.has(name) && depth < 5 && facts.cause !== undefined) {
+    const inner = classifyOutcome(facts.cause, depth + 1);
     // A cause we know nothing about does not override what the wrapper itself says.
     if (inner.kind !== 'internal') return inner;
   }
@@ -170,26 +148,17 @@ export function classifyOutcome(err: unknown, depth = 0): OutcomeClass {
   const named = BY_NAME[name];
   if (named) return make(named, name);
 
-  const code = typeof e.code === 'string' ? e.code : undefined;
-  if (code && NETWORK_CODES.has(code)) return make('network', code);
-  if (code === 'ABORT_ERR') return make('aborted', code);
+  if (facts.code && NETWORK_ERROR_CODES.has(facts.code)) return make('network', facts.code);
+  if (facts.code === 'ABORT_ERR') return make('aborted', facts.code);
 
-  const status =
-    typeof e.$metadata?.httpStatusCode === 'number'
-      ? e.$metadata.httpStatusCode
-      : typeof e.statusCode === 'number'
-        ? e.statusCode
-        : typeof e.status === 'number'
-          ? e.status
-          : undefined;
-  if (status !== undefined) {
-    const fromStatus = byStatus(status, name);
+  if (facts.httpStatus !== undefined) {
+    const fromStatus = byStatus(facts.httpStatus, name);
     if (fromStatus) return fromStatus;
   }
 
   // An AWS service exception we have no entry for: the SDK tells us whose fault it was.
-  if (e.$fault === 'server') return make('server', name);
-  if (e.$fault === 'client') return make('invalid-request', name);
+  if (facts.fault === 'server') return make('server', name);
+  if (facts.fault === 'client') return make('invalid-request', name);
 
   return make('internal', name);
 }

@@ -4,6 +4,8 @@
  * `http.ts` and the handlers; nothing else formats error bodies.
  */
 
+import { errorFacts, NETWORK_ERROR_CODES, THROTTLING_NAMES } from './error-facts';
+
 export interface ErrorBody {
   error: { code: string; message: string; retryable: boolean };
 }
@@ -100,25 +102,16 @@ export class InternalError extends ApiError {
   readonly retryable = true;
 }
 
-const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
-const THROTTLING_NAMES = new Set([
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-]);
-
 /**
  * Whether an error is an outage of a service we depend on (DynamoDB, SQS, EventBridge, Secrets Manager): the SDK marks
  * server faults with `$fault: 'server'`; throttling and network errors are outages too. Retrying later can succeed.
  */
 export function isDependencyOutage(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as { $fault?: unknown; name?: unknown; code?: unknown };
+  const { name, code, fault } = errorFacts(err);
   return (
-    e.$fault === 'server' ||
-    (typeof e.name === 'string' && (THROTTLING_NAMES.has(e.name) || e.name === 'TimeoutError')) ||
-    (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code))
+    fault === 'server' ||
+    (name !== undefined && (THROTTLING_NAMES.has(name) || name === 'TimeoutError')) ||
+    (code !== undefined && NETWORK_ERROR_CODES.has(code))
   );
 }
 
