@@ -1,0 +1,129 @@
+/**
+ * Text generation and failure injection for one model call: what `Converse` answers in one JSON body and what
+ * `ConverseStream` paces out frame by frame, given the model's behaviour.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Call } from './call';
+import { EVENT_STREAM, eventFrame, exceptionFrame } from './event-stream';
+import { parseRequest, type ParsedRequest } from './request';
+import type { ModelBehaviour } from './settings';
+import { generateTokens } from './text';
+
+const THROTTLE_MESSAGE = 'Too many requests, please wait before trying again.';
+const INTERNAL_ERROR_MESSAGE = 'The model encountered an internal error. Try your request again.';
+const STREAM_FAILED_MESSAGE = 'The model stream failed while generating the response.';
+
+export interface AnswerContext {
+  /** Source of randomness for `failRate`. */
+  readonly random: () => number;
+  /** Called with the number of `contentBlockDelta` frames each time some are written. */
+  readonly onTokensSent: (count: number) => void;
+}
+
+/** What one call produces: its tokens, where it fails (if it does), and the usage it reports. */
+interface Plan {
+  readonly tokens: readonly string[];
+  readonly stopReason: 'max_tokens' | 'end_turn';
+  /** Tokens produced before a mid-stream failure; undefined when the call succeeds. */
+  readonly failAfter?: number;
+  /** Milliseconds between tokens. */
+  readonly interval: number;
+  readonly usage: { inputTokens: number; outputTokens: number; totalTokens: number };
+}
+
+export async function answer(
+  call: Call,
+  streaming: boolean,
+  behaviour: ModelBehaviour,
+  raw: string,
+  context: AnswerContext,
+): Promise<void> {
+  const request = parseRequest(raw);
+  if ('error' in request) return call.error(400, 'ValidationException', request.error);
+
+  const { mode, ttftMs } = behaviour;
+  const failing = mode === 'throttle' || mode === 'error' || mode === 'midstream-error';
+  // Draw only in failing modes, so a seeded sequence maps one-to-one onto the calls that could fail.
+  const fails = failing && context.random() < behaviour.failRate;
+
+  if (fails && (mode === 'throttle' || mode === 'error')) {
+    if (!(await call.wait(ttftMs))) return;
+    return mode === 'throttle'
+      ? call.error(429, 'ThrottlingException', THROTTLE_MESSAGE)
+      : call.error(500, 'InternalServerException', INTERNAL_ERROR_MESSAGE);
+  }
+  const plan = planAnswer(request, behaviour, fails);
+  return streaming ? answerStream(call, plan, ttftMs, context) : answerConverse(call, plan, ttftMs);
+}
+
+function planAnswer(request: ParsedRequest, behaviour: ModelBehaviour, fails: boolean): Plan {
+  const all = generateTokens(request.seedText);
+  const tokens = request.maxTokens !== undefined ? all.slice(0, request.maxTokens) : all;
+  return {
+    tokens,
+    stopReason: tokens.length < all.length ? 'max_tokens' : 'end_turn',
+    // Mid-stream failures show some content first, never all of it.
+    failAfter: fails ? Math.max(0, Math.min(Math.max(3, Math.floor(tokens.length / 2)), tokens.length - 1)) : undefined,
+    interval: 1000 / behaviour.tokensPerSecond,
+    usage: {
+      inputTokens: request.inputTokens,
+      outputTokens: tokens.length,
+      totalTokens: request.inputTokens + tokens.length,
+    },
+  };
+}
+
+/** `Converse`: the whole answer once it would have been generated, or the failure at the moment it would occur. */
+async function answerConverse(call: Call, plan: Plan, ttftMs: number): Promise<void> {
+  const produced = plan.failAfter ?? plan.tokens.length;
+  if (!(await call.wait(ttftMs + Math.max(0, produced - 1) * plan.interval))) return;
+  if (plan.failAfter !== undefined) return call.error(500, 'InternalServerException', STREAM_FAILED_MESSAGE);
+  call.json(200, {
+    output: { message: { role: 'assistant', content: [{ text: plan.tokens.join('') }] } },
+    stopReason: plan.stopReason,
+    usage: plan.usage,
+    metrics: { latencyMs: call.elapsedMs() },
+  });
+}
+
+/** `ConverseStream`: `messageStart`, paced deltas, then the closing events or a `modelStreamErrorException`. */
+async function answerStream(call: Call, plan: Plan, ttftMs: number, context: AnswerContext): Promise<void> {
+  call.respond(200, EVENT_STREAM);
+  call.write(eventFrame('messageStart', { role: 'assistant' }));
+  if (!(await call.wait(ttftMs))) return;
+  if (!(await streamTokens(call, plan, context))) return;
+
+  if (plan.failAfter !== undefined) {
+    call.write(
+      exceptionFrame('modelStreamErrorException', {
+        message: STREAM_FAILED_MESSAGE,
+        originalStatusCode: 500,
+        originalMessage: 'Internal server error in the model.',
+      }),
+    );
+    return call.end();
+  }
+  call.write(eventFrame('contentBlockStop', { contentBlockIndex: 0 }));
+  call.write(eventFrame('messageStop', { stopReason: plan.stopReason }));
+  call.write(eventFrame('metadata', { usage: plan.usage, metrics: { latencyMs: call.elapsedMs() } }));
+  call.end();
+}
+
+/** Writes the deltas at the plan's pace; false when the client went away first. */
+async function streamTokens(call: Call, plan: Plan, context: AnswerContext): Promise<boolean> {
+  const limit = plan.failAfter ?? plan.tokens.length;
+  const firstAt = performance.now();
+  let sent = 0;
+  while (sent < limit) {
+    // Timers are coarser than fast token intervals: send every token that is due, one frame each, per tick.
+    const due = Math.min(limit, Math.floor((performance.now() - firstAt) / plan.interval) + 1);
+    const frames: Uint8Array[] = [];
+    for (; sent < due; sent++) {
+      frames.push(eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: plan.tokens[sent] } }));
+    }
+    context.onTokensSent(frames.length);
+    call.write(Buffer.concat(frames));
+    if (sent < limit && !(await call.wait(firstAt + sent * plan.interval - performance.now()))) return false;
+  }
+  return true;
+}
