@@ -23,6 +23,9 @@ describe('toApiError', () => {
     ['DynamoDB throttling', sdkError('ProvisionedThroughputExceededException', 'client')],
     ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })],
     ['a socket timeout', Object.assign(new Error('timeout'), { name: 'TimeoutError' })],
+    ['a service quota hit', sdkError('ServiceQuotaExceededException', 'client')],
+    ['an aborted connection', Object.assign(new Error('aborted'), { code: 'ECONNABORTED' })],
+    ['a broken HTTP/2 session', Object.assign(new Error('session'), { code: 'ERR_HTTP2_SESSION_ERROR' })],
   ])('turns %s of a backing service into a retryable 503', (_name, err) => {
     const apiErr = toApiError(err);
     expect(apiErr).toBeInstanceOf(ServiceUnavailableError);
