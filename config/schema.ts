@@ -6,6 +6,7 @@
  * Every field has a default; a bad value fails at synth or start with a message naming the field.
  */
 import { z } from 'zod';
+import { issueLines, problemOf } from './zod-issues';
 
 const modelId = z
   .string()
@@ -237,9 +238,9 @@ export class ConfigError extends Error {
 
 /** Validates raw configuration (already-parsed JSON) and fills in defaults. */
 export function parseConfig(raw: unknown, source = 'configuration'): AppConfig {
-  const result = appConfigSchema.safeParse(raw ?? {});
+  const result = appConfigSchema.safeParse(raw ?? {}, { error: problemOf });
   if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+  const issues = issueLines(result.error, '(root)');
   throw new ConfigError(`Invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
 }
 

@@ -18,10 +18,16 @@ describe('parseConfig', () => {
     [{ chat: { keepAliveMs: 'soon' } }, 'chat.keepAliveMs'],
     [{ models: { primary: 'a', fallbacks: ['a'] } }, 'models.fallbacks'],
     [{ chat: { streamTimeoutSeconds: 901 } }, 'chat.streamTimeoutSeconds'],
-    [{ unknownSection: {} }, '(root)'],
+    [{ unknownSection: {} }, 'unknownSection: is not a known field'],
   ])('names the bad field: %j', (raw, field) => {
     expect(() => parseConfig(raw)).toThrow(ConfigError);
     expect(() => parseConfig(raw)).toThrow(field);
+  });
+
+  it('says what is wrong in the same words as a bad request body, not the validation library’s', () => {
+    expect(() => parseConfig({ chat: { keepAliveMs: 'soon' } })).toThrow('chat.keepAliveMs: must be a number');
+    expect(() => parseConfig({ chat: { streamTimeoutSeconds: 901 } })).toThrow('chat.streamTimeoutSeconds: must be at most 900');
+    expect(() => parseConfig({ chat: { keepAliveMs: 'soon' } })).not.toThrow(/Invalid input|expected .* received/);
   });
 
   it('round-trips the runtime part through the functions’ environment variable', () => {
