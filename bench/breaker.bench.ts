@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseConfig } from '../config/schema';
+import { DynamoBreakerStore } from '../lambda/aws/breaker-store';
 import { CircuitBreaker, type BreakerPermit } from '../lambda/core/breaker';
 import { countRequests, createGuardTable, documentClient, dynamoClient, startDynalite } from '../test/helpers/dynalite';
 
@@ -86,7 +87,10 @@ const ms = (v: number) => `${v.toFixed(3)} ms`;
 const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
 
 async function measure(scenario: Scenario, index: number, ctx: Awaited<ReturnType<typeof setup>>): Promise<Result> {
-  const breaker = new CircuitBreaker({ tableName: ctx.table, settings: ctx.settings, documentClient: ctx.doc });
+  const breaker = new CircuitBreaker({
+    store: new DynamoBreakerStore({ tableName: ctx.table, documentClient: ctx.doc }),
+    settings: ctx.settings,
+  });
   const model = `bench.model-${index}`;
   const timings = { acquire: [] as number[], outcome: [] as number[] };
   for (let i = 0; i < WARMUP; i++) {

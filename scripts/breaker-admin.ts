@@ -16,6 +16,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { modelChain } from '../config/schema';
 import { ENV, readRuntimeConfig } from '../config/runtime';
+import { DynamoBreakerStore } from '../lambda/aws/breaker-store';
 import { CircuitBreaker } from '../lambda/core/breaker';
 import { readLocalState } from '../local/state-file';
 
@@ -67,7 +68,8 @@ export async function main(
 
   const config = readRuntimeConfig(local ? { ...env, ...local.env } : env);
   if (local) note(`using the local cloud at ${local.url}`);
-  const breaker = new CircuitBreaker({ tableName, settings: config.breaker, documentClient: local && localDocumentClient(local.env) });
+  const store = new DynamoBreakerStore({ tableName, documentClient: local && localDocumentClient(local.env) });
+  const breaker = new CircuitBreaker({ store, settings: config.breaker });
   switch (command) {
     case 'status':
       if (values.model) return breaker.status(values.model);

@@ -8,6 +8,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { ENV, readRuntimeConfig, requireEnv } from '../../config/runtime';
 import type { AppConfig } from '../../config/schema';
+import { DynamoBreakerStore } from '../aws/breaker-store';
+import { DynamoTokenBudgetStore } from '../aws/token-budget-store';
 import { CircuitBreaker } from './breaker';
 import { ChatService, type ChatContext, type ChatResult } from './chat';
 import { BedrockModelInvoker, type ModelRequest } from './model';
@@ -38,8 +40,8 @@ export function createChatService({ logger, metrics }: FunctionObservability, cf
   return new ChatService({
     config: cfg,
     invoker: new BedrockModelInvoker(),
-    guard: new CircuitBreaker({ tableName, settings: cfg.breaker, logger, metrics }),
-    budget: new TokenBudget({ tableName, plans: cfg.plans, logger }),
+    guard: new CircuitBreaker({ store: new DynamoBreakerStore({ tableName }), settings: cfg.breaker, logger, metrics }),
+    budget: new TokenBudget({ store: new DynamoTokenBudgetStore({ tableName }), plans: cfg.plans, logger }),
     onGuardError: (err, modelId) => logger.warn('circuit breaker unavailable; calling unguarded', { modelId, error: err as Error }),
   });
 }

@@ -1,16 +1,13 @@
 /**
  * The per-user token budget: model tokens (input + output) per user per UTC day, from `plans.<plan>.tokensPerDay`.
  *
- * One atomic counter per user and day in the guard table, shared by every Lambda instance:
+ * One atomic counter per user and day in a {@link TokenBudgetStore} shared by every Lambda instance (in AWS, the guard
+ * table: `lambda/aws/token-budget-store.ts`):
  *
- * | `pk` | attributes |
- * | --- | --- |
- * | `budget#<userId>#<yyyy-mm-dd>` | `used` (tokens), `userId`, `window`, `expiresAt` (epoch s, TTL: `retentionDays` after the day ends) |
- *
- * - `reserve` adds the call's estimate with one conditional `ADD` that fails when `used + estimate > limit`, so
+ * - `reserve` adds the call's estimate with one conditional add that is refused when `used + estimate > limit`, so
  *   concurrent calls can never reserve more than the limit together. A rejection is a {@link TokenBudgetExceededError}
  *   (429) whose `retryAfterSeconds` is the time until the day ends (UTC). It never reaches the circuit breaker.
- * - `settle` replaces the estimate with the model's reported usage: an unconditional `ADD` of `actual - estimate`, in
+ * - `settle` replaces the estimate with the model's reported usage: an unconditional add of `actual - estimate`, in
  *   the window the reservation was made in. It never fails a finished call: a write error is logged and dropped.
  * - `release` gives the estimate back when no model was called.
  *
@@ -18,8 +15,8 @@
  *
  * @example
  * ```ts
- * const budget = new TokenBudget({ tableName: process.env.GUARD_TABLE_NAME!, plans: config.plans, logger });
- * const reservation = await budget.reserve(user.id, user.plan, estimateTokens({ inputChars, maxTokens }));
+ * const budget = new TokenBudget({ store: new DynamoTokenBudgetStore({ tableName }), plans: config.plans, logger });
+ * const reservation = await budget.reserve(user.id, user.plan, estimatedTokens);
  * try {
  *   const answer = await callModel();
  *   await budget.settle(reservation, answer.usage.inputTokens + answer.usage.outputTokens);
@@ -29,11 +26,8 @@
  * }
  * ```
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AppConfig } from '../../config/schema';
-import { dynamoDocumentClient } from '../aws/clients';
 import { TokenBudgetExceededError } from './errors';
 
 const DAY_MS = 86_400_000;
@@ -57,18 +51,35 @@ export function budgetWindow(now: number): { key: string; start: number; end: nu
   return { key: new Date(start).toISOString().slice(0, 10), start, end: start + DAY_MS };
 }
 
+/** One user's counter for one window (UTC day, `yyyy-mm-dd`). */
+export interface BudgetCounter {
+  readonly userId: string;
+  readonly window: string;
+}
+
+/** Where token budgets are counted. Every method is one atomic operation on one counter. */
+export interface TokenBudgetStore {
+  /**
+   * Adds `tokens` to the counter unless its total would then exceed `limit` (a missing counter is 0). Returns the new
+   * total, or undefined when refused (nothing added). `expiresAt` (epoch seconds) is when the store may forget it.
+   */
+  reserve(counter: BudgetCounter, tokens: number, limit: number, expiresAt: number): Promise<number | undefined>;
+  /** Adds `delta` (may be negative) to the counter, unconditionally. */
+  adjust(counter: BudgetCounter, delta: number): Promise<void>;
+  /** The counter's total, strongly consistent; 0 when missing. */
+  used(counter: BudgetCounter): Promise<number>;
+}
+
 export interface TokenBudgetOptions {
-  /** The guard table. */
-  readonly tableName: string;
+  /** Where the counters are shared, e.g. `DynamoTokenBudgetStore` from lambda/aws/token-budget-store.ts. */
+  readonly store: TokenBudgetStore;
   /** `config.plans`: the daily limit is `plans[plan].tokensPerDay`. */
   readonly plans: AppConfig['plans'];
-  /** @default dynamoDocumentClient() from lambda/aws/clients.ts */
-  readonly documentClient?: DynamoDBDocumentClient;
   /** Epoch milliseconds. @default Date.now */
   readonly now?: () => number;
   /** Warnings for settle/release writes that failed. @default none */
   readonly logger?: Pick<Logger, 'warn'>;
-  /** Days a counter is kept after its window ends (DynamoDB TTL; cleanup only). @default 2 */
+  /** Days a counter is kept after its window ends (the store's expiry; cleanup only). @default 2 */
   readonly retentionDays?: number;
 }
 
@@ -96,9 +107,8 @@ export interface TokenUsage {
 }
 
 export class TokenBudget {
-  private readonly tableName: string;
+  private readonly store: TokenBudgetStore;
   private readonly plans: AppConfig['plans'];
-  private readonly client: DynamoDBDocumentClient;
   private readonly now: () => number;
   private readonly logger?: Pick<Logger, 'warn'>;
   private readonly retentionDays: number;
@@ -106,16 +116,11 @@ export class TokenBudget {
   private readonly finished = new WeakSet<TokenReservation>();
 
   constructor(options: TokenBudgetOptions) {
-    this.tableName = options.tableName;
+    this.store = options.store;
     this.plans = options.plans;
-    this.client = options.documentClient ?? dynamoDocumentClient();
     this.now = options.now ?? Date.now;
     this.logger = options.logger;
     this.retentionDays = options.retentionDays ?? 2;
-  }
-
-  static key(userId: string, window: string): string {
-    return `budget#${userId}#${window}`;
   }
 
   /** The plan's daily token limit; throws for a plan the configuration does not know. */
@@ -144,34 +149,15 @@ export class TokenBudget {
         `This request may use up to ${estimatedTokens} tokens, more than the ${limit} tokens per day of plan "${plan}"`,
       );
     }
-    try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: TokenBudget.key(userId, window.key) },
-          UpdateExpression: 'ADD #used :estimate SET #expiresAt = :expiresAt, #userId = :userId, #window = :window',
-          ConditionExpression: 'attribute_not_exists(#used) OR #used <= :room',
-          ExpressionAttributeNames: { '#used': 'used', '#expiresAt': 'expiresAt', '#userId': 'userId', '#window': 'window' },
-          ExpressionAttributeValues: {
-            ':estimate': estimatedTokens,
-            ':room': limit - estimatedTokens,
-            ':expiresAt': Math.ceil(window.end / 1000) + this.retentionDays * 86_400,
-            ':userId': userId,
-            ':window': window.key,
-          },
-          ReturnValues: 'UPDATED_NEW',
-        }),
-      );
-      const usedAfter = typeof out.Attributes?.used === 'number' ? out.Attributes.used : estimatedTokens;
-      return { userId, plan, window: window.key, estimatedTokens, limit, usedAfter };
-    } catch (err) {
-      if (!isConditionalFailure(err)) throw err;
-      const retryAfterSeconds = secondsUntil(window.end, now);
+    const expiresAt = Math.ceil(window.end / 1000) + this.retentionDays * 86_400;
+    const usedAfter = await this.store.reserve({ userId, window: window.key }, estimatedTokens, limit, expiresAt);
+    if (usedAfter === undefined) {
       throw new TokenBudgetExceededError(
         `Token budget of ${limit} tokens per day is spent; it resets at ${new Date(window.end).toISOString()}`,
-        { cause: err, retryAfterSeconds },
+        { retryAfterSeconds: secondsUntil(window.end, now) },
       );
     }
+    return { userId, plan, window: window.key, estimatedTokens, limit, usedAfter };
   }
 
   /**
@@ -196,10 +182,7 @@ export class TokenBudget {
   async usage(userId: string, plan?: string): Promise<TokenUsage> {
     const now = this.now();
     const window = budgetWindow(now);
-    const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: TokenBudget.key(userId, window.key) }, ConsistentRead: true }),
-    );
-    const used = typeof out.Item?.used === 'number' ? out.Item.used : 0;
+    const used = await this.store.used({ userId, window: window.key });
     const limit = plan === undefined ? undefined : this.limitFor(plan);
     return {
       userId,
@@ -215,15 +198,7 @@ export class TokenBudget {
   private async adjust(reservation: TokenReservation, delta: number, operation: 'settle' | 'release'): Promise<void> {
     if (delta === 0) return;
     try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: TokenBudget.key(reservation.userId, reservation.window) },
-          UpdateExpression: 'ADD #used :delta',
-          ExpressionAttributeNames: { '#used': 'used' },
-          ExpressionAttributeValues: { ':delta': delta },
-        }),
-      );
+      await this.store.adjust({ userId: reservation.userId, window: reservation.window }, delta);
     } catch (err) {
       this.logger?.warn(`token budget ${operation} not recorded`, {
         userId: reservation.userId,
@@ -237,11 +212,4 @@ export class TokenBudget {
 
 function secondsUntil(end: number, now: number): number {
   return Math.max(1, Math.ceil((end - now) / 1000));
-}
-
-function isConditionalFailure(err: unknown): boolean {
-  return (
-    err instanceof ConditionalCheckFailedException ||
-    (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ConditionalCheckFailedException')
-  );
 }

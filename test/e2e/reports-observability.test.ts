@@ -4,6 +4,7 @@
  * reads the `BreakerState` gauge), exactly as one that chat traffic opens.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
 import { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { documentClient, dynamoClient } from '../helpers/dynalite';
@@ -55,7 +56,10 @@ const emfMetricNames = (blob: Record<string, any>): string[] => // eslint-disabl
 
 test('a breaker opened by report traffic is logged and metered by the worker', async () => {
   const primary = cloud.config.models.primary;
-  const breaker = new CircuitBreaker({ tableName: cloud.env.GUARD_TABLE_NAME, settings: cloud.config.breaker, documentClient: documentClient(db) });
+  const breaker = new CircuitBreaker({
+    store: new DynamoBreakerStore({ tableName: cloud.env.GUARD_TABLE_NAME, documentClient: documentClient(db) }),
+    settings: cloud.config.breaker,
+  });
   cloud.simulator.configure({ mode: 'error', ttftMs: 0 });
 
   const api = reportsApi(cloud.url, KEY);

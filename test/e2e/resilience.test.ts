@@ -3,6 +3,7 @@
  * TTFT timeout moving to the fallback; the token budget answering 429. No request gets a 500.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
 import { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { documentClient, dynamoClient } from '../helpers/dynalite';
@@ -33,9 +34,8 @@ beforeAll(async () => {
   [primary, fallback] = [cloud.config.models.primary, cloud.config.models.fallbacks[0]];
   db = dynamoClient(cloud.dynamoEndpoint);
   breaker = new CircuitBreaker({
-    tableName: cloud.env.GUARD_TABLE_NAME,
+    store: new DynamoBreakerStore({ tableName: cloud.env.GUARD_TABLE_NAME, documentClient: documentClient(db) }),
     settings: cloud.config.breaker,
-    documentClient: documentClient(db),
   });
 });
 

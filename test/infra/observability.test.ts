@@ -9,7 +9,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { CfnElement, Stack } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { BREAKER_STATE_VALUE } from '../../lambda/core/breaker';
+import { BREAKER_STATE_VALUE } from '../../config/metrics';
 import { recordChatMetrics } from '../../lambda/core/observability';
 import { buildApp } from '../../lib/app';
 import { OUTPUT_ALARM_TOPIC_ARN } from '../../lib/outputs';

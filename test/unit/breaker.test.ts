@@ -1,19 +1,99 @@
 /**
- * The circuit breaker against a real DynamoDB API: dynalite, in-process on 127.0.0.1, with an injected clock.
- * Each test uses its own model id, so tests share the table without sharing state.
+ * The circuit breaker's decisions against an in-memory store that keeps the port's contract (atomic conditional
+ * writes, `conditionHolds`), with an injected clock. The DynamoDB store is tested in
+ * test/integration/breaker-store.test.ts.
  */
 import {
   CircuitBreaker,
+  CLOSED_INITIAL,
+  conditionHolds,
   type BreakerDecision,
   type BreakerLogger,
   type BreakerMetrics,
   type BreakerPermit,
   type BreakerSettings,
+  type BreakerStore,
+  type StoredBreakerState,
+  type WindowCounts,
 } from '../../lambda/core/breaker';
-import { documentClient, dynamoClient, useGuardTable } from '../helpers/dynalite';
+import * as machine from '../../lambda/core/breaker/state-machine';
+import { BreakerWindow } from '../../lambda/core/breaker/window';
 
-const TABLE = 'guard-breaker-unit';
-const guard = useGuardTable(TABLE);
+/** Store calls, named after the DynamoDB requests they cost, for cost assertions. */
+interface StoreCalls {
+  reads: number;
+  writes: number;
+  byOperation: Record<string, number>;
+  reset(): void;
+}
+
+/** The port's contract in memory: each call is atomic, as DynamoDB makes each request. */
+class MemoryBreakerStore implements BreakerStore {
+  readonly states = new Map<string, StoredBreakerState>();
+  readonly counters = new Map<string, WindowCounts>();
+  readonly requests: StoreCalls = {
+    reads: 0,
+    writes: 0,
+    byOperation: {},
+    reset() {
+      this.reads = 0;
+      this.writes = 0;
+      this.byOperation = {};
+    },
+  };
+
+  async readState(modelId: string): Promise<StoredBreakerState> {
+    this.count('GetItem', 'read');
+    return this.states.get(modelId) ?? CLOSED_INITIAL;
+  }
+
+  async writeState(modelId: string, next: StoredBreakerState, condition: Parameters<BreakerStore['writeState']>[2]): Promise<boolean> {
+    this.count('PutItem', 'write');
+    if (!conditionHolds(this.states.get(modelId), condition)) return false;
+    this.states.set(modelId, { ...next });
+    return true;
+  }
+
+  async addOutcome(
+    modelId: string,
+    generation: number,
+    bucketStartMs: number,
+    outcome: { failure: boolean; slow: boolean },
+    _expiresAt: number,
+    returnCounts: boolean,
+  ): Promise<WindowCounts | undefined> {
+    this.count('UpdateItem', 'write');
+    const key = `${modelId}#${generation}#${bucketStartMs}`;
+    const c = this.counters.get(key) ?? { calls: 0, failures: 0, slow: 0 };
+    const updated = { calls: c.calls + 1, failures: c.failures + (outcome.failure ? 1 : 0), slow: c.slow + (outcome.slow ? 1 : 0) };
+    this.counters.set(key, updated);
+    return returnCounts ? updated : undefined;
+  }
+
+  async readCounters(modelId: string, generation: number, bucketStarts: readonly number[]): Promise<Map<number, WindowCounts>> {
+    this.count('BatchGetItem', 'read');
+    const result = new Map<number, WindowCounts>();
+    for (const b of bucketStarts) {
+      const c = this.counters.get(`${modelId}#${generation}#${b}`);
+      if (c) result.set(b, c);
+    }
+    return result;
+  }
+
+  private count(operation: string, kind: 'read' | 'write'): void {
+    this.requests.byOperation[operation] = (this.requests.byOperation[operation] ?? 0) + 1;
+    if (kind === 'read') this.requests.reads++;
+    else this.requests.writes++;
+  }
+}
+
+/** A store whose every call fails, as an unreachable table does. */
+const unreachableStore = (): BreakerStore => {
+  const down = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { name: 'Error' }));
+  return { readState: down, writeState: down, addOutcome: down, readCounters: down };
+};
+
+let guard: MemoryBreakerStore;
 
 const settings: BreakerSettings = {
   windowSeconds: 10,
@@ -41,9 +121,8 @@ const advance = (ms: number) => {
 
 function newBreaker(extra: { metrics?: BreakerMetrics; logger?: BreakerLogger; settings?: Partial<BreakerSettings> } = {}) {
   return new CircuitBreaker({
-    tableName: TABLE,
+    store: guard,
     settings: { ...settings, ...extra.settings },
-    documentClient: guard.doc,
     now,
     metrics: extra.metrics,
     logger: extra.logger,
@@ -72,7 +151,7 @@ async function tripOpen(breaker: CircuitBreaker): Promise<void> {
 beforeEach(() => {
   t = Date.UTC(2026, 0, 15, 12, 0, 0);
   model = `test.model-${++modelSeq}`;
-  guard.requests.reset();
+  guard = new MemoryBreakerStore();
 });
 
 describe('CLOSED → OPEN', () => {
@@ -134,7 +213,7 @@ describe('CLOSED → OPEN', () => {
     expect((await breaker.status(model)).storedState).toBe('OPEN');
   });
 
-  it('never trips on failures that do not count (bad guard.requests, aborts, budget rejections)', async () => {
+  it('never trips on failures that do not count (bad requests, aborts, budget rejections)', async () => {
     const breaker = newBreaker();
     await fail(breaker, 5, badRequest);
     await fail(breaker, 5, () => Object.assign(new Error('gone'), { name: 'AbortError' }));
@@ -258,7 +337,7 @@ describe('HALF_OPEN', () => {
   });
 });
 
-describe('BreakerStore conditional writes', () => {
+describe('conditional state writes (the store contract)', () => {
   it('refuses a probe lease before the open wait ends, even in the right generation', async () => {
     const breaker = newBreaker();
     await tripOpen(breaker);
@@ -325,20 +404,35 @@ describe('reads and writes', () => {
   });
 
   it('fails open when the guard table cannot be reached', async () => {
-    const unreachable = dynamoClient('http://127.0.0.1:1');
     const warn = jest.fn();
-    const breaker = new CircuitBreaker({
-      tableName: TABLE,
-      settings,
-      documentClient: documentClient(unreachable),
-      now,
-      logger: { info: jest.fn(), warn },
-    });
+    const breaker = new CircuitBreaker({ store: unreachableStore(), settings, now, logger: { info: jest.fn(), warn } });
     const decision = await breaker.acquire(model);
     expect(decision.allowed).toBe(true);
     await permitOf(decision).failure(throttled());
     expect(warn).toHaveBeenCalledWith('breaker state unreadable', expect.objectContaining({ modelId: model }));
-    unreachable.destroy();
+  });
+
+  it('keeps refusing from the last state it knew while the store fails, and retries the read once per cacheMs', async () => {
+    let down = false;
+    const store = guard;
+    const flaky: BreakerStore = {
+      readState: (m) => (down ? Promise.reject(new Error('down')) : store.readState(m)),
+      writeState: (m, n, c) => (down ? Promise.reject(new Error('down')) : store.writeState(m, n, c)),
+      addOutcome: (...a) => (down ? Promise.reject(new Error('down')) : store.addOutcome(...a)),
+      readCounters: (...a) => (down ? Promise.reject(new Error('down')) : store.readCounters(...a)),
+    };
+    const warn = jest.fn();
+    const breaker = new CircuitBreaker({ store: flaky, settings, now, logger: { info: jest.fn(), warn } });
+    await fail(breaker, settings.minimumCalls);
+    down = true;
+    advance(settings.cacheMs);
+    expect(await breaker.acquire(model)).toMatchObject({ allowed: false, state: 'OPEN' });
+    expect(warn).toHaveBeenCalledTimes(1);
+    await breaker.acquire(model);
+    expect(warn).toHaveBeenCalledTimes(1);
+    advance(settings.cacheMs);
+    await breaker.acquire(model);
+    expect(warn).toHaveBeenCalledTimes(2);
   });
 });
 
@@ -419,5 +513,71 @@ describe('observability', () => {
     expect(gauges).toEqual(expect.arrayContaining([0, 2, 1]));
     expect(gauges[gauges.length - 1]).toBe(0);
     expect(info.mock.calls.filter(([msg]) => msg === 'breaker transition')).toHaveLength(3);
+  });
+});
+
+describe('state machine', () => {
+  it('doubles the open wait per consecutive trip up to maxOpenSeconds', () => {
+    expect([1, 2, 3, 4, 10].map((trips) => machine.openWaitMs(trips, settings))).toEqual([5_000, 10_000, 20_000, 20_000, 20_000]);
+  });
+
+  it('suggests a retry no later than a first open wait while a probe holds its lease', () => {
+    const half: StoredBreakerState = { state: 'HALF_OPEN', generation: 2, trips: 1, probeHolder: 'p', probeLeaseUntil: t + 10_000 };
+    expect(machine.retryAfterSeconds(half, t, settings)).toBe(settings.openSeconds);
+    expect(machine.retryAfterSeconds({ ...half, probeLeaseUntil: t + 1 }, t, settings)).toBe(1);
+  });
+
+  it('reads an OPEN breaker whose wait is over as HALF_OPEN', () => {
+    const open: StoredBreakerState = { state: 'OPEN', generation: 1, trips: 1, openUntil: t };
+    expect(machine.effectiveState(open, t - 1)).toBe('OPEN');
+    expect(machine.effectiveState(open, t)).toBe('HALF_OPEN');
+  });
+
+  it('trips on the failure rate before the slow-call rate, and never below minimumCalls', () => {
+    expect(machine.tripReason({ calls: 3, failures: 3, slow: 3 }, settings)).toBeUndefined();
+    expect(machine.tripReason({ calls: 4, failures: 2, slow: 4 }, settings)).toMatch(/^failure rate 50%/);
+    expect(machine.tripReason({ calls: 4, failures: 1, slow: 2 }, settings)).toMatch(/^slow-call rate 50%/);
+    expect(machine.tripReason({ calls: 4, failures: 1, slow: 1 }, settings)).toBeUndefined();
+  });
+
+  it('lets nothing but a missing item match generation 0', () => {
+    expect(conditionHolds(undefined, { generation: 0 })).toBe(true);
+    expect(conditionHolds(undefined, { generation: 0, state: 'CLOSED' })).toBe(true);
+    expect(conditionHolds(undefined, { generation: 0, state: 'OPEN' })).toBe(false);
+    expect(conditionHolds(undefined, { generation: 0, probeAvailableAt: t })).toBe(false);
+    expect(conditionHolds(undefined, { generation: 1 })).toBe(false);
+    expect(conditionHolds({ state: 'CLOSED', generation: 1, trips: 0 }, { generation: 0 })).toBe(false);
+  });
+});
+
+describe('window', () => {
+  it('splits the window into ten buckets of whole seconds and looks back one window', () => {
+    const w = new BreakerWindow(10);
+    expect(w).toMatchObject({ bucketMs: 1_000, pastBuckets: 10 });
+    expect(new BreakerWindow(30)).toMatchObject({ bucketMs: 3_000, pastBuckets: 10 });
+    expect(new BreakerWindow(25)).toMatchObject({ bucketMs: 3_000, pastBuckets: 9 });
+    expect(new BreakerWindow(5)).toMatchObject({ bucketMs: 1_000, pastBuckets: 5 });
+    expect(w.bucketStart(12_345)).toBe(12_000);
+    expect(w.pastBucketStarts(12_000).slice(0, 3)).toEqual([11_000, 10_000, 9_000]);
+  });
+
+  it('lets the store forget a bucket two windows and five minutes after it ends', () => {
+    expect(new BreakerWindow(10).expiresAt(12_000)).toBe(13 + 20 + 300);
+  });
+
+  it('keeps completed buckets once they have settled and re-reads the ones that have not', async () => {
+    const w = new BreakerWindow(10); // 1 s buckets, settled 250 ms after they end
+    const store = new MemoryBreakerStore();
+    const current = 20_000;
+    const add = () => store.addOutcome('m', 0, 19_000, { failure: true, slow: false }, 0, false);
+    const previous = async (now: number) => (await w.completedCounts(store, 'm', 0, current, now))[0];
+    await add();
+    expect(await previous(current + 100)).toEqual({ calls: 1, failures: 1, slow: 0 });
+    await add(); // a write still in flight when the bucket ended
+    expect(await previous(current + 100)).toEqual({ calls: 2, failures: 2, slow: 0 });
+    expect(await previous(current + 250)).toEqual({ calls: 2, failures: 2, slow: 0 });
+    await add();
+    expect(await previous(current + 600)).toEqual({ calls: 2, failures: 2, slow: 0 });
+    expect(store.requests.byOperation.BatchGetItem).toBe(3);
   });
 });

@@ -1,13 +1,49 @@
 /**
- * The per-user token budget against dynalite (in-process, 127.0.0.1), with an injected clock.
+ * The per-user token budget's decisions against an in-memory store that keeps the port's contract (each call atomic,
+ * reservations refused past the limit), with an injected clock. The DynamoDB store is tested in
+ * test/integration/token-budget-store.test.ts.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { TokenBudgetExceededError } from '../../lambda/core/errors';
-import { budgetWindow, estimateTokens, TokenBudget } from '../../lambda/core/token-budget';
-import { documentClient, dynamoClient, useGuardTable } from '../helpers/dynalite';
+import {
+  budgetWindow,
+  estimateTokens,
+  TokenBudget,
+  type BudgetCounter,
+  type TokenBudgetStore,
+} from '../../lambda/core/token-budget';
 
-const TABLE = 'guard-budget-unit';
-const guard = useGuardTable(TABLE);
+/** The port's contract in memory; counts calls as the DynamoDB requests they cost. */
+class MemoryTokenBudgetStore implements TokenBudgetStore {
+  readonly counters = new Map<string, { used: number; expiresAt?: number }>();
+  readonly requests = { reads: 0, writes: 0 };
+
+  async reserve(counter: BudgetCounter, tokens: number, limit: number, expiresAt: number): Promise<number | undefined> {
+    this.requests.writes++;
+    const used = this.counters.get(key(counter))?.used ?? 0;
+    if (used + tokens > limit) return undefined;
+    this.counters.set(key(counter), { used: used + tokens, expiresAt });
+    return used + tokens;
+  }
+
+  async adjust(counter: BudgetCounter, delta: number): Promise<void> {
+    this.requests.writes++;
+    const c = this.counters.get(key(counter));
+    this.counters.set(key(counter), { ...c, used: (c?.used ?? 0) + delta });
+  }
+
+  async used(counter: BudgetCounter): Promise<number> {
+    this.requests.reads++;
+    return this.counters.get(key(counter))?.used ?? 0;
+  }
+}
+
+const key = (c: BudgetCounter) => `${c.userId}#${c.window}`;
+const unreachableStore = (): TokenBudgetStore => {
+  const down = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:1'));
+  return { reserve: down, adjust: down, used: down };
+};
+
+let store: MemoryTokenBudgetStore;
 const plans = {
   free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 1_000 },
   pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 100_000 },
@@ -18,7 +54,7 @@ let user: string;
 let userSeq = 0;
 
 function newBudget(): TokenBudget {
-  return new TokenBudget({ tableName: TABLE, plans, documentClient: guard.doc, now: () => t });
+  return new TokenBudget({ store, plans, now: () => t });
 }
 
 async function rejection(p: Promise<unknown>): Promise<TokenBudgetExceededError> {
@@ -34,7 +70,7 @@ async function rejection(p: Promise<unknown>): Promise<TokenBudgetExceededError>
 beforeEach(() => {
   t = Date.UTC(2026, 4, 20, 18, 30, 0);
   user = `user-${++userSeq}`;
-  guard.requests.reset();
+  store = new MemoryTokenBudgetStore();
 });
 
 describe('estimateTokens', () => {
@@ -151,8 +187,7 @@ describe('TokenBudget', () => {
     t = Date.UTC(2026, 4, 21, 0, 0, 10);
     await budget.settle(r, 800);
     expect((await budget.usage(user)).used).toBe(0);
-    const yesterday = await guard.doc.send(new GetCommand({ TableName: TABLE, Key: { pk: TokenBudget.key(user, '2026-05-20') } }));
-    expect(yesterday.Item?.used).toBe(800);
+    expect(store.counters.get(`${user}#2026-05-20`)?.used).toBe(800);
   });
 
   it('keeps separate budgets per user and uses each plan limit', async () => {
@@ -162,11 +197,12 @@ describe('TokenBudget', () => {
     await expect(budget.reserve(other, 'pro', 50_000)).resolves.toMatchObject({ limit: 100_000 });
   });
 
-  it('stores the counter under budget#<user>#<day> with a TTL two days after the window', async () => {
-    const budget = newBudget();
-    await budget.reserve(user, 'free', 10);
-    const item = await guard.doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `budget#${user}#2026-05-20` } }));
-    expect(item.Item).toMatchObject({ used: 10, userId: user, window: '2026-05-20', expiresAt: Date.UTC(2026, 4, 23) / 1000 });
+  it('lets the store forget the counter two days after the window, or retentionDays', async () => {
+    await newBudget().reserve(user, 'free', 10);
+    expect(store.counters.get(`${user}#2026-05-20`)).toEqual({ used: 10, expiresAt: Date.UTC(2026, 4, 23) / 1000 });
+    const kept = new TokenBudget({ store, plans, now: () => t, retentionDays: 7 });
+    await kept.reserve(`${user}-b`, 'free', 10);
+    expect(store.counters.get(`${user}-b#2026-05-20`)?.expiresAt).toBe(Date.UTC(2026, 4, 28) / 1000);
   });
 
   it('costs one write to reserve, one to settle, none to settle an exact estimate, and no reads', async () => {
@@ -175,7 +211,12 @@ describe('TokenBudget', () => {
     await budget.settle(a, 90);
     const b = await budget.reserve(user, 'free', 100);
     await budget.settle(b, 100);
-    expect(guard.requests).toMatchObject({ reads: 0, writes: 3 });
+    expect(store.requests).toMatchObject({ reads: 0, writes: 3 });
+  });
+
+  it('lets an error from the store through when reserving, rather than calling the model unbudgeted', async () => {
+    const budget = new TokenBudget({ store: unreachableStore(), plans, now: () => t });
+    await expect(budget.reserve(user, 'free', 10)).rejects.toThrow('ECONNREFUSED');
   });
 
   it('rejects a plan the configuration does not define', async () => {
@@ -184,12 +225,10 @@ describe('TokenBudget', () => {
   });
 
   it('never throws from settle when the table is unreachable', async () => {
-    const unreachable = dynamoClient('http://127.0.0.1:1');
     const warn = jest.fn();
-    const budget = new TokenBudget({ tableName: TABLE, plans, documentClient: documentClient(unreachable), now: () => t, logger: { warn } });
+    const budget = new TokenBudget({ store: unreachableStore(), plans, now: () => t, logger: { warn } });
     const reservation = { userId: user, plan: 'free', window: '2026-05-20', estimatedTokens: 10, limit: 1_000, usedAfter: 10 };
     await expect(budget.settle(reservation, 50)).resolves.toBeUndefined();
     expect(warn).toHaveBeenCalledWith('token budget settle not recorded', expect.objectContaining({ delta: 40 }));
-    unreachable.destroy();
   });
 });

@@ -8,6 +8,7 @@ import {
   type BreakerPermit,
   type BreakerSettings,
 } from '../../lambda/core/breaker';
+import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
 import { useGuardTable } from '../helpers/dynalite';
 
 const TABLE = 'guard-breaker-concurrency';
@@ -38,9 +39,8 @@ function fleet(): CircuitBreaker[] {
     { length: INSTANCES },
     () =>
       new CircuitBreaker({
-        tableName: TABLE,
+        store: new DynamoBreakerStore({ tableName: TABLE, documentClient: guard.doc }),
         settings,
-        documentClient: guard.doc,
         now: () => t,
         logger: {
           info: ((message: string, extra: { from?: string; to?: string }) => {
