@@ -32,19 +32,6 @@ import { TokenBudgetExceededError } from './errors';
 
 const DAY_MS = 86_400_000;
 
-/** Characters per token used by {@link estimateTokens}: a deliberately generous guess for English text. */
-export const CHARS_PER_TOKEN = 4;
-
-/**
- * What a chat call may cost before it runs: its input at {@link CHARS_PER_TOKEN} characters per token, plus every
- * output token it may produce. Settling with the reported usage corrects it afterwards.
- */
-export function estimateTokens(input: { inputChars: number; maxTokens: number }): number {
-  const chars = Math.max(0, Math.floor(input.inputChars));
-  const maxTokens = Math.max(0, Math.floor(input.maxTokens));
-  return Math.ceil(chars / CHARS_PER_TOKEN) + maxTokens;
-}
-
 /** The UTC day containing `now`: its key (`yyyy-mm-dd`) and its bounds in epoch ms. */
 export function budgetWindow(now: number): { key: string; start: number; end: number } {
   const start = Math.floor(now / DAY_MS) * DAY_MS;

@@ -6,7 +6,6 @@
 import { TokenBudgetExceededError } from '../../lambda/core/errors';
 import {
   budgetWindow,
-  estimateTokens,
   TokenBudget,
   type BudgetCounter,
   type TokenBudgetStore,
@@ -71,15 +70,6 @@ beforeEach(() => {
   t = Date.UTC(2026, 4, 20, 18, 30, 0);
   user = `user-${++userSeq}`;
   store = new MemoryTokenBudgetStore();
-});
-
-describe('estimateTokens', () => {
-  it('counts four characters per token, rounded up, plus every output token allowed', () => {
-    expect(estimateTokens({ inputChars: 0, maxTokens: 100 })).toBe(100);
-    expect(estimateTokens({ inputChars: 1, maxTokens: 100 })).toBe(101);
-    expect(estimateTokens({ inputChars: 8, maxTokens: 0 })).toBe(2);
-    expect(estimateTokens({ inputChars: 9, maxTokens: 10 })).toBe(13);
-  });
 });
 
 describe('budgetWindow', () => {
