@@ -3,7 +3,8 @@
  * `POWERTOOLS_METRICS_NAMESPACE`, `POWERTOOLS_LOG_LEVEL`). Created once per function, at module scope.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricResolution, MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricResolution, Metrics } from '@aws-lambda-powertools/metrics';
+import { DIMENSIONS, METRICS, type MetricSpec } from '../../config/metrics';
 import type { ChatMetrics, ChatResult } from './chat';
 import type { TokenUsage } from './model';
 
@@ -29,23 +30,33 @@ export interface ChatMeasurement {
  * this API exists to keep low, and spikes shorter than a minute matter.
  */
 export function recordChatMetrics(metrics: Metrics, m: ChatMeasurement): void {
-  metrics.addDimensions({ endpoint: m.endpoint, model: m.model });
-  metrics.addMetric('Requests', MetricUnit.Count, 1);
-  if (m.outcome !== 'ok') metrics.addMetric('Errors', MetricUnit.Count, 1);
+  metrics.addDimensions({ [DIMENSIONS.endpoint]: m.endpoint, [DIMENSIONS.model]: m.model });
+  addMetric(metrics, METRICS.requests, 1);
+  if (m.outcome !== 'ok') addMetric(metrics, METRICS.errors, 1);
   if (m.metrics) {
-    metrics.addMetric('TimeToFirstToken', MetricUnit.Milliseconds, m.metrics.ttftMs, MetricResolution.High);
-    metrics.addMetric('Latency', MetricUnit.Milliseconds, m.metrics.latencyMs);
+    addMetric(metrics, METRICS.timeToFirstToken, m.metrics.ttftMs, MetricResolution.High);
+    addMetric(metrics, METRICS.latency, m.metrics.latencyMs);
   }
   if (m.usage) {
-    metrics.addMetric('InputTokens', MetricUnit.Count, m.usage.inputTokens);
-    metrics.addMetric('OutputTokens', MetricUnit.Count, m.usage.outputTokens);
+    addMetric(metrics, METRICS.inputTokens, m.usage.inputTokens);
+    addMetric(metrics, METRICS.outputTokens, m.usage.outputTokens);
     if (m.metrics) {
       const generationMs = m.metrics.latencyMs - m.metrics.ttftMs;
       if (generationMs > 0 && m.usage.outputTokens > 0) {
-        metrics.addMetric('OutputTokensPerSecond', MetricUnit.CountPerSecond, (m.usage.outputTokens * 1000) / generationMs);
+        addMetric(metrics, METRICS.outputTokensPerSecond, (m.usage.outputTokens * 1000) / generationMs);
       }
     }
   }
+}
+
+/** Adds a metric of the catalogue (`config/metrics.ts`), with the name and unit the alarms and dashboard expect. */
+export function addMetric(
+  metrics: Pick<Metrics, 'addMetric'>,
+  spec: MetricSpec,
+  value: number,
+  resolution: Parameters<Metrics['addMetric']>[3] = MetricResolution.Standard,
+): void {
+  metrics.addMetric(spec.name, spec.unit as Parameters<Metrics['addMetric']>[1], value, resolution);
 }
 
 export interface ChatRequestOutcome {

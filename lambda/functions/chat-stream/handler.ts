@@ -5,6 +5,7 @@
  * commits, so it gets a real status and a JSON body. After `start`, failures are `event: error`, and the stream always
  * ends with `end` or `error`.
  */
+import { ENDPOINTS } from '../../../config/metrics';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import type { Writable } from 'node:stream';
 import { ClientGoneError, type ChatCall, type ChatResult } from '../../core/chat';
@@ -16,7 +17,7 @@ import { createChatService, deadlineFrom, lazy, runtimeConfig } from '../../core
 import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
 import { parseChatRequest } from '../../core/validation';
 
-const ENDPOINT = 'chat-stream';
+const ENDPOINT = ENDPOINTS.chatStream;
 const logger = createLogger();
 const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));

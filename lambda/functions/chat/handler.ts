@@ -1,4 +1,5 @@
 /** POST /chat: the synchronous baseline. The whole answer in one JSON response. */
+import { ENDPOINTS } from '../../../config/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { ChatResult } from '../../core/chat';
 import { toApiError } from '../../core/errors';
@@ -8,7 +9,7 @@ import { createLogger, createMetrics, reportChatRequest } from '../../core/obser
 import { createChatService, deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { parseChatRequest } from '../../core/validation';
 
-const ENDPOINT = 'chat';
+const ENDPOINT = ENDPOINTS.chat;
 
 /**
  * Time kept back from the gateway's integration timeout (`chat.syncTimeoutSeconds`), whose clock started before this
