@@ -5,6 +5,7 @@
  * An event's `detail` is `{ payload, callbackUrl? }`: `payload` is exactly the webhook body of the client contract;
  * `callbackUrl` is present only for reports submitted with one. Deploy-time subscribers receive `$.detail.payload`.
  */
+import { worstCaseBackoffMs, type BackoffPolicy } from './backoff';
 import { TABLES } from './tables';
 
 /** The reports table: partition key `pk` (`report#<id>` or `idem#<user>#<key hash>`), TTL on `expiresAt`. */
@@ -53,21 +54,15 @@ export const REPORT_CALLBACKS_PATTERN: EventPattern = {
 /** JSON path of the webhook body inside an event: the input transformation of subscriber targets. */
 export const WEBHOOK_PAYLOAD_PATH = '$.detail.payload';
 
-/** Per-report webhook retries: the first delay, doubled per attempt up to the maximum, scaled by a jitter in [0.5, 1]. */
-export const WEBHOOK_BACKOFF_BASE_MS = 1_000;
-export const WEBHOOK_BACKOFF_MAX_MS = 60_000;
-
-/** The delay after failed attempt `attempt` (1-based). */
-export function webhookBackoffMs(attempt: number, random: () => number = Math.random): number {
-  const exponential = Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_BASE_MS * 2 ** (attempt - 1));
-  return Math.round(exponential * (0.5 + 0.5 * random()));
-}
+/**
+ * Per-report webhook retries: 1 s, doubled per attempt up to 60 s, scaled by a random factor in [0.5, 1] (equal jitter),
+ * so the receiver gets a pause of at least half the schedule.
+ */
+export const WEBHOOK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000, jitter: 'equal' };
 
 /** Longest `maxAttempts` deliveries with their timeouts and backoff can take. */
 export function worstCaseWebhookDeliveryMs(webhooks: { maxAttempts: number; deliveryTimeoutMs: number }): number {
-  let total = webhooks.maxAttempts * webhooks.deliveryTimeoutMs;
-  for (let attempt = 1; attempt < webhooks.maxAttempts; attempt++) total += webhookBackoffMs(attempt, () => 1);
-  return total;
+  return webhooks.maxAttempts * webhooks.deliveryTimeoutMs + worstCaseBackoffMs(WEBHOOK_BACKOFF, webhooks.maxAttempts - 1);
 }
 
 /** The webhook sender's timeout: every attempt and backoff, plus room to dead-letter; Lambda allows at most 900 s. */

@@ -16,7 +16,7 @@ import type { FunctionName, RouteDefinition } from '../config/routes';
 import { ENV, runtimeConfigJson } from '../config/runtime';
 import type { AppConfig, AppConfigInput } from '../config/schema';
 import { TABLES } from '../config/tables';
-import { registerApiKey } from '../lambda/core/identity';
+import { registerApiKey } from '../lambda/aws/users-table';
 import { parseApiKeys, UsagePlans, type LocalApiKey } from './api-keys';
 import { BedrockSimulator, SimulatorSettingsError } from './bedrock-simulator';
 import { loadLocalConfig } from './config';

@@ -20,7 +20,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../config/schema';
-import { registerApiKey } from '../lambda/core/identity';
+import { registerApiKey } from '../lambda/aws/users-table';
 import { OUTPUT_USERS_TABLE_NAME, usagePlanOutputKey } from '../lib/outputs';
 
 export const USAGE = `Usage: npx tsx scripts/create-api-key.ts --user <userId> --plan <plan> [--stack <name>] [--region <region>]

@@ -11,10 +11,10 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
-import { webhookBackoffMs, type ReportWebhookPayload } from '../../config/reports';
+import { backoffMs } from '../../config/backoff';
+import { WEBHOOK_BACKOFF, type ReportWebhookPayload } from '../../config/reports';
 import type { AppConfig } from '../../config/schema';
 import { checkCallbackUrl, type Resolver } from './callback-url';
 
@@ -48,11 +48,15 @@ export interface AttemptRequest {
 export type AttemptResponse = { status: number } | { error: string };
 export type Sender = (request: AttemptRequest) => Promise<AttemptResponse>;
 
+/** The signing secret (`whsec_…` or bare base64): Secrets Manager in `lambda/aws/webhook-secret.ts`. */
+export type WebhookSecretSource = () => Promise<string>;
+/** Where undeliverable webhooks go: an SQS queue in `lambda/aws/webhook-dead-letter.ts`. */
+export type DeadLetterSink = (letter: DeadLetter) => Promise<void>;
+
 export interface WebhookDeliveryDeps {
   config: Pick<AppConfig, 'webhooks'>;
-  /** The signing secret (`whsec_…` or bare base64). */
-  secret: () => Promise<string>;
-  deadLetter: (letter: DeadLetter) => Promise<void>;
+  secret: WebhookSecretSource;
+  deadLetter: DeadLetterSink;
   resolve?: Resolver;
   send?: Sender;
   sleep?: (ms: number) => Promise<void>;
@@ -63,9 +67,7 @@ export interface WebhookDeliveryDeps {
 }
 
 /** A backoff wait that does not by itself keep the process alive (the awaiting invocation does). */
-function unrefSleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
+const unrefSleep = (ms: number): Promise<void> => sleepFor(ms, undefined, { ref: false });
 
 /** Statuses worth retrying: the receiver is busy, down or briefly confused. Other 3xx/4xx will not change. */
 export function isRetryableStatus(status: number): boolean {
@@ -123,7 +125,7 @@ export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDel
       }
     }
     if (!retry || attempts >= maxAttempts) break;
-    const waitMs = webhookBackoffMs(attempts, deps.random);
+    const waitMs = backoffMs(WEBHOOK_BACKOFF, attempts, { random: deps.random });
     if (deps.deadlineAt !== undefined && now() + waitMs + deliveryTimeoutMs > deps.deadlineAt) {
       reason = `out of time after ${attempts} attempts; last: ${reason}`;
       break;
@@ -185,29 +187,3 @@ export const httpSender: Sender = (request) =>
     req.on('error', (err) => done({ error: timeout.signal.aborted ? `timed out after ${request.timeoutMs} ms` : err.message }));
     req.end(request.body);
   });
-
-/** The signing secret from Secrets Manager, cached for a few minutes so a rotation is picked up without a redeploy. */
-export function secretsManagerSecret(
-  client: () => SecretsManagerClient,
-  secretId: () => string,
-  options: { ttlMs?: number; now?: () => number } = {},
-): () => Promise<string> {
-  const ttlMs = options.ttlMs ?? 5 * 60_000;
-  const now = options.now ?? Date.now;
-  let cached: { value: string; expires: number } | undefined;
-  return async () => {
-    if (cached && cached.expires > now()) return cached.value;
-    const out = await client().send(new GetSecretValueCommand({ SecretId: secretId() }));
-    const value = out.SecretString?.trim();
-    if (!value) throw new Error('The webhook signing secret is empty');
-    cached = { value, expires: now() + ttlMs };
-    return value;
-  };
-}
-
-/** Dead-letters to an SQS queue; the message body is the {@link DeadLetter} as JSON. */
-export function sqsDeadLetter(client: () => SQSClient, queueUrl: () => string): (letter: DeadLetter) => Promise<void> {
-  return async (letter) => {
-    await client().send(new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: JSON.stringify(letter) }));
-  };
-}

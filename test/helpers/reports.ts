@@ -1,6 +1,7 @@
 /** Helpers for report tests and the reports bench: an API client, webhook receivers, bounded polling. */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
@@ -67,7 +68,7 @@ export async function waitFor<T>(
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > until) throw new Error(`Timed out waiting for ${options.what ?? 'a condition'}`);
-    await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
+    await sleep(options.intervalMs ?? 50);
   }
 }
 

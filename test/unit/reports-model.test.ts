@@ -1,6 +1,8 @@
 /** Pure rules of reports: the client's views, the webhook body, event size, retry delays. */
+import { parseConfig } from '../../config/schema';
 import { MAX_EVENT_DETAIL_BYTES, reportEventDetail } from '../../lambda/core/reports/events';
-import { isReportId, metadataJsonOf, retryDelaySeconds, toView, webhookIdOf, webhookPayloadOf, type ReportItem } from '../../lambda/core/reports/model';
+import { reportRetryPolicy, retryDelaySeconds } from '../../lambda/core/reports/worker';
+import { isReportId, metadataJsonOf, toView, webhookIdOf, webhookPayloadOf, type ReportItem } from '../../lambda/core/reports/model';
 
 const base: ReportItem = {
   pk: 'report#r',
@@ -68,12 +70,22 @@ test('the event carries the payload and the callbackUrl, and is cut to fit an Ev
 });
 
 test('retry delays grow exponentially, honour Retry-After, and stay under the cap', () => {
+  const policy = { baseMs: 5_000, capMs: 300_000, jitter: 'equal' } as const;
+  const top = () => 1;
   const mid = () => 0.5;
-  expect([1, 2, 3, 4].map((n) => retryDelaySeconds(n, { baseSeconds: 5, capSeconds: 300, random: mid }))).toEqual([5, 10, 20, 40]);
-  expect(retryDelaySeconds(1, { baseSeconds: 5, capSeconds: 300, retryAfterSeconds: 30, random: mid })).toBe(30);
-  expect(retryDelaySeconds(9, { baseSeconds: 5, capSeconds: 15, random: () => 1 })).toBe(15);
-  expect(retryDelaySeconds(1, { baseSeconds: 5, capSeconds: 300, random: () => 0 })).toBe(4);
-  expect(retryDelaySeconds(1, { baseSeconds: 5, capSeconds: 300, random: () => 1 })).toBe(6);
+  expect([1, 2, 3, 4].map((n) => retryDelaySeconds(policy, n, { random: top }))).toEqual([5, 10, 20, 40]);
+  // Equal jitter: between half the delay and all of it, in whole seconds rounded up.
+  expect([1, 2, 3, 4].map((n) => retryDelaySeconds(policy, n, { random: mid }))).toEqual([4, 8, 15, 30]);
+  expect(retryDelaySeconds(policy, 1, { random: () => 0 })).toBe(3);
+  expect(retryDelaySeconds(policy, 1, { retryAfterSeconds: 30, random: mid })).toBe(30);
+  expect(retryDelaySeconds(policy, 1, { retryAfterSeconds: 30, random: () => 0 })).toBe(30);
+  expect(retryDelaySeconds({ ...policy, capMs: 15_000 }, 9, { random: top })).toBe(15);
+  expect(retryDelaySeconds({ ...policy, capMs: 15_000 }, 1, { retryAfterSeconds: 300, random: () => 0 })).toBe(15);
+});
+
+test('report retries wait at most half the visibility timeout and 300 s', () => {
+  expect(reportRetryPolicy(parseConfig({ reports: { workerTimeoutSeconds: 30, visibilityTimeoutSeconds: 40 } }))).toEqual({ baseMs: 5_000, capMs: 20_000, jitter: 'equal' });
+  expect(reportRetryPolicy(parseConfig({})).capMs).toBe(300_000);
 });
 
 test('report ids are UUIDs', () => {

@@ -1,45 +1,20 @@
-/** Accepting reports against dynalite: validation, the Idempotency-Key record, and a failed enqueue leaving nothing behind. */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+/**
+ * Accepting reports, with in-memory fakes of the store and the queue: validation, the Idempotency-Key decisions (replay,
+ * reuse, expiry, a failed enqueue leaving nothing behind), metadata kept as JSON text. The DynamoDB adapter's conditions
+ * are tested in test/integration/reports-submit.test.ts.
+ */
 import { parseConfig } from '../../config/schema';
 import type { CallbackUrlCheck } from '../../lambda/core/callback-url';
 import { IdempotencyKeyReusedError, ValidationError } from '../../lambda/core/errors';
 import { metadataJsonOf } from '../../lambda/core/reports/model';
-import { ReportRepository } from '../../lambda/core/reports/repository';
-import { nestingExceeds, requestHashOf, submitReport, type ReportQueue, type SubmitReportDeps } from '../../lambda/core/reports/submit';
-import { createTable, documentClient, dynamoClient, startDynalite, type DynaliteHandle } from '../helpers/dynalite';
+import { nestingExceeds, requestHashOf, submitReport, type SubmitReportDeps } from '../../lambda/core/reports/submit';
+import { FakeQueue, InMemoryReportStore } from '../helpers/reports-fakes';
 
 const config = parseConfig({ reports: { maxPromptChars: 100, maxMetadataBytes: 64, idempotencyHours: 24 } });
 const alice = { userId: 'alice', plan: 'free' };
 const bob = { userId: 'bob', plan: 'pro' };
 
-let db: DynaliteHandle;
-let client: DynamoDBClient;
-let repo: ReportRepository;
-
-beforeAll(async () => {
-  db = await startDynalite();
-  client = dynamoClient(db.endpoint);
-  await createTable(client, 'reports-submit-test', { partitionKey: 'pk' });
-  repo = new ReportRepository({ documentClient: documentClient(client), tableName: 'reports-submit-test', retentionDays: 30 });
-});
-
-afterAll(async () => {
-  client.destroy();
-  await db.close();
-});
-
-class FakeQueue implements ReportQueue {
-  sent: string[] = [];
-  failNext = false;
-  async enqueue(reportId: string): Promise<void> {
-    if (this.failNext) {
-      this.failNext = false;
-      throw new Error('SQS unavailable');
-    }
-    this.sent.push(reportId);
-  }
-}
+const repo = new InMemoryReportStore();
 
 const publicUrl = async (url: string): Promise<CallbackUrlCheck> =>
   url.includes('10.0.0.1') ? { ok: false, reason: 'must not point at a private address', retryable: false } : { ok: true, url: new URL(url), addresses: [] };
@@ -205,12 +180,7 @@ describe('metadata', () => {
 
   test('a report stored before metadata was kept as JSON text (a map) still reads back', async () => {
     const reportId = '44444444-4444-4444-8444-444444444444';
-    await documentClient(client).send(
-      new PutCommand({
-        TableName: 'reports-submit-test',
-        Item: { pk: `report#${reportId}`, reportId, userId: 'alice', plan: 'free', status: 'QUEUED', prompt: 'Old', metadata: { ticket: 'T-1', n: 2 }, createdAt: 'x', updatedAt: 'x', attempts: 0, expiresAt: 0 },
-      }),
-    );
+    repo.put({ pk: `report#${reportId}`, reportId, userId: 'alice', plan: 'free', status: 'QUEUED', prompt: 'Old', metadata: { ticket: 'T-1', n: 2 }, createdAt: 'x', updatedAt: 'x', attempts: 0, expiresAt: 0 });
     const item = await repo.get(reportId);
     expect(metadataJsonOf(item!)).toBe('{"ticket":"T-1","n":2}');
     // A replay of its key recognises it as the same submission.

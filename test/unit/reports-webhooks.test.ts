@@ -1,6 +1,7 @@
 /** Per-report webhook delivery with an injected sender, resolver and clock: signing, retries, dead-lettering, SSRF. */
 import { Webhook } from 'standardwebhooks';
-import { webhookBackoffMs, webhookSenderTimeoutSeconds, worstCaseWebhookDeliveryMs, type ReportWebhookPayload } from '../../config/reports';
+import { backoffMs } from '../../config/backoff';
+import { WEBHOOK_BACKOFF, webhookSenderTimeoutSeconds, worstCaseWebhookDeliveryMs, type ReportWebhookPayload } from '../../config/reports';
 import { parseConfig } from '../../config/schema';
 import type { Resolver } from '../../lambda/core/callback-url';
 import { TUNNELLED_INTERNAL_ADDRESSES } from '../helpers/ssrf-addresses';
@@ -150,8 +151,8 @@ test('stops before the function deadline and dead-letters what is left', async (
 });
 
 test('the retry schedule and the sender timeout follow the configuration', () => {
-  expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => webhookBackoffMs(n, () => 1))).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
-  expect(webhookBackoffMs(3, () => 0)).toBe(2000);
+  expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffMs(WEBHOOK_BACKOFF, n, { random: () => 1 }))).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+  expect(backoffMs(WEBHOOK_BACKOFF, 3, { random: () => 0 })).toBe(2000);
   expect(worstCaseWebhookDeliveryMs({ maxAttempts: 6, deliveryTimeoutMs: 5000 })).toBe(6 * 5000 + 31_000);
   expect(webhookSenderTimeoutSeconds({ maxAttempts: 6, deliveryTimeoutMs: 5000 })).toBe(76);
   expect(webhookSenderTimeoutSeconds({ maxAttempts: 20, deliveryTimeoutMs: 30_000 })).toBe(900);

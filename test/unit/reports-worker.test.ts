@@ -1,47 +1,18 @@
 /**
- * The report lifecycle against dynalite (in-process, loopback only): conditional transitions, leases, retries, the
- * owed-event flag and the dead-letter backstop. The model and the bus are fakes.
+ * The report lifecycle's decisions with in-memory fakes of the store and the bus: conditional transitions, leases,
+ * retries, the owed-event flag and the dead-letter backstop. The DynamoDB adapter's conditions are tested in
+ * test/integration/reports-worker.test.ts.
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ModelStreamError, ModelUnavailableError, TokenBudgetExceededError, ValidationError } from '../../lambda/core/errors';
-import type { ReportEventPublisher } from '../../lambda/core/reports/events';
-import type { ReportItem } from '../../lambda/core/reports/model';
-import { ReportRepository } from '../../lambda/core/reports/repository';
 import { failExhaustedReport, runReportJob, type GenerateFn, type ReportWorkerDeps } from '../../lambda/core/reports/worker';
 import { parseConfig } from '../../config/schema';
-import { createTable, documentClient, dynamoClient, startDynalite, type DynaliteHandle } from '../helpers/dynalite';
+import { FakeBus, InMemoryReportStore } from '../helpers/reports-fakes';
 
 const config = parseConfig({ reports: { maxReceiveCount: 3, workerTimeoutSeconds: 30, visibilityTimeoutSeconds: 40 } });
 const USER = { userId: 'alice', plan: 'free' };
 
-let db: DynaliteHandle;
-let client: DynamoDBClient;
-let repo: ReportRepository;
+const repo = new InMemoryReportStore();
 let seq = 0;
-
-beforeAll(async () => {
-  db = await startDynalite();
-  client = dynamoClient(db.endpoint);
-  await createTable(client, 'reports-test', { partitionKey: 'pk' });
-  repo = new ReportRepository({ documentClient: documentClient(client), tableName: 'reports-test', retentionDays: 30 });
-});
-
-afterAll(async () => {
-  client.destroy();
-  await db.close();
-});
-
-class FakeBus implements ReportEventPublisher {
-  published: ReportItem[] = [];
-  failures = 0;
-  async publish(report: ReportItem): Promise<void> {
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('PutEvents failed');
-    }
-    this.published.push(report);
-  }
-}
 
 function okModel(text = 'the answer'): GenerateFn & jest.Mock {
   return jest.fn(async () => ({
@@ -122,7 +93,8 @@ describe('runReportJob', () => {
     });
     const outcome = await runReportJob(id, first, deps({ generate }));
     expect(outcome).toMatchObject({ kind: 'retry', error: { code: 'MODEL_UNAVAILABLE' } });
-    if (outcome.kind === 'retry') expect(outcome.delaySeconds).toBe(5);
+    // 5 s scaled by the jitter (0.5 → 0.75), rounded up; Retry-After asked for less.
+    if (outcome.kind === 'retry') expect(outcome.delaySeconds).toBe(4);
     expect(await repo.get(id)).toMatchObject({ status: 'QUEUED', attempts: 1, lastError: { code: 'MODEL_UNAVAILABLE' } });
   });
 

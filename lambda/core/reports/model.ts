@@ -6,6 +6,7 @@
  * by a redelivered message. A finished report without `eventPublishedAt` still owes its event; whoever sees it next
  * (a redelivery, the dead-letter backstop) publishes it without calling the model.
  */
+import { createHash } from 'node:crypto';
 import type { ReportEventType, ReportWebhookPayload } from '../../../config/reports';
 
 export type ReportStatus = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED';
@@ -84,6 +85,10 @@ export interface ReportView {
 
 export const reportKey = (reportId: string): string => `report#${reportId}`;
 
+/** The partition key of a user's `Idempotency-Key` record; the key is hashed, so any printable key fits. */
+export const idempotencyKeyOf = (userId: string, key: string): string =>
+  `idem#${userId}#${createHash('sha256').update(key).digest('base64url')}`;
+
 /** The report's `metadata` as JSON text, whichever way it was stored; undefined when it was submitted without. */
 export function metadataJsonOf(item: Pick<ReportItem, 'metadataJson' | 'metadata'>): string | undefined {
   if (item.metadataJson !== undefined) return item.metadataJson;
@@ -133,17 +138,3 @@ export const webhookIdOf = (reportId: string): string => `msg_${reportId}`;
 
 /** Epoch seconds `days` after `nowMs`. */
 export const epochSecondsAfterDays = (nowMs: number, days: number): number => Math.floor(nowMs / 1000) + days * 86_400;
-
-/**
- * Delay before a retryable failure is tried again: exponential from `baseSeconds` per receive, at least what the error
- * asked for (`Retry-After` of a 503), at most `capSeconds`, with ±20 % jitter so a burst of failures spreads out.
- */
-export function retryDelaySeconds(
-  receiveCount: number,
-  options: { baseSeconds: number; capSeconds: number; retryAfterSeconds?: number; random?: () => number },
-): number {
-  const exponential = options.baseSeconds * 2 ** Math.max(0, receiveCount - 1);
-  const wanted = Math.max(exponential, options.retryAfterSeconds ?? 0);
-  const jitter = 0.8 + 0.4 * (options.random ?? Math.random)();
-  return Math.max(0, Math.min(options.capSeconds, Math.round(wanted * jitter)));
-}

@@ -18,14 +18,13 @@
  * lost, and answers a concurrent duplicate with an "already in progress" error instead of the same report.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { METADATA_MAX_DEPTH } from '../../../config/contract';
 import type { AppConfig } from '../../../config/schema';
 import type { CallbackUrlCheck } from '../callback-url';
 import { IdempotencyKeyReusedError, InternalError, ServiceUnavailableError, ValidationError } from '../errors';
 import type { Caller } from '../identity';
 import { metadataJsonOf, type ReportItem } from './model';
-import type { NewReport, ReportRepository } from './repository';
+import type { NewReport, ReportQueue, ReportStore } from './ports';
 
 export interface SubmitReportInput {
   prompt: string;
@@ -41,24 +40,8 @@ export interface SubmitReportResult {
   replayed: boolean;
 }
 
-/** The job queue; a message is `{"reportId"}` (the prompt stays in the table). */
-export interface ReportQueue {
-  enqueue(reportId: string): Promise<void>;
-}
-
-export class SqsReportQueue implements ReportQueue {
-  constructor(
-    private readonly client: SQSClient,
-    private readonly queueUrl: string,
-  ) {}
-
-  async enqueue(reportId: string): Promise<void> {
-    await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify({ reportId }) }));
-  }
-}
-
 export interface SubmitReportDeps {
-  repo: ReportRepository;
+  repo: ReportStore;
   queue: ReportQueue;
   config: Pick<AppConfig, 'reports'>;
   checkCallbackUrl: (url: string) => Promise<CallbackUrlCheck>;

@@ -14,13 +14,13 @@
  *   fails the report instead of retrying; if that receive dies too, the message reaches the dead-letter queue, whose
  *   consumer fails the report (`RETRIES_EXHAUSTED`) and publishes its event.
  */
+import { backoffMs, type BackoffPolicy } from '../../../config/backoff';
 import type { AppConfig } from '../../../config/schema';
 import type { ChatContext, ChatResult } from '../chat';
 import { ApiError, TokenBudgetExceededError, toApiError } from '../errors';
 import type { ModelRequest } from '../model';
-import type { ReportEventPublisher } from './events';
-import { isFinished, retryDelaySeconds, type ReportError, type ReportItem } from './model';
-import type { Outcome, ReportRepository } from './repository';
+import { isFinished, type ReportError, type ReportItem } from './model';
+import type { Outcome, ReportEventPublisher, ReportStore } from './ports';
 
 /** One guarded model call (token budget, breaker, fallbacks): `generate` in `lambda/core/runtime.ts`. */
 export type GenerateFn = (
@@ -29,7 +29,7 @@ export type GenerateFn = (
 ) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage' | 'metrics'>>;
 
 export interface ReportWorkerDeps {
-  repo: ReportRepository;
+  repo: ReportStore;
   publisher: ReportEventPublisher;
   generate: GenerateFn;
   config: Pick<AppConfig, 'reports'>;
@@ -81,9 +81,7 @@ export async function runReportJob(reportId: string, delivery: JobDelivery, deps
     const error = reportErrorOf(err);
     if (isRetryable(err) && !lastDelivery) {
       if (!(await deps.repo.release(reportId, claimed.attempts, error, now()))) return settleUnclaimable(reportId, deps);
-      const delaySeconds = retryDelaySeconds(delivery.receiveCount, {
-        baseSeconds: RETRY_BASE_SECONDS,
-        capSeconds: retryCapSeconds(deps.config),
+      const delaySeconds = retryDelaySeconds(reportRetryPolicy(deps.config), delivery.receiveCount, {
         retryAfterSeconds: err instanceof ApiError ? err.retryAfterSeconds : undefined,
         random: deps.random,
       });
@@ -183,4 +181,25 @@ export function reportErrorOf(err: unknown): ReportError {
 /** Retries wait at most half the visibility timeout (and at most {@link RETRY_MAX_SECONDS}). */
 export function retryCapSeconds(config: Pick<AppConfig, 'reports'>): number {
   return Math.max(1, Math.min(RETRY_MAX_SECONDS, Math.floor(config.reports.visibilityTimeoutSeconds / 2)));
+}
+
+/**
+ * Report job retries: {@link RETRY_BASE_SECONDS} doubled per delivery, at most {@link retryCapSeconds}, scaled by a random
+ * factor in [0.5, 1] (equal jitter) so a burst of failures spreads out while every job still waits about its turn.
+ */
+export function reportRetryPolicy(config: Pick<AppConfig, 'reports'>): BackoffPolicy {
+  return { baseMs: RETRY_BASE_SECONDS * 1000, capMs: retryCapSeconds(config) * 1000, jitter: 'equal' };
+}
+
+/**
+ * The visibility delay (whole seconds, as SQS takes it) before delivery `receiveCount + 1`: the backoff, at least the
+ * `Retry-After` the model layer gave (rounded up, so it is never undercut).
+ */
+export function retryDelaySeconds(
+  policy: BackoffPolicy,
+  receiveCount: number,
+  options: { retryAfterSeconds?: number; random?: () => number } = {},
+): number {
+  const atLeastMs = (options.retryAfterSeconds ?? 0) * 1000;
+  return Math.ceil(backoffMs(policy, receiveCount, { random: options.random, atLeastMs }) / 1000);
 }

@@ -3,10 +3,10 @@
  * its report with `RETRIES_EXHAUSTED` and publishes the event, so no report stays `RUNNING` or `QUEUED` forever.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { METRICS } from '../../../config/metrics';
+import { reportEventPublisher, reportRepository, reportsConfig } from '../../aws/reports-runtime';
 import { createLogger, createMetrics } from '../../core/observability';
-import { reportEventPublisher, reportRepository, reportsConfig } from '../../core/reports/runtime';
 import { reportIdOf, RetryLaterError } from '../../core/reports/sqs';
 import { failExhaustedReport } from '../../core/reports/worker';
 
@@ -26,7 +26,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     }
     const outcome = await failExhaustedReport(reportId, deps);
     logger.warn('exhausted report job', { reportId, outcome: outcome.kind });
-    if (outcome.kind === 'failed') metrics.addMetric('ReportsExhausted', MetricUnit.Count, 1);
+    if (outcome.kind === 'failed') metrics.addMetric(METRICS.reportsExhausted.name, METRICS.reportsExhausted.unit, 1);
     // A live worker still holds it: the message comes back after the queue's visibility timeout.
     if (outcome.kind === 'retry') throw new RetryLaterError(reportId, outcome.delaySeconds, outcome.error.message);
   };

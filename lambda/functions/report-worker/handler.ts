@@ -4,17 +4,14 @@
  * failure after its message's visibility is shortened to the backoff.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { METRICS } from '../../../config/metrics';
+import { reportEventPublisher, reportQueue, reportRepository, reportsConfig } from '../../aws/reports-runtime';
 import type { ChatContext } from '../../core/chat';
 import type { ModelRequest } from '../../core/model';
-import { ENV, requireEnv } from '../../../config/runtime';
-import { sqsClient } from '../../aws/clients';
 import { createLogger, createMetrics } from '../../core/observability';
-import { reportEventPublisher, reportRepository, reportsConfig } from '../../core/reports/runtime';
-import { delayRedelivery, receiveCountOf, reportIdOf, RetryLaterError } from '../../core/reports/sqs';
-import { retryDelaySeconds } from '../../core/reports/model';
-import { RETRY_BASE_SECONDS, retryCapSeconds, runReportJob, type JobOutcome } from '../../core/reports/worker';
+import { receiveCountOf, reportIdOf, RetryLaterError } from '../../core/reports/sqs';
+import { reportRetryPolicy, retryDelaySeconds, runReportJob, type JobOutcome, type ReportWorkerDeps } from '../../core/reports/worker';
 import { createChatService, generate, lazy } from '../../core/runtime';
 
 const logger = createLogger();
@@ -29,54 +26,61 @@ const FINISH_MARGIN_MS = 5_000;
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
   const deadlineAt = Date.now() + Math.max(0, context.getRemainingTimeInMillis() - FINISH_MARGIN_MS);
-  const deps = {
+  const deps: ReportWorkerDeps = {
     repo: reportRepository(),
     publisher: reportEventPublisher(),
     generate: (request: ModelRequest, ctx: ChatContext) => generate(chatService(), request, ctx),
     config: reportsConfig(),
   };
-
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
-    const reportId = reportIdOf(record);
-    if (!reportId) {
-      logger.error('malformed report job dropped', { messageId: record.messageId });
-      return;
-    }
-    const receiveCount = receiveCountOf(record);
-    let outcome: JobOutcome;
-    try {
-      outcome = await runReportJob(reportId, { receiveCount, deadlineAt }, deps);
-    } catch (err) {
-      // Our own dependencies failed (DynamoDB, EventBridge): try again soon rather than after the visibility timeout.
-      const delaySeconds = retryDelaySeconds(receiveCount, { baseSeconds: RETRY_BASE_SECONDS, capSeconds: retryCapSeconds(deps.config) });
-      logger.warn('report job failed; retrying', { reportId, receiveCount, delaySeconds, error: err as Error });
-      await delayRedelivery(sqsClient(), requireEnv(ENV.reportsQueueUrl), record.receiptHandle, delaySeconds);
-      throw err;
-    }
-    logger.info('report job', { reportId, receiveCount, outcome: outcome.kind });
-    switch (outcome.kind) {
-      case 'completed':
-      case 'failed': {
-        metrics.addMetric(outcome.kind === 'completed' ? 'ReportsCompleted' : 'ReportsFailed', MetricUnit.Count, 1);
-        const finishedAt = Date.parse(outcome.report.finishedAt ?? outcome.report.updatedAt);
-        metrics.addMetric('ReportTurnaround', MetricUnit.Milliseconds, finishedAt - Date.parse(outcome.report.createdAt));
-        return;
-      }
-      case 'republished':
-        metrics.addMetric('ReportEventsRepublished', MetricUnit.Count, 1);
-        return;
-      case 'retry':
-        metrics.addMetric('ReportRetries', MetricUnit.Count, 1);
-        await delayRedelivery(sqsClient(), requireEnv(ENV.reportsQueueUrl), record.receiptHandle, outcome.delaySeconds);
-        throw new RetryLaterError(reportId, outcome.delaySeconds, `${outcome.error.code}: ${outcome.error.message}`);
-      default:
-        return;
-    }
-  };
-
+  const recordHandler = (record: SQSRecord) => runJob(record, deadlineAt, deps);
   try {
     return await processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
   } finally {
     metrics.publishStoredMetrics();
   }
 };
+
+async function runJob(record: SQSRecord, deadlineAt: number, deps: ReportWorkerDeps): Promise<void> {
+  const reportId = reportIdOf(record);
+  if (!reportId) {
+    logger.error('malformed report job dropped', { messageId: record.messageId });
+    return;
+  }
+  const receiveCount = receiveCountOf(record);
+  let outcome: JobOutcome;
+  try {
+    outcome = await runReportJob(reportId, { receiveCount, deadlineAt }, deps);
+  } catch (err) {
+    // Our own dependencies failed (DynamoDB, EventBridge): try again soon rather than after the visibility timeout.
+    const delaySeconds = retryDelaySeconds(reportRetryPolicy(deps.config), receiveCount);
+    logger.warn('report job failed; retrying', { reportId, receiveCount, delaySeconds, error: err as Error });
+    await reportQueue().delayRedelivery(record.receiptHandle, delaySeconds);
+    throw err;
+  }
+  logger.info('report job', { reportId, receiveCount, outcome: outcome.kind });
+  await recordOutcome(record, reportId, outcome);
+}
+
+/** Metrics of a job's outcome; a retry shortens the message's visibility and fails the record. */
+async function recordOutcome(record: SQSRecord, reportId: string, outcome: JobOutcome): Promise<void> {
+  switch (outcome.kind) {
+    case 'completed':
+    case 'failed': {
+      const counter = outcome.kind === 'completed' ? METRICS.reportsCompleted : METRICS.reportsFailed;
+      metrics.addMetric(counter.name, counter.unit, 1);
+      const finishedAt = Date.parse(outcome.report.finishedAt ?? outcome.report.updatedAt);
+      const turnaround = finishedAt - Date.parse(outcome.report.createdAt);
+      metrics.addMetric(METRICS.reportTurnaround.name, METRICS.reportTurnaround.unit, turnaround);
+      return;
+    }
+    case 'republished':
+      metrics.addMetric(METRICS.reportEventsRepublished.name, METRICS.reportEventsRepublished.unit, 1);
+      return;
+    case 'retry':
+      metrics.addMetric(METRICS.reportRetries.name, METRICS.reportRetries.unit, 1);
+      await reportQueue().delayRedelivery(record.receiptHandle, outcome.delaySeconds);
+      throw new RetryLaterError(reportId, outcome.delaySeconds, `${outcome.error.code}: ${outcome.error.message}`);
+    default:
+      return;
+  }
+}

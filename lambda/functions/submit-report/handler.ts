@@ -3,10 +3,11 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
+import { usersTable } from '../../aws/users-table';
 import { createLogger } from '../../core/observability';
 import { parseSubmitReportRequest, statusUrlOf } from '../../core/reports/api';
-import { checkReportCallbackUrl, reportQueue, reportRepository, reportsConfig } from '../../core/reports/runtime';
 import { submitReport } from '../../core/reports/submit';
+import { checkReportCallbackUrl, reportQueue, reportRepository, reportsConfig } from '../../aws/reports-runtime';
 
 const logger = createLogger();
 
@@ -14,7 +15,7 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
   logger.addContext(context);
   try {
     const request = parseSubmitReportRequest(event);
-    const caller = await resolveCaller(event);
+    const caller = await resolveCaller(event, usersTable());
     const result = await submitReport(request, caller, {
       repo: reportRepository(),
       queue: reportQueue(),

@@ -3,12 +3,14 @@
  * carry one. Signed per Standard Webhooks; retried with backoff; dead-lettered with the reason when it cannot be
  * delivered. The function fails (and is retried by Lambda) only if it cannot even dead-letter.
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { Context, EventBridgeEvent } from 'aws-lambda';
-import type { ReportEventDetail } from '../../../config/reports';
+import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { METRICS } from '../../../config/metrics';
+import { REPORT_EVENT_TYPES, type ReportWebhookPayload } from '../../../config/reports';
+import { reportsConfig, webhookDeadLetter, webhookSecret } from '../../aws/reports-runtime';
 import { createLogger, createMetrics } from '../../core/observability';
 import { webhookIdOf } from '../../core/reports/model';
-import { reportsConfig, webhookDeadLetter, webhookSecret } from '../../core/reports/runtime';
 import { deliverWebhook } from '../../core/webhooks';
 
 const logger = createLogger();
@@ -17,25 +19,42 @@ const metrics = createMetrics();
 /** Kept back from the function's deadline so the dead-letter write always fits. */
 const DEAD_LETTER_MARGIN_MS = 3_000;
 
-export const handler = async (event: EventBridgeEvent<string, ReportEventDetail>, context: Context): Promise<void> => {
+/** The webhook body of the contract (`ReportWebhookPayload`), as the worker put it on the bus. */
+const payloadSchema = z.object({
+  type: z.enum(REPORT_EVENT_TYPES),
+  reportId: z.string().min(1),
+  status: z.enum(['COMPLETED', 'FAILED']),
+  result: z.object({ text: z.string(), usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }) }).optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  occurredAt: z.string(),
+}) satisfies z.ZodType<ReportWebhookPayload>;
+
+/** A report event routed here by the callbacks rule: `detail` is `ReportEventDetail` with its `callbackUrl`. */
+const reportCallbackEvent = EventBridgeSchema.extend({
+  detail: z.object({ payload: payloadSchema, callbackUrl: z.string().min(1) }),
+});
+
+export const handler = async (event: unknown, context: Context): Promise<void> => {
   logger.addContext(context);
-  const { payload, callbackUrl } = event.detail ?? ({} as Partial<ReportEventDetail>);
-  if (!payload?.reportId || !callbackUrl) {
-    logger.error('event without a report payload or callbackUrl ignored', { eventId: event.id });
+  const parsed = reportCallbackEvent.safeParse(event);
+  if (!parsed.success) {
+    logger.error('event without a report payload or callbackUrl ignored', { eventId: (event as { id?: unknown } | null)?.id });
     return;
   }
+  const { payload, callbackUrl } = parsed.data.detail;
   try {
     const result = await deliverWebhook(
       { url: callbackUrl, webhookId: webhookIdOf(payload.reportId), payload },
       {
         config: reportsConfig(),
         secret: webhookSecret(),
-        deadLetter: webhookDeadLetter,
+        deadLetter: webhookDeadLetter(),
         deadlineAt: Date.now() + context.getRemainingTimeInMillis() - DEAD_LETTER_MARGIN_MS,
       },
     );
-    metrics.addMetric(result.delivered ? 'WebhooksDelivered' : 'WebhooksDeadLettered', MetricUnit.Count, 1);
-    metrics.addMetric('WebhookAttempts', MetricUnit.Count, result.attempts);
+    const outcome = result.delivered ? METRICS.webhooksDelivered : METRICS.webhooksDeadLettered;
+    metrics.addMetric(outcome.name, outcome.unit, 1);
+    metrics.addMetric(METRICS.webhookAttempts.name, METRICS.webhookAttempts.unit, result.attempts);
     if (result.delivered) logger.info('webhook delivered', { reportId: payload.reportId, attempts: result.attempts });
     else logger.warn('webhook dead-lettered', { reportId: payload.reportId, attempts: result.attempts, reason: result.reason });
   } finally {

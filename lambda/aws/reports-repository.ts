@@ -1,9 +1,8 @@
 /**
- * The reports table. Every state change is a conditional write whose condition states the transition it makes, so
+ * The reports table on DynamoDB ({@link ReportStore}). Every state change is a conditional write whose condition states the transition it makes, so
  * concurrent workers, redeliveries and the dead-letter backstop can race without a report being run twice or finished
  * twice. Expiry (leases, idempotency keys) is compared inside the conditions; TTL only cleans up.
  */
-import { createHash } from 'node:crypto';
 import {
   DeleteCommand,
   GetCommand,
@@ -13,13 +12,15 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import {
   epochSecondsAfterDays,
+  idempotencyKeyOf,
   reportKey,
   type FinishedStatus,
   type IdempotencyItem,
   type ReportError,
   type ReportItem,
-  type ReportResult,
-} from './model';
+} from '../core/reports/model';
+import type { CreateResult, IdempotencyClaim, NewReport, Outcome, ReportStore } from '../core/reports/ports';
+import { isConditionalCheckFailed } from './dynamodb-errors';
 
 export interface ReportRepositoryOptions {
   documentClient: DynamoDBDocumentClient;
@@ -28,30 +29,7 @@ export interface ReportRepositoryOptions {
   retentionDays: number;
 }
 
-export type NewReport = Pick<ReportItem, 'reportId' | 'userId' | 'plan' | 'prompt' | 'callbackUrl' | 'metadataJson'>;
-
-export type CreateResult =
-  | { created: true; item: ReportItem }
-  /** A report with this id exists already (or existed for an instant: undefined when it is gone again). */
-  | { created: false; existing: ReportItem | undefined };
-
-export type IdempotencyClaim =
-  | { created: true }
-  /** The key is taken and still valid: the report it belongs to, and the hash of the request that created it. */
-  | { created: false; existing: IdempotencyItem };
-
-export type Outcome =
-  | { status: 'COMPLETED'; result: ReportResult; model: string; modelLatencyMs: number }
-  | { status: 'FAILED'; error: ReportError };
-
-export function isConditionFailure(err: unknown): boolean {
-  return (err as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
-}
-
-export const idempotencyKeyOf = (userId: string, key: string): string =>
-  `idem#${userId}#${createHash('sha256').update(key).digest('base64url')}`;
-
-export class ReportRepository {
+export class DynamoReportRepository implements ReportStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly tableName: string;
   private readonly retentionDays: number;
@@ -90,7 +68,7 @@ export class ReportRepository {
       );
       return { created: true, item };
     } catch (err) {
-      if (!isConditionFailure(err)) throw err;
+      if (!isConditionalCheckFailed(err)) throw err;
     }
     return { created: false, existing: await this.get(report.reportId) };
   }
@@ -139,7 +117,7 @@ export class ReportRepository {
         );
         return { created: true };
       } catch (err) {
-        if (!isConditionFailure(err)) throw err;
+        if (!isConditionalCheckFailed(err)) throw err;
       }
       const existing = await this.getIdempotencyKey(userId, key);
       if (existing || tries >= 2) {
@@ -215,7 +193,7 @@ export class ReportRepository {
       );
       return Attributes as ReportItem;
     } catch (err) {
-      if (isConditionFailure(err)) return undefined;
+      if (isConditionalCheckFailed(err)) return undefined;
       throw err;
     }
   }
@@ -314,7 +292,7 @@ export class ReportRepository {
       );
       return Attributes as ReportItem;
     } catch (err) {
-      if (isConditionFailure(err)) return undefined;
+      if (isConditionalCheckFailed(err)) return undefined;
       throw err;
     }
   }
@@ -325,7 +303,7 @@ export class ReportRepository {
       await this.client.send(command as UpdateCommand);
       return true;
     } catch (err) {
-      if (isConditionFailure(err)) return false;
+      if (isConditionalCheckFailed(err)) return false;
       throw err;
     }
   }

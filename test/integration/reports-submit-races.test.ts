@@ -8,9 +8,10 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseConfig } from '../../config/schema';
 import type { CallbackUrlCheck } from '../../lambda/core/callback-url';
 import { ServiceUnavailableError } from '../../lambda/core/errors';
-import type { ReportEventPublisher } from '../../lambda/core/reports/events';
-import { ReportRepository } from '../../lambda/core/reports/repository';
-import { SqsReportQueue, submitReport, type ReportQueue, type SubmitReportDeps, type SubmitReportInput } from '../../lambda/core/reports/submit';
+import type { ReportEventPublisher, ReportQueue } from '../../lambda/core/reports/ports';
+import { submitReport, type SubmitReportDeps, type SubmitReportInput } from '../../lambda/core/reports/submit';
+import { SqsReportQueue } from '../../lambda/aws/report-queue';
+import { DynamoReportRepository } from '../../lambda/aws/reports-repository';
 import { runReportJob } from '../../lambda/core/reports/worker';
 import { startLocalSqs, type LocalQueue, type LocalSqs } from '../../local/sqs';
 import { createTable, documentClient, dynamoClient, startDynalite, type DynaliteHandle } from '../helpers/dynalite';
@@ -80,7 +81,7 @@ const lostResponse: Hook = async (send) => {
 /** A fresh queue, the repository over `client`, and the dependencies of `submitReport`. */
 async function setup(client: DynamoDBClient = dynamoClient(db.endpoint, { maxAttempts: 3 })) {
   const queue: LocalQueue = await sqs.createQueue(`reports-races-${++seq}`);
-  const repo = new ReportRepository({ documentClient: documentClient(client), tableName: TABLE, retentionDays: 30 });
+  const repo = new DynamoReportRepository({ documentClient: documentClient(client), tableName: TABLE, retentionDays: 30 });
   const deps = (q: ReportQueue = new SqsReportQueue(sqs.client, queue.url)): SubmitReportDeps => ({
     repo,
     queue: q,
