@@ -18,13 +18,21 @@ import { backoffMs, type BackoffPolicy } from '../../config/backoff';
 import type { AppConfig } from '../../config/schema';
 import { modelChain } from '../../config/schema';
 import {
-  ApiError,
   DeadlineExceededError,
   ModelStreamError,
   ModelUnavailableError,
   ValidationError,
 } from './errors';
-import { classifyOutcome, TtftTimeoutError, type OutcomeKind } from './breaker-taxonomy';
+import { classifyOutcome } from './breaker-taxonomy';
+import {
+  AttemptControl,
+  ClientGoneError,
+  describeFailure,
+  isModelValidationError,
+  isStaleConnection,
+  StreamTruncatedError,
+  upstreamMessage,
+} from './model-attempt';
 import type { Caller } from './identity';
 import type { ModelInvoker, ModelRequest, TokenUsage } from './model';
 
@@ -73,29 +81,25 @@ export interface ChatContext {
   signal?: AbortSignal;
 }
 
+export { ClientGoneError, StreamTruncatedError } from './model-attempt';
+
 /** The model id reported when the configured degraded answer is served. */
 export const DEGRADED_MODEL = 'degraded';
-
-/** The client went away; nothing is reported to it, and the model is not blamed. */
-export class ClientGoneError extends Error {
-  constructor() {
-    super('The client closed the connection');
-    this.name = 'ClientGoneError';
-  }
-}
-
-/** The model's stream ended without `messageStop`: the connection dropped, and the answer is incomplete. */
-export class StreamTruncatedError extends Error {
-  constructor(readonly modelId: string) {
-    super(`The stream from ${modelId} ended before the model finished`);
-    this.name = 'StreamTruncatedError';
-  }
-}
 
 /** Conservative token estimate used for the budget reservation before the model reports real usage. */
 export function estimateInputTokens(request: ModelRequest): number {
   const chars = (request.system?.length ?? 0) + request.messages.reduce((n, m) => n + m.content.length, 0);
-  return Math.ceil(chars / 4) + 8;
+  return estimateTokens(chars) + MESSAGE_OVERHEAD_TOKENS;
+}
+
+/** Characters per token: generous for English text, so a reservation rarely falls short of the real usage. */
+const CHARS_PER_TOKEN = 4;
+/** Tokens a model adds around a conversation (roles, turn markers) beyond its text. */
+const MESSAGE_OVERHEAD_TOKENS = 8;
+
+/** Tokens of `chars` characters of text, where the model has not reported them. */
+export function estimateTokens(chars: number): number {
+  return Math.ceil(chars / CHARS_PER_TOKEN);
 }
 
 export interface ChatServiceDeps {
@@ -339,7 +343,7 @@ export class ChatCall {
     reportConsumed: (tokens: number) => void,
   ): Promise<void> {
     const { error, contentSent } = attempt;
-    const consumed = estimateInputTokens(this.request) + Math.ceil(attempt.text.length / 4);
+    const consumed = estimateInputTokens(this.request) + estimateTokens(attempt.text.length);
     if (error instanceof ClientGoneError || error instanceof DeadlineExceededError) {
       // The client leaving and our own deadline say nothing about the model: the breaker is not told.
       this.later(permit?.release());
@@ -368,7 +372,7 @@ export class ChatCall {
       model: modelId,
       text,
       stopReason: answer.stopReason,
-      usage: answer.usage ?? { inputTokens: estimateInputTokens(this.request), outputTokens: Math.ceil(text.length / 4) },
+      usage: answer.usage ?? { inputTokens: estimateInputTokens(this.request), outputTokens: estimateTokens(text.length) },
       metrics: { ttftMs: (answer.firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
     };
   }
@@ -432,104 +436,4 @@ export class ChatCall {
       metrics: { ttftMs: elapsed, latencyMs: elapsed },
     };
   }
-}
-
-/**
- * Aborts one model attempt for the first of: the client going away, the call's deadline, or no first token within
- * the TTFT timeout. `explain` turns the resulting abort back into the reason.
- */
-class AttemptControl {
-  private readonly controller = new AbortController();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private reason: 'client' | 'deadline' | 'ttft' | undefined;
-  private readonly onClientAbort = () => this.abort('client');
-
-  private readonly ttftTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly ctx: ChatContext,
-    /** Undefined: no first-token timeout (a non-streaming call). */
-    private readonly ttftTimeoutMs: number | undefined,
-    private readonly modelId: string,
-    now: number,
-  ) {
-    if (ctx.signal?.aborted) this.abort('client');
-    ctx.signal?.addEventListener('abort', this.onClientAbort, { once: true });
-    this.timers.push(setTimeout(() => this.abort('deadline'), Math.max(0, ctx.deadlineAt - now)));
-    if (ttftTimeoutMs !== undefined) {
-      this.ttftTimer = setTimeout(() => this.abort('ttft'), ttftTimeoutMs);
-      this.timers.push(this.ttftTimer);
-    }
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  get aborted(): boolean {
-    return this.reason !== undefined;
-  }
-
-  firstToken(): void {
-    clearTimeout(this.ttftTimer);
-  }
-
-  finish(): void {
-    this.timers.forEach(clearTimeout);
-    this.ctx.signal?.removeEventListener('abort', this.onClientAbort);
-  }
-
-  explain(err: unknown): unknown {
-    switch (this.reason) {
-      case 'client':
-        return new ClientGoneError();
-      case 'deadline':
-        return new DeadlineExceededError('The call ran out of time', { cause: err });
-      case 'ttft':
-        return new TtftTimeoutError(this.modelId, this.ttftTimeoutMs ?? 0);
-      default:
-        return err;
-    }
-  }
-
-  private abort(reason: 'client' | 'deadline' | 'ttft'): void {
-    if (this.reason) return;
-    this.reason = reason;
-    this.controller.abort();
-  }
-}
-
-/**
- * What went wrong with a model call, in words a client can act on. Upstream exception names and messages stay out of
- * it (they are the error's `cause`, which the functions log): they describe Bedrock's internals, not the API.
- */
-function describeFailure(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
-  return FAILURE_WORDS[classifyOutcome(err).kind] ?? 'the model call failed';
-}
-
-const FAILURE_WORDS: Partial<Record<OutcomeKind, string>> = {
-  throttled: 'the model is receiving too many requests',
-  server: 'the model service had an internal error',
-  timeout: 'the model did not answer in time',
-  stream: 'the model stopped while generating',
-  unusable: 'the model cannot be used by this deployment',
-  network: 'the connection to the model failed',
-};
-
-/** The model's own reason for refusing a request (its text, which describes the request, not the exception class). */
-function upstreamMessage(err: unknown): string {
-  const message = err instanceof Error ? err.message.trim() : '';
-  return message.length > 0 && message.length <= 500 ? message : 'the request is not valid for the model';
-}
-
-/** The socket was reset or closed under the request (the SDK names these `TimeoutError` and keeps the code). */
-function isStaleConnection(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'ECONNRESET' || code === 'EPIPE';
-}
-
-/** Bedrock said the request itself is bad (too long for the model, for one): another try cannot help. */
-function isModelValidationError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ValidationException';
 }
