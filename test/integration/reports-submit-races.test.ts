@@ -4,6 +4,7 @@
  * queue); the repository, the submit core and the worker are the production code. Every `202` must name a report that
  * exists and ends: each test finishes the queued jobs with the worker and checks the report completed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseConfig } from '../../config/schema';
 import type { CallbackUrlCheck } from '../../lambda/core/callback-url';
@@ -191,7 +192,7 @@ test('many replays racing a first submit that fails to enqueue: every 202 names 
     await failing.reached;
     const replay = () => submitReport(input, alice, t.deps()).catch((e: unknown) => e);
     const early = await replay();
-    const replays = [0, 1, 2, 4, 8].map((ms) => new Promise((r) => setTimeout(r, ms)).then(replay));
+    const replays = [0, 1, 2, 4, 8].map((ms) => sleep(ms).then(replay));
     failing.release();
     const outcomes = [await first, early, ...(await Promise.all(replays))];
     const accepted = outcomes.filter((o): o is { reportId: string } => typeof (o as { reportId?: unknown }).reportId === 'string');
