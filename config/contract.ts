@@ -1,5 +1,5 @@
 /**
- * Request bodies of the client contract (DESIGN.md), as zod schemas. The handlers parse with them; the stack turns them
+ * Request bodies of the client contract (README.md), as zod schemas. The handlers parse with them; the stack turns them
  * into API Gateway JSON-schema models (draft-04) so malformed bodies are rejected before a function runs.
  *
  * Size limits here are the hard ceiling; the configured limits (`chat.maxMessageChars`, …) are checked by the handlers.

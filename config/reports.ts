@@ -17,7 +17,7 @@ export const REPORT_EVENT_SOURCE = 'genai-api.reports';
 export const REPORT_EVENT_TYPES = ['report.completed', 'report.failed'] as const;
 export type ReportEventType = (typeof REPORT_EVENT_TYPES)[number];
 
-/** The webhook body of the client contract (DESIGN.md, "Webhook"). */
+/** The webhook body of the client contract (docs/reports.md, "Payload"). */
 export interface ReportWebhookPayload {
   type: ReportEventType;
   reportId: string;

@@ -1,6 +1,6 @@
 /**
  * Configuration of the local cloud: the same `genai` context the CDK app reads from `cdk.json`, then local defaults
- * that keep recovery short (DESIGN.md: an open breaker probes again within 30 s), then explicit overrides.
+ * that keep recovery short (README.md: an open breaker probes again within seconds), then explicit overrides.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-/** Configuration: defaults from DESIGN.md, and bad values fail with the field's name. */
+/** Configuration: the defaults of the README's configuration table, and bad values fail with the field's name. */
 import { ConfigError, modelChain, parseConfig } from '../../config/schema';
 import { readRuntimeConfig, runtimeConfigJson } from '../../config/runtime';
 import { deepMerge, loadLocalConfig } from '../../local/config';

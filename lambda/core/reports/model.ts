@@ -73,7 +73,7 @@ export interface IdempotencyItem {
   replayedAt?: string;
 }
 
-/** `GET /reports/{id}` body (DESIGN.md contract). */
+/** `GET /reports/{id}` body (the client contract: docs/reports.md, "Polling"). */
 export interface ReportView {
   reportId: string;
   status: ReportStatus;
