@@ -1,19 +1,14 @@
 /**
- * The composition root of the functions that call models: the configuration they were deployed with, and a chat
- * service wired to the real AWS clients (Bedrock, and the guard table for the breaker and the token budget) and to
- * the calling function's own logger and metrics. Each function builds its service once per execution environment,
- * at module scope, with {@link lazy}, so no function can end up with another's observability, or with none.
+ * What every function shares at run time: the configuration it was deployed with, its observability, values built
+ * once per execution environment ({@link lazy}), call deadlines, and one guarded model call for callers outside a chat
+ * request. The wiring to AWS is `lambda/aws/chat-runtime.ts`.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { ENV, readRuntimeConfig, requireEnv } from '../../config/runtime';
+import { readRuntimeConfig } from '../../config/runtime';
 import type { AppConfig } from '../../config/schema';
-import { DynamoBreakerStore } from '../aws/breaker-store';
-import { DynamoTokenBudgetStore } from '../aws/token-budget-store';
-import { CircuitBreaker } from './breaker';
-import { ChatService, type ChatContext, type ChatResult } from './chat';
-import { BedrockModelInvoker, type ModelRequest } from './model';
-import { TokenBudget } from './token-budget';
+import type { ChatContext, ChatResult, ChatService } from './chat';
+import type { ModelRequest } from './model';
 
 let config: AppConfig | undefined;
 
@@ -32,18 +27,6 @@ export interface FunctionObservability {
 export function lazy<T>(build: () => T): () => T {
   let value: { built: T } | undefined;
   return () => (value ??= { built: build() }).built;
-}
-
-/** The guarded chat service of one function. */
-export function createChatService({ logger, metrics }: FunctionObservability, cfg: AppConfig = runtimeConfig()): ChatService {
-  const tableName = requireEnv(ENV.guardTable);
-  return new ChatService({
-    config: cfg,
-    invoker: new BedrockModelInvoker(),
-    guard: new CircuitBreaker({ store: new DynamoBreakerStore({ tableName }), settings: cfg.breaker, logger, metrics }),
-    budget: new TokenBudget({ store: new DynamoTokenBudgetStore({ tableName }), plans: cfg.plans, logger }),
-    onGuardError: (err, modelId) => logger.warn('circuit breaker unavailable; calling unguarded', { modelId, error: err as Error }),
-  });
 }
 
 /** Time kept back from the function's deadline so an error can still be written and logged. */

@@ -1,6 +1,7 @@
 /**
- * The import directions DESIGN.md relies on: function code never pulls in the CDK app or the local cloud (so bundles
- * stay small and handlers have no "local mode"), and the CDK app never pulls in the local cloud.
+ * The import directions the architecture relies on (docs/architecture.md): function code never pulls in the CDK app or
+ * the local cloud (so bundles stay small and handlers have no "local mode"), the CDK app never pulls in the local
+ * cloud, and the core's decisions never touch an AWS SDK (its adapters in `lambda/aws/` do).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -32,6 +33,10 @@ function offending(file: string, folders: string[], packages: string[] = []): st
 describe('import boundaries', () => {
   it.each(sources('lambda'))('%s imports neither the CDK app nor the local cloud', (file) => {
     expect(offending(file, ['lib', 'bin', 'local', 'scripts', 'test'], ['aws-cdk-lib', 'constructs', 'cdk-nag'])).toEqual([]);
+  });
+
+  it.each(sources('lambda/core'))('%s decides without the AWS SDK or its adapters', (file) => {
+    expect(offending(file, ['lambda/aws', 'lambda/functions'], ['@aws-sdk', '@smithy'])).toEqual([]);
   });
 
   it.each([...sources('lib'), ...sources('bin')])('%s does not import the local cloud', (file) => {

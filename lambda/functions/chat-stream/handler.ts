@@ -14,7 +14,8 @@ import { errorResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { usersTable } from '../../aws/users-table';
 import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
-import { createChatService, deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
+import { createChatService } from '../../aws/chat-runtime';
+import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
 import { parseChatRequest } from '../../core/validation';
 

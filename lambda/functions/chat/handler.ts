@@ -7,7 +7,8 @@ import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { usersTable } from '../../aws/users-table';
 import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
-import { createChatService, deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
+import { createChatService } from '../../aws/chat-runtime';
+import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = ENDPOINTS.chat;

@@ -12,7 +12,8 @@ import type { ModelRequest } from '../../core/model';
 import { createLogger, createMetrics } from '../../core/observability';
 import { receiveCountOf, reportIdOf, RetryLaterError } from '../../core/reports/sqs';
 import { reportRetryPolicy, retryDelaySeconds, runReportJob, type JobOutcome, type ReportWorkerDeps } from '../../core/reports/worker';
-import { createChatService, generate, lazy } from '../../core/runtime';
+import { createChatService } from '../../aws/chat-runtime';
+import { generate, lazy } from '../../core/runtime';
 
 const logger = createLogger();
 const metrics = createMetrics();
