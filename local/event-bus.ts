@@ -11,6 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs, type BackoffPolicy } from '../config/backoff';
 import { matchesPattern, readJsonPath, type EventPattern } from './event-pattern';
 
 export interface BusEvent {
@@ -42,8 +44,8 @@ export interface BusTarget {
   readonly inputPath?: string;
   /** Retries after the first attempt (EventBridge's `RetryPolicy.MaximumRetryAttempts`). */
   readonly retryAttempts: number;
-  /** Delay before retry `retry` (1-based). */
-  readonly backoffMs: (retry: number) => number;
+  /** Waits between attempts (`config/backoff.ts`). */
+  readonly backoff: BackoffPolicy;
   deliver(input: unknown, event: BusEvent): Promise<void>;
   deadLetter(input: unknown, event: BusEvent, reason: string): Promise<void>;
 }
@@ -121,7 +123,10 @@ export class LocalEventBus {
     const until = Date.now() + timeoutMs;
     while (this.pending.size > 0 && Date.now() < until) {
       const timeout = new AbortController();
-      await Promise.race([Promise.allSettled([...this.pending]), sleep(Math.max(0, until - Date.now()), timeout.signal)]);
+      await Promise.race([
+        Promise.allSettled([...this.pending]),
+        sleep(Math.max(0, until - Date.now()), undefined, { signal: timeout.signal }).catch(() => undefined),
+      ]);
       timeout.abort();
     }
   }
@@ -229,7 +234,10 @@ export class LocalEventBus {
         reason = err instanceof Error ? err.message : String(err);
         if (err instanceof TargetDeliveryError && !err.retryable) break;
       }
-      if (attempt <= target.retryAttempts) await sleep(target.backoffMs(attempt), this.closing.signal);
+      if (attempt <= target.retryAttempts) {
+        // Aborted by close(): the loop then sees `closed` and abandons the delivery.
+        await sleep(backoffMs(target.backoff, attempt), undefined, { signal: this.closing.signal }).catch(() => undefined);
+      }
     }
     if (this.closed) return;
     this.stats.deadLettered++;
@@ -257,7 +265,7 @@ export function apiDestinationTarget(options: {
   apiKeyValue: string;
   inputPath?: string;
   retryAttempts: number;
-  backoffMs: (retry: number) => number;
+  backoff: BackoffPolicy;
   deadLetter: BusTarget['deadLetter'];
   timeoutMs?: number;
 }): BusTarget {
@@ -265,7 +273,7 @@ export function apiDestinationTarget(options: {
     id: options.id,
     inputPath: options.inputPath,
     retryAttempts: options.retryAttempts,
-    backoffMs: options.backoffMs,
+    backoff: options.backoff,
     deadLetter: options.deadLetter,
     async deliver(input) {
       let response: Response;
@@ -290,14 +298,4 @@ export function apiDestinationTarget(options: {
 function reply(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
   res.end(JSON.stringify(body));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }

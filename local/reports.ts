@@ -15,11 +15,12 @@
  * Retry windows are shorter than on AWS (seconds, not hours) so a test or a demo sees the whole story.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { Webhook } from 'standardwebhooks';
+import type { BackoffPolicy } from '../config/backoff';
 import {
   FINISHED_REPORTS_PATTERN,
   REPORT_CALLBACKS_PATTERN,
@@ -27,6 +28,7 @@ import {
   WEBHOOK_PAYLOAD_PATH,
   webhookSenderTimeoutSeconds,
 } from '../config/reports';
+import { handlerEntry } from '../config/functions';
 import type { FunctionName } from '../config/routes';
 import { ENV } from '../config/runtime';
 import type { AppConfig } from '../config/schema';
@@ -89,6 +91,10 @@ export interface LocalReports {
 
 /** Lambda retries a failed asynchronous invocation twice (after about 1 and 2 minutes; seconds here). */
 const ASYNC_INVOKE_RETRIES = 2;
+/** Waits between deliveries to a deploy-time subscriber: shorter than EventBridge's, so a test sees the retries. */
+const SUBSCRIBER_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 30_000, jitter: 'equal' };
+/** Waits between the webhook sender's asynchronous invocations. */
+const WEBHOOK_SENDER_INVOKE_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 2_000, jitter: 'equal' };
 
 export async function startLocalReports(options: LocalReportsOptions): Promise<LocalReports> {
   const { config } = options;
@@ -150,7 +156,7 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
         apiKeyValue: subscriberApiKeys[s.name],
         inputPath: WEBHOOK_PAYLOAD_PATH,
         retryAttempts: options.subscriberRetryAttempts ?? 5,
-        backoffMs: backoff(1_000, 30_000),
+        backoff: SUBSCRIBER_BACKOFF,
         deadLetter: toDeadLetterQueue(subscriberDeadLetter),
       }),
     );
@@ -158,7 +164,7 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
     const webhookSenderTarget: BusTarget = {
       id: 'webhook-sender',
       retryAttempts: ASYNC_INVOKE_RETRIES,
-      backoffMs: backoff(1_000, 2_000),
+      backoff: WEBHOOK_SENDER_INVOKE_BACKOFF,
       deadLetter: toDeadLetterQueue(webhookDeadLetter),
       async deliver(input) {
         const handler = (await options.loadHandler('webhook-sender')) as (event: unknown, context: Context) => Promise<unknown>;
@@ -190,7 +196,7 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
     // killed mid-job for real; they inherit the variables set above.
     const sandbox = (name: FunctionName) => {
       const onOutput = options.functionOutput && ((line: string) => options.functionOutput!(name, line));
-      const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerPathOf(name), quiet: options.quiet, onOutput });
+      const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerEntry(name), quiet: options.quiet, onOutput });
       stoppers.push(() => environment.close());
       return environment;
     };
@@ -237,17 +243,10 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
 
 /** Lets running invocations finish for a moment, then kills them (their messages would come back on AWS too). */
 async function shutDown(poller: SqsPoller): Promise<void> {
-  const stopped = await Promise.race([poller.stop().then(() => true), sleep(3_000).then(() => false)]);
+  const stopped = await Promise.race([poller.stop().then(() => true), sleep(3_000, false, { ref: false })]);
   if (!stopped) await poller.kill();
 }
 
-function handlerPathOf(name: FunctionName): string {
-  return join(__dirname, '..', 'lambda', 'functions', name, 'handler.ts');
-}
-
-function backoff(baseMs: number, maxMs: number): (retry: number) => number {
-  return (retry) => Math.round(Math.min(maxMs, baseMs * 2 ** (retry - 1)) * (0.5 + 0.5 * Math.random()));
-}
 
 /** Fails at start, naming the variable, for a secret Standard Webhooks cannot use. */
 function assertWebhookSecret(secret: string): void {
@@ -257,8 +256,4 @@ function assertWebhookSecret(secret: string): void {
   } catch {
     throw new Error('LOCAL_WEBHOOK_SECRET: must be "whsec_" followed by base64 (e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)');
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

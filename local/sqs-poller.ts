@@ -18,6 +18,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { SandboxTerminatedError } from './lambda-sandbox';
 import type { LocalQueue } from './sqs';
@@ -233,8 +234,4 @@ export class SqsPoller {
       awsRegion: region,
     };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

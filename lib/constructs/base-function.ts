@@ -17,6 +17,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { HANDLER_EXPORT, handlerEntry } from '../../config/functions';
 import type { FunctionName } from '../../config/routes';
 import { ENV, runtimeConfigJson } from '../../config/runtime';
 import type { AppConfig } from '../../config/schema';
@@ -25,9 +26,6 @@ import { acknowledgeWildcardResources } from '../nag';
 
 /** Names of the environment variables the functions read (see `ENV` in config/runtime.ts). */
 export type EnvName = (typeof ENV)[keyof typeof ENV];
-
-/** Folder holding one sub-folder per function, each with a `handler.ts` exporting `handler`. */
-export const FUNCTIONS_DIR = path.join(__dirname, '..', '..', 'lambda', 'functions');
 
 /** The lock file of the project the functions are bundled from. */
 const PACKAGE_LOCK_FILE = path.join(__dirname, '..', '..', 'package-lock.json');
@@ -61,8 +59,11 @@ export interface BaseFunctionProps {
 
 /** Access levels for `useTable`. */
 export type TableAccess = 'read' | 'readWrite';
-/** Access levels for `useQueue`: send messages, or receive and delete them. */
-export type QueueAccess = 'send' | 'consume';
+/**
+ * Access levels for `useQueue`: send messages; receive and delete them; or only change the visibility of messages
+ * an event source mapping delivered (to delay a redelivery).
+ */
+export type QueueAccess = 'send' | 'consume' | 'changeVisibility';
 
 export class BaseFunction extends Construct {
   /** The Lambda function. */
@@ -88,10 +89,10 @@ export class BaseFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: path.join(FUNCTIONS_DIR, functionName, 'handler.ts'),
+      entry: handlerEntry(functionName),
       // This project's lock file, wherever the app is run from (the default searches up from the working directory).
       depsLockFilePath: PACKAGE_LOCK_FILE,
-      handler: 'handler',
+      handler: HANDLER_EXPORT,
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       tracing: Tracing.ACTIVE,
@@ -138,11 +139,12 @@ export class BaseFunction extends Construct {
     return this;
   }
 
-  /** Passes a queue's URL in `envName` and grants sending to it, or receiving and deleting from it. */
+  /** Passes a queue's URL in `envName` and grants exactly `access` on it. */
   public useQueue(envName: EnvName, queue: IQueue, access: QueueAccess): this {
     this.function.addEnvironment(envName, queue.queueUrl);
     if (access === 'send') queue.grantSendMessages(this.role);
-    else queue.grantConsumeMessages(this.role);
+    else if (access === 'consume') queue.grantConsumeMessages(this.role);
+    else queue.grant(this.role, 'sqs:ChangeMessageVisibility');
     return this;
   }
 

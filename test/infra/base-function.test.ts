@@ -7,7 +7,8 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { ENV } from '../../config/runtime';
 import { parseConfig } from '../../config/schema';
-import { BaseFunction, FUNCTIONS_DIR, retentionDays } from '../../lib/constructs/base-function';
+import { BaseFunction, retentionDays } from '../../lib/constructs/base-function';
+import { FUNCTIONS_DIR, handlerEntry } from '../../config/functions';
 import { createApp, resourcesOfType } from './helpers';
 
 describe('BaseFunction helpers', () => {
@@ -37,6 +38,7 @@ describe('BaseFunction helpers', () => {
   it('finds its code at lambda/functions/<functionName>/handler.ts', () => {
     expect(fs.existsSync(path.join(FUNCTIONS_DIR, 'chat', 'handler.ts'))).toBe(true);
     expect(fs.existsSync(path.join(FUNCTIONS_DIR, 'chat-stream', 'handler.ts'))).toBe(true);
+    expect(handlerEntry('chat')).toBe(path.join(FUNCTIONS_DIR, 'chat', 'handler.ts'));
     expect(f.Handler).toBe('index.handler');
   });
 });
