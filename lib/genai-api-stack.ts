@@ -5,7 +5,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ROUTES } from '../config/routes';
-import type { AppConfig } from '../config/schema';
+import { type AppConfig, modelChain } from '../config/schema';
 import { type RouteHandlers, GenAiApi } from './constructs/api';
 import { ChatFunctions } from './constructs/chat';
 import { GuardTables } from './constructs/guard-tables';
@@ -59,10 +59,11 @@ export class GenAiApiStack extends Stack {
 
     // Last, so that it finds every function of the stack.
     this.observability = new Observability(this, 'Observability', {
-      config,
+      observability: config.observability,
+      models: modelChain(config),
       restApi: this.api.restApi,
       functions: lambdaFunctionsIn(this),
-      deadLetterQueues: reportsDeadLetterQueues(this.reports, config),
+      deadLetterQueues: reportsDeadLetterQueues(this.reports, config.reports),
       workQueues: { ReportJobs: this.reports.jobQueue },
       tables: { Users: this.tables.usersTable, Guard: this.tables.guardTable, Reports: this.reports.table },
     });

@@ -1,6 +1,7 @@
 /**
- * Names of the stack outputs, shared by the stack (which writes them) and `scripts/create-api-key.ts` (which reads
- * them with DescribeStacks). Plain TypeScript, no aws-cdk-lib, so the script stays light.
+ * Names of the stack outputs, shared by the stack (which writes them), the runbooks and dashboard text that point at
+ * them, `scripts/create-api-key.ts` (which reads them with DescribeStacks) and the tests. Plain TypeScript, no
+ * aws-cdk-lib, so the script stays light.
  */
 
 export const OUTPUT_API_URL = 'ApiUrl';
@@ -8,6 +9,15 @@ export const OUTPUT_API_ID = 'ApiId';
 export const OUTPUT_USERS_TABLE_NAME = 'UsersTableName';
 export const OUTPUT_GUARD_TABLE_NAME = 'GuardTableName';
 export const OUTPUT_ALARM_TOPIC_ARN = 'AlarmTopicArn';
+export const OUTPUT_REPORTS_TABLE_NAME = 'ReportsTableName';
+export const OUTPUT_REPORTS_EVENT_BUS_NAME = 'ReportsEventBusName';
+export const OUTPUT_WEBHOOK_SIGNING_SECRET_ARN = 'WebhookSigningSecretArn';
+export const OUTPUT_WEBHOOK_DEAD_LETTER_QUEUE_URL = 'WebhookDeadLetterQueueUrl';
+export const OUTPUT_SUBSCRIBER_DEAD_LETTER_QUEUE_URL = 'SubscriberDeadLetterQueueUrl';
+export const OUTPUT_REPORT_JOB_DEAD_LETTER_QUEUE_URL = 'ReportJobDeadLetterQueueUrl';
+
+/** Every usage plan output starts so: `UsagePlanId<Plan>`. */
+export const OUTPUT_USAGE_PLAN_ID_PREFIX = 'UsagePlanId';
 
 /** `free` → `Free`, `team-eu` → `TeamEu`: plan names as they appear in construct ids and output names. */
 export function pascalCase(name: string): string {
@@ -20,7 +30,7 @@ export function pascalCase(name: string): string {
 
 /** Output that holds the usage plan id of a plan, e.g. `UsagePlanIdFree`. */
 export function usagePlanOutputKey(plan: string): string {
-  return `UsagePlanId${pascalCase(plan)}`;
+  return `${OUTPUT_USAGE_PLAN_ID_PREFIX}${pascalCase(plan)}`;
 }
 
 /** Fails when two plan names would share one output (and one construct id), e.g. `team-a` and `team--a`. */

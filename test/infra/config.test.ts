@@ -5,6 +5,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { ConfigError } from '../../config/schema';
 import { GenAiApiStack } from '../../lib/genai-api-stack';
 import { buildApp, configFromContext, mergeConfig } from '../../lib/app';
+import { usagePlanOutputKey } from '../../lib/outputs';
 import { createApp, resourcesOfType, synth } from './helpers';
 
 const build = (genai: unknown) => () => buildApp(createApp(genai), { nag: false });
@@ -52,7 +53,7 @@ describe('configuration from cdk.json context', () => {
       Throttle: { RateLimit: 7.5, BurstLimit: 9 },
       Quota: { Limit: 1234, Period: 'DAY' },
     });
-    expect(template.toJSON().Outputs).toHaveProperty('UsagePlanIdTeam');
+    expect(template.toJSON().Outputs).toHaveProperty(usagePlanOutputKey('team'));
     const timeouts = new Set(resourcesOfType(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Integration.TimeoutInMillis));
     expect([...timeouts].sort()).toEqual([20000, 300000]);
   });

@@ -1,3 +1,4 @@
+import { OUTPUT_USERS_TABLE_NAME, usagePlanOutputKey } from '../../lib/outputs';
 import { parseArgs, targetsFromOutputs, issueApiKey, UsageError, type Clients } from '../../scripts/create-api-key';
 
 describe('create-api-key arguments', () => {
@@ -35,9 +36,9 @@ describe('create-api-key arguments', () => {
 
 describe('create-api-key stack outputs', () => {
   const outputs = [
-    { OutputKey: 'UsagePlanIdFree', OutputValue: 'plan-free' },
-    { OutputKey: 'UsagePlanIdTeamEu', OutputValue: 'plan-team' },
-    { OutputKey: 'UsersTableName', OutputValue: 'users-table' },
+    { OutputKey: usagePlanOutputKey('free'), OutputValue: 'plan-free' },
+    { OutputKey: usagePlanOutputKey('team-eu'), OutputValue: 'plan-team' },
+    { OutputKey: OUTPUT_USERS_TABLE_NAME, OutputValue: 'users-table' },
   ];
 
   it("finds the plan's usage plan and the users table", () => {
@@ -58,7 +59,7 @@ describe('create-api-key issuing (fake clients, no AWS)', () => {
         calls.push({ name, input: command.input });
         if (name === failOn) throw new Error(`${name} failed`);
         if (name === 'DescribeStacksCommand') {
-          return { Stacks: [{ Outputs: [{ OutputKey: 'UsagePlanIdPro', OutputValue: 'up-1' }, { OutputKey: 'UsersTableName', OutputValue: 'users' }] }] };
+          return { Stacks: [{ Outputs: [{ OutputKey: usagePlanOutputKey('pro'), OutputValue: 'up-1' }, { OutputKey: OUTPUT_USERS_TABLE_NAME, OutputValue: 'users' }] }] };
         }
         if (name === 'CreateApiKeyCommand') return { id: 'key-id', value: 'key-value' };
         return {};

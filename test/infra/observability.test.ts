@@ -4,12 +4,12 @@
  * skipped.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { CfnElement, Stack } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { BREAKER_STATE_VALUE } from '../../config/metrics';
+import { handlerEntry } from '../../config/functions';
+import { BREAKER_STATE_VALUE, ENDPOINTS } from '../../config/metrics';
 import { recordChatMetrics } from '../../lambda/core/observability';
 import { buildApp } from '../../lib/app';
 import { OUTPUT_ALARM_TOPIC_ARN } from '../../lib/outputs';
@@ -36,10 +36,16 @@ const dimensions = (dims: Record<string, string>) =>
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([Name, Value]) => ({ Name, Value }));
 
-/** The `endpoint` dimension the streaming handler writes. */
-const STREAM_ENDPOINT = /const ENDPOINT = '([^']+)'/.exec(
-  fs.readFileSync(path.join(__dirname, '..', '..', 'lambda', 'functions', 'chat-stream', 'handler.ts'), 'utf8'),
-)![1];
+/** The `endpoint` dimension the streaming handler writes: the catalogue's id (the handler is checked to use it). */
+const STREAM_ENDPOINT = ENDPOINTS.chatStream;
+const STREAM_HANDLER_SOURCE = fs.readFileSync(handlerEntry('chat-stream'), 'utf8');
+
+describe('endpoint ids', () => {
+  test('the streaming handler writes the catalogue\'s endpoint id, which the alarms read', () => {
+    expect(STREAM_HANDLER_SOURCE).toMatch(/const ENDPOINT = ENDPOINTS\.chatStream;/);
+    expect(STREAM_ENDPOINT).toBe('chat-stream');
+  });
+});
 
 describe('alarm topic', () => {
   const { template, stack } = byDefault;

@@ -5,6 +5,14 @@ import { chatRequestSchema } from '../../config/contract';
 import { ROUTES } from '../../config/routes';
 import { parseConfig } from '../../config/schema';
 import { GenAiApi } from '../../lib/constructs/api';
+import {
+  OUTPUT_API_ID,
+  OUTPUT_API_URL,
+  OUTPUT_GUARD_TABLE_NAME,
+  OUTPUT_USAGE_PLAN_ID_PREFIX,
+  OUTPUT_USERS_TABLE_NAME,
+  usagePlanOutputKey,
+} from '../../lib/outputs';
 import { resourcesOfType, synth } from './helpers';
 
 const { template } = synth();
@@ -302,9 +310,24 @@ describe('usage plans and outputs', () => {
   it('export the URL, the users table and each usage plan id under stable names', () => {
     const outputs = template.toJSON().Outputs as Record<string, unknown>;
     expect(Object.keys(outputs)).toEqual(
-      expect.arrayContaining(['ApiId', 'ApiUrl', 'GuardTableName', 'UsagePlanIdFree', 'UsagePlanIdPro', 'UsersTableName']),
+      expect.arrayContaining([
+        OUTPUT_API_ID,
+        OUTPUT_API_URL,
+        OUTPUT_GUARD_TABLE_NAME,
+        usagePlanOutputKey('free'),
+        usagePlanOutputKey('pro'),
+        OUTPUT_USERS_TABLE_NAME,
+      ]),
     );
-    expect(Object.keys(outputs).filter((k) => k.startsWith('UsagePlanId'))).toHaveLength(2);
+    // The names scripts and operators use, spelled out once here so a rename is a deliberate change.
+    expect([OUTPUT_API_ID, OUTPUT_API_URL, OUTPUT_GUARD_TABLE_NAME, usagePlanOutputKey('pro'), OUTPUT_USERS_TABLE_NAME]).toEqual([
+      'ApiId',
+      'ApiUrl',
+      'GuardTableName',
+      'UsagePlanIdPro',
+      'UsersTableName',
+    ]);
+    expect(Object.keys(outputs).filter((k) => k.startsWith(OUTPUT_USAGE_PLAN_ID_PREFIX))).toHaveLength(2);
     // No generated `ApiRestApiEndpoint…` output beside the stable ApiUrl.
     expect(Object.keys(outputs).filter((k) => k.includes('Endpoint'))).toEqual([]);
   });

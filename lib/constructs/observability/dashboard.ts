@@ -1,0 +1,297 @@
+/**
+ * One CloudWatch dashboard: the alarms' status, then chat, circuit breakers, reports, API Gateway, Lambda and
+ * DynamoDB. The application graphs read the metric catalogue (`config/metrics.ts`); the dashboard may search, so its
+ * per-endpoint totals also count the `none` and `degraded` model values no alarm can name.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { IRestApi } from 'aws-cdk-lib/aws-apigateway';
+import {
+  type Alarm,
+  AlarmStatusWidget,
+  Dashboard,
+  GraphWidget,
+  type HorizontalAnnotation,
+  type IMetric,
+  type IWidget,
+  MathExpression,
+  Stats,
+  TextWidget,
+  type YAxisProps,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { BREAKER_STATE_VALUE, METRICS, type MetricSpec } from '../../../config/metrics';
+import { OUTPUT_ALARM_TOPIC_ARN } from '../../outputs';
+import type { WatchedDeadLetterQueue } from './alarms';
+import { type ApplicationMetrics, modelLabel, PERIOD } from './metrics';
+
+export interface OperationsDashboardProps {
+  /** The application metrics (namespace and service of the functions). */
+  readonly metrics: ApplicationMetrics;
+  /** The model chain, primary first: one line per model on the chat and breaker graphs. */
+  readonly models: readonly string[];
+  /** `endpoint` dimension of the streaming chat function; its TTFT graph shows the alarm threshold. */
+  readonly streamingEndpoint: string;
+  /** `endpoint` dimension of every chat function. */
+  readonly chatEndpoints: readonly string[];
+  /** The TTFT alarm threshold, drawn on the streaming endpoint's graph. */
+  readonly ttftAlarmMs: number;
+  /** Shown in the status widget. */
+  readonly alarms: readonly Alarm[];
+  /** The public API; its deployment stage is graphed. */
+  readonly restApi: IRestApi;
+  /** Functions to graph, by label. */
+  readonly functions: Readonly<Record<string, IFunction>>;
+  /**
+   * Dead-letter queues to graph.
+   * @default - none
+   */
+  readonly deadLetterQueues?: readonly WatchedDeadLetterQueue[];
+  /**
+   * Work queues whose backlog is graphed, by label.
+   * @default - none
+   */
+  readonly workQueues?: Readonly<Record<string, IQueue>>;
+  /**
+   * Tables whose throttles and capacity are graphed, by label; no DynamoDB section without any.
+   * @default - none
+   */
+  readonly tables?: Readonly<Record<string, ITable>>;
+  /**
+   * Dashboard names are unique per account across Regions, hence the Region in the default.
+   * @default `<stack name>-<Region>`
+   */
+  readonly dashboardName?: string;
+}
+
+interface GraphOptions {
+  readonly annotations?: HorizontalAnnotation[];
+  readonly leftYAxis?: YAxisProps;
+  readonly right?: IMetric[];
+}
+
+/** Widget grid: the dashboard is 24 units wide. */
+const FULL = 24;
+const HALF = 12;
+const THIRD = 8;
+const HEIGHT = 6;
+
+export class OperationsDashboard extends Dashboard {
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    const stack = Stack.of(scope);
+    super(scope, id, { dashboardName: props.dashboardName ?? `${stack.stackName}-${stack.region}`, defaultInterval: Duration.hours(3) });
+    const rows: IWidget[][] = [
+      ...overviewRows(stack.stackName, props),
+      ...chatRows(props),
+      ...breakerRows(props),
+      ...reportRows(props),
+      ...apiRows(props.restApi),
+      ...lambdaRows(props.functions),
+      ...tableRows(props.tables ?? {}),
+    ];
+    for (const row of rows) this.addWidgets(...row);
+  }
+}
+
+function overviewRows(stackName: string, props: OperationsDashboardProps): IWidget[][] {
+  const { metrics, alarms } = props;
+  return [
+    [
+      new TextWidget({
+        markdown:
+          `# ${stackName}\nEvery alarm notifies the SNS topic of the stack output \`${OUTPUT_ALARM_TOPIC_ARN}\`. Chat, ` +
+          'breaker and report metrics come from the functions (EMF, namespace ' +
+          `\`${metrics.namespace}\`, service \`${metrics.service}\`).`,
+        width: FULL,
+        height: 2,
+      }),
+    ],
+    [new AlarmStatusWidget({ title: 'Alarms', alarms: [...alarms], width: FULL, height: Math.max(2, Math.ceil(alarms.length / 4) + 1) })],
+  ];
+}
+
+function chatRows(props: OperationsDashboardProps): IWidget[][] {
+  const { metrics, models, streamingEndpoint, chatEndpoints } = props;
+  const otherEndpoints = chatEndpoints.filter((e) => e !== streamingEndpoint);
+  const percentiles = (spec: MetricSpec, endpoint: string, prefix: string) =>
+    models.flatMap((model) => [
+      metrics.metric(spec, { endpoint, model }, Stats.p(50), `${prefix}${modelLabel(model)} p50`),
+      metrics.metric(spec, { endpoint, model }, Stats.p(99), `${prefix}${modelLabel(model)} p99`),
+    ]);
+  const totals = (e: string, specs: [MetricSpec, string][]) => specs.map(([spec, what]) => metrics.total(spec, { endpoint: e }, `${e} ${what}`));
+  return [
+    section('Chat'),
+    [
+      graph(`Time to first token, ${streamingEndpoint} (ms)`, HALF, percentiles(METRICS.timeToFirstToken, streamingEndpoint, ''), {
+        annotations: [{ value: props.ttftAlarmMs, label: 'alarm (p99)' }],
+      }),
+      ...otherEndpoints.map((e) =>
+        graph(`Time to first token, ${e} (ms)`, Math.floor(HALF / otherEndpoints.length), percentiles(METRICS.timeToFirstToken, e, '')),
+      ),
+    ],
+    [
+      graph('Latency (ms)', THIRD, chatEndpoints.flatMap((e) => percentiles(METRICS.latency, e, `${e} `))),
+      graph('Requests and errors', THIRD, chatEndpoints.flatMap((e) => totals(e, [[METRICS.requests, 'requests'], [METRICS.errors, 'errors']]))),
+      graph('Tokens', THIRD, chatEndpoints.flatMap((e) => totals(e, [[METRICS.inputTokens, 'input'], [METRICS.outputTokens, 'output']]))),
+    ],
+  ];
+}
+
+function breakerRows({ metrics, models }: OperationsDashboardProps): IWidget[][] {
+  const { CLOSED, HALF_OPEN, OPEN } = BREAKER_STATE_VALUE;
+  return [
+    section('Circuit breakers'),
+    [
+      graph(
+        `Breaker state (${CLOSED} closed, ${HALF_OPEN} half-open, ${OPEN} open)`,
+        HALF,
+        models.map((model) => metrics.metric(METRICS.breakerState, { model }, Stats.MAXIMUM).with({ label: modelLabel(model) })),
+        { annotations: [{ value: OPEN, label: 'open' }], leftYAxis: { min: 0, max: OPEN } },
+      ),
+      graph('Breaker transitions', HALF, [
+        new MathExpression({
+          expression: metrics.search(METRICS.breakerTransition, {}, Stats.SUM),
+          label: "${PROP('Dim.model')} ${PROP('Dim.from')} → ${PROP('Dim.to')}",
+          period: PERIOD,
+        }),
+      ]),
+    ],
+  ];
+}
+
+function reportRows(props: OperationsDashboardProps): IWidget[][] {
+  const { metrics } = props;
+  const sums = (specs: MetricSpec[]) => specs.map((spec) => metrics.metric(spec, {}, Stats.SUM, spec.name));
+  const deadLetterQueues = props.deadLetterQueues ?? [];
+  const workQueues = Object.entries(props.workQueues ?? {});
+  const max = { period: PERIOD, statistic: Stats.MAXIMUM };
+  return [
+    section('Reports'),
+    [
+      graph(
+        'Report outcomes',
+        THIRD,
+        sums([METRICS.reportsCompleted, METRICS.reportsFailed, METRICS.reportsExhausted, METRICS.reportRetries, METRICS.reportEventsRepublished]),
+      ),
+      graph('Report turnaround (ms)', THIRD, [
+        metrics.metric(METRICS.reportTurnaround, {}, Stats.p(50), 'p50'),
+        metrics.metric(METRICS.reportTurnaround, {}, Stats.p(99), 'p99'),
+      ]),
+      graph('Webhooks', THIRD, sums([METRICS.webhooksDelivered, METRICS.webhooksDeadLettered, METRICS.webhookAttempts])),
+    ],
+    [
+      graph(
+        'Dead-letter queues (messages visible)',
+        HALF,
+        deadLetterQueues.map((d) => d.queue.metricApproximateNumberOfMessagesVisible({ ...max, label: d.name })),
+      ),
+      graph(
+        'Work queues',
+        HALF,
+        workQueues.map(([label, q]) => q.metricApproximateNumberOfMessagesVisible({ ...max, label: `${label} visible` })),
+        { right: workQueues.map(([label, q]) => q.metricApproximateAgeOfOldestMessage({ ...max, label: `${label} oldest (s)` })) },
+      ),
+    ],
+  ];
+}
+
+function apiRows(restApi: IRestApi): IWidget[][] {
+  const stage = restApi.deploymentStage;
+  return [
+    section('API Gateway'),
+    [
+      graph('Requests and errors', HALF, [
+        stage.metricCount({ period: PERIOD, statistic: Stats.SUM, label: 'requests' }),
+        stage.metricClientError({ period: PERIOD, statistic: Stats.SUM, label: '4xx' }),
+        stage.metricServerError({ period: PERIOD, statistic: Stats.SUM, label: '5xx' }),
+      ]),
+      graph('Latency (ms; a stream counts until its end)', HALF, [
+        stage.metricLatency({ period: PERIOD, statistic: Stats.p(50), label: 'p50' }),
+        stage.metricLatency({ period: PERIOD, statistic: Stats.p(99), label: 'p99' }),
+        stage.metricIntegrationLatency({ period: PERIOD, statistic: Stats.p(99), label: 'integration p99' }),
+      ]),
+    ],
+  ];
+}
+
+function lambdaRows(functions: Readonly<Record<string, IFunction>>): IWidget[][] {
+  const entries = Object.entries(functions);
+  return [
+    section('Lambda'),
+    [
+      graph(
+        'Errors and throttles',
+        THIRD,
+        entries.flatMap(([label, fn]) => [
+          fn.metricErrors({ period: PERIOD, statistic: Stats.SUM, label: `${label} errors` }),
+          fn.metricThrottles({ period: PERIOD, statistic: Stats.SUM, label: `${label} throttles` }),
+        ]),
+      ),
+      graph('Duration p99 (ms)', THIRD, entries.map(([label, fn]) => fn.metricDuration({ period: PERIOD, statistic: Stats.p(99), label }))),
+      graph(
+        'Concurrent executions (max)',
+        THIRD,
+        entries.map(([label, fn]) => fn.metric('ConcurrentExecutions', { period: PERIOD, statistic: Stats.MAXIMUM, label })),
+      ),
+    ],
+  ];
+}
+
+function tableRows(tables: Readonly<Record<string, ITable>>): IWidget[][] {
+  const entries = Object.entries(tables);
+  if (entries.length === 0) return [];
+  return [
+    section('DynamoDB'),
+    [
+      graph('Throttled requests', HALF, entries.map(([label, t], i) => throttledRequests(t, `t${i}`, label))),
+      graph(
+        'Consumed capacity',
+        HALF,
+        entries.flatMap(([label, t]) => [
+          t.metricConsumedReadCapacityUnits({ period: PERIOD, statistic: Stats.SUM, label: `${label} read` }),
+          t.metricConsumedWriteCapacityUnits({ period: PERIOD, statistic: Stats.SUM, label: `${label} write` }),
+        ]),
+      ),
+    ],
+  ];
+}
+
+/** Operations the functions call on their tables. */
+const TABLE_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'BatchGetItem', 'BatchWriteItem'];
+
+/**
+ * Throttled requests of one table over the operations the functions use. Like `metricThrottledRequestsForOperations`,
+ * but with ids of its own, so that several tables fit in one graph.
+ */
+function throttledRequests(table: ITable, idPrefix: string, label: string): MathExpression {
+  const usingMetrics = Object.fromEntries(
+    TABLE_OPERATIONS.map((op) => [
+      `${idPrefix}${op.toLowerCase()}`,
+      table.metric('ThrottledRequests', {
+        dimensionsMap: { TableName: table.tableName, Operation: op },
+        period: PERIOD,
+        statistic: Stats.SUM,
+      }),
+    ]),
+  );
+  return new MathExpression({ expression: Object.keys(usingMetrics).join(' + '), usingMetrics, label, period: PERIOD });
+}
+
+function graph(title: string, width: number, left: IMetric[], options: GraphOptions = {}): GraphWidget {
+  return new GraphWidget({
+    title,
+    width,
+    height: HEIGHT,
+    left,
+    right: options.right,
+    leftAnnotations: options.annotations,
+    leftYAxis: { min: 0, ...options.leftYAxis },
+    rightYAxis: options.right ? { min: 0 } : undefined,
+  });
+}
+
+function section(title: string): IWidget[] {
+  return [new TextWidget({ markdown: `## ${title}`, width: FULL, height: 1 })];
+}
