@@ -2,7 +2,8 @@
  * In-memory fakes of the report lifecycle's ports (`lambda/core/reports/ports.ts`) for unit tests: no server, no
  * network. {@link InMemoryReportStore} applies each transition under the same condition as the DynamoDB adapter
  * (`lambda/aws/reports-repository.ts`), atomically, after yielding once, so concurrent calls interleave as requests would.
- * The adapter itself, with its condition expressions, is tested against dynalite in `test/integration`.
+ * The adapter itself, with its condition expressions, is tested against dynalite in `test/integration`: the shared
+ * suites in `test/suites` run against both, and use {@link FakeQueue} and {@link FakeBus} in both tiers.
  */
 import type { IdempotencyItem, ReportError, ReportItem } from '../../lambda/core/reports/model';
 import { epochSecondsAfterDays, idempotencyKeyOf, isFinished, reportKey } from '../../lambda/core/reports/model';
