@@ -15,6 +15,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TABLES } from '../../config/tables';
 import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { storeRequests, type StoreRequests } from '../suites/breaker.suite';
 
 /** Creates a table from a shared definition, as the local cloud does. */
 export { createTable };
@@ -50,44 +51,30 @@ export function createGuardTable(client: DynamoDBClient, name: string): Promise<
 }
 
 /** DynamoDB requests seen by a client, by operation and as read/write totals. */
-export interface RequestCounts {
-  reads: number;
-  writes: number;
-  byOperation: Record<string, number>;
-  reset(): void;
-}
-
-const READ_OPERATIONS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
-const WRITE_OPERATIONS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+export type RequestCounts = StoreRequests;
 
 /**
  * Counts every HTTP request the client sends (retries included), from its `X-Amz-Target` header. Document clients
  * built on the client share its middleware stack, so their requests are counted too.
  */
 export function countRequests(client: DynamoDBClient): RequestCounts {
-  const counts: RequestCounts = {
-    reads: 0,
-    writes: 0,
-    byOperation: {},
-    reset() {
-      counts.reads = 0;
-      counts.writes = 0;
-      counts.byOperation = {};
-    },
-  };
+  const counts = storeRequests();
   client.middlewareStack.add(
     (next) => async (args) => {
       const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers ?? {};
       const target = headers['x-amz-target'] ?? headers['X-Amz-Target'] ?? '';
-      const operation = target.slice(target.indexOf('.') + 1);
-      counts.byOperation[operation] = (counts.byOperation[operation] ?? 0) + 1;
-      if (READ_OPERATIONS.has(operation)) counts.reads++;
-      if (WRITE_OPERATIONS.has(operation)) counts.writes++;
+      counts.record(target.slice(target.indexOf('.') + 1));
       return next(args);
     },
     { step: 'finalizeRequest', name: 'countDynamoRequests' },
   );
   return counts;
+}
+
+/** A document client for a port nothing listens on (127.0.0.1:1), as an unreachable table; `close` destroys it. */
+export function unreachableDocumentClient(): { doc: DynamoDBDocumentClient; close(): void } {
+  const client = dynamoClient('http://127.0.0.1:1');
+  return { doc: documentClient(client), close: () => client.destroy() };
 }
 
 export interface GuardTableFixture {

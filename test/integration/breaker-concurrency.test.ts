@@ -10,6 +10,7 @@ import {
 } from '../../lambda/core/breaker';
 import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
 import { useGuardTable } from '../helpers/dynalite';
+import { throttled } from '../suites/breaker.suite';
 
 const TABLE = 'guard-breaker-concurrency';
 const guard = useGuardTable(TABLE);
@@ -26,8 +27,6 @@ const settings: BreakerSettings = {
   probeLeaseSeconds: 20,
   cacheMs: 1_000,
 };
-
-const throttled = () => Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
 
 let t: number;
 let model: string;
