@@ -34,9 +34,12 @@ import { retentionDays } from './base-function';
 /** The functions that serve routes, by the route table's `functionName`. */
 export type RouteHandlers = Partial<Record<FunctionName, IFunction>>;
 
+/** The slice of the configuration the API reads. */
+export type GenAiApiConfig = Pick<AppConfig, 'plans' | 'chat' | 'observability'>;
+
 export interface GenAiApiProps {
-  /** The validated configuration (usage plans, timeouts, log retention). */
-  readonly config: AppConfig;
+  /** The parts of the validated configuration it reads: usage plans, chat timeouts, log retention. */
+  readonly config: GenAiApiConfig;
   /**
    * Stage name: the first path segment of every URL.
    * @default 'v1'
@@ -72,7 +75,7 @@ export class GenAiApi extends Construct {
   /** Request models, by route id. */
   public readonly models: Record<string, Model> = {};
 
-  private readonly config: AppConfig;
+  private readonly config: GenAiApiConfig;
 
   constructor(scope: Construct, id: string, props: GenAiApiProps) {
     super(scope, id);
