@@ -21,7 +21,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../config/schema';
 import { registerApiKey } from '../lambda/aws/users-table';
-import { OUTPUT_USERS_TABLE_NAME, usagePlanOutputKey } from '../lib/outputs';
+import { OUTPUT_USAGE_PLAN_ID_PREFIX, OUTPUT_USERS_TABLE_NAME, usagePlanOutputKey } from '../lib/outputs';
 
 export const USAGE = `Usage: npx tsx scripts/create-api-key.ts --user <userId> --plan <plan> [--stack <name>] [--region <region>]
 
@@ -122,7 +122,7 @@ export function targetsFromOutputs(
   const planKey = usagePlanOutputKey(plan);
   const usagePlanId = byKey.get(planKey);
   if (!usagePlanId) {
-    const plans = [...byKey.keys()].filter((k) => k?.startsWith('UsagePlanId')).join(', ') || 'none';
+    const plans = [...byKey.keys()].filter((k) => k?.startsWith(OUTPUT_USAGE_PLAN_ID_PREFIX)).join(', ') || 'none';
     throw new UsageError(`Stack ${stackName} has no usage plan for plan "${plan}" (output ${planKey}; found: ${plans})`);
   }
   const usersTableName = byKey.get(OUTPUT_USERS_TABLE_NAME);
