@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { handlerEntry } from '../config/functions';
 import type { FunctionName, RouteDefinition } from '../config/routes';
 import { ENV, runtimeConfigJson } from '../config/runtime';
 import type { AppConfig, AppConfigInput } from '../config/schema';
@@ -24,6 +25,7 @@ import { createTable, startLocalDynamo } from './dynamodb';
 import { LocalGateway, type GatewayTimeouts } from './gateway';
 import { installLambdaGlobals } from './lambda-runtime';
 import { startLocalReports, type LocalReports } from './reports';
+import { Stoppers } from './stoppers';
 
 export interface LocalCloudOptions {
   /** Port of the API. @default 0 (a free port) */
@@ -67,10 +69,6 @@ export interface LocalCloud {
 
 const REGION = 'us-east-1';
 
-function handlerPath(name: FunctionName): string {
-  return `../lambda/functions/${name}/handler`;
-}
-
 /** Serves `GET`/`POST /_local/model` from the simulator's settings (local only, never deployed). */
 function simulatorControl(simulator: BedrockSimulator) {
   return async (req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<boolean> => {
@@ -106,66 +104,33 @@ function simulatorControl(simulator: BedrockSimulator) {
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const config = loadLocalConfig(options.config ?? {}, options.root);
   const keys = parseApiKeys(options.apiKeys, config.plans);
-  const stoppers: (() => Promise<void>)[] = [];
-  const stop = async () => {
-    for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
-  };
+  const stoppers = new Stoppers();
 
   try {
     const host = options.host ?? '127.0.0.1';
     const dynamo = await startLocalDynamo(host);
-    stoppers.push(() => dynamo.close());
+    stoppers.add(() => dynamo.close());
     const simulator = await BedrockSimulator.start({ host });
-    stoppers.push(() => simulator.close());
+    stoppers.add(() => simulator.close());
 
-    const env: Record<string, string> = {
-      AWS_REGION: REGION,
-      AWS_DEFAULT_REGION: REGION,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: simulator.url,
-      [ENV.config]: runtimeConfigJson(config),
-      [ENV.usersTable]: 'genai-local-users',
-      [ENV.guardTable]: 'genai-local-guard',
-      [ENV.bedrockRegion]: REGION,
-      // The gateway listens on plain http; the functions build their absolute URLs with it.
-      [ENV.apiUrlScheme]: 'http',
-      POWERTOOLS_SERVICE_NAME: config.observability.serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
-      POWERTOOLS_LOG_LEVEL: options.quiet ? 'SILENT' : config.observability.logLevel,
-      ...(options.quiet ? { POWERTOOLS_METRICS_DISABLED: 'true' } : {}),
-    };
+    const env = functionEnvironment(config, dynamo.endpoint, simulator.url, options.quiet);
     // The functions read these at cold start, exactly as they read the variables the stack sets on AWS.
     delete process.env.AWS_PROFILE;
     Object.assign(process.env, env);
 
     const db = new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-    stoppers.push(async () => db.destroy());
-    await createTable(db, env[ENV.usersTable], TABLES.users);
-    await createTable(db, env[ENV.guardTable], TABLES.guard);
-    const documentClient = DynamoDBDocumentClient.from(db);
-    for (const k of keys) {
-      await registerApiKey({ apiKeyId: k.apiKeyId, userId: k.userId, plan: k.plan }, { documentClient, tableName: env[ENV.usersTable] });
-    }
+    stoppers.add(async () => db.destroy());
+    await createGuardTables(db, env, keys);
 
     installLambdaGlobals();
-    const handlers = new Map<FunctionName, Promise<unknown>>();
-    const loadHandler = (name: FunctionName) => {
-      if (!handlers.has(name)) {
-        handlers.set(name, import(handlerPath(name)).then((m: { handler: unknown }) => m.handler));
-      }
-      return handlers.get(name)!;
-    };
-
-    const timeoutMs = (route: RouteDefinition) =>
-      (route.transferMode === 'STREAM' ? config.chat.streamTimeoutSeconds : config.chat.syncTimeoutSeconds + 1) * 1000;
+    const loadHandler = handlerLoader();
     const gateway = await LocalGateway.start({
       host,
       port: options.port ?? 0,
       plans: new UsagePlans(keys, config.plans),
       loadHandler,
-      timeoutMs,
+      timeoutMs: (route: RouteDefinition) =>
+        (route.transferMode === 'STREAM' ? config.chat.streamTimeoutSeconds : config.chat.syncTimeoutSeconds + 1) * 1000,
       timeouts: options.gatewayTimeouts,
       extraRoutes: [simulatorControl(simulator)],
       onGatewayError: (err) => console.error('[local] gateway error:', err),
@@ -173,7 +138,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         if (!options.quiet) console.error(`[local] ${route.functionName} failed:`, err);
       },
     });
-    stoppers.push(() => gateway.close());
+    stoppers.add(() => gateway.close());
 
     const reports = await startLocalReports({
       config,
@@ -186,12 +151,54 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       functionOutput: options.functionOutput,
     });
     // Stopped after the gateway (no new submissions) and before the tables and the simulator its jobs use.
-    stoppers.splice(stoppers.length - 1, 0, () => reports.stop());
+    stoppers.addBeforeLast(1, () => reports.stop());
     Object.assign(env, reports.env);
 
+    const stop = () => stoppers.stopAll();
     return { url: gateway.url, keys, simulator, config, dynamoEndpoint: dynamo.endpoint, env, reports, stop };
   } catch (err) {
-    await stop();
+    await stoppers.stopAll();
     throw err;
   }
+}
+
+/** What the stack sets on every function, pointed at the stand-ins, plus the SDK's endpoint and credential variables. */
+function functionEnvironment(config: AppConfig, dynamoEndpoint: string, bedrockUrl: string, quiet?: boolean): Record<string, string> {
+  return {
+    AWS_REGION: REGION,
+    AWS_DEFAULT_REGION: REGION,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockUrl,
+    [ENV.config]: runtimeConfigJson(config),
+    [ENV.usersTable]: 'genai-local-users',
+    [ENV.guardTable]: 'genai-local-guard',
+    [ENV.bedrockRegion]: REGION,
+    // The gateway listens on plain http; the functions build their absolute URLs with it.
+    [ENV.apiUrlScheme]: 'http',
+    POWERTOOLS_SERVICE_NAME: config.observability.serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
+    POWERTOOLS_LOG_LEVEL: quiet ? 'SILENT' : config.observability.logLevel,
+    ...(quiet ? { POWERTOOLS_METRICS_DISABLED: 'true' } : {}),
+  };
+}
+
+/** The users and guard tables, with every local API key registered to its user and plan. */
+async function createGuardTables(db: DynamoDBClient, env: Record<string, string>, keys: readonly LocalApiKey[]): Promise<void> {
+  await createTable(db, env[ENV.usersTable], TABLES.users);
+  await createTable(db, env[ENV.guardTable], TABLES.guard);
+  const documentClient = DynamoDBDocumentClient.from(db);
+  for (const k of keys) {
+    await registerApiKey({ apiKeyId: k.apiKeyId, userId: k.userId, plan: k.plan }, { documentClient, tableName: env[ENV.usersTable] });
+  }
+}
+
+/** Loads each function's handler once, as an execution environment does, from where the stack bundles it. */
+function handlerLoader(): (name: FunctionName) => Promise<unknown> {
+  const handlers = new Map<FunctionName, Promise<unknown>>();
+  return (name) => {
+    if (!handlers.has(name)) handlers.set(name, import(handlerEntry(name)).then((m: { handler: unknown }) => m.handler));
+    return handlers.get(name)!;
+  };
 }

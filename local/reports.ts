@@ -36,6 +36,7 @@ import { createTable } from './dynamodb';
 import { apiDestinationTarget, LocalEventBus, type BusEvent, type BusRule, type BusTarget } from './event-bus';
 import { createContext } from './lambda-runtime';
 import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager';
+import { Stoppers } from './stoppers';
 import { startLocalSqs, type LocalQueue, type LocalSqs } from './sqs';
 import { LambdaSandbox } from './lambda-sandbox';
 import { SqsPoller } from './sqs-poller';
@@ -96,6 +97,8 @@ const SUBSCRIBER_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 30_000, jitter
 /** Waits between the webhook sender's asynchronous invocations. */
 const WEBHOOK_SENDER_INVOKE_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 2_000, jitter: 'equal' };
 
+type ReportQueues = LocalReports['queues'];
+
 export async function startLocalReports(options: LocalReportsOptions): Promise<LocalReports> {
   const { config } = options;
   const host = options.host ?? '127.0.0.1';
@@ -103,10 +106,7 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
   const prefix = options.namePrefix ?? 'genai-local';
   const log = options.quiet ? () => undefined : (line: string) => console.log(line);
   const onError = options.quiet ? () => undefined : (err: unknown) => console.error('[local reports]', err);
-  const stoppers: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
-  };
+  const stoppers = new Stoppers();
 
   try {
     const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(32).toString('base64')}`;
@@ -115,130 +115,155 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
 
     const tableName = `${prefix}-reports`;
     await createTable(options.dynamo, tableName, { partitionKey: REPORTS_TABLE.partitionKey });
-
     const sqs = await startLocalSqs({ host, region });
-    stoppers.push(() => sqs.stop());
-    const { reports } = config;
-    const jobsDeadLetter = await sqs.createQueue(`${prefix}-report-jobs-dlq`, { MessageRetentionPeriod: '1209600' });
-    const jobs = await sqs.createQueue(`${prefix}-report-jobs`, {
-      VisibilityTimeout: String(reports.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: jobsDeadLetter.arn, maxReceiveCount: reports.maxReceiveCount }),
-    });
-    const webhookDeadLetter = await sqs.createQueue(`${prefix}-webhook-dlq`, { MessageRetentionPeriod: '1209600' });
-    const subscriberDeadLetter = await sqs.createQueue(`${prefix}-subscriber-dlq`, { MessageRetentionPeriod: '1209600' });
-
-    const secrets: LocalSecretsManager = await startLocalSecretsManager({ host, region });
-    stoppers.push(() => secrets.close());
+    stoppers.add(() => sqs.stop());
+    const queues = await createQueues(sqs, prefix, config.reports);
+    const secrets = await startLocalSecretsManager({ host, region });
+    stoppers.add(() => secrets.close());
     const signing = secrets.put(`${prefix}-webhook-signing-secret`, webhookSecret);
-    const subscriberApiKeys: Record<string, string> = {};
-    for (const s of config.webhooks.subscribers) {
-      subscriberApiKeys[s.name] = `local-${s.apiKeySecretName}`;
-      secrets.put(s.apiKeySecretName, subscriberApiKeys[s.name]);
-      log(`Subscriber ${s.name}: ${s.endpoint} receives every finished report with ${s.apiKeyHeader}: ${subscriberApiKeys[s.name]}`);
-    }
+    const subscriberApiKeys = storeSubscriberKeys(secrets, config, log);
 
-    const toDeadLetterQueue = (queue: LocalQueue) => async (_input: unknown, event: BusEvent, reason: string) => {
-      // As EventBridge does: the event is the body, the reason travels in message attributes.
-      await sqs.client.send(
-        new SendMessageCommand({
-          QueueUrl: queue.url,
-          MessageBody: JSON.stringify(event),
-          MessageAttributes: { ERROR_MESSAGE: { DataType: 'String', StringValue: reason.slice(0, 1000) } },
-        }),
-      );
-    };
-
-    const subscriberTargets: BusTarget[] = config.webhooks.subscribers.map((s) =>
-      apiDestinationTarget({
-        id: `subscriber-${s.name}`,
-        endpoint: s.endpoint,
-        apiKeyHeader: s.apiKeyHeader,
-        apiKeyValue: subscriberApiKeys[s.name],
-        inputPath: WEBHOOK_PAYLOAD_PATH,
-        retryAttempts: options.subscriberRetryAttempts ?? 5,
-        backoff: SUBSCRIBER_BACKOFF,
-        deadLetter: toDeadLetterQueue(subscriberDeadLetter),
-      }),
-    );
-    const senderTimeoutMs = webhookSenderTimeoutSeconds(config.webhooks) * 1000;
-    const webhookSenderTarget: BusTarget = {
-      id: 'webhook-sender',
-      retryAttempts: ASYNC_INVOKE_RETRIES,
-      backoff: WEBHOOK_SENDER_INVOKE_BACKOFF,
-      deadLetter: toDeadLetterQueue(webhookDeadLetter),
-      async deliver(input) {
-        const handler = (await options.loadHandler('webhook-sender')) as (event: unknown, context: Context) => Promise<unknown>;
-        await handler(input, createContext('webhook-sender', senderTimeoutMs));
-      },
-    };
-    const rules: BusRule[] = [
-      { name: 'report-callbacks', pattern: REPORT_CALLBACKS_PATTERN, targets: [webhookSenderTarget] },
-    ];
-    if (subscriberTargets.length) rules.push({ name: 'report-subscribers', pattern: FINISHED_REPORTS_PATTERN, targets: subscriberTargets });
     const busName = `${prefix}-reports`;
+    const rules = busRules({ options, sqs, queues, subscriberApiKeys });
     const bus = await LocalEventBus.start({ busName, rules, host, region, onError });
-    stoppers.push(() => bus.close());
+    stoppers.add(() => bus.close());
 
     const env: Record<string, string> = {
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
       AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       [ENV.reportsTable]: tableName,
-      [ENV.reportsQueueUrl]: jobs.url,
+      [ENV.reportsQueueUrl]: queues.jobs.url,
       [ENV.eventBusName]: busName,
       [ENV.webhookSecretArn]: signing.arn,
-      [ENV.webhookDlqUrl]: webhookDeadLetter.url,
+      [ENV.webhookDlqUrl]: queues.webhookDeadLetter.url,
     };
     // The functions read these when they first need them, as they read what the stack sets on AWS.
     Object.assign(process.env, env);
 
-    // The queue-driven functions run in execution environments of their own (child processes), so a worker can be
-    // killed mid-job for real; they inherit the variables set above.
-    const sandbox = (name: FunctionName) => {
-      const onOutput = options.functionOutput && ((line: string) => options.functionOutput!(name, line));
-      const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerEntry(name), quiet: options.quiet, onOutput });
-      stoppers.push(() => environment.close());
-      return environment;
-    };
-    const worker = new SqsPoller({
-      client: sqs.client,
-      queue: jobs,
-      invoker: sandbox('report-worker'),
-      batchSize: reports.batchSize,
-      timeoutMs: reports.workerTimeoutSeconds * 1000,
-      concurrency: options.workerConcurrency ?? 8,
-      region,
-      onError,
-    }).start();
-    const backstop = new SqsPoller({
-      client: sqs.client,
-      queue: jobsDeadLetter,
-      invoker: sandbox('report-dlq'),
-      batchSize: 10,
-      timeoutMs: 60_000,
-      concurrency: 1,
-      region,
-      onError,
-    }).start();
-    stoppers.push(async () => {
-      await Promise.all([shutDown(worker), shutDown(backstop)]);
-    });
-
-    return {
-      env,
-      webhookSecret,
-      subscriberApiKeys,
-      sqs,
-      queues: { jobs, jobsDeadLetter, webhookDeadLetter, subscriberDeadLetter },
-      worker,
-      backstop,
-      bus,
-      stop: stopAll,
-    };
+    const { worker, backstop } = startEventSourceMappings({ options, sqs, queues, stoppers, region, onError });
+    return { env, webhookSecret, subscriberApiKeys, sqs, queues, worker, backstop, bus, stop: () => stoppers.stopAll() };
   } catch (err) {
-    await stopAll();
+    await stoppers.stopAll();
     throw err;
   }
+}
+
+/** The job queue with its redrive to a DLQ, and the dead-letter queues of the webhook sender and the subscribers. */
+async function createQueues(sqs: LocalSqs, prefix: string, reports: AppConfig['reports']): Promise<ReportQueues> {
+  const retention = { MessageRetentionPeriod: '1209600' };
+  const jobsDeadLetter = await sqs.createQueue(`${prefix}-report-jobs-dlq`, retention);
+  const jobs = await sqs.createQueue(`${prefix}-report-jobs`, {
+    VisibilityTimeout: String(reports.visibilityTimeoutSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: jobsDeadLetter.arn, maxReceiveCount: reports.maxReceiveCount }),
+  });
+  const webhookDeadLetter = await sqs.createQueue(`${prefix}-webhook-dlq`, retention);
+  const subscriberDeadLetter = await sqs.createQueue(`${prefix}-subscriber-dlq`, retention);
+  return { jobs, jobsDeadLetter, webhookDeadLetter, subscriberDeadLetter };
+}
+
+/** Each deploy-time subscriber's API key, in the local Secrets Manager as its connection would hold it on AWS. */
+function storeSubscriberKeys(secrets: LocalSecretsManager, config: AppConfig, log: (line: string) => void): Record<string, string> {
+  const keys: Record<string, string> = {};
+  for (const s of config.webhooks.subscribers) {
+    keys[s.name] = `local-${s.apiKeySecretName}`;
+    secrets.put(s.apiKeySecretName, keys[s.name]);
+    log(`Subscriber ${s.name}: ${s.endpoint} receives every finished report with ${s.apiKeyHeader}: ${keys[s.name]}`);
+  }
+  return keys;
+}
+
+/** The stack's rules: per-report callbacks to the webhook sender, every finished report to the subscribers. */
+function busRules(ctx: {
+  options: LocalReportsOptions;
+  sqs: LocalSqs;
+  queues: ReportQueues;
+  subscriberApiKeys: Record<string, string>;
+}): BusRule[] {
+  const { options, sqs, queues } = ctx;
+  const { config } = options;
+  const toDeadLetterQueue = (queue: LocalQueue) => async (_input: unknown, event: BusEvent, reason: string) => {
+    // As EventBridge does: the event is the body, the reason travels in message attributes.
+    await sqs.client.send(
+      new SendMessageCommand({
+        QueueUrl: queue.url,
+        MessageBody: JSON.stringify(event),
+        MessageAttributes: { ERROR_MESSAGE: { DataType: 'String', StringValue: reason.slice(0, 1000) } },
+      }),
+    );
+  };
+  const subscriberTargets: BusTarget[] = config.webhooks.subscribers.map((s) =>
+    apiDestinationTarget({
+      id: `subscriber-${s.name}`,
+      endpoint: s.endpoint,
+      apiKeyHeader: s.apiKeyHeader,
+      apiKeyValue: ctx.subscriberApiKeys[s.name],
+      inputPath: WEBHOOK_PAYLOAD_PATH,
+      retryAttempts: options.subscriberRetryAttempts ?? 5,
+      backoff: SUBSCRIBER_BACKOFF,
+      deadLetter: toDeadLetterQueue(queues.subscriberDeadLetter),
+    }),
+  );
+  const senderTimeoutMs = webhookSenderTimeoutSeconds(config.webhooks) * 1000;
+  const webhookSenderTarget: BusTarget = {
+    id: 'webhook-sender',
+    retryAttempts: ASYNC_INVOKE_RETRIES,
+    backoff: WEBHOOK_SENDER_INVOKE_BACKOFF,
+    deadLetter: toDeadLetterQueue(queues.webhookDeadLetter),
+    async deliver(input) {
+      const handler = (await options.loadHandler('webhook-sender')) as (event: unknown, context: Context) => Promise<unknown>;
+      await handler(input, createContext('webhook-sender', senderTimeoutMs));
+    },
+  };
+  const rules: BusRule[] = [{ name: 'report-callbacks', pattern: REPORT_CALLBACKS_PATTERN, targets: [webhookSenderTarget] }];
+  if (subscriberTargets.length) rules.push({ name: 'report-subscribers', pattern: FINISHED_REPORTS_PATTERN, targets: subscriberTargets });
+  return rules;
+}
+
+/**
+ * The worker's and the backstop's event source mappings. Both functions run in execution environments of their own
+ * (child processes), so a worker can be killed mid-job for real; they inherit the variables set in `process.env`.
+ */
+function startEventSourceMappings(ctx: {
+  options: LocalReportsOptions;
+  sqs: LocalSqs;
+  queues: ReportQueues;
+  stoppers: Stoppers;
+  region: string;
+  onError: (err: unknown) => void;
+}): { worker: SqsPoller; backstop: SqsPoller } {
+  const { options, sqs, queues, stoppers, region, onError } = ctx;
+  const { reports } = options.config;
+  const sandbox = (name: FunctionName) => {
+    const onOutput = options.functionOutput && ((line: string) => options.functionOutput!(name, line));
+    const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerEntry(name), quiet: options.quiet, onOutput });
+    stoppers.add(() => environment.close());
+    return environment;
+  };
+  const worker = new SqsPoller({
+    client: sqs.client,
+    queue: queues.jobs,
+    invoker: sandbox('report-worker'),
+    batchSize: reports.batchSize,
+    timeoutMs: reports.workerTimeoutSeconds * 1000,
+    concurrency: options.workerConcurrency ?? 8,
+    region,
+    onError,
+  }).start();
+  const backstop = new SqsPoller({
+    client: sqs.client,
+    queue: queues.jobsDeadLetter,
+    invoker: sandbox('report-dlq'),
+    batchSize: 10,
+    timeoutMs: 60_000,
+    concurrency: 1,
+    region,
+    onError,
+  }).start();
+  stoppers.add(async () => {
+    await Promise.all([shutDown(worker), shutDown(backstop)]);
+  });
+  return { worker, backstop };
 }
 
 /** Lets running invocations finish for a moment, then kills them (their messages would come back on AWS too). */
@@ -246,7 +271,6 @@ async function shutDown(poller: SqsPoller): Promise<void> {
   const stopped = await Promise.race([poller.stop().then(() => true), sleep(3_000, false, { ref: false })]);
   if (!stopped) await poller.kill();
 }
-
 
 /** Fails at start, naming the variable, for a secret Standard Webhooks cannot use. */
 function assertWebhookSecret(secret: string): void {
