@@ -47,17 +47,17 @@ export function matchPath(routePath: string, path: string): Record<string, strin
   const got = path.split('/').filter(Boolean);
   if (want.length !== got.length) return undefined;
   const params: Record<string, string> = {};
-  for (let i = 0; i < want.length; i++) {
-    const w = want[i];
+  for (const [i, w] of want.entries()) {
+    const segment = got[i] ?? '';
     if (w.startsWith('{') && w.endsWith('}')) {
       let value: string;
       try {
-        value = decodeURIComponent(got[i]);
+        value = decodeURIComponent(segment);
       } catch {
         return undefined;
       }
       params[w.slice(1, -1)] = value;
-    } else if (w !== got[i]) {
+    } else if (w !== segment) {
       return undefined;
     }
   }

@@ -34,8 +34,14 @@ export interface CallbackUrlOptions {
   readonly resolve?: Resolver;
 }
 
+export interface CheckedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
 export type CallbackUrlCheck =
-  | { ok: true; url: URL; addresses: { address: string; family: 4 | 6 }[] }
+  /** Every address the name resolved to, checked; never empty, and the first is the one to connect to. */
+  | { ok: true; url: URL; addresses: [CheckedAddress, ...CheckedAddress[]] }
   /** `retryable`: the answer may change (the name did not resolve); a rejected address or scheme never will. */
   | { ok: false; reason: string; retryable: boolean };
 
@@ -75,13 +81,15 @@ export async function checkCallbackUrl(raw: string, options: CallbackUrlOptions 
     if (addresses.length === 0) return { ok: false, reason: `host ${host} does not resolve`, retryable: true };
   }
 
-  const checked: { address: string; family: 4 | 6 }[] = [];
+  const checked: CheckedAddress[] = [];
   for (const address of addresses) {
     const blocked = blockedRange(address);
     if (blocked) return reject(`must not point at ${blocked} address (${host} → ${address})`);
     checked.push({ address, family: isIP(address) === 6 ? 6 : 4 });
   }
-  return { ok: true, url, addresses: checked };
+  const [first, ...rest] = checked;
+  if (!first) return { ok: false, reason: `host ${host} does not resolve`, retryable: true };
+  return { ok: true, url, addresses: [first, ...rest] };
 }
 
 function reject(reason: string): CallbackUrlCheck {

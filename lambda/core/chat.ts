@@ -128,8 +128,8 @@ export class ChatService {
   /** Finds the first model at or after `from` in the chain whose breaker admits a call. */
   async admit(from: number): Promise<Admission> {
     let retryAfter: number | undefined;
-    for (let index = from; index < this.chain.length; index++) {
-      const modelId = this.chain[index];
+    for (const [index, modelId] of this.chain.entries()) {
+      if (index < from) continue;
       if (!this.deps.guard) return { index, modelId };
       let decision: GuardDecision;
       try {

@@ -39,7 +39,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-const publicUrl = async (url: string): Promise<CallbackUrlCheck> => ({ ok: true, url: new URL(url), addresses: [] });
+const publicUrl = async (url: string): Promise<CallbackUrlCheck> => ({ ok: true, url: new URL(url), addresses: [{ address: '93.184.216.34', family: 4 }] });
 
 /** Settles when `release()` is called; `reached` settles when something starts waiting on it. */
 function gate() {

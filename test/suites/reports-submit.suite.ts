@@ -24,7 +24,7 @@ const alice = { userId: 'alice', plan: 'free' };
 const bob = { userId: 'bob', plan: 'pro' };
 
 const publicUrl = async (url: string): Promise<CallbackUrlCheck> =>
-  url.includes('10.0.0.1') ? { ok: false, reason: 'must not point at a private address', retryable: false } : { ok: true, url: new URL(url), addresses: [] };
+  url.includes('10.0.0.1') ? { ok: false, reason: 'must not point at a private address', retryable: false } : { ok: true, url: new URL(url), addresses: [{ address: '93.184.216.34', family: 4 }] };
 
 /** `[[[…]]]` nested `depth` levels deep (the outer object counts as the first). */
 export function nested(depth: number): Record<string, unknown> {
