@@ -5,7 +5,6 @@ import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamod
 import type { TableDefinition } from '../config/tables';
 
 // dynalite ships no type declarations; this is the part of its surface used here.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
 
 export interface LocalDynamo {

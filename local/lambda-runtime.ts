@@ -17,11 +17,9 @@ const STREAMING = Symbol.for('genai.local.streamingHandler');
 export const PRELUDE_DELIMITER = Buffer.alloc(8, 0);
 export const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type StreamingHandler = ((event: any, responseStream: Writable, context: Context) => Promise<void>) & {
   [STREAMING]?: true;
 };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type BufferedHandler = (event: any, context: Context) => Promise<unknown>;
 
 /** Wraps a stream so that the HTTP prelude and delimiter precede the first byte of body. */

@@ -12,7 +12,6 @@ interface InvokeMessage {
 
 const [handlerPath, functionName] = process.argv.slice(2);
 installLambdaGlobals();
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const handler = (require(handlerPath) as { handler: (event: unknown, context: unknown) => Promise<unknown> }).handler;
 
 process.on('message', (message: InvokeMessage) => {

@@ -86,7 +86,6 @@ async function runAll(cases: readonly FuzzCase[]): Promise<{ c: FuzzCase; res: R
 }
 
 it(`keeps the contract for ${CASES} malformed and edge-case requests over every route, then serves every route normally`, async () => {
-  // eslint-disable-next-line no-console
   console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
   const api = reportsApi(cloud.url, KEY);
   const other = reportsApi(cloud.url, OTHER_KEY);
@@ -113,7 +112,6 @@ it(`keeps the contract for ${CASES} malformed and edge-case requests over every 
   }
   const statuses = new Map<number | string, number>();
   for (const { res } of results) statuses.set(res.status ?? 'none', (statuses.get(res.status ?? 'none') ?? 0) + 1);
-  // eslint-disable-next-line no-console
   console.log(`fuzz seed ${SEED}: ${results.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
   const report = [...problems].map(([key, { count, example }]) => `${count}× ${key}\n    e.g. ${example}`);
   expect({ seed: SEED, problems: report }).toEqual({ seed: SEED, problems: [] });

@@ -45,13 +45,13 @@ afterAll(async () => {
 const printed = () =>
   workerLines.flatMap((line) => {
     try {
-      return [JSON.parse(line) as Record<string, any>]; // eslint-disable-line @typescript-eslint/no-explicit-any
+      return [JSON.parse(line) as Record<string, any>];
     } catch {
       return [];
     }
   });
 
-const emfMetricNames = (blob: Record<string, any>): string[] => // eslint-disable-line @typescript-eslint/no-explicit-any
+const emfMetricNames = (blob: Record<string, any>): string[] =>
   (blob._aws?.CloudWatchMetrics ?? []).flatMap((d: { Metrics: { Name: string }[] }) => d.Metrics.map((m) => m.Name));
 
 test('a breaker opened by report traffic is logged and metered by the worker', async () => {

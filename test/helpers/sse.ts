@@ -8,7 +8,7 @@ import { createParser } from 'eventsource-parser';
 export interface ReceivedEvent {
   event: string;
   id?: string;
-  data: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  data: any;
   at: number;
 }
 
@@ -18,7 +18,7 @@ export interface SseResult {
   events: ReceivedEvent[];
   comments: string[];
   /** The body, when the response was not an event stream (a JSON error before the stream started). */
-  json?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json?: any;
 }
 
 export interface StreamOptions {
@@ -76,7 +76,7 @@ export async function postJson(
   url: string,
   body: unknown,
   apiKey?: string,
-): Promise<{ status: number; headers: Headers; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; headers: Headers; json: any }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (apiKey) headers['x-api-key'] = apiKey;
   const res = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });

@@ -42,7 +42,6 @@ async function* answer(words: string[], options: { failAfter?: number; error?: E
 }
 
 function failing(error: Error): Script {
-  // eslint-disable-next-line require-yield
   return async function* () {
     throw error;
   };
