@@ -3,7 +3,11 @@
  * condition expressions, races), infra (synthesised templates, cdk-nag), e2e (real HTTP against the local cloud).
  */
 const tsJest = ['ts-jest', { tsconfig: { module: 'commonjs', isolatedModules: true }, diagnostics: false }];
-const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
+const common = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': tsJest },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
 
 module.exports = {
   projects: [

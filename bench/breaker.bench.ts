@@ -32,7 +32,8 @@ interface Result {
   writes: number;
 }
 
-const throttle = () => Object.assign(new Error('throttled'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
+const throttle = () =>
+  Object.assign(new Error('throttled'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
 
 /** The model: a fixed small latency, then an answer or a throttle. */
 async function fakeModel(fail: boolean): Promise<{ ttftMs: number }> {
@@ -180,7 +181,7 @@ export async function run(): Promise<string> {
     'Reads per call depend on how many calls one instance serves per `cacheMs`: at most one state read per instance and ' +
       'model per `cacheMs`, so an instance whose calls are more than `cacheMs` apart reads once per call. After the ' +
       'model answers, the whole steady-state cost is the outcome write: one UpdateItem, a loopback round trip here and ' +
-      'a few milliseconds on DynamoDB. A streaming handler records it after the `end` event, off the client\'s path.',
+      "a few milliseconds on DynamoDB. A streaming handler records it after the `end` event, off the client's path.",
     '',
   );
   return lines.join('\n');

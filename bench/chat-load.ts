@@ -32,8 +32,10 @@ async function oneStream(url: string, key: string): Promise<StreamSample> {
     },
   });
   const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
-  if (failure || startAt === undefined || deltaAt === undefined) throw new Error(`stream failed (status ${res.status}): ${failure ?? 'incomplete'}`);
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+    parser.feed(decoder.decode(chunk, { stream: true }));
+  if (failure || startAt === undefined || deltaAt === undefined)
+    throw new Error(`stream failed (status ${res.status}): ${failure ?? 'incomplete'}`);
   return { startMs: startAt - t0, firstDeltaMs: deltaAt - t0 };
 }
 
@@ -47,13 +49,15 @@ async function directFirstDelta(client: BedrockRuntimeClient, modelId: string): 
     }),
   );
   let first: number | undefined;
-  for await (const event of out.stream ?? []) if (event.contentBlockDelta && first === undefined) first = performance.now();
+  for await (const event of out.stream ?? [])
+    if (event.contentBlockDelta && first === undefined) first = performance.now();
   return (first ?? performance.now()) - t0;
 }
 
 async function rounds<T>(concurrency: number, total: number, fn: (slot: number) => Promise<T>): Promise<T[]> {
   const out: T[] = [];
-  while (out.length < total) out.push(...(await Promise.all(Array.from({ length: concurrency }, (_, slot) => fn(slot)))));
+  while (out.length < total)
+    out.push(...(await Promise.all(Array.from({ length: concurrency }, (_, slot) => fn(slot)))));
   return out;
 }
 

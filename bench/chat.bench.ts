@@ -19,9 +19,21 @@ const KEYS = Array.from({ length: 20 }, (_, i) => `bench-user-${String(i).padSta
 const run$ = promisify(execFile);
 
 /** Runs the load in a separate process (see `chat-load.ts`). */
-async function load(cloud: LocalCloud, concurrency: number, total: number): Promise<{ baseline: number[]; api: StreamSample[] }> {
+async function load(
+  cloud: LocalCloud,
+  concurrency: number,
+  total: number,
+): Promise<{ baseline: number[]; api: StreamSample[] }> {
   const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
-  const args = [join(__dirname, 'chat-load.ts'), cloud.url, KEYS.join(','), cloud.simulator.url, cloud.config.models.primary, String(concurrency), String(total)];
+  const args = [
+    join(__dirname, 'chat-load.ts'),
+    cloud.url,
+    KEYS.join(','),
+    cloud.simulator.url,
+    cloud.config.models.primary,
+    String(concurrency),
+    String(total),
+  ];
   const { stdout } = await run$(tsx, args, { maxBuffer: 16 * 1024 * 1024 });
   return JSON.parse(stdout) as { baseline: number[]; api: StreamSample[] };
 }
@@ -31,7 +43,9 @@ export async function run(): Promise<string> {
     quiet: true,
     apiKeys: KEYS.map((key, i) => `bench${i}:bench:${key}`).join(','),
     config: {
-      plans: { bench: { rateLimit: 100_000, burstLimit: 100_000, requestsPerDay: 10_000_000, tokensPerDay: 1_000_000_000 } },
+      plans: {
+        bench: { rateLimit: 100_000, burstLimit: 100_000, requestsPerDay: 10_000_000, tokensPerDay: 1_000_000_000 },
+      },
     },
   });
   try {
@@ -44,7 +58,11 @@ export async function run(): Promise<string> {
       const start = api.map((s) => s.startMs);
       const overhead = api.map((s) => s.firstDeltaMs - MODEL_TTFT_MS);
       const baseOverhead = baseline.map((ms) => ms - MODEL_TTFT_MS);
-      const ttftRatio = percentile(api.map((s) => s.firstDeltaMs), 50) / percentile(baseline, 50);
+      const ttftRatio =
+        percentile(
+          api.map((s) => s.firstDeltaMs),
+          50,
+        ) / percentile(baseline, 50);
       rows.push([
         String(concurrency),
         String(api.length),
@@ -64,7 +82,17 @@ export async function run(): Promise<string> {
       'Targets: `start` p50 ≤ 10 ms; overhead p50 ≤ 2 ms at 1 stream, p99 ≤ 10 ms at 20 streams.',
       '',
       table(
-        ['streams', 'samples', 'start p50 ms', 'start p99 ms', 'overhead p50 ms', 'overhead p99 ms', 'baseline overhead p50 ms', 'baseline overhead p99 ms', 'TTFT p50 vs baseline'],
+        [
+          'streams',
+          'samples',
+          'start p50 ms',
+          'start p99 ms',
+          'overhead p50 ms',
+          'overhead p99 ms',
+          'baseline overhead p50 ms',
+          'baseline overhead p99 ms',
+          'TTFT p50 vs baseline',
+        ],
         rows,
       ),
     ].join('\n');

@@ -36,7 +36,11 @@ async function oneReport(cloud: LocalCloud, receiver: Receiver, db: DynamoDBDocu
     what: `the webhook of ${body.reportId}`,
   });
   const { Item } = await db.send(
-    new GetCommand({ TableName: cloud.env[ENV.reportsTable], Key: { pk: `report#${body.reportId}` }, ConsistentRead: true }),
+    new GetCommand({
+      TableName: cloud.env[ENV.reportsTable],
+      Key: { pk: `report#${body.reportId}` },
+      ConsistentRead: true,
+    }),
   );
   if (!Item || Item.status !== 'COMPLETED') throw new Error(`report ${body.reportId} is ${Item?.status}`);
   const finishedAt = Date.parse(Item.finishedAt as string);
@@ -70,7 +74,12 @@ export async function run(): Promise<string> {
       const overhead = samples.map((s) => s.overheadMs);
       const webhook = samples.map((s) => s.webhookMs);
       const model = samples.map((s) => s.modelMs);
-      const [o50, o99, w50, w99] = [percentile(overhead, 50), percentile(overhead, 99), percentile(webhook, 50), percentile(webhook, 99)];
+      const [o50, o99, w50, w99] = [
+        percentile(overhead, 50),
+        percentile(overhead, 99),
+        percentile(webhook, 50),
+        percentile(webhook, 99),
+      ];
       rows.push([
         `async overhead, ${concurrency} at a time (n=${total})`,
         ms(o50),
@@ -91,7 +100,7 @@ export async function run(): Promise<string> {
     return [
       '## Async reports (local cloud)',
       'Submit → COMPLETED minus the model call, and COMPLETED → signed webhook received, through the gateway, fauxqs, ' +
-        'the worker\'s execution environment, the simulator (default pace), dynalite and the local event bus.',
+        "the worker's execution environment, the simulator (default pace), dynalite and the local event bus.",
       table(['measure', 'p50', 'p99', 'target', 'verdict', 'note'], rows),
     ].join('\n\n');
   } finally {

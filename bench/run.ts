@@ -20,7 +20,11 @@ const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
 const sections = [`# Benchmarks (${new Date().toISOString()}, Node ${process.version})`];
 for (const file of files) {
   process.stderr.write(`running ${file}…\n`);
-  const out = execFileSync(tsx, [join(__dirname, file)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 1024 * 1024 });
+  const out = execFileSync(tsx, [join(__dirname, file)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 1024 * 1024,
+  });
   sections.push(out.trim());
 }
 const report = sections.join('\n\n') + '\n';

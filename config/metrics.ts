@@ -22,7 +22,11 @@ export interface MetricSpec {
   readonly dimensions: readonly (keyof typeof DIMENSIONS)[];
 }
 
-const spec = (name: string, unit: MetricUnitName, dimensions: MetricSpec['dimensions'] = []): MetricSpec => ({ name, unit, dimensions });
+const spec = (name: string, unit: MetricUnitName, dimensions: MetricSpec['dimensions'] = []): MetricSpec => ({
+  name,
+  unit,
+  dimensions,
+});
 
 export const METRICS = {
   // One per chat request, dimensioned by endpoint and model (`lambda/core/observability.ts`).

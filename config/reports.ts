@@ -62,7 +62,9 @@ export const WEBHOOK_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000, ji
 
 /** Longest `maxAttempts` deliveries with their timeouts and backoff can take. */
 export function worstCaseWebhookDeliveryMs(webhooks: { maxAttempts: number; deliveryTimeoutMs: number }): number {
-  return webhooks.maxAttempts * webhooks.deliveryTimeoutMs + worstCaseBackoffMs(WEBHOOK_BACKOFF, webhooks.maxAttempts - 1);
+  return (
+    webhooks.maxAttempts * webhooks.deliveryTimeoutMs + worstCaseBackoffMs(WEBHOOK_BACKOFF, webhooks.maxAttempts - 1)
+  );
 }
 
 /** The webhook sender's timeout: every attempt and backoff, plus room to dead-letter; Lambda allows at most 900 s. */

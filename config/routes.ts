@@ -27,8 +27,22 @@ export interface RouteDefinition {
 }
 
 export const ROUTES: readonly RouteDefinition[] = [
-  { id: 'ChatStream', method: 'POST', path: '/chat/stream', functionName: 'chat-stream', transferMode: 'STREAM', requestSchema: chatRequestSchema },
-  { id: 'Chat', method: 'POST', path: '/chat', functionName: 'chat', transferMode: 'BUFFERED', requestSchema: chatRequestSchema },
+  {
+    id: 'ChatStream',
+    method: 'POST',
+    path: '/chat/stream',
+    functionName: 'chat-stream',
+    transferMode: 'STREAM',
+    requestSchema: chatRequestSchema,
+  },
+  {
+    id: 'Chat',
+    method: 'POST',
+    path: '/chat',
+    functionName: 'chat',
+    transferMode: 'BUFFERED',
+    requestSchema: chatRequestSchema,
+  },
   {
     id: 'SubmitReport',
     method: 'POST',

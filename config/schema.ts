@@ -185,9 +185,15 @@ const defaultPlans: Record<string, PlanConfig> = {
 export const appConfigSchema = z
   .object({
     /** CloudFormation stack name. */
-    stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('GenAiApi'),
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
+      .default('GenAiApi'),
     /** AWS region for Bedrock calls; unset: the stack's region. */
-    bedrockRegion: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/).optional(),
+    bedrockRegion: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
+      .optional(),
     models: modelsSchema.default(modelsSchema.parse({})),
     chat: chatSchema.default(chatSchema.parse({})),
     /** Usage plans by name. Each API key belongs to exactly one. */
@@ -215,7 +221,11 @@ export const appConfigSchema = z
       }
     });
     if (c.breaker.maxOpenSeconds < c.breaker.openSeconds) {
-      ctx.addIssue({ code: 'custom', path: ['breaker', 'maxOpenSeconds'], message: 'must be at least breaker.openSeconds' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['breaker', 'maxOpenSeconds'],
+        message: 'must be at least breaker.openSeconds',
+      });
     }
     if (c.models.fallbacks.includes(c.models.primary)) {
       ctx.addIssue({ code: 'custom', path: ['models', 'fallbacks'], message: 'must not repeat models.primary' });

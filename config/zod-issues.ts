@@ -19,7 +19,8 @@ export function issueLines(error: z.ZodError, rootLabel: string): string[] {
   for (const issue of error.issues) {
     const at = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) if (!byField.has([...at, key].join('.'))) byField.set([...at, key].join('.'), 'is not a known field');
+      for (const key of issue.keys)
+        if (!byField.has([...at, key].join('.'))) byField.set([...at, key].join('.'), 'is not a known field');
       continue;
     }
     const field = at.length ? at.join('.') : rootLabel;

@@ -21,9 +21,29 @@ const SCHEMA_LIST_VALUED = new Set(['allOf', 'anyOf', 'oneOf']);
 const SCHEMA_MAP_VALUED = new Set(['properties', 'patternProperties', 'definitions', 'dependencies']);
 /** Keywords with a plain value. */
 const PLAIN = new Set([
-  'schema', 'id', 'ref', 'type', 'title', 'description', 'enum', 'default', 'format', 'multipleOf', 'maximum',
-  'exclusiveMaximum', 'minimum', 'exclusiveMinimum', 'maxLength', 'minLength', 'pattern', 'maxItems', 'minItems',
-  'uniqueItems', 'maxProperties', 'minProperties', 'required',
+  'schema',
+  'id',
+  'ref',
+  'type',
+  'title',
+  'description',
+  'enum',
+  'default',
+  'format',
+  'multipleOf',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'maxProperties',
+  'minProperties',
+  'required',
 ]);
 
 /** Converts a draft-4 JSON Schema object (as zod writes it) into CDK's `JsonSchema`. */

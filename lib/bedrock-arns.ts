@@ -21,7 +21,10 @@
 /** Geographic prefixes of system-defined cross-Region inference profile ids. */
 export const INFERENCE_PROFILE_PREFIXES: readonly string[] = ['us', 'us-gov', 'eu', 'apac', 'jp', 'au', 'ca', 'global'];
 
-export const BEDROCK_INVOKE_ACTIONS: readonly string[] = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
+export const BEDROCK_INVOKE_ACTIONS: readonly string[] = [
+  'bedrock:InvokeModel',
+  'bedrock:InvokeModelWithResponseStream',
+];
 
 export interface BedrockArnContext {
   /** AWS partition (`aws`, `aws-us-gov`, …) or a token that resolves to it. */
@@ -99,13 +102,24 @@ export function modelChainResourceArns(ctx: BedrockArnContext, models: readonly 
  * the deployer. APAC includes Middle East (UAE) `me-central-1`; `jp.` and `au.` are the Japanese and Australian
  * Regions only.
  */
-const PROFILE_SOURCE_REGIONS: Readonly<Record<string, { readonly label: string; readonly serves: (region: string) => boolean }>> = {
+const PROFILE_SOURCE_REGIONS: Readonly<
+  Record<string, { readonly label: string; readonly serves: (region: string) => boolean }>
+> = {
   us: { label: 'US commercial Regions (us-*)', serves: (r) => /^us-(east|west)-\d+$/.test(r) },
   'us-gov': { label: 'AWS GovCloud (US) Regions (us-gov-*)', serves: (r) => /^us-gov-[a-z]+-\d+$/.test(r) },
   eu: { label: 'European Regions (eu-*)', serves: (r) => /^eu-(central|west|north|south)-\d+$/.test(r) },
-  apac: { label: 'Asia Pacific Regions (ap-*, me-central-1)', serves: (r) => /^ap-[a-z]+-\d+$/.test(r) || r === 'me-central-1' },
-  jp: { label: 'Japanese Regions (ap-northeast-1, ap-northeast-3)', serves: (r) => ['ap-northeast-1', 'ap-northeast-3'].includes(r) },
-  au: { label: 'Australian Regions (ap-southeast-2, ap-southeast-4)', serves: (r) => ['ap-southeast-2', 'ap-southeast-4'].includes(r) },
+  apac: {
+    label: 'Asia Pacific Regions (ap-*, me-central-1)',
+    serves: (r) => /^ap-[a-z]+-\d+$/.test(r) || r === 'me-central-1',
+  },
+  jp: {
+    label: 'Japanese Regions (ap-northeast-1, ap-northeast-3)',
+    serves: (r) => ['ap-northeast-1', 'ap-northeast-3'].includes(r),
+  },
+  au: {
+    label: 'Australian Regions (ap-southeast-2, ap-southeast-4)',
+    serves: (r) => ['ap-southeast-2', 'ap-southeast-4'].includes(r),
+  },
   ca: { label: 'Canadian Regions (ca-*)', serves: (r) => /^ca-[a-z]+-\d+$/.test(r) },
   global: { label: 'commercial Regions', serves: isCommercialRegion },
 };

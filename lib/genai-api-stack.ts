@@ -68,7 +68,10 @@ export class GenAiApiStack extends Stack {
       tables: { Users: this.tables.usersTable, Guard: this.tables.guardTable, Reports: this.reports.table },
     });
 
-    new CfnOutput(this, OUTPUT_API_URL, { value: this.api.restApi.url, description: 'Base URL of the API (stage included)' });
+    new CfnOutput(this, OUTPUT_API_URL, {
+      value: this.api.restApi.url,
+      description: 'Base URL of the API (stage included)',
+    });
     new CfnOutput(this, OUTPUT_API_ID, { value: this.api.restApi.restApiId, description: 'REST API id' });
     new CfnOutput(this, OUTPUT_USERS_TABLE_NAME, {
       value: this.tables.usersTable.tableName,
@@ -83,7 +86,10 @@ export class GenAiApiStack extends Stack {
       description: 'SNS topic every alarm notifies (subscribe on-call channels to it)',
     });
     for (const [name, plan] of Object.entries(this.api.usagePlans)) {
-      new CfnOutput(this, usagePlanOutputKey(name), { value: plan.usagePlanId, description: `Usage plan id of plan "${name}"` });
+      new CfnOutput(this, usagePlanOutputKey(name), {
+        value: plan.usagePlanId,
+        description: `Usage plan id of plan "${name}"`,
+      });
     }
   }
 }

@@ -51,7 +51,9 @@ export function parseApiKeys(spec: string | undefined, plans: Record<string, Pla
       }
       const [userId, plan, key] = parts;
       if (!plans[plan]) {
-        throw new ApiKeySpecError(`LOCAL_API_KEYS entry ${i + 1}: unknown plan "${plan}" (plans: ${Object.keys(plans).join(', ')})`);
+        throw new ApiKeySpecError(
+          `LOCAL_API_KEYS entry ${i + 1}: unknown plan "${plan}" (plans: ${Object.keys(plans).join(', ')})`,
+        );
       }
       if (key.length < MIN_KEY_LENGTH) {
         throw new ApiKeySpecError(`LOCAL_API_KEYS entry ${i + 1}: key must be at least ${MIN_KEY_LENGTH} characters`);

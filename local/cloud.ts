@@ -118,7 +118,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     delete process.env.AWS_PROFILE;
     Object.assign(process.env, env);
 
-    const db = new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const db = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     stoppers.add(async () => db.destroy());
     await createGuardTables(db, env, keys);
 
@@ -130,7 +134,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       plans: new UsagePlans(keys, config.plans),
       loadHandler,
       timeoutMs: (route: RouteDefinition) =>
-        (route.transferMode === 'STREAM' ? config.chat.streamTimeoutSeconds : config.chat.syncTimeoutSeconds + 1) * 1000,
+        (route.transferMode === 'STREAM' ? config.chat.streamTimeoutSeconds : config.chat.syncTimeoutSeconds + 1) *
+        1000,
       timeouts: options.gatewayTimeouts,
       extraRoutes: [simulatorControl(simulator)],
       onGatewayError: (err) => console.error('[local] gateway error:', err),
@@ -163,7 +168,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 }
 
 /** What the stack sets on every function, pointed at the stand-ins, plus the SDK's endpoint and credential variables. */
-function functionEnvironment(config: AppConfig, dynamoEndpoint: string, bedrockUrl: string, quiet?: boolean): Record<string, string> {
+function functionEnvironment(
+  config: AppConfig,
+  dynamoEndpoint: string,
+  bedrockUrl: string,
+  quiet?: boolean,
+): Record<string, string> {
   return {
     AWS_REGION: REGION,
     AWS_DEFAULT_REGION: REGION,
@@ -185,12 +195,19 @@ function functionEnvironment(config: AppConfig, dynamoEndpoint: string, bedrockU
 }
 
 /** The users and guard tables, with every local API key registered to its user and plan. */
-async function createGuardTables(db: DynamoDBClient, env: Record<string, string>, keys: readonly LocalApiKey[]): Promise<void> {
+async function createGuardTables(
+  db: DynamoDBClient,
+  env: Record<string, string>,
+  keys: readonly LocalApiKey[],
+): Promise<void> {
   await createTable(db, env[ENV.usersTable], TABLES.users);
   await createTable(db, env[ENV.guardTable], TABLES.guard);
   const documentClient = DynamoDBDocumentClient.from(db);
   for (const k of keys) {
-    await registerApiKey({ apiKeyId: k.apiKeyId, userId: k.userId, plan: k.plan }, { documentClient, tableName: env[ENV.usersTable] });
+    await registerApiKey(
+      { apiKeyId: k.apiKeyId, userId: k.userId, plan: k.plan },
+      { documentClient, tableName: env[ENV.usersTable] },
+    );
   }
 }
 
@@ -198,7 +215,11 @@ async function createGuardTables(db: DynamoDBClient, env: Record<string, string>
 function handlerLoader(): (name: FunctionName) => Promise<unknown> {
   const handlers = new Map<FunctionName, Promise<unknown>>();
   return (name) => {
-    if (!handlers.has(name)) handlers.set(name, import(handlerEntry(name)).then((m: { handler: unknown }) => m.handler));
+    if (!handlers.has(name))
+      handlers.set(
+        name,
+        import(handlerEntry(name)).then((m: { handler: unknown }) => m.handler),
+      );
     return handlers.get(name)!;
   };
 }

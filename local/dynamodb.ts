@@ -5,7 +5,11 @@ import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamod
 import type { TableDefinition } from '../config/tables';
 
 // dynalite ships no type declarations; this is the part of its surface used here.
-const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
+const dynalite = require('dynalite') as (options: {
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+}) => Server;
 
 export interface LocalDynamo {
   /** `http://127.0.0.1:<port>` */

@@ -83,7 +83,13 @@ export interface LocalEventBusStats {
 const ACCOUNT = '000000000000';
 
 export class LocalEventBus {
-  readonly stats: LocalEventBusStats = { events: 0, delivered: 0, failedAttempts: 0, deadLettered: 0, injectedFailures: 0 };
+  readonly stats: LocalEventBusStats = {
+    events: 0,
+    delivered: 0,
+    failedAttempts: 0,
+    deadLettered: 0,
+    injectedFailures: 0,
+  };
   /** Every accepted event, in order (for tests and the bench). */
   readonly events: BusEvent[] = [];
   private readonly pending = new Set<Promise<void>>();
@@ -146,7 +152,10 @@ export class LocalEventBus {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const target = String(req.headers['x-amz-target'] ?? '');
     if (req.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
-      return reply(res, 400, { __type: 'UnknownOperationException', message: `The local bus only implements PutEvents (got ${target || req.method})` });
+      return reply(res, 400, {
+        __type: 'UnknownOperationException',
+        message: `The local bus only implements PutEvents (got ${target || req.method})`,
+      });
     }
     if (this.failNext > 0) {
       this.failNext--;
@@ -236,7 +245,9 @@ export class LocalEventBus {
       }
       if (attempt <= target.retryAttempts) {
         // Aborted by close(): the loop then sees `closed` and abandons the delivery.
-        await sleep(backoffMs(target.backoff, attempt), undefined, { signal: this.closing.signal }).catch(() => undefined);
+        await sleep(backoffMs(target.backoff, attempt), undefined, { signal: this.closing.signal }).catch(
+          () => undefined,
+        );
       }
     }
     if (this.closed) return;
@@ -290,7 +301,10 @@ export function apiDestinationTarget(options: {
         throw new TargetDeliveryError(`${options.endpoint}: ${(err as Error).message}`, true);
       }
       if (response.status >= 200 && response.status < 300) return;
-      throw new TargetDeliveryError(`${options.endpoint}: HTTP ${response.status}`, isRetryableDestinationStatus(response.status));
+      throw new TargetDeliveryError(
+        `${options.endpoint}: HTTP ${response.status}`,
+        isRetryableDestinationStatus(response.status),
+      );
     },
   };
 }

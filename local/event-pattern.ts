@@ -19,7 +19,7 @@ export class EventPatternError extends Error {
 export function matchesPattern(pattern: EventPattern, event: unknown): boolean {
   if (!isObject(event)) return false;
   for (const [key, rule] of Object.entries(pattern)) {
-    const present = Object.prototype.hasOwnProperty.call(event, key);
+    const present = Object.hasOwn(event, key);
     const value = present ? event[key] : undefined;
     if (Array.isArray(rule)) {
       if (!matchesAny(rule, value, present)) return false;
@@ -75,12 +75,17 @@ function numeric(conditions: unknown[], value: number): boolean {
     const bound = conditions[i + 1];
     if (typeof bound !== 'number') throw new EventPatternError('numeric: bounds must be numbers');
     const ok =
-      op === '=' ? value === bound
-      : op === '<' ? value < bound
-      : op === '<=' ? value <= bound
-      : op === '>' ? value > bound
-      : op === '>=' ? value >= bound
-      : undefined;
+      op === '='
+        ? value === bound
+        : op === '<'
+          ? value < bound
+          : op === '<='
+            ? value <= bound
+            : op === '>'
+              ? value > bound
+              : op === '>='
+                ? value >= bound
+                : undefined;
     if (ok === undefined) throw new EventPatternError(`numeric: unsupported operator "${String(op)}"`);
     if (!ok) return false;
   }

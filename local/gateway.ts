@@ -54,7 +54,11 @@ export interface GatewayTimeouts {
   readonly bodyIdleMs?: number;
 }
 
-export const DEFAULT_GATEWAY_TIMEOUTS: Required<GatewayTimeouts> = { headersMs: 10_000, requestMs: 30_000, bodyIdleMs: 10_000 };
+export const DEFAULT_GATEWAY_TIMEOUTS: Required<GatewayTimeouts> = {
+  headersMs: 10_000,
+  requestMs: 30_000,
+  bodyIdleMs: 10_000,
+};
 
 /** How long a rejected connection may linger half-closed so the client can read the answer before it is destroyed. */
 const REJECT_LINGER_MS = 1_000;
@@ -137,8 +141,12 @@ export class LocalGateway {
       else reject(socket, 400, err.reason ? `Bad Request: ${err.reason}` : 'Bad Request');
     });
     // A CONNECT target is host:port, not a path: nothing to route.
-    server.on('connect', (_req: IncomingMessage, socket: Duplex) => reject(socket, 400, 'Bad Request: CONNECT is not supported'));
-    server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => send(res, 417, { message: 'Expectation Failed' }));
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+      reject(socket, 400, 'Bad Request: CONNECT is not supported'),
+    );
+    server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) =>
+      send(res, 417, { message: 'Expectation Failed' }),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -187,7 +195,8 @@ export class LocalGateway {
     } catch {
       return send(res, 400, { message: 'Bad Request: the request target is not a valid URL' });
     }
-    if (req.httpVersion === '1.1' && req.headers.host === undefined) return send(res, 400, { message: 'Bad Request: missing Host header' });
+    if (req.httpVersion === '1.1' && req.headers.host === undefined)
+      return send(res, 400, { message: 'Bad Request: missing Host header' });
 
     for (const extra of this.options.extraRoutes ?? []) {
       if (await extra(req, res, body)) return;
@@ -218,7 +227,8 @@ export class LocalGateway {
     const handler = await this.options.loadHandler(route.functionName);
     const context = createContext(route.functionName, this.options.timeoutMs(route));
     if (route.transferMode === 'STREAM') {
-      if (!isStreamingHandler(handler)) throw new Error(`${route.functionName} is not wrapped in awslambda.streamifyResponse`);
+      if (!isStreamingHandler(handler))
+        throw new Error(`${route.functionName} is not wrapped in awslambda.streamifyResponse`);
       await this.stream(handler, event, context, res, route);
     } else {
       await this.buffered(handler as BufferedHandler, event, context, res, route);
@@ -234,7 +244,10 @@ export class LocalGateway {
   ): Promise<void> {
     let result: APIGatewayProxyResult;
     try {
-      result = (await withTimeout(handler(event, context), context.getRemainingTimeInMillis())) as APIGatewayProxyResult;
+      result = (await withTimeout(
+        handler(event, context),
+        context.getRemainingTimeInMillis(),
+      )) as APIGatewayProxyResult;
     } catch (err) {
       this.options.onHandlerError?.(err, route);
       // What API Gateway answers when the integration fails or times out.
@@ -247,7 +260,9 @@ export class LocalGateway {
     for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
     for (const [k, v] of Object.entries(result.multiValueHeaders ?? {})) headers[k] = v.map(String);
     res.writeHead(result.statusCode, headers);
-    res.end(result.body === undefined ? undefined : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8'));
+    res.end(
+      result.body === undefined ? undefined : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8'),
+    );
   }
 
   private async stream(
@@ -322,7 +337,8 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
 function resolveTimeouts(timeouts: GatewayTimeouts = {}): Required<GatewayTimeouts> {
   const { headersMs, requestMs, bodyIdleMs } = { ...DEFAULT_GATEWAY_TIMEOUTS, ...timeouts };
   for (const [name, value] of Object.entries({ headersMs, requestMs, bodyIdleMs })) {
-    if (!Number.isInteger(value) || value <= 0) throw new RangeError(`timeouts.${name}: must be a positive integer of ms`);
+    if (!Number.isInteger(value) || value <= 0)
+      throw new RangeError(`timeouts.${name}: must be a positive integer of ms`);
   }
   // Node refuses a headers timeout longer than the request timeout.
   return { headersMs: Math.min(headersMs, requestMs), requestMs, bodyIdleMs };

@@ -109,19 +109,28 @@ export class LambdaSandbox {
           resolve(child);
         }
       };
-      const onEarlyExit = (code: number | null) => reject(new Error(`${this.options.functionName}: environment exited (${code}) while starting`));
+      const onEarlyExit = (code: number | null) =>
+        reject(new Error(`${this.options.functionName}: environment exited (${code}) while starting`));
       child.once('exit', onEarlyExit);
       child.on('message', onMessage);
     });
-    child.on('message', (message: { id?: number; ok?: boolean; result?: unknown; error?: { name: string; message: string; stack?: string } }) => {
-      if (message.id === undefined) return;
-      const entry = this.pending.get(message.id);
-      if (!entry) return;
-      this.pending.delete(message.id);
-      clearTimeout(entry.timer);
-      if (message.ok) entry.resolve(message.result);
-      else entry.reject(new HandlerError(message.error!.name, message.error!.message, message.error!.stack));
-    });
+    child.on(
+      'message',
+      (message: {
+        id?: number;
+        ok?: boolean;
+        result?: unknown;
+        error?: { name: string; message: string; stack?: string };
+      }) => {
+        if (message.id === undefined) return;
+        const entry = this.pending.get(message.id);
+        if (!entry) return;
+        this.pending.delete(message.id);
+        clearTimeout(entry.timer);
+        if (message.ok) entry.resolve(message.result);
+        else entry.reject(new HandlerError(message.error!.name, message.error!.message, message.error!.stack));
+      },
+    );
     child.once('exit', () => {
       if (this.child === child) {
         this.child = undefined;

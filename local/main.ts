@@ -9,7 +9,8 @@ import { removeLocalState, writeLocalState } from './state-file';
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: not a port number: ${process.env.PORT}`, []);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`PORT: not a port number: ${process.env.PORT}`, []);
   const cloud = await startLocalCloud({
     port,
     apiKeys: process.env.LOCAL_API_KEYS,

@@ -111,7 +111,8 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
   try {
     const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(32).toString('base64')}`;
     assertWebhookSecret(webhookSecret);
-    if (!options.webhookSecret) log(`Webhook signing secret (set LOCAL_WEBHOOK_SECRET to choose your own): ${webhookSecret}`);
+    if (!options.webhookSecret)
+      log(`Webhook signing secret (set LOCAL_WEBHOOK_SECRET to choose your own): ${webhookSecret}`);
 
     const tableName = `${prefix}-reports`;
     await createTable(options.dynamo, tableName, { partitionKey: REPORTS_TABLE.partitionKey });
@@ -142,7 +143,17 @@ export async function startLocalReports(options: LocalReportsOptions): Promise<L
     Object.assign(process.env, env);
 
     const { worker, backstop } = startEventSourceMappings({ options, sqs, queues, stoppers, region, onError });
-    return { env, webhookSecret, subscriberApiKeys, sqs, queues, worker, backstop, bus, stop: () => stoppers.stopAll() };
+    return {
+      env,
+      webhookSecret,
+      subscriberApiKeys,
+      sqs,
+      queues,
+      worker,
+      backstop,
+      bus,
+      stop: () => stoppers.stopAll(),
+    };
   } catch (err) {
     await stoppers.stopAll();
     throw err;
@@ -155,7 +166,10 @@ async function createQueues(sqs: LocalSqs, prefix: string, reports: AppConfig['r
   const jobsDeadLetter = await sqs.createQueue(`${prefix}-report-jobs-dlq`, retention);
   const jobs = await sqs.createQueue(`${prefix}-report-jobs`, {
     VisibilityTimeout: String(reports.visibilityTimeoutSeconds),
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: jobsDeadLetter.arn, maxReceiveCount: reports.maxReceiveCount }),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: jobsDeadLetter.arn,
+      maxReceiveCount: reports.maxReceiveCount,
+    }),
   });
   const webhookDeadLetter = await sqs.createQueue(`${prefix}-webhook-dlq`, retention);
   const subscriberDeadLetter = await sqs.createQueue(`${prefix}-subscriber-dlq`, retention);
@@ -163,7 +177,11 @@ async function createQueues(sqs: LocalSqs, prefix: string, reports: AppConfig['r
 }
 
 /** Each deploy-time subscriber's API key, in the local Secrets Manager as its connection would hold it on AWS. */
-function storeSubscriberKeys(secrets: LocalSecretsManager, config: AppConfig, log: (line: string) => void): Record<string, string> {
+function storeSubscriberKeys(
+  secrets: LocalSecretsManager,
+  config: AppConfig,
+  log: (line: string) => void,
+): Record<string, string> {
   const keys: Record<string, string> = {};
   for (const s of config.webhooks.subscribers) {
     keys[s.name] = `local-${s.apiKeySecretName}`;
@@ -211,12 +229,18 @@ function busRules(ctx: {
     backoff: WEBHOOK_SENDER_INVOKE_BACKOFF,
     deadLetter: toDeadLetterQueue(queues.webhookDeadLetter),
     async deliver(input) {
-      const handler = (await options.loadHandler('webhook-sender')) as (event: unknown, context: Context) => Promise<unknown>;
+      const handler = (await options.loadHandler('webhook-sender')) as (
+        event: unknown,
+        context: Context,
+      ) => Promise<unknown>;
       await handler(input, createContext('webhook-sender', senderTimeoutMs));
     },
   };
-  const rules: BusRule[] = [{ name: 'report-callbacks', pattern: REPORT_CALLBACKS_PATTERN, targets: [webhookSenderTarget] }];
-  if (subscriberTargets.length) rules.push({ name: 'report-subscribers', pattern: FINISHED_REPORTS_PATTERN, targets: subscriberTargets });
+  const rules: BusRule[] = [
+    { name: 'report-callbacks', pattern: REPORT_CALLBACKS_PATTERN, targets: [webhookSenderTarget] },
+  ];
+  if (subscriberTargets.length)
+    rules.push({ name: 'report-subscribers', pattern: FINISHED_REPORTS_PATTERN, targets: subscriberTargets });
   return rules;
 }
 
@@ -236,7 +260,12 @@ function startEventSourceMappings(ctx: {
   const { reports } = options.config;
   const sandbox = (name: FunctionName) => {
     const onOutput = options.functionOutput && ((line: string) => options.functionOutput!(name, line));
-    const environment = new LambdaSandbox({ functionName: name, handlerPath: handlerEntry(name), quiet: options.quiet, onOutput });
+    const environment = new LambdaSandbox({
+      functionName: name,
+      handlerPath: handlerEntry(name),
+      quiet: options.quiet,
+      onOutput,
+    });
     stoppers.add(() => environment.close());
     return environment;
   };
@@ -278,6 +307,8 @@ function assertWebhookSecret(secret: string): void {
     if (!secret.startsWith('whsec_')) throw new Error('missing prefix');
     new Webhook(secret);
   } catch {
-    throw new Error('LOCAL_WEBHOOK_SECRET: must be "whsec_" followed by base64 (e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)');
+    throw new Error(
+      'LOCAL_WEBHOOK_SECRET: must be "whsec_" followed by base64 (e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)',
+    );
   }
 }

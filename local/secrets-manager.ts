@@ -19,7 +19,9 @@ export interface LocalSecretsManager {
   close(): Promise<void>;
 }
 
-export async function startLocalSecretsManager(options: { host?: string; region?: string } = {}): Promise<LocalSecretsManager> {
+export async function startLocalSecretsManager(
+  options: { host?: string; region?: string } = {},
+): Promise<LocalSecretsManager> {
   const region = options.region ?? 'us-east-1';
   const secrets = new Map<string, LocalSecret>();
   const server: Server = createServer((req, res) => {
@@ -31,7 +33,10 @@ export async function startLocalSecretsManager(options: { host?: string; region?
         res.end(JSON.stringify(body));
       };
       if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') {
-        return reply(400, { __type: 'UnknownOperationException', message: 'The local Secrets Manager only implements GetSecretValue' });
+        return reply(400, {
+          __type: 'UnknownOperationException',
+          message: 'The local Secrets Manager only implements GetSecretValue',
+        });
       }
       let secretId: unknown;
       try {
@@ -41,7 +46,10 @@ export async function startLocalSecretsManager(options: { host?: string; region?
       }
       const secret = typeof secretId === 'string' ? secrets.get(secretId) : undefined;
       if (!secret) {
-        return reply(400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
+        return reply(400, {
+          __type: 'ResourceNotFoundException',
+          message: "Secrets Manager can't find the specified secret.",
+        });
       }
       reply(200, {
         ARN: secret.arn,

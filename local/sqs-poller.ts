@@ -67,7 +67,14 @@ export interface SqsPollerStats {
 }
 
 export class SqsPoller {
-  readonly stats: SqsPollerStats = { invocations: 0, recordsDeleted: 0, recordsFailed: 0, invocationErrors: 0, abandoned: 0, inFlight: 0 };
+  readonly stats: SqsPollerStats = {
+    invocations: 0,
+    recordsDeleted: 0,
+    recordsFailed: 0,
+    invocationErrors: 0,
+    abandoned: 0,
+    inFlight: 0,
+  };
   private running = false;
   /** Bumped by `kill()`: invocations of an older generation are abandoned. */
   private generation = 0;
@@ -225,7 +232,11 @@ export class SqsPoller {
       messageAttributes: Object.fromEntries(
         Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
           k,
-          { dataType: v.DataType ?? 'String', stringValue: v.StringValue, binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined },
+          {
+            dataType: v.DataType ?? 'String',
+            stringValue: v.StringValue,
+            binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined,
+          },
         ]),
       ),
       md5OfBody: m.MD5OfBody ?? '',

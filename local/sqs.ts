@@ -52,7 +52,9 @@ export interface LocalSqs {
   stop(): Promise<void>;
 }
 
-export async function startLocalSqs(options: { host?: string; region?: string; port?: number } = {}): Promise<LocalSqs> {
+export async function startLocalSqs(
+  options: { host?: string; region?: string; port?: number } = {},
+): Promise<LocalSqs> {
   const host = options.host ?? '127.0.0.1';
   const region = options.region ?? 'us-east-1';
   const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD_SCRIPT], {
@@ -80,14 +82,20 @@ export async function startLocalSqs(options: { host?: string; region?: string; p
     client,
     async createQueue(name, attributes = {}) {
       const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
-      const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+      const { Attributes } = await client.send(
+        new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+      );
       return { name, url: QueueUrl!, arn: Attributes!.QueueArn! };
     },
     async depth(queueUrl) {
       const { Attributes = {} } = await client.send(
         new GetQueueAttributesCommand({
           QueueUrl: queueUrl,
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+          AttributeNames: [
+            'ApproximateNumberOfMessages',
+            'ApproximateNumberOfMessagesNotVisible',
+            'ApproximateNumberOfMessagesDelayed',
+          ],
         }),
       );
       return (
@@ -106,7 +114,8 @@ export async function startLocalSqs(options: { host?: string; region?: string; p
           MessageAttributeNames: ['All'],
         }),
       );
-      for (const m of Messages) await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
+      for (const m of Messages)
+        await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
       return Messages;
     },
     async stop() {

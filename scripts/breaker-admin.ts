@@ -54,10 +54,12 @@ export async function main(
   if (positionals.length !== 1 || !['status', 'force-open', 'force-close'].includes(command)) {
     throw new UsageError(USAGE);
   }
-  const local = values.table ?? env[ENV.guardTable] ? undefined : readLocalState(env);
+  const local = (values.table ?? env[ENV.guardTable]) ? undefined : readLocalState(env);
   const tableName = values.table ?? env[ENV.guardTable] ?? local?.env[ENV.guardTable];
   if (!tableName) {
-    throw new UsageError(`No table: pass --table, set ${ENV.guardTable}, or start the local cloud with npm start\n${USAGE}`);
+    throw new UsageError(
+      `No table: pass --table, set ${ENV.guardTable}, or start the local cloud with npm start\n${USAGE}`,
+    );
   }
   let seconds: number | undefined;
   if (values.seconds !== undefined) {

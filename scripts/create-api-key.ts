@@ -81,7 +81,9 @@ export function parseArgs(argv: readonly string[], defaultStackName = 'GenAiApi'
   const plan = required(values.plan, '--plan');
   const stackName = values.stackName ?? defaultStackName;
   if (!USER_ID.test(userId)) {
-    throw new UsageError(`--user "${userId}": use letters, digits and . _ @ + - (at most 128, starting with a letter or digit)`);
+    throw new UsageError(
+      `--user "${userId}": use letters, digits and . _ @ + - (at most 128, starting with a letter or digit)`,
+    );
   }
   if (!PLAN.test(plan)) throw new UsageError(`--plan "${plan}": a plan name is lowercase letters, digits and dashes`);
   if (!STACK_NAME.test(stackName)) throw new UsageError(`--stack "${stackName}": not a CloudFormation stack name`);
@@ -123,7 +125,9 @@ export function targetsFromOutputs(
   const usagePlanId = byKey.get(planKey);
   if (!usagePlanId) {
     const plans = [...byKey.keys()].filter((k) => k?.startsWith(OUTPUT_USAGE_PLAN_ID_PREFIX)).join(', ') || 'none';
-    throw new UsageError(`Stack ${stackName} has no usage plan for plan "${plan}" (output ${planKey}; found: ${plans})`);
+    throw new UsageError(
+      `Stack ${stackName} has no usage plan for plan "${plan}" (output ${planKey}; found: ${plans})`,
+    );
   }
   const usersTableName = byKey.get(OUTPUT_USERS_TABLE_NAME);
   if (!usersTableName) throw new Error(`Stack ${stackName} has no ${OUTPUT_USERS_TABLE_NAME} output`);
@@ -182,7 +186,9 @@ export async function issueApiKey(clients: Clients, args: CreateApiKeyArgs, now 
     );
   } catch (err) {
     await clients.apiGateway.send(new DeleteApiKeyCommand({ apiKey: key.id })).catch((cleanup: unknown) => {
-      console.error(`Could not delete API key ${key.id} after the failure below; delete it by hand. (${String(cleanup)})`);
+      console.error(
+        `Could not delete API key ${key.id} after the failure below; delete it by hand. (${String(cleanup)})`,
+      );
     });
     throw err;
   }

@@ -49,7 +49,9 @@ export class BedrockModelInvoker implements ModelInvoker {
   }
 
   async complete(modelId: string, request: ModelRequest, signal: AbortSignal): Promise<ModelCompletion> {
-    const response = await this.client.send(new ConverseCommand(commandInput(modelId, request)), { abortSignal: signal });
+    const response = await this.client.send(new ConverseCommand(commandInput(modelId, request)), {
+      abortSignal: signal,
+    });
     const text = (response.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
     return {
       text,

@@ -59,7 +59,11 @@ export class DynamoBreakerStore implements BreakerStore {
 
   async readState(modelId: string): Promise<StoredBreakerState> {
     const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: DynamoBreakerStore.stateKey(modelId) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: DynamoBreakerStore.stateKey(modelId) },
+        ConsistentRead: true,
+      }),
     );
     return out.Item ? stateOf(out.Item) : CLOSED_INITIAL;
   }
@@ -95,7 +99,12 @@ export class DynamoBreakerStore implements BreakerStore {
         TableName: this.tableName,
         Key: { pk: DynamoBreakerStore.counterKey(modelId, generation, bucketStartMs) },
         UpdateExpression: 'ADD #calls :one, #failures :failures, #slow :slow SET #expiresAt = :expiresAt',
-        ExpressionAttributeNames: { '#calls': 'calls', '#failures': 'failures', '#slow': 'slow', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeNames: {
+          '#calls': 'calls',
+          '#failures': 'failures',
+          '#slow': 'slow',
+          '#expiresAt': 'expiresAt',
+        },
         ExpressionAttributeValues: {
           ':one': 1,
           ':failures': outcome.failure ? 1 : 0,
@@ -108,7 +117,11 @@ export class DynamoBreakerStore implements BreakerStore {
     return returnCounts ? countsOf(out.Attributes ?? {}) : undefined;
   }
 
-  async readCounters(modelId: string, generation: number, bucketStarts: readonly number[]): Promise<Map<number, WindowCounts>> {
+  async readCounters(
+    modelId: string,
+    generation: number,
+    bucketStarts: readonly number[],
+  ): Promise<Map<number, WindowCounts>> {
     const result = new Map<number, WindowCounts>();
     const byKey = new Map(bucketStarts.map((b) => [DynamoBreakerStore.counterKey(modelId, generation, b), b]));
     const pks = [...byKey.keys()];
@@ -129,7 +142,10 @@ export class DynamoBreakerStore implements BreakerStore {
   }
 }
 
-type Expression = Pick<PutCommand['input'], 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>;
+type Expression = Pick<
+  PutCommand['input'],
+  'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+>;
 
 /**
  * The condition of a state write, as DynamoDB evaluates it (the semantics of `conditionHolds` in
@@ -138,7 +154,11 @@ type Expression = Pick<PutCommand['input'], 'ConditionExpression' | 'ExpressionA
 function conditionExpression(condition: StateCondition): Expression | undefined {
   if (condition.generation === 0) {
     // Generation 0 is the implicit CLOSED state of a missing item; nothing else can match it.
-    if ((condition.state && condition.state !== 'CLOSED') || condition.probeHolder || condition.probeAvailableAt !== undefined) {
+    if (
+      (condition.state && condition.state !== 'CLOSED') ||
+      condition.probeHolder ||
+      condition.probeAvailableAt !== undefined
+    ) {
       return undefined;
     }
     return { ConditionExpression: 'attribute_not_exists(pk)' };
@@ -162,7 +182,11 @@ function conditionExpression(condition: StateCondition): Expression | undefined 
     Object.assign(names, { '#state': 'state', '#openUntil': 'openUntil', '#lease': 'probeLeaseUntil' });
     Object.assign(values, { ':open': 'OPEN', ':half': 'HALF_OPEN', ':at': condition.probeAvailableAt });
   }
-  return { ConditionExpression: parts.join(' AND '), ExpressionAttributeNames: names, ExpressionAttributeValues: values };
+  return {
+    ConditionExpression: parts.join(' AND '),
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
 }
 
 function stateOf(item: Record<string, unknown>): StoredBreakerState {

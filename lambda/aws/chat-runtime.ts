@@ -15,13 +15,17 @@ import { DynamoBreakerStore } from './breaker-store';
 import { DynamoTokenBudgetStore } from './token-budget-store';
 
 /** The guarded chat service of one function. */
-export function createChatService({ logger, metrics }: FunctionObservability, cfg: AppConfig = runtimeConfig()): ChatService {
+export function createChatService(
+  { logger, metrics }: FunctionObservability,
+  cfg: AppConfig = runtimeConfig(),
+): ChatService {
   const tableName = requireEnv(ENV.guardTable);
   return new ChatService({
     config: cfg,
     invoker: new BedrockModelInvoker(),
     guard: new CircuitBreaker({ store: new DynamoBreakerStore({ tableName }), settings: cfg.breaker, logger, metrics }),
     budget: new TokenBudget({ store: new DynamoTokenBudgetStore({ tableName }), plans: cfg.plans, logger }),
-    onGuardError: (err, modelId) => logger.warn('circuit breaker unavailable; calling unguarded', { modelId, error: err as Error }),
+    onGuardError: (err, modelId) =>
+      logger.warn('circuit breaker unavailable; calling unguarded', { modelId, error: err as Error }),
   });
 }

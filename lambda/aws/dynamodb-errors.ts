@@ -5,5 +5,7 @@
  * outcome of a lost race, never an outage. Judged by name, so it holds across copies of the SDK and through wrappers.
  */
 export function isConditionalCheckFailed(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ConditionalCheckFailedException';
+  return (
+    typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ConditionalCheckFailedException'
+  );
 }

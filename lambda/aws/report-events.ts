@@ -29,7 +29,9 @@ export class EventBridgeReportPublisher implements ReportEventPublisher {
     // PutEvents answers 200 even when an entry was refused; the entry says why.
     if ((out.FailedEntryCount ?? 0) > 0) {
       const entry = out.Entries?.find((e) => e.ErrorCode);
-      throw new Error(`EventBridge refused the ${detail.payload.type} event of report ${report.reportId}: ${entry?.ErrorCode} ${entry?.ErrorMessage}`);
+      throw new Error(
+        `EventBridge refused the ${detail.payload.type} event of report ${report.reportId}: ${entry?.ErrorCode} ${entry?.ErrorMessage}`,
+      );
     }
   }
 }

@@ -9,7 +9,9 @@ export class SqsReportQueue implements ReportQueue {
   ) {}
 
   async enqueue(reportId: string): Promise<void> {
-    await this.client.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify({ reportId }) }));
+    await this.client.send(
+      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify({ reportId }) }),
+    );
   }
 
   /**
@@ -19,7 +21,11 @@ export class SqsReportQueue implements ReportQueue {
   async delayRedelivery(receiptHandle: string, delaySeconds: number): Promise<boolean> {
     try {
       await this.client.send(
-        new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: delaySeconds }),
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.queueUrl,
+          ReceiptHandle: receiptHandle,
+          VisibilityTimeout: delaySeconds,
+        }),
       );
       return true;
     } catch {

@@ -246,7 +246,11 @@ export class DynamoReportRepository implements ReportStore {
         UpdateExpression: 'SET eventPublishedAt = :iso',
         ConditionExpression: '#status IN (:completed, :failed) AND attribute_not_exists(eventPublishedAt)',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':completed': 'COMPLETED', ':failed': 'FAILED', ':iso': new Date(now).toISOString() },
+        ExpressionAttributeValues: {
+          ':completed': 'COMPLETED',
+          ':failed': 'FAILED',
+          ':iso': new Date(now).toISOString(),
+        },
       }),
     );
   }

@@ -41,7 +41,12 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
           Key: { pk: DynamoTokenBudgetStore.key(counter.userId, counter.window) },
           UpdateExpression: 'ADD #used :estimate SET #expiresAt = :expiresAt, #userId = :userId, #window = :window',
           ConditionExpression: 'attribute_not_exists(#used) OR #used <= :room',
-          ExpressionAttributeNames: { '#used': 'used', '#expiresAt': 'expiresAt', '#userId': 'userId', '#window': 'window' },
+          ExpressionAttributeNames: {
+            '#used': 'used',
+            '#expiresAt': 'expiresAt',
+            '#userId': 'userId',
+            '#window': 'window',
+          },
           ExpressionAttributeValues: {
             ':estimate': tokens,
             ':room': limit - tokens,

@@ -118,7 +118,11 @@ const IPV4_RULES: Rule[] = [
   { cidr: '10.0.0.0/8', name: 'Private-Use (RFC 1918)', kind: 'a private' },
   { cidr: '100.64.0.0/10', name: 'Shared Address Space (RFC 6598)', kind: 'a carrier-grade NAT' },
   { cidr: '127.0.0.0/8', name: 'Loopback (RFC 1122)', kind: 'a loopback' },
-  { cidr: '169.254.0.0/16', name: 'Link Local (RFC 3927), holds the instance metadata service', kind: 'a link-local or metadata' },
+  {
+    cidr: '169.254.0.0/16',
+    name: 'Link Local (RFC 3927), holds the instance metadata service',
+    kind: 'a link-local or metadata',
+  },
   { cidr: '172.16.0.0/12', name: 'Private-Use (RFC 1918)', kind: 'a private' },
   // DS-Lite 192.0.0.0/29, IPv4 dummy 192.0.0.8, PCP and TURN anycast 192.0.0.9-10, NAT64/DNS64 discovery 192.0.0.170-171.
   { cidr: '192.0.0.0/24', name: 'IETF Protocol Assignments (RFC 6890)', kind: 'a reserved' },
@@ -148,7 +152,11 @@ const IPV6_RULES: Rule[] = [
   { cidr: '::1/128', name: 'Loopback Address (RFC 4291)', kind: 'a loopback' },
   { cidr: '::ffff:0:0/96', name: 'IPv4-mapped Address (RFC 4291)', embedsIPv4At: 12 },
   { cidr: '::/96', name: 'IPv4-compatible Address (RFC 4291, deprecated; not in the registry)', embedsIPv4At: 12 },
-  { cidr: '::ffff:0:0:0/96', name: 'IPv4-translated Address (RFC 2765, RFC 6145; not in the registry)', kind: 'an IPv4-translated' },
+  {
+    cidr: '::ffff:0:0:0/96',
+    name: 'IPv4-translated Address (RFC 2765, RFC 6145; not in the registry)',
+    kind: 'an IPv4-translated',
+  },
   { cidr: '64:ff9b::/96', name: 'IPv4-IPv6 Translation, well-known prefix (RFC 6052)', embedsIPv4At: 12 },
   { cidr: '64:ff9b:1::/48', name: 'IPv4-IPv6 Translation, local-use prefix (RFC 8215)', kind: 'a local-use NAT64' },
   { cidr: '100::/64', name: 'Discard-Only Address Block (RFC 6666)', kind: 'a discard' },
@@ -157,7 +165,11 @@ const IPV6_RULES: Rule[] = [
   { cidr: '2001::/32', name: 'TEREDO (RFC 4380, RFC 8190)', kind: 'a Teredo' },
   { cidr: '2001:1::1/128', name: 'Port Control Protocol Anycast (RFC 7723)', kind: 'an anycast service' },
   { cidr: '2001:1::2/128', name: 'TURN Anycast (RFC 8155)', kind: 'an anycast service' },
-  { cidr: '2001:1::3/128', name: 'DNS-SD Service Registration Protocol Anycast (RFC 9665)', kind: 'an anycast service' },
+  {
+    cidr: '2001:1::3/128',
+    name: 'DNS-SD Service Registration Protocol Anycast (RFC 9665)',
+    kind: 'an anycast service',
+  },
   { cidr: '2001:2::/48', name: 'Benchmarking (RFC 5180)', kind: 'a benchmarking' },
   { cidr: '2001:3::/32', name: 'AMT (RFC 7450)', kind: 'an AMT relay' },
   { cidr: '2001:4:112::/48', name: 'AS112-v6 (RFC 7535)', kind: 'an AS112' },
@@ -169,7 +181,11 @@ const IPV6_RULES: Rule[] = [
   { cidr: '2620:4f:8000::/48', name: 'Direct Delegation AS112 Service (RFC 7534)', kind: 'an AS112' },
   { cidr: '3fff::/20', name: 'Documentation (RFC 9637)', kind: 'a documentation' },
   { cidr: '5f00::/16', name: 'Segment Routing SIDs (RFC 9602)', kind: 'a segment-routing' },
-  { cidr: 'fc00::/7', name: 'Unique-Local (RFC 4193), holds the metadata address fd00:ec2::254', kind: 'a unique-local or metadata' },
+  {
+    cidr: 'fc00::/7',
+    name: 'Unique-Local (RFC 4193), holds the metadata address fd00:ec2::254',
+    kind: 'a unique-local or metadata',
+  },
   { cidr: 'fe80::/10', name: 'Link-Local Unicast (RFC 4291)', kind: 'a link-local' },
   { cidr: 'fec0::/10', name: 'Site-Local (RFC 3879, deprecated; not in the registry)', kind: 'a site-local' },
   { cidr: 'ff00::/8', name: 'Multicast (RFC 4291; not in the registry)', kind: 'a multicast' },
@@ -182,7 +198,10 @@ interface CompiledRule<T> extends Rule {
   readonly range: [T, number];
 }
 
-function compile<T extends ipaddr.IPv4 | ipaddr.IPv6>(rules: Rule[], parse: (cidr: string) => [T, number]): CompiledRule<T>[] {
+function compile<T extends ipaddr.IPv4 | ipaddr.IPv6>(
+  rules: Rule[],
+  parse: (cidr: string) => [T, number],
+): CompiledRule<T>[] {
   return rules.map((r) => ({ ...r, range: parse(r.cidr) })).sort((a, b) => b.range[1] - a.range[1]);
 }
 const IPV4_COMPILED = compile(IPV4_RULES, (c) => ipaddr.IPv4.parseCIDR(c));

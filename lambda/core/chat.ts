@@ -17,12 +17,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { backoffMs, type BackoffPolicy } from '../../config/backoff';
 import type { AppConfig } from '../../config/schema';
 import { modelChain } from '../../config/schema';
-import {
-  DeadlineExceededError,
-  ModelStreamError,
-  ModelUnavailableError,
-  ValidationError,
-} from './errors';
+import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from './errors';
 import { classifyOutcome } from './breaker-taxonomy';
 import type { ModelPermit, ModelGuard, GuardDecision, TokenBudgetGuard } from './guards';
 import {
@@ -114,12 +109,15 @@ export class ChatService {
     // The reservation and the breaker check are independent round trips on the path to the first token: run them
     // together, then undo whichever succeeded if the other refused. A budget refusal wins (it is the caller's to fix).
     const [reserved, admitted] = await Promise.allSettled([
-      budget ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens) : undefined,
+      budget
+        ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens)
+        : undefined,
       this.admit(0),
     ]);
     if (reserved.status === 'rejected' || admitted.status === 'rejected') {
       if (admitted.status === 'fulfilled') await admitted.value.permit?.release();
-      if (budget && reserved.status === 'fulfilled' && reserved.value !== undefined) await budget.release(reserved.value);
+      if (budget && reserved.status === 'fulfilled' && reserved.value !== undefined)
+        await budget.release(reserved.value);
       throw reserved.status === 'rejected' ? reserved.reason : (admitted as PromiseRejectedResult).reason;
     }
     return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value);
@@ -140,9 +138,11 @@ export class ChatService {
         return { index, modelId };
       }
       if (decision.allowed) return { index, modelId, permit: decision.permit };
-      retryAfter = retryAfter === undefined ? decision.retryAfterSeconds : Math.min(retryAfter, decision.retryAfterSeconds);
+      retryAfter =
+        retryAfter === undefined ? decision.retryAfterSeconds : Math.min(retryAfter, decision.retryAfterSeconds);
     }
-    if (this.deps.config.models.degradedAnswer !== undefined) return { index: this.chain.length, modelId: DEGRADED_MODEL };
+    if (this.deps.config.models.degradedAnswer !== undefined)
+      return { index: this.chain.length, modelId: DEGRADED_MODEL };
     throw new ModelUnavailableError('No model is available right now; retry later', {
       retryAfterSeconds: retryAfter ?? DEFAULT_RETRY_AFTER_SECONDS,
     });
@@ -266,7 +266,10 @@ export class ChatCall {
       const attempt = await this.attempt(mode, modelId, onDelta);
       if (attempt.kind === 'answered') {
         // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
-        const ttftMs = mode === 'stream' && attempt.firstTokenAt !== undefined ? attempt.firstTokenAt - attempt.startedAt : undefined;
+        const ttftMs =
+          mode === 'stream' && attempt.firstTokenAt !== undefined
+            ? attempt.firstTokenAt - attempt.startedAt
+            : undefined;
         this.later(permit?.success({ ttftMs }));
         return this.resultOf(modelId, attempt);
       }
@@ -280,7 +283,12 @@ export class ChatCall {
     const { config, invoker } = this.service.serviceDeps;
     const startedAt = now();
     // Converse answers all at once, so it has no first token to wait for: only the deadline bounds it.
-    const control = new AttemptControl(this.ctx, mode === 'stream' ? config.chat.ttftTimeoutMs : undefined, modelId, startedAt);
+    const control = new AttemptControl(
+      this.ctx,
+      mode === 'stream' ? config.chat.ttftTimeoutMs : undefined,
+      modelId,
+      startedAt,
+    );
     const answer: Omit<Answered, 'kind'> = { startedAt, text: '', stopReason: 'end_turn' };
     try {
       if (mode === 'stream') {
@@ -304,11 +312,21 @@ export class ChatCall {
         if (!stopped) throw new StreamTruncatedError(modelId);
       } else {
         const completion = await invoker.complete(modelId, this.request, control.signal);
-        Object.assign(answer, { firstTokenAt: now(), text: completion.text, stopReason: completion.stopReason, usage: completion.usage });
+        Object.assign(answer, {
+          firstTokenAt: now(),
+          text: completion.text,
+          stopReason: completion.stopReason,
+          usage: completion.usage,
+        });
       }
       return { kind: 'answered', ...answer };
     } catch (raw) {
-      return { kind: 'failed', error: control.explain(raw), contentSent: answer.firstTokenAt !== undefined, text: answer.text };
+      return {
+        kind: 'failed',
+        error: control.explain(raw),
+        contentSent: answer.firstTokenAt !== undefined,
+        text: answer.text,
+      };
     } finally {
       control.finish();
     }
@@ -353,7 +371,10 @@ export class ChatCall {
       model: modelId,
       text,
       stopReason: answer.stopReason,
-      usage: answer.usage ?? { inputTokens: estimateInputTokens(this.request), outputTokens: estimateTokens(text.length) },
+      usage: answer.usage ?? {
+        inputTokens: estimateInputTokens(this.request),
+        outputTokens: estimateTokens(text.length),
+      },
       metrics: { ttftMs: (answer.firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
     };
   }
@@ -375,7 +396,9 @@ export class ChatCall {
         }
       }
       if (isModelValidationError(lastError)) {
-        throw new ValidationError(`body: the model rejected the request: ${upstreamMessage(lastError)}`, { cause: lastError });
+        throw new ValidationError(`body: the model rejected the request: ${upstreamMessage(lastError)}`, {
+          cause: lastError,
+        });
       }
       if (err instanceof ModelUnavailableError) {
         throw new ModelUnavailableError(`No model could answer: ${describeFailure(lastError)}`, {

@@ -122,7 +122,10 @@ export function isDependencyOutage(err: unknown): boolean {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (isDependencyOutage(err)) {
-    return new ServiceUnavailableError('A backing service is unavailable; retry shortly', { cause: err, retryAfterSeconds: 1 });
+    return new ServiceUnavailableError('A backing service is unavailable; retry shortly', {
+      cause: err,
+      retryAfterSeconds: 1,
+    });
   }
   return new InternalError('An unexpected error occurred', { cause: err });
 }

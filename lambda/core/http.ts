@@ -1,6 +1,6 @@
 /** The one place that turns results and errors into API Gateway proxy responses. */
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { ApiError, toApiError } from './errors';
+import { type ApiError, toApiError } from './errors';
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' } as const;
 

@@ -75,7 +75,8 @@ export interface ChatRequestOutcome {
 /** The innermost cause of an error, as `{name, message}`: what the upstream service said, for the operator. */
 export function rootCauseOf(err: unknown): { name: string; message: string } | undefined {
   let current = err;
-  for (let depth = 0; depth < 5 && current instanceof Error && current.cause !== undefined; depth++) current = current.cause;
+  for (let depth = 0; depth < 5 && current instanceof Error && current.cause !== undefined; depth++)
+    current = current.cause;
   if (!(current instanceof Error) || current === err) return undefined;
   return { name: current.name, message: current.message.slice(0, 300) };
 }

@@ -112,7 +112,7 @@ export class TokenBudget {
 
   /** The plan's daily token limit; throws for a plan the configuration does not know. */
   limitFor(plan: string): number {
-    const config = Object.prototype.hasOwnProperty.call(this.plans, plan) ? this.plans[plan] : undefined;
+    const config = Object.hasOwn(this.plans, plan) ? this.plans[plan] : undefined;
     if (!config) throw new Error(`Unknown plan "${plan}"`);
     return config.tokensPerDay;
   }

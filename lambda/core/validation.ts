@@ -41,7 +41,11 @@ function chatSchemaFor(maxTokensLimit: number) {
 }
 
 /** Validates a chat request against the contract and the configured limits, and turns it into a model request. */
-export function parseChatRequest(body: string | null | undefined, config: AppConfig, isBase64Encoded = false): ModelRequest {
+export function parseChatRequest(
+  body: string | null | undefined,
+  config: AppConfig,
+  isBase64Encoded = false,
+): ModelRequest {
   const limits = config.chat;
   const request: ChatRequest = parseWith(chatSchemaFor(limits.maxTokensLimit), parseJsonBody(body, isBase64Encoded));
   const tooLong = (field: string, value: string | undefined) => {
@@ -66,9 +70,12 @@ export function parseChatRequest(body: string | null | undefined, config: AppCon
   if (history.length % 2 !== 0) {
     throw new ValidationError('history: must end with an "assistant" turn (the new message is the next user turn)');
   }
-  const total = request.message.length + (request.system?.length ?? 0) + history.reduce((n, t) => n + t.content.length, 0);
+  const total =
+    request.message.length + (request.system?.length ?? 0) + history.reduce((n, t) => n + t.content.length, 0);
   if (total > limits.maxTotalChars) {
-    throw new ValidationError(`body: message, system and history together must be at most ${limits.maxTotalChars} characters`);
+    throw new ValidationError(
+      `body: message, system and history together must be at most ${limits.maxTotalChars} characters`,
+    );
   }
   return {
     messages: [...history, { role: 'user', content: request.message }],

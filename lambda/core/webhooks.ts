@@ -99,7 +99,10 @@ export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDel
       break;
     }
     attempts++;
-    const check = await checkCallbackUrl(delivery.url, { allowLoopbackHttp: allowLoopbackCallbacks, resolve: deps.resolve });
+    const check = await checkCallbackUrl(delivery.url, {
+      allowLoopbackHttp: allowLoopbackCallbacks,
+      resolve: deps.resolve,
+    });
     if (!check.ok && !check.retryable) {
       reason = `blocked: ${check.reason}`;
       break;
@@ -113,7 +116,13 @@ export async function deliverWebhook(delivery: WebhookDelivery, deps: WebhookDel
         'user-agent': 'genai-api-webhooks/1',
         ...signWebhook(secret, delivery.webhookId, body, new Date(now())),
       };
-      const response = await send({ url: check.url, address: check.addresses[0], headers, body, timeoutMs: deliveryTimeoutMs });
+      const response = await send({
+        url: check.url,
+        address: check.addresses[0],
+        headers,
+        body,
+        timeoutMs: deliveryTimeoutMs,
+      });
       if ('status' in response && response.status >= 200 && response.status < 300) {
         return { delivered: true, attempts, status: response.status };
       }
@@ -156,7 +165,8 @@ export const httpSender: Sender = (request) =>
   new Promise((resolve) => {
     const { url, address } = request;
     const lookup: LookupFunction = (_hostname, options, callback) => {
-      if ((options as { all?: boolean }).all) (callback as (e: null, a: { address: string; family: number }[]) => void)(null, [address]);
+      if ((options as { all?: boolean }).all)
+        (callback as (e: null, a: { address: string; family: number }[]) => void)(null, [address]);
       else callback(null, address.address, address.family);
     };
     const timeout = new AbortController();
@@ -184,6 +194,8 @@ export const httpSender: Sender = (request) =>
         res.destroy();
       },
     );
-    req.on('error', (err) => done({ error: timeout.signal.aborted ? `timed out after ${request.timeoutMs} ms` : err.message }));
+    req.on('error', (err) =>
+      done({ error: timeout.signal.aborted ? `timed out after ${request.timeoutMs} ms` : err.message }),
+    );
     req.end(request.body);
   });

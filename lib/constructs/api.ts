@@ -20,7 +20,7 @@ import {
   ResponseType,
   RestApi,
   type ThrottleSettings,
-  UsagePlan,
+  type UsagePlan,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';

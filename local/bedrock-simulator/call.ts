@@ -29,11 +29,14 @@ export class Call {
     if (this.gone) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.wake = resolve;
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.wake = undefined;
-        resolve(!this.gone);
-      }, Math.max(0, ms));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.wake = undefined;
+          resolve(!this.gone);
+        },
+        Math.max(0, ms),
+      );
     });
   }
 

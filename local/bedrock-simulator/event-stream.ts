@@ -20,6 +20,8 @@ export function exceptionFrame(type: string, body: object): Uint8Array {
 }
 
 function frame(headers: Record<string, string>, body: object): Uint8Array {
-  const tagged = Object.fromEntries(Object.entries(headers).map(([k, value]) => [k, { type: 'string' as const, value }]));
+  const tagged = Object.fromEntries(
+    Object.entries(headers).map(([k, value]) => [k, { type: 'string' as const, value }]),
+  );
   return codec.encode({ headers: tagged, body: fromUtf8(JSON.stringify(body)) });
 }

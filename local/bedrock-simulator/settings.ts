@@ -66,7 +66,11 @@ export function applySettings(state: SimulatorState, body: unknown): SimulatorSt
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const field =
-        issue.path.length > 0 ? issue.path.join('.') : issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'body';
+        issue.path.length > 0
+          ? issue.path.join('.')
+          : issue.code === 'unrecognized_keys'
+            ? issue.keys.join(', ')
+            : 'body';
       return `${field}: ${issue.message}`;
     });
     throw new SimulatorSettingsError(`Invalid simulator settings: ${problems.join('; ')}`);

@@ -39,7 +39,7 @@ interface Transport {
 
 const TRANSPORTS: [string, Transport][] = [
   ['HTTP/2 (the SDK default handler)', { protocol: 'h2', handler: () => undefined }],
-  ['HTTP/1.1 keep-alive (the functions\' handler)', { protocol: 'http/1.1', handler: bedrockRequestHandler }],
+  ["HTTP/1.1 keep-alive (the functions' handler)", { protocol: 'http/1.1', handler: bedrockRequestHandler }],
 ];
 
 let sim: BedrockSimulator;
@@ -103,7 +103,9 @@ async function converseStream(c: BedrockRuntimeClient, input: ConverseStreamComm
 }
 
 function eventType(event: ConverseStreamOutput): string {
-  return Object.keys(event).find((key) => (event as unknown as Record<string, unknown>)[key] !== undefined) ?? 'unknown';
+  return (
+    Object.keys(event).find((key) => (event as unknown as Record<string, unknown>)[key] !== undefined) ?? 'unknown'
+  );
 }
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
@@ -159,12 +161,17 @@ async function rawHttp2(method: string, path: string, body?: string): Promise<Ra
 function rawHttp1(method: string, path: string, body?: string): Promise<RawResponse> {
   const { hostname, port } = new URL(sim.url);
   return new Promise((resolve, reject) => {
-    const req = http1Request({ host: hostname, port, method, path, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = http1Request(
+      { host: hostname, port, method, path, agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -181,7 +188,6 @@ function splitFrames(bytes: Buffer) {
   }
   return frames;
 }
-
 
 describe.each(TRANSPORTS)('over %s', (_name, transport) => {
   const { protocol } = transport;
@@ -245,7 +251,10 @@ describe.each(TRANSPORTS)('over %s', (_name, transport) => {
     });
 
     it('stops at inferenceConfig.maxTokens with stopReason max_tokens', async () => {
-      const { events, deltas } = await converseStream(client, request(undefined, { inferenceConfig: { maxTokens: 5 } }));
+      const { events, deltas } = await converseStream(
+        client,
+        request(undefined, { inferenceConfig: { maxTokens: 5 } }),
+      );
 
       expect(deltas).toHaveLength(5);
       expect(events.at(-2)?.messageStop?.stopReason).toBe('max_tokens');
@@ -265,7 +274,9 @@ describe.each(TRANSPORTS)('over %s', (_name, transport) => {
       const started = performance.now();
       const arrivals: number[] = [];
 
-      const response = await client.send(new ConverseStreamCommand(request(undefined, { inferenceConfig: { maxTokens: 8 } })));
+      const response = await client.send(
+        new ConverseStreamCommand(request(undefined, { inferenceConfig: { maxTokens: 8 } })),
+      );
       for await (const event of response.stream ?? []) {
         if (event.contentBlockDelta) arrivals.push(performance.now() - started);
       }
@@ -285,7 +296,12 @@ describe.each(TRANSPORTS)('over %s', (_name, transport) => {
     });
 
     it('sends 200 application/vnd.amazon.eventstream with a request id, and event frames with string headers', async () => {
-      const response = await raw(protocol, 'POST', `/model/${encodeURIComponent(MODEL)}/converse-stream`, JSON.stringify(request()));
+      const response = await raw(
+        protocol,
+        'POST',
+        `/model/${encodeURIComponent(MODEL)}/converse-stream`,
+        JSON.stringify(request()),
+      );
 
       expect(response.status).toBe(200);
       expect(response.headers['content-type']).toBe('application/vnd.amazon.eventstream');
@@ -317,7 +333,9 @@ describe.each(TRANSPORTS)('over %s', (_name, transport) => {
     });
 
     it('honours maxTokens', async () => {
-      const response = await client.send(new ConverseCommand(request(undefined, { inferenceConfig: { maxTokens: 3 } })));
+      const response = await client.send(
+        new ConverseCommand(request(undefined, { inferenceConfig: { maxTokens: 3 } })),
+      );
 
       expect(response.stopReason).toBe('max_tokens');
       expect(response.usage?.outputTokens).toBe(3);
@@ -382,7 +400,12 @@ describe.each(TRANSPORTS)('over %s', (_name, transport) => {
 
       for (let i = 0; i < 20; i++) {
         expectedOutcomes.push(expected() < 0.5 ? 'InternalServerException' : 'ok');
-        outcomes.push(await client.send(new ConverseCommand(request())).then(() => 'ok', (err: Error) => err.name));
+        outcomes.push(
+          await client.send(new ConverseCommand(request())).then(
+            () => 'ok',
+            (err: Error) => err.name,
+          ),
+        );
       }
 
       expect(outcomes).toEqual(expectedOutcomes);
@@ -409,7 +432,9 @@ describe.each(TRANSPORTS)('over %s', (_name, transport) => {
       sim.configure({ mode: 'throttle', ttftMs: 0, model: OTHER_MODEL });
 
       const state = sim.configure({ mode: 'error', ttftMs: 0 });
-      const formerlyOverridden = await rejection(client.send(new ConverseCommand({ ...request(), modelId: OTHER_MODEL })));
+      const formerlyOverridden = await rejection(
+        client.send(new ConverseCommand({ ...request(), modelId: OTHER_MODEL })),
+      );
 
       expect(state.models).toEqual({});
       expect(formerlyOverridden.name).toBe('InternalServerException');
@@ -438,7 +463,12 @@ describe.each(TRANSPORTS)('over %s', (_name, transport) => {
 
     it('answers malformed JSON and missing messages with 400 ValidationException', async () => {
       const malformed = await raw(protocol, 'POST', `/model/${encodeURIComponent(MODEL)}/converse-stream`, '{not json');
-      const noMessages = await raw(protocol, 'POST', `/model/${encodeURIComponent(MODEL)}/converse`, JSON.stringify({ system: [] }));
+      const noMessages = await raw(
+        protocol,
+        'POST',
+        `/model/${encodeURIComponent(MODEL)}/converse`,
+        JSON.stringify({ system: [] }),
+      );
 
       expect(malformed.status).toBe(400);
       expect(malformed.headers['x-amzn-errortype']).toBe('ValidationException');
@@ -654,7 +684,10 @@ describe('connections', () => {
 
 describe('settings validation', () => {
   it('starts from the documented defaults, and slow mode has its own pace unless given', () => {
-    expect(sim.state()).toEqual({ default: { mode: 'normal', ttftMs: 20, tokensPerSecond: 2000, failRate: 1 }, models: {} });
+    expect(sim.state()).toEqual({
+      default: { mode: 'normal', ttftMs: 20, tokensPerSecond: 2000, failRate: 1 },
+      models: {},
+    });
 
     const slow = sim.configure({ mode: 'slow' }).default;
     expect(slow).toEqual({ mode: 'slow', ttftMs: 3000, tokensPerSecond: 20, failRate: 1 });

@@ -93,7 +93,11 @@ describe('POST /chat/stream', () => {
     expect(viaParser.comments).toContain('keep-alive');
     expect(viaParser.events.map((e) => e.event)).not.toContain('message');
     // ... and fetch-event-source's onmessage saw only real events, each with JSON data.
-    expect(viaFetchEventSource.map((m) => m.event)).toEqual(['start', ...Array(viaFetchEventSource.length - 2).fill('delta'), 'end']);
+    expect(viaFetchEventSource.map((m) => m.event)).toEqual([
+      'start',
+      ...Array(viaFetchEventSource.length - 2).fill('delta'),
+      'end',
+    ]);
     expect(viaFetchEventSource.every((m) => m.data !== '' && typeof JSON.parse(m.data) === 'object')).toBe(true);
   });
 
@@ -123,7 +127,12 @@ describe('POST /chat/stream', () => {
     expect(last.event).toBe('error');
     // The stream had committed to 200, so the Retry-After a 503 would carry travels in the event.
     expect(last.data).toEqual({
-      error: { code: 'MODEL_UNAVAILABLE', message: expect.any(String), retryable: true, retryAfterSeconds: expect.any(Number) },
+      error: {
+        code: 'MODEL_UNAVAILABLE',
+        message: expect.any(String),
+        retryable: true,
+        retryAfterSeconds: expect.any(Number),
+      },
     });
     expect(last.data.error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
     expect(last.data.error.message).not.toMatch(/Exception/);
@@ -160,7 +169,9 @@ describe('POST /chat/stream', () => {
       onEvent: (e) => e.event === 'delta',
     });
     expect(res.events.map((e) => e.event)).toEqual(['start', 'delta']);
-    await eventually(() => (cloud.simulator.stats.cancelled > cancelledBefore && cloud.simulator.stats.active === 0 ? true : undefined));
+    await eventually(() =>
+      cloud.simulator.stats.cancelled > cancelledBefore && cloud.simulator.stats.active === 0 ? true : undefined,
+    );
   });
 
   it('rejects a missing or unknown API key with API Gateway’s 403', async () => {
@@ -189,7 +200,10 @@ describe('POST /chat', () => {
       usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
       metrics: { ttftMs: expect.any(Number), latencyMs: expect.any(Number) },
     });
-    const streamed = stream.events.filter((e) => e.event === 'delta').map((e) => e.data.text).join('');
+    const streamed = stream.events
+      .filter((e) => e.event === 'delta')
+      .map((e) => e.data.text)
+      .join('');
     expect(sync.json.text).toBe(streamed);
   });
 
@@ -224,10 +238,38 @@ describe('bad input gets a 400 naming the field and never reaches the model', ()
     ['an oversized message', { message: 'x'.repeat(32_001) }, /^message: must be at most 32000 characters/],
     ['an unknown field', { message: 'hi', user: 'mallory' }, /^user: is not a known field$/],
     ['history that is not a list', { message: 'hi', history: 'nope' }, /^history: must be a list$/],
-    ['a history turn with a bad role', { message: 'hi', history: [{ role: 'system', content: 'x' }] }, /^history\.0\.role: must be one of "user", "assistant"$/],
-    ['history turns out of order', { message: 'hi', history: [{ role: 'assistant', content: 'x' }, { role: 'user', content: 'y' }] }, /^history\.0\.role:/],
-    ['history ending with a user turn', { message: 'hi', history: [{ role: 'user', content: 'x' }] }, /^history: must end/],
-    ['an empty history turn', { message: 'hi', history: [{ role: 'user', content: '' }, { role: 'assistant', content: 'a' }] }, /^history\.0\.content:/],
+    [
+      'a history turn with a bad role',
+      { message: 'hi', history: [{ role: 'system', content: 'x' }] },
+      /^history\.0\.role: must be one of "user", "assistant"$/,
+    ],
+    [
+      'history turns out of order',
+      {
+        message: 'hi',
+        history: [
+          { role: 'assistant', content: 'x' },
+          { role: 'user', content: 'y' },
+        ],
+      },
+      /^history\.0\.role:/,
+    ],
+    [
+      'history ending with a user turn',
+      { message: 'hi', history: [{ role: 'user', content: 'x' }] },
+      /^history: must end/,
+    ],
+    [
+      'an empty history turn',
+      {
+        message: 'hi',
+        history: [
+          { role: 'user', content: '' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+      /^history\.0\.content:/,
+    ],
     ['maxTokens of zero', { message: 'hi', maxTokens: 0 }, /^maxTokens: must be at least 1$/],
     ['maxTokens above the limit', { message: 'hi', maxTokens: 9000 }, /^maxTokens: must be at most 8192$/],
     // One cap, the configured one, however large the number.
@@ -241,14 +283,20 @@ describe('bad input gets a 400 naming the field and never reaches the model', ()
     const calls = cloud.simulator.stats.calls;
     const res = await streamChat(cloud.url, { apiKey: OTHER, body });
     expect(res.status).toBe(400);
-    expect(res.json.error).toEqual({ code: 'VALIDATION_ERROR', message: expect.stringMatching(message), retryable: false });
+    expect(res.json.error).toEqual({
+      code: 'VALIDATION_ERROR',
+      message: expect.stringMatching(message),
+      retryable: false,
+    });
     expect(cloud.simulator.stats.calls).toBe(calls);
   });
 
   it('never shows the validation library’s own wording', async () => {
     for (const [, body] of cases) {
       const res = await postJson(`${cloud.url}/chat`, body, OTHER);
-      expect(res.json.error.message).not.toMatch(/Invalid (input|option)|Too (big|small)|expected .* received|Unrecognized key/);
+      expect(res.json.error.message).not.toMatch(
+        /Invalid (input|option)|Too (big|small)|expected .* received|Unrecognized key/,
+      );
     }
   });
 
@@ -256,7 +304,11 @@ describe('bad input gets a 400 naming the field and never reaches the model', ()
     const calls = cloud.simulator.stats.calls;
     const res = await postJson(`${cloud.url}/chat`, body, OTHER);
     expect(res.status).toBe(400);
-    expect(res.json.error).toEqual({ code: 'VALIDATION_ERROR', message: expect.stringMatching(message), retryable: false });
+    expect(res.json.error).toEqual({
+      code: 'VALIDATION_ERROR',
+      message: expect.stringMatching(message),
+      retryable: false,
+    });
     expect(cloud.simulator.stats.calls).toBe(calls);
   });
 });
@@ -264,7 +316,9 @@ describe('bad input gets a 400 naming the field and never reaches the model', ()
 describe('usage plans', () => {
   it('answers 429 with API Gateway’s body past the plan’s burst', async () => {
     // free: burst 5, 2 requests/s. Ten at once cannot all fit in the bucket.
-    const results = await Promise.all(Array.from({ length: 10 }, () => postJson(`${cloud.url}/chat`, { message: 'burst' }, FREE)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => postJson(`${cloud.url}/chat`, { message: 'burst' }, FREE)),
+    );
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(5);
     const throttled = results.filter((r) => r.status === 429);

@@ -41,8 +41,13 @@ afterAll(async () => {
 
 /** What is wrong with one answer, or undefined when it keeps the contract. */
 function problemWith(c: FuzzCase, res: RawResponse): string | undefined {
-  if (res.status === undefined) return res.hung ? 'no answer (connection held open)' : `closed without an answer${res.error ? ` (${res.error})` : ''}`;
-  const json = jsonOf(res) as { error?: { code?: unknown; message?: unknown; retryable?: unknown }; message?: unknown } | undefined;
+  if (res.status === undefined)
+    return res.hung
+      ? 'no answer (connection held open)'
+      : `closed without an answer${res.error ? ` (${res.error})` : ''}`;
+  const json = jsonOf(res) as
+    | { error?: { code?: unknown; message?: unknown; retryable?: unknown }; message?: unknown }
+    | undefined;
   const text = res.body.toString('utf8').slice(0, 160);
   if (res.status >= 500) {
     const code = json?.error?.code;
@@ -66,9 +71,12 @@ function problemWith(c: FuzzCase, res: RawResponse): string | undefined {
     const parser = createParser({ onEvent: (e) => events.push(e.event ?? 'message') });
     parser.feed(res.body.toString('utf8'));
     const last = events.at(-1);
-    return last === 'end' || last === 'error' ? undefined : `a stream that ended after ${last ?? 'nothing'}, not end or error`;
+    return last === 'end' || last === 'error'
+      ? undefined
+      : `a stream that ended after ${last ?? 'nothing'}, not end or error`;
   }
-  if ((res.headers['content-type'] ?? '').startsWith('application/json') && json === undefined) return `${res.status} with a body that is not JSON: ${text}`;
+  if ((res.headers['content-type'] ?? '').startsWith('application/json') && json === undefined)
+    return `${res.status} with a body that is not JSON: ${text}`;
   return undefined;
 }
 
@@ -94,7 +102,12 @@ it(`keeps the contract for ${CASES} malformed and edge-case requests over every 
   const cases = generateFuzzCases(
     SEED,
     CASES,
-    { key: KEY, otherKey: OTHER_KEY, reportIds: own.map((r) => r.body.reportId), foreignReportIds: foreign.map((r) => r.body.reportId) },
+    {
+      key: KEY,
+      otherKey: OTHER_KEY,
+      reportIds: own.map((r) => r.body.reportId),
+      foreignReportIds: foreign.map((r) => r.body.reportId),
+    },
     mulberry32,
   );
 
@@ -108,16 +121,25 @@ it(`keeps the contract for ${CASES} malformed and edge-case requests over every 
     const key = `${c.label} → ${problem.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<id>').slice(0, 120)}`;
     const seen = problems.get(key);
     if (seen) seen.count++;
-    else problems.set(key, { count: 1, example: `${c.requestLine} | ${c.request.subarray(c.request.indexOf('\r\n\r\n') + 4, c.request.indexOf('\r\n\r\n') + 204).toString('utf8')}` });
+    else
+      problems.set(key, {
+        count: 1,
+        example: `${c.requestLine} | ${c.request.subarray(c.request.indexOf('\r\n\r\n') + 4, c.request.indexOf('\r\n\r\n') + 204).toString('utf8')}`,
+      });
   }
   const statuses = new Map<number | string, number>();
   for (const { res } of results) statuses.set(res.status ?? 'none', (statuses.get(res.status ?? 'none') ?? 0) + 1);
-  console.log(`fuzz seed ${SEED}: ${results.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
+  console.log(
+    `fuzz seed ${SEED}: ${results.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
+  );
   const report = [...problems].map(([key, { count, example }]) => `${count}× ${key}\n    e.g. ${example}`);
   expect({ seed: SEED, problems: report }).toEqual({ seed: SEED, problems: [] });
 
   // Afterwards every route answers a normal request normally.
-  const streamed = await streamChat(cloud.url, { apiKey: KEY, body: { message: 'Still there after the fuzz?', maxTokens: 50 } });
+  const streamed = await streamChat(cloud.url, {
+    apiKey: KEY,
+    body: { message: 'Still there after the fuzz?', maxTokens: 50 },
+  });
   expect(streamed.status).toBe(200);
   expect(streamed.events[0]?.event).toBe('start');
   expect(streamed.events.at(-1)?.event).toBe('end');
@@ -128,7 +150,10 @@ it(`keeps the contract for ${CASES} malformed and edge-case requests over every 
 
   const submitted = await api.submit({ prompt: 'A report after the fuzz', metadata: { after: 'fuzz' } });
   expect(submitted.status).toBe(202);
-  const { report: finished } = await waitForReport(api, submitted.body.reportId, { timeoutMs: 30_000, intervalMs: 200 });
+  const { report: finished } = await waitForReport(api, submitted.body.reportId, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  });
   expect(finished.status).toBe('COMPLETED');
   expect((await api.get(submitted.body.reportId)).status).toBe(200);
   expect((await other.get(submitted.body.reportId)).status).toBe(404);

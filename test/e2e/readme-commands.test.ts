@@ -25,7 +25,8 @@ const adminEnv = () => {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, GENAI_LOCAL_STATE: stateFile };
   return env;
 };
-const admin = (...argv: string[]) => breakerAdmin(argv, adminEnv(), () => undefined) as Promise<Record<string, unknown>>;
+const admin = (...argv: string[]) =>
+  breakerAdmin(argv, adminEnv(), () => undefined) as Promise<Record<string, unknown>>;
 
 beforeAll(async () => {
   child = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
@@ -71,10 +72,14 @@ describe('the breaker admin command against npm start', () => {
 
     expect(await admin('force-close', '--model', primary)).toMatchObject({ modelId: primary, state: 'CLOSED' });
     // Functions cache breaker reads for breaker.cacheMs (1 s): the primary serves again once that has passed.
-    const back = await eventually(async () => {
-      const res = await postJson(`${url}/chat`, { message: 'and now?' }, proKey);
-      return res.json.model === primary ? res : undefined;
-    }, 5_000, 250);
+    const back = await eventually(
+      async () => {
+        const res = await postJson(`${url}/chat`, { message: 'and now?' }, proKey);
+        return res.json.model === primary ? res : undefined;
+      },
+      5_000,
+      250,
+    );
     expect(back.status).toBe(200);
   });
 
@@ -84,7 +89,10 @@ describe('the breaker admin command against npm start', () => {
     const block = /```sh\n([\s\S]*?)```/.exec(section)![1];
     const steps = block.split('\n').filter((l) => l.startsWith('curl'));
     expect(steps.length).toBeGreaterThanOrEqual(5);
-    const [, primary, fallback] = [undefined, ...((await admin('status')) as unknown as { modelId: string }[]).map((s) => s.modelId)];
+    const [, primary, fallback] = [
+      undefined,
+      ...((await admin('status')) as unknown as { modelId: string }[]).map((s) => s.modelId),
+    ];
 
     for (const step of steps) {
       const body = /-d '([^']*)'/.exec(step)?.[1];
@@ -109,6 +117,8 @@ describe('the breaker admin command against npm start', () => {
     child.kill('SIGINT');
     await exited;
     expect(existsSync(stateFile)).toBe(false);
-    await expect(admin('status')).rejects.toThrow(/No table: pass --table, set GUARD_TABLE_NAME, or start the local cloud/);
+    await expect(admin('status')).rejects.toThrow(
+      /No table: pass --table, set GUARD_TABLE_NAME, or start the local cloud/,
+    );
   });
 });

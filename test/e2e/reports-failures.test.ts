@@ -26,7 +26,10 @@ beforeAll(async () => {
     // Four attempts: a receiver down for a second or two still gets its webhook, one down for good is dead-lettered
     // within seconds.
     config: {
-      webhooks: { maxAttempts: 4, subscribers: [{ name: 'audit', endpoint: audit.url, apiKeySecretName: 'audit-key' }] },
+      webhooks: {
+        maxAttempts: 4,
+        subscribers: [{ name: 'audit', endpoint: audit.url, apiKeySecretName: 'audit-key' }],
+      },
     },
   });
   api = reportsApi(cloud.url, KEY);
@@ -45,7 +48,8 @@ afterEach(() => {
   audit.status = () => 200;
 });
 
-const webhooksFor = (receiver: Receiver, reportId: string) => receiver.received.filter((w) => w.json.reportId === reportId);
+const webhooksFor = (receiver: Receiver, reportId: string) =>
+  receiver.received.filter((w) => w.json.reportId === reportId);
 
 test('a report whose model always fails ends FAILED with a reason within 60 s, and its report.failed webhook is signed', async () => {
   cloud.simulator.configure({ mode: 'error', ttftMs: 0 });
@@ -59,9 +63,12 @@ test('a report whose model always fails ends FAILED with a reason within 60 s, a
     message: expect.stringContaining(`gave up after ${cloud.config.reports.maxReceiveCount} attempts`),
   });
 
-  const [hook] = await waitFor(() => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined), {
-    what: 'report.failed',
-  });
+  const [hook] = await waitFor(
+    () => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined),
+    {
+      what: 'report.failed',
+    },
+  );
   expect(new Webhook(SECRET).verify(hook.body, hook.headers as Record<string, string>)).toEqual({
     type: 'report.failed',
     reportId: body.reportId,
@@ -70,7 +77,9 @@ test('a report whose model always fails ends FAILED with a reason within 60 s, a
     occurredAt: report.updatedAt,
   });
   // The subscriber hears about failures too.
-  await waitFor(() => (webhooksFor(audit, body.reportId).length ? true : undefined), { what: 'the subscriber delivery' });
+  await waitFor(() => (webhooksFor(audit, body.reportId).length ? true : undefined), {
+    what: 'the subscriber delivery',
+  });
   expect(webhooksFor(audit, body.reportId)[0].json).toMatchObject({ type: 'report.failed', status: 'FAILED' });
 });
 
@@ -80,16 +89,23 @@ test('a callback receiver and a subscriber that are down get the webhook once th
   const { body } = await api.submit({ prompt: 'Deliver me later', callbackUrl: hooks.url });
   await waitForReport(api, body.reportId);
   // Both deliveries fail while the receivers are down (connection refused) and are retried with backoff.
-  await waitFor(() => (cloud.reports.bus.stats.failedAttempts > 0 ? true : undefined), { what: 'a failed subscriber attempt' });
+  await waitFor(() => (cloud.reports.bus.stats.failedAttempts > 0 ? true : undefined), {
+    what: 'a failed subscriber attempt',
+  });
   await new Promise((r) => setTimeout(r, 1_200));
   await hooks.open();
   await audit.open();
 
-  const [hook] = await waitFor(() => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined), {
-    what: 'the callback after the receiver came back',
-    timeoutMs: 20_000,
+  const [hook] = await waitFor(
+    () => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined),
+    {
+      what: 'the callback after the receiver came back',
+      timeoutMs: 20_000,
+    },
+  );
+  expect(new Webhook(SECRET).verify(hook.body, hook.headers as Record<string, string>)).toMatchObject({
+    reportId: body.reportId,
   });
-  expect(new Webhook(SECRET).verify(hook.body, hook.headers as Record<string, string>)).toMatchObject({ reportId: body.reportId });
   await waitFor(() => (webhooksFor(audit, body.reportId).length ? true : undefined), {
     what: 'the subscriber delivery after it came back',
     timeoutMs: 30_000,
@@ -105,7 +121,9 @@ test('a receiver that keeps failing: the webhook dead-letter queue holds the web
   const letter = await waitFor(
     async () => {
       const messages = await cloud.reports.sqs.drain(cloud.reports.queues.webhookDeadLetter.url, 1);
-      return messages.map((m) => JSON.parse(m.Body!) as Record<string, unknown>).find((l) => l.webhookId === `msg_${body.reportId}`);
+      return messages
+        .map((m) => JSON.parse(m.Body!) as Record<string, unknown>)
+        .find((l) => l.webhookId === `msg_${body.reportId}`);
     },
     { what: 'the dead-lettered webhook', timeoutMs: 20_000 },
   );
@@ -119,7 +137,11 @@ test('a receiver that keeps failing: the webhook dead-letter queue holds the web
   const subscriberLetter = await waitFor(
     async () => {
       const messages = await cloud.reports.sqs.drain(cloud.reports.queues.subscriberDeadLetter.url, 1);
-      return messages.find((m) => (JSON.parse(m.Body!) as { detail: { payload: { reportId: string } } }).detail.payload.reportId === body.reportId);
+      return messages.find(
+        (m) =>
+          (JSON.parse(m.Body!) as { detail: { payload: { reportId: string } } }).detail.payload.reportId ===
+          body.reportId,
+      );
     },
     { what: 'the dead-lettered subscriber event', timeoutMs: 20_000 },
   );

@@ -69,14 +69,27 @@ test('a breaker opened by report traffic is logged and metered by the worker', a
     what: 'the primary breaker to open',
   });
 
-  const lines = await waitFor(() => {
-    const all = printed();
-    const transition = all.find((l) => l.message === 'breaker transition' && l.modelId === primary && l.to === 'OPEN');
-    const transitionMetric = all.find((l) => emfMetricNames(l).includes('BreakerTransition') && l.model === primary && l.to === 'OPEN');
-    const gauge = all.find((l) => emfMetricNames(l).includes('BreakerState') && l.model === primary && l.BreakerState === 2);
-    return transition && transitionMetric && gauge ? { transition, transitionMetric, gauge } : undefined;
-  }, { timeoutMs: 10_000, what: 'the worker to log and meter the transition' });
+  const lines = await waitFor(
+    () => {
+      const all = printed();
+      const transition = all.find(
+        (l) => l.message === 'breaker transition' && l.modelId === primary && l.to === 'OPEN',
+      );
+      const transitionMetric = all.find(
+        (l) => emfMetricNames(l).includes('BreakerTransition') && l.model === primary && l.to === 'OPEN',
+      );
+      const gauge = all.find(
+        (l) => emfMetricNames(l).includes('BreakerState') && l.model === primary && l.BreakerState === 2,
+      );
+      return transition && transitionMetric && gauge ? { transition, transitionMetric, gauge } : undefined;
+    },
+    { timeoutMs: 10_000, what: 'the worker to log and meter the transition' },
+  );
 
-  expect(lines.transition).toMatchObject({ level: 'INFO', service: cloud.config.observability.serviceName, from: 'CLOSED' });
+  expect(lines.transition).toMatchObject({
+    level: 'INFO',
+    service: cloud.config.observability.serviceName,
+    from: 'CLOSED',
+  });
   expect(lines.gauge._aws.CloudWatchMetrics[0].Namespace).toBe(cloud.config.observability.metricsNamespace);
 });

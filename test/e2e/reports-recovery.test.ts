@@ -36,14 +36,24 @@ afterAll(async () => {
 });
 
 const stored = async (reportId: string) =>
-  (await db.send(new GetCommand({ TableName: cloud.env[ENV.reportsTable], Key: { pk: `report#${reportId}` }, ConsistentRead: true }))).Item;
+  (
+    await db.send(
+      new GetCommand({
+        TableName: cloud.env[ENV.reportsTable],
+        Key: { pk: `report#${reportId}` },
+        ConsistentRead: true,
+      }),
+    )
+  ).Item;
 const webhooksFor = (reportId: string) => hooks.received.filter((w) => w.json.reportId === reportId);
 
 test('a worker killed mid-job: the redelivery takes over after the lease, and the report finishes exactly once', async () => {
   // The model takes long enough that the worker is certainly mid-call when it dies.
   cloud.simulator.configure({ mode: 'slow', ttftMs: 10_000 });
   const { body } = await api.submit({ prompt: 'Survive a crash', callbackUrl: hooks.url });
-  await waitFor(async () => ((await api.get(body.reportId)).body.status === 'RUNNING' ? true : undefined), { what: 'RUNNING' });
+  await waitFor(async () => ((await api.get(body.reportId)).body.status === 'RUNNING' ? true : undefined), {
+    what: 'RUNNING',
+  });
   await waitFor(() => (cloud.simulator.stats.active > 0 ? true : undefined), { what: 'the model call to start' });
   const callsBefore = cloud.simulator.stats.calls;
 
@@ -65,12 +75,18 @@ test('a worker killed mid-job: the redelivery takes over after the lease, and th
   await cloud.reports.bus.idle(5_000);
   const hooksForReport = webhooksFor(body.reportId);
   expect(hooksForReport).toHaveLength(1);
-  expect(new Webhook(SECRET).verify(hooksForReport[0].body, hooksForReport[0].headers as Record<string, string>)).toMatchObject({
+  expect(
+    new Webhook(SECRET).verify(hooksForReport[0].body, hooksForReport[0].headers as Record<string, string>),
+  ).toMatchObject({
     type: 'report.completed',
     status: 'COMPLETED',
     result: report.result,
   });
-  expect(cloud.reports.bus.events.filter((e) => (e.detail as { payload: { reportId: string } }).payload.reportId === body.reportId)).toHaveLength(1);
+  expect(
+    cloud.reports.bus.events.filter(
+      (e) => (e.detail as { payload: { reportId: string } }).payload.reportId === body.reportId,
+    ),
+  ).toHaveLength(1);
 });
 
 test('a job whose deliveries are exhausted is failed by the dead-letter backstop, with a reason and a report.failed webhook', async () => {
@@ -80,16 +96,24 @@ test('a job whose deliveries are exhausted is failed by the dead-letter backstop
     const { body } = await api.submit({ prompt: 'Nobody will run me', callbackUrl: hooks.url });
     const { jobs, jobsDeadLetter } = cloud.reports.queues;
     const sqs = cloud.reports.sqs.client;
-    const message = await waitFor(async () => (await sqs.send(new ReceiveMessageCommand({ QueueUrl: jobs.url, WaitTimeSeconds: 1 }))).Messages?.[0], {
-      what: 'the job message',
-    });
+    const message = await waitFor(
+      async () => (await sqs.send(new ReceiveMessageCommand({ QueueUrl: jobs.url, WaitTimeSeconds: 1 }))).Messages?.[0],
+      {
+        what: 'the job message',
+      },
+    );
     expect(JSON.parse(message.Body!)).toEqual({ reportId: body.reportId });
     await sqs.send(new SendMessageCommand({ QueueUrl: jobsDeadLetter.url, MessageBody: message.Body! }));
     await sqs.send(new DeleteMessageCommand({ QueueUrl: jobs.url, ReceiptHandle: message.ReceiptHandle! }));
 
     const { report } = await waitForReport(api, body.reportId, { timeoutMs: 15_000 });
-    expect(report).toMatchObject({ status: 'FAILED', error: { code: 'RETRIES_EXHAUSTED', message: expect.stringContaining('could not be processed') } });
-    const [hook] = await waitFor(() => (webhooksFor(body.reportId).length ? webhooksFor(body.reportId) : undefined), { what: 'report.failed' });
+    expect(report).toMatchObject({
+      status: 'FAILED',
+      error: { code: 'RETRIES_EXHAUSTED', message: expect.stringContaining('could not be processed') },
+    });
+    const [hook] = await waitFor(() => (webhooksFor(body.reportId).length ? webhooksFor(body.reportId) : undefined), {
+      what: 'report.failed',
+    });
     expect(new Webhook(SECRET).verify(hook.body, hook.headers as Record<string, string>)).toEqual({
       type: 'report.failed',
       reportId: body.reportId,

@@ -45,7 +45,12 @@ async function queues(name: string, maxReceiveCount: number): Promise<{ queue: L
 }
 
 async function send(queue: LocalQueue, bodies: string[]): Promise<void> {
-  await sqs.client.send(new SendMessageBatchCommand({ QueueUrl: queue.url, Entries: bodies.map((b, i) => ({ Id: String(i), MessageBody: b })) }));
+  await sqs.client.send(
+    new SendMessageBatchCommand({
+      QueueUrl: queue.url,
+      Entries: bodies.map((b, i) => ({ Id: String(i), MessageBody: b })),
+    }),
+  );
 }
 
 test('deletes the records that succeeded, redelivers the failed one with a higher receive count, then redrives it', async () => {
@@ -53,15 +58,31 @@ test('deletes the records that succeeded, redelivers the failed one with a highe
   const { invoker, events } = recordingInvoker(async (event) => ({
     batchItemFailures: event.Records.filter((r) => r.body === 'bad').map((r) => ({ itemIdentifier: r.messageId })),
   }));
-  const poller = new SqsPoller({ client: sqs.client, queue, invoker, batchSize: 10, timeoutMs: 5_000, concurrency: 1 }).start();
+  const poller = new SqsPoller({
+    client: sqs.client,
+    queue,
+    invoker,
+    batchSize: 10,
+    timeoutMs: 5_000,
+    concurrency: 1,
+  }).start();
   try {
     await send(queue, ['good-1', 'bad', 'good-2']);
-    const dead = await waitFor(async () => (await sqs.drain(dlq.url, 1)).find((m) => m.Body === 'bad'), { what: 'the redrive', timeoutMs: 15_000 });
+    const dead = await waitFor(async () => (await sqs.drain(dlq.url, 1)).find((m) => m.Body === 'bad'), {
+      what: 'the redrive',
+      timeoutMs: 15_000,
+    });
     expect(dead.Body).toBe('bad');
 
     const records = events.flatMap((e) => e.Records);
-    expect(records.filter((r) => r.body.startsWith('good')).map((r) => r.attributes.ApproximateReceiveCount)).toEqual(['1', '1']);
-    expect(records.filter((r) => r.body === 'bad').map((r) => r.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
+    expect(records.filter((r) => r.body.startsWith('good')).map((r) => r.attributes.ApproximateReceiveCount)).toEqual([
+      '1',
+      '1',
+    ]);
+    expect(records.filter((r) => r.body === 'bad').map((r) => r.attributes.ApproximateReceiveCount)).toEqual([
+      '1',
+      '2',
+    ]);
     const first = records[0];
     expect(first).toMatchObject({ eventSource: 'aws:sqs', eventSourceARN: queue.arn, awsRegion: 'us-east-1' });
     expect(Number(first.attributes.SentTimestamp)).toBeGreaterThan(0);
@@ -79,12 +100,24 @@ test('an invocation that throws deletes nothing: the whole batch comes back', as
     calls++;
     if (calls === 1) throw new Error('handler crashed');
   });
-  const poller = new SqsPoller({ client: sqs.client, queue, invoker, batchSize: 10, timeoutMs: 5_000, concurrency: 1 }).start();
+  const poller = new SqsPoller({
+    client: sqs.client,
+    queue,
+    invoker,
+    batchSize: 10,
+    timeoutMs: 5_000,
+    concurrency: 1,
+  }).start();
   try {
     await send(queue, ['a', 'b']);
-    await waitFor(() => (poller.stats.recordsDeleted === 2 ? true : undefined), { what: 'the retry to succeed', timeoutMs: 10_000 });
+    await waitFor(() => (poller.stats.recordsDeleted === 2 ? true : undefined), {
+      what: 'the retry to succeed',
+      timeoutMs: 10_000,
+    });
     expect(poller.stats.invocationErrors).toBe(1);
-    const counts = events.flatMap((e) => e.Records.map((r) => `${r.body}:${r.attributes.ApproximateReceiveCount}`)).sort();
+    const counts = events
+      .flatMap((e) => e.Records.map((r) => `${r.body}:${r.attributes.ApproximateReceiveCount}`))
+      .sort();
     expect(counts).toEqual(['a:1', 'a:2', 'b:1', 'b:2']);
   } finally {
     await poller.stop();
@@ -94,16 +127,33 @@ test('an invocation that throws deletes nothing: the whole batch comes back', as
 test('a killed environment deletes nothing; a fresh poller gets the message after its visibility timeout', async () => {
   const { queue } = await queues('poller-killed', 5);
   const stuck = recordingInvoker(() => new Promise(() => undefined)); // never returns
-  const first = new SqsPoller({ client: sqs.client, queue, invoker: stuck.invoker, batchSize: 1, timeoutMs: 60_000, concurrency: 1 }).start();
+  const first = new SqsPoller({
+    client: sqs.client,
+    queue,
+    invoker: stuck.invoker,
+    batchSize: 1,
+    timeoutMs: 60_000,
+    concurrency: 1,
+  }).start();
   await send(queue, ['job']);
   await waitFor(() => (first.stats.inFlight === 1 ? true : undefined), { what: 'the invocation to start' });
   await first.kill();
   expect(first.stats).toMatchObject({ abandoned: 1, recordsDeleted: 0 });
 
   const healthy = recordingInvoker(async () => undefined);
-  const second = new SqsPoller({ client: sqs.client, queue, invoker: healthy.invoker, batchSize: 1, timeoutMs: 5_000, concurrency: 1 }).start();
+  const second = new SqsPoller({
+    client: sqs.client,
+    queue,
+    invoker: healthy.invoker,
+    batchSize: 1,
+    timeoutMs: 5_000,
+    concurrency: 1,
+  }).start();
   try {
-    await waitFor(() => (second.stats.recordsDeleted === 1 ? true : undefined), { what: 'the redelivery', timeoutMs: 10_000 });
+    await waitFor(() => (second.stats.recordsDeleted === 1 ? true : undefined), {
+      what: 'the redelivery',
+      timeoutMs: 10_000,
+    });
     expect(healthy.events[0].Records[0].attributes.ApproximateReceiveCount).toBe('2');
   } finally {
     await second.stop();

@@ -32,7 +32,9 @@ beforeAll(async () => {
     quiet: true,
     apiKeys: `alice:pro:${ALICE},bob:pro:${BOB}`,
     webhookSecret: SECRET,
-    config: { webhooks: { subscribers: [{ name: 'audit', endpoint: audit.url, apiKeySecretName: SUBSCRIBER_SECRET_NAME }] } },
+    config: {
+      webhooks: { subscribers: [{ name: 'audit', endpoint: audit.url, apiKeySecretName: SUBSCRIBER_SECRET_NAME }] },
+    },
   });
   alice = reportsApi(cloud.url, ALICE);
   bob = reportsApi(cloud.url, BOB);
@@ -45,7 +47,8 @@ afterAll(async () => {
   await audit?.close();
 });
 
-const webhooksFor = (receiver: Receiver, reportId: string) => receiver.received.filter((w) => w.json.reportId === reportId);
+const webhooksFor = (receiver: Receiver, reportId: string) =>
+  receiver.received.filter((w) => w.json.reportId === reportId);
 
 describe('POST /reports and GET /reports/{id}', () => {
   test('answers 202 at once with the report id, a status URL and Location; polling sees it finish with its result', async () => {
@@ -62,7 +65,10 @@ describe('POST /reports and GET /reports/{id}', () => {
       status: 'COMPLETED',
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
-      result: { text: expect.any(String), usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) } },
+      result: {
+        text: expect.any(String),
+        usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
+      },
     });
     expect(report.result!.text.split(/\s+/).length).toBeGreaterThanOrEqual(20);
     expect(Date.parse(report.updatedAt)).toBeGreaterThanOrEqual(Date.parse(report.createdAt));
@@ -149,19 +155,26 @@ describe('POST /reports and GET /reports/{id}', () => {
 describe('metadata', () => {
   const stored = async (reportId: string) => {
     const db = documentClient(dynamoClient(cloud.dynamoEndpoint));
-    const { Item } = await db.send(new GetCommand({ TableName: cloud.env[ENV.reportsTable], Key: { pk: `report#${reportId}` } }));
+    const { Item } = await db.send(
+      new GetCommand({ TableName: cloud.env[ENV.reportsTable], Key: { pk: `report#${reportId}` } }),
+    );
     db.destroy();
     return Item;
   };
   const deep = (levels: number) => `{"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
 
   test.each([
-    ['"constructor" keys, nested and in arrays', '{"constructor":{"list":[{"constructor":1}]},"b":{"constructor":"x"}}'],
+    [
+      '"constructor" keys, nested and in arrays',
+      '{"constructor":{"list":[{"constructor":1}]},"b":{"constructor":"x"}}',
+    ],
     ['a "__proto__" key', '{"__proto__":{"admin":true},"n":1}'],
-    ['numbers outside DynamoDB\'s range', '{"huge":1e+126,"tiny":1e-131}'],
+    ["numbers outside DynamoDB's range", '{"huge":1e+126,"tiny":1e-131}'],
     ['nesting at the documented limit of 32 levels', deep(32)],
   ])('%s: stored exactly as sent, and the report completes', async (_label, metadata) => {
-    const res = await alice.submit(`{"prompt":"Keep my metadata","metadata":${metadata}}`, { 'Idempotency-Key': randomUUID() });
+    const res = await alice.submit(`{"prompt":"Keep my metadata","metadata":${metadata}}`, {
+      'Idempotency-Key': randomUUID(),
+    });
     expect(res.status).toBe(202);
     expect((await stored(res.body.reportId))?.metadataJson).toBe(metadata);
     expect((await waitForReport(alice, res.body.reportId)).report.status).toBe('COMPLETED');
@@ -169,16 +182,27 @@ describe('metadata', () => {
 
   test.each([
     ['an integer beyond 2^53', '{"orderId":12345678901234567890}', /^metadata\.orderId: .*send it as a string/],
-    ['5,000 levels of nesting in a 10 KB body', deep(5_000), /^metadata: must nest objects and arrays at most 32 levels deep$/],
+    [
+      '5,000 levels of nesting in a 10 KB body',
+      deep(5_000),
+      /^metadata: must nest objects and arrays at most 32 levels deep$/,
+    ],
     ['33 levels of nesting', deep(33), /^metadata: must nest objects and arrays at most 32 levels deep$/],
   ])('%s: 400 naming metadata, every time, and the Idempotency-Key stays free', async (_label, metadata, message) => {
     const key = randomUUID();
     for (let i = 0; i < 2; i++) {
       const res = await alice.submit(`{"prompt":"Bad metadata","metadata":${metadata}}`, { 'Idempotency-Key': key });
       expect(res.status).toBe(400);
-      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', retryable: false, message: expect.stringMatching(message) });
+      expect(res.body.error).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        retryable: false,
+        message: expect.stringMatching(message),
+      });
     }
-    const corrected = await alice.submit({ prompt: 'Bad metadata', metadata: { orderId: '12345678901234567890' } }, { 'Idempotency-Key': key });
+    const corrected = await alice.submit(
+      { prompt: 'Bad metadata', metadata: { orderId: '12345678901234567890' } },
+      { 'Idempotency-Key': key },
+    );
     expect(corrected.status).toBe(202);
     expect(corrected.headers.get('idempotent-replayed')).toBeNull();
   });
@@ -190,14 +214,19 @@ describe('metadata', () => {
     const again = await alice.submit(body, { 'Idempotency-Key': key });
     expect(first.status).toBe(202);
     expect(again.body).toEqual(first.body);
-    const withoutProto = await alice.submit('{"prompt":"Same again","metadata":{"constructor":[2]}}', { 'Idempotency-Key': key });
+    const withoutProto = await alice.submit('{"prompt":"Same again","metadata":{"constructor":[2]}}', {
+      'Idempotency-Key': key,
+    });
     expect(withoutProto.status).toBe(422);
   });
 });
 
 describe('status URL', () => {
   test('statusUrl and Location come from the stage, not from X-Forwarded-Proto or Host', async () => {
-    const res = await alice.submit({ prompt: 'Where do I poll?' }, { 'X-Forwarded-Proto': 'javascript', 'X-Forwarded-Host': 'evil.example.com', Host: 'evil.example.com' });
+    const res = await alice.submit(
+      { prompt: 'Where do I poll?' },
+      { 'X-Forwarded-Proto': 'javascript', 'X-Forwarded-Host': 'evil.example.com', Host: 'evil.example.com' },
+    );
     expect(res.status).toBe(202);
     expect(res.body.statusUrl).toBe(`${cloud.url}/reports/${res.body.reportId}`);
     expect(res.headers.get('location')).toBe(res.body.statusUrl);
@@ -208,9 +237,12 @@ describe('webhooks', () => {
   test('a per-report callback is signed per Standard Webhooks and verifies with the secret', async () => {
     const { body } = await alice.submit({ prompt: 'Call me back', callbackUrl: hooks.url });
     const { report } = await waitForReport(alice, body.reportId);
-    const [hook] = await waitFor(() => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined), {
-      what: 'the callback',
-    });
+    const [hook] = await waitFor(
+      () => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined),
+      {
+        what: 'the callback',
+      },
+    );
     expect(hook.headers['content-type']).toBe('application/json');
     expect(hook.headers['webhook-id']).toBe(`msg_${body.reportId}`);
     expect(Number(hook.headers['webhook-timestamp'])).toBeGreaterThan(Date.now() / 1000 - 60);
@@ -233,9 +265,12 @@ describe('webhooks', () => {
   test('the deploy-time subscriber receives every finished report with the connection API-key header', async () => {
     const { body } = await bob.submit({ prompt: 'For the audit trail' });
     const { report } = await waitForReport(bob, body.reportId);
-    const [delivery] = await waitFor(() => (webhooksFor(audit, body.reportId).length ? webhooksFor(audit, body.reportId) : undefined), {
-      what: 'the subscriber delivery',
-    });
+    const [delivery] = await waitFor(
+      () => (webhooksFor(audit, body.reportId).length ? webhooksFor(audit, body.reportId) : undefined),
+      {
+        what: 'the subscriber delivery',
+      },
+    );
     expect(delivery.headers['x-api-key']).toBe(`local-${SUBSCRIBER_SECRET_NAME}`);
     expect(delivery.json).toEqual({
       type: 'report.completed',
@@ -257,7 +292,14 @@ describe('webhooks', () => {
       const payload = { type: 'report.completed', reportId, status: 'COMPLETED', occurredAt: new Date().toISOString() };
       const out = await events.send(
         new PutEventsCommand({
-          Entries: [{ EventBusName: cloud.env[ENV.eventBusName], Source: REPORT_EVENT_SOURCE, DetailType: 'report.completed', Detail: JSON.stringify({ payload, callbackUrl }) }],
+          Entries: [
+            {
+              EventBusName: cloud.env[ENV.eventBusName],
+              Source: REPORT_EVENT_SOURCE,
+              DetailType: 'report.completed',
+              Detail: JSON.stringify({ payload, callbackUrl }),
+            },
+          ],
         }),
       );
       expect(out.FailedEntryCount).toBe(0);
@@ -270,11 +312,15 @@ describe('webhooks', () => {
       },
       { what: 'dead letters', timeoutMs: 15_000 },
     );
-    while (letters.length < 2) letters.push(...(await cloud.reports.sqs.drain(cloud.reports.queues.webhookDeadLetter.url, 1)));
+    while (letters.length < 2)
+      letters.push(...(await cloud.reports.sqs.drain(cloud.reports.queues.webhookDeadLetter.url, 1)));
     const reasons = letters.map((m) => JSON.parse(m.Body!) as { reason: string; attempts: number; webhookId: string });
     expect(reasons).toHaveLength(2);
     expect(reasons.map((r) => r.reason)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^blocked: .*loopback/), expect.stringMatching(/^blocked: .*metadata/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^blocked: .*loopback/),
+        expect.stringMatching(/^blocked: .*metadata/),
+      ]),
     );
     expect(reasons.every((r) => r.attempts === 1 && r.webhookId === `msg_${reportId}`)).toBe(true);
     expect(webhooksFor(hooks, reportId)).toEqual([]);
@@ -286,10 +332,13 @@ describe('webhooks', () => {
     // Every attempt of the worker's first PutEvents call (the SDK retries 3 times) fails.
     cloud.reports.bus.failPutEvents(3);
     const { body } = await alice.submit({ prompt: 'Publish me eventually', callbackUrl: hooks.url });
-    const [hook] = await waitFor(() => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined), {
-      what: 'the webhook after a failed publish',
-      timeoutMs: 30_000,
-    });
+    const [hook] = await waitFor(
+      () => (webhooksFor(hooks, body.reportId).length ? webhooksFor(hooks, body.reportId) : undefined),
+      {
+        what: 'the webhook after a failed publish',
+        timeoutMs: 30_000,
+      },
+    );
     expect(hook.json).toMatchObject({ type: 'report.completed', reportId: body.reportId });
     expect(cloud.reports.bus.stats.injectedFailures).toBe(3);
     expect(cloud.reports.worker.stats.recordsFailed).toBeGreaterThan(failedBefore);

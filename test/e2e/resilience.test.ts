@@ -24,7 +24,14 @@ beforeAll(async () => {
     apiKeys: `erin:pro:${KEY},tina:tiny:${TINY}`,
     config: {
       chat: { ttftTimeoutMs: 600, syncTimeoutSeconds: 5 },
-      breaker: { minimumCalls: 4, windowSeconds: 30, openSeconds: 1, maxOpenSeconds: 2, probeLeaseSeconds: 5, cacheMs: 0 },
+      breaker: {
+        minimumCalls: 4,
+        windowSeconds: 30,
+        openSeconds: 1,
+        maxOpenSeconds: 2,
+        probeLeaseSeconds: 5,
+        cacheMs: 0,
+      },
       plans: {
         pro: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
         tiny: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 300 },
@@ -80,10 +87,14 @@ describe('circuit breaker, end to end', () => {
 
   it('lets one probe through after the wait and closes when the model has recovered', async () => {
     await setModel({ mode: 'normal' });
-    const served = await eventually(async () => {
-      const res = await postJson(`${cloud.url}/chat`, { message: 'are you back?' }, KEY);
-      return res.status === 200 ? res : undefined;
-    }, 10_000, 200);
+    const served = await eventually(
+      async () => {
+        const res = await postJson(`${cloud.url}/chat`, { message: 'are you back?' }, KEY);
+        return res.status === 200 ? res : undefined;
+      },
+      10_000,
+      200,
+    );
     expect(served.json.model).toBe(primary);
     expect(await state(primary)).toBe('CLOSED');
     const next = await streamChat(cloud.url, { apiKey: KEY, body: { message: 'and now?' } });
@@ -155,7 +166,11 @@ describe('token budget', () => {
       else expect(res.status).toBe(200);
     }
     expect(refused).toBeDefined();
-    expect(refused!.json.error).toEqual({ code: 'TOKEN_BUDGET_EXCEEDED', message: expect.any(String), retryable: true });
+    expect(refused!.json.error).toEqual({
+      code: 'TOKEN_BUDGET_EXCEEDED',
+      message: expect.any(String),
+      retryable: true,
+    });
     const retryAfter = Number(refused!.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(86_400);

@@ -64,7 +64,8 @@ const invalidBodies: (() => string | Buffer)[] = [
   () => JSON.stringify({ message: '', prompt: '' }),
   () => JSON.stringify({ message: 'x'.repeat(250_000), prompt: 'x'.repeat(250_000) }),
   () => JSON.stringify({ message: 'hi', prompt: 'hi', maxTokens: 1e308, metadata: 'nope' }),
-  () => JSON.stringify({ message: 'hi', prompt: 'hi', history: nested(50), callbackUrl: 'http://169.254.169.254/latest' }),
+  () =>
+    JSON.stringify({ message: 'hi', prompt: 'hi', history: nested(50), callbackUrl: 'http://169.254.169.254/latest' }),
   () => JSON.stringify(nested(2_000)),
   () => '\u0000\u0001\u0002',
   () => '{"message":"\ud800"}x',
@@ -85,15 +86,24 @@ async function send(method: string, path: string, body?: string | Buffer, header
   } catch {
     json = undefined;
   }
-  return { status: res.status, text, json: json as { error?: { code: string; message: string; retryable: boolean }; message?: string } };
+  return {
+    status: res.status,
+    text,
+    json: json as { error?: { code: string; message: string; retryable: boolean }; message?: string },
+  };
 }
 
 function expectClear4xx(res: Awaited<ReturnType<typeof send>>, what: string): void {
-  if (res.status < 400 || res.status >= 500) throw new Error(`${what} answered ${res.status}: ${res.text.slice(0, 300)}`);
+  if (res.status < 400 || res.status >= 500)
+    throw new Error(`${what} answered ${res.status}: ${res.text.slice(0, 300)}`);
   const shaped =
-    (res.json?.error && typeof res.json.error.code === 'string' && typeof res.json.error.message === 'string' && res.json.error.retryable === false) ||
+    (res.json?.error &&
+      typeof res.json.error.code === 'string' &&
+      typeof res.json.error.message === 'string' &&
+      res.json.error.retryable === false) ||
     typeof res.json?.message === 'string';
-  if (!shaped) throw new Error(`${what} answered ${res.status} without a contract error body: ${res.text.slice(0, 300)}`);
+  if (!shaped)
+    throw new Error(`${what} answered ${res.status} without a contract error body: ${res.text.slice(0, 300)}`);
 }
 
 const bodyRoutes = ROUTES.filter((r) => r.method === 'POST');
@@ -129,7 +139,15 @@ it('answers hostile headers and content types with a 4xx', async () => {
 });
 
 it('answers odd report ids with a 4xx', async () => {
-  const ids = ['..', '%2e%2e', '%ZZ', 'x'.repeat(2_000), '%00', encodeURIComponent('<script>'), pick(['a', 'b']).repeat(37)];
+  const ids = [
+    '..',
+    '%2e%2e',
+    '%ZZ',
+    'x'.repeat(2_000),
+    '%00',
+    encodeURIComponent('<script>'),
+    pick(['a', 'b']).repeat(37),
+  ];
   for (const id of ids) expectClear4xx(await send('GET', `/reports/${id}`), `GET /reports/${id.slice(0, 20)}`);
 });
 
@@ -151,8 +169,14 @@ it('answers methods and paths outside the route table like API Gateway', async (
 /** A gateway rejection: API Gateway's `{"message": …}` shape, as JSON. */
 function expectGatewayRejection(res: RawResponse, status: number, what: string): void {
   const json = jsonOf(res) as { message?: unknown } | undefined;
-  if (res.status !== status || typeof json?.message !== 'string' || res.headers['content-type'] !== 'application/json') {
-    throw new Error(`${what}: expected ${status} with a JSON {"message"} body, got ${res.status ?? (res.hung ? 'no answer' : 'a closed connection')}: ${res.body.toString().slice(0, 200)}`);
+  if (
+    res.status !== status ||
+    typeof json?.message !== 'string' ||
+    res.headers['content-type'] !== 'application/json'
+  ) {
+    throw new Error(
+      `${what}: expected ${status} with a JSON {"message"} body, got ${res.status ?? (res.hung ? 'no answer' : 'a closed connection')}: ${res.body.toString().slice(0, 200)}`,
+    );
   }
 }
 
@@ -208,16 +232,29 @@ it('answers malformed request lines and headers with a JSON 4xx instead of an em
     ['an unknown HTTP version', 'GET /reports/abc HTTP/9.9\r\nHost: x\r\n\r\n', 400],
     ['a space in a header name', 'GET /reports/abc HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400],
     ['two Content-Lengths', 'POST /chat HTTP/1.1\r\nHost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab', 400],
-    ['Content-Length with chunked encoding', 'POST /chat HTTP/1.1\r\nHost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-    ['a bad chunk size', 'POST /chat HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 400],
+    [
+      'Content-Length with chunked encoding',
+      'POST /chat HTTP/1.1\r\nHost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+    ],
+    [
+      'a bad chunk size',
+      'POST /chat HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+      400,
+    ],
     ['binary garbage', '\u0000\u0001\u0002 hello\r\n\r\n', 400],
     ['no Host header', 'GET /reports/abc HTTP/1.1\r\n\r\n', 400],
     ['a CONNECT request', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 400],
-    ['oversized chunk extensions', `POST /chat HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\n2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`, 413],
+    [
+      'oversized chunk extensions',
+      `POST /chat HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\n2;${'e'.repeat(20_000)}\r\n{}\r\n0\r\n\r\n`,
+      413,
+    ],
     ['headers over 10,240 bytes', `GET /reports/abc HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(11_000)}\r\n\r\n`, 431],
     ['an unknown expectation', 'GET /reports/abc HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n', 417],
   ];
-  for (const [what, request, status] of cases) expectGatewayRejection(await rawRequest(cloud.url, request), status, what);
+  for (const [what, request, status] of cases)
+    expectGatewayRejection(await rawRequest(cloud.url, request), status, what);
 });
 
 it('answers a body over the 10 MB payload limit with a readable 413', async () => {

@@ -45,10 +45,20 @@ async function startSlowReceiver(mode: 'dribble' | 'stall'): Promise<SlowReceive
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const seen: SeenRequest = { body: Buffer.concat(chunks).toString('utf8'), host: req.headers.host, headersSentAt: 0, bodyFinished: false };
+      const seen: SeenRequest = {
+        body: Buffer.concat(chunks).toString('utf8'),
+        host: req.headers.host,
+        headersSentAt: 0,
+        bodyFinished: false,
+      };
       requests.push(seen);
       const bodyBytes = 20;
-      res.writeHead(200, mode === 'dribble' ? { 'content-type': 'text/plain', 'content-length': String(bodyBytes) } : { 'content-type': 'text/plain' });
+      res.writeHead(
+        200,
+        mode === 'dribble'
+          ? { 'content-type': 'text/plain', 'content-length': String(bodyBytes) }
+          : { 'content-type': 'text/plain' },
+      );
       res.flushHeaders();
       seen.headersSentAt = Date.now();
       let written = 0;
@@ -108,7 +118,11 @@ describe('httpSender', () => {
         expect(Date.now() - started).toBeLessThan(DELIVERY_TIMEOUT_MS);
         const [seen] = receiver.requests;
         // The sender hung up right after the status, long before the body (or the timeout) would have ended it.
-        const closedAt = await waitFor(() => seen.closedAt, { timeoutMs: DELIVERY_TIMEOUT_MS / 2, intervalMs: 10, what: 'the sender to close' });
+        const closedAt = await waitFor(() => seen.closedAt, {
+          timeoutMs: DELIVERY_TIMEOUT_MS / 2,
+          intervalMs: 10,
+          what: 'the sender to close',
+        });
         expect(closedAt - seen.headersSentAt).toBeLessThan(DELIVERY_TIMEOUT_MS / 2);
         expect(seen.bodyFinished).toBe(false);
         expect(receiver.requests).toHaveLength(1);
@@ -124,7 +138,10 @@ describe('httpSender', () => {
       // `.invalid` never resolves (RFC 6761): reaching the receiver proves the checked address was used.
       const url = `http://receiver.invalid:${receiver.port}/hook`;
       expect(await httpSender(request(url))).toEqual({ status: 200 });
-      expect(receiver.requests[0]).toMatchObject({ host: `receiver.invalid:${receiver.port}`, body: '{"type":"report.completed"}' });
+      expect(receiver.requests[0]).toMatchObject({
+        host: `receiver.invalid:${receiver.port}`,
+        body: '{"type":"report.completed"}',
+      });
     } finally {
       await receiver.close();
     }
@@ -138,9 +155,14 @@ describe('httpSender', () => {
     const { port } = silent.address() as AddressInfo;
     try {
       const started = Date.now();
-      expect(await httpSender(request(`http://127.0.0.1:${port}/hook`))).toEqual({ error: `timed out after ${DELIVERY_TIMEOUT_MS} ms` });
+      expect(await httpSender(request(`http://127.0.0.1:${port}/hook`))).toEqual({
+        error: `timed out after ${DELIVERY_TIMEOUT_MS} ms`,
+      });
       expect(Date.now() - started).toBeGreaterThanOrEqual(DELIVERY_TIMEOUT_MS - 50);
-      await waitFor(() => ([...sockets].every((s) => s.destroyed) ? true : undefined), { timeoutMs: 1_000, what: 'the timed-out socket to close' });
+      await waitFor(() => ([...sockets].every((s) => s.destroyed) ? true : undefined), {
+        timeoutMs: 1_000,
+        what: 'the timed-out socket to close',
+      });
     } finally {
       await new Promise<void>((resolve) => {
         silent.close(() => resolve());
@@ -176,7 +198,9 @@ describe('through the local cloud', () => {
     const { status, body } = await api.submit({ prompt: 'Deliver me to a slow reader', callbackUrl: receiver.url });
     expect(status).toBe(202);
     await waitForReport(api, body.reportId);
-    await waitFor(() => (receiver.requests.some((r) => r.body.includes(body.reportId)) ? true : undefined), { what: 'the webhook' });
+    await waitFor(() => (receiver.requests.some((r) => r.body.includes(body.reportId)) ? true : undefined), {
+      what: 'the webhook',
+    });
     // The sender's invocation (with any retries it would make) is over once the bus is idle.
     await cloud.reports.bus.idle(20_000);
 
@@ -189,14 +213,17 @@ describe('through the local cloud', () => {
     expect(letters).toEqual([]);
   });
 
-  test.each(TUNNELLED_INTERNAL_ADDRESSES)('a callbackUrl at [%s] is refused at submit with 400 (%s address)', async (address, kind) => {
-    const { status, body } = await api.submit({ prompt: 'Reach inside', callbackUrl: `https://[${address}]/hook` });
-    expect(status).toBe(400);
-    expect(body.error).toEqual({
-      code: 'VALIDATION_ERROR',
-      message: expect.stringMatching(new RegExp(`^callbackUrl: must not point at ${kind} address`)),
-      retryable: false,
-    });
-    expect(body).not.toHaveProperty('reportId');
-  });
+  test.each(TUNNELLED_INTERNAL_ADDRESSES)(
+    'a callbackUrl at [%s] is refused at submit with 400 (%s address)',
+    async (address, kind) => {
+      const { status, body } = await api.submit({ prompt: 'Reach inside', callbackUrl: `https://[${address}]/hook` });
+      expect(status).toBe(400);
+      expect(body.error).toEqual({
+        code: 'VALIDATION_ERROR',
+        message: expect.stringMatching(new RegExp(`^callbackUrl: must not point at ${kind} address`)),
+        retryable: false,
+      });
+      expect(body).not.toHaveProperty('reportId');
+    },
+  );
 });

@@ -36,7 +36,11 @@ export interface RawRequestOptions {
  * Sends `request` as is and reads until the server closes the connection, answers completely (by Content-Length or a
  * final chunk), or `waitMs` passes. Interim 1xx responses are skipped.
  */
-export function rawRequest(baseUrl: string, request: string | Buffer, options: RawRequestOptions = {}): Promise<RawResponse> {
+export function rawRequest(
+  baseUrl: string,
+  request: string | Buffer,
+  options: RawRequestOptions = {},
+): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl);
   const started = Date.now();
   return new Promise((resolve) => {
@@ -66,11 +70,21 @@ export function rawRequest(baseUrl: string, request: string | Buffer, options: R
       error = (err as NodeJS.ErrnoException).code ?? err.message;
     });
     socket.once('close', () => finish(true, false));
-    timers.push(setTimeout(() => finish(false, !(options.untilClosed && parseResponse(Buffer.concat(chunks)).complete)), options.waitMs ?? 5_000));
+    timers.push(
+      setTimeout(
+        () => finish(false, !(options.untilClosed && parseResponse(Buffer.concat(chunks)).complete)),
+        options.waitMs ?? 5_000,
+      ),
+    );
   });
 }
 
-function parseResponse(data: Buffer): { status?: number; headers: Record<string, string>; body: Buffer; complete: boolean } {
+function parseResponse(data: Buffer): {
+  status?: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  complete: boolean;
+} {
   let rest = data;
   for (;;) {
     const end = rest.indexOf('\r\n\r\n');
@@ -162,7 +176,8 @@ type Random = () => number;
 type Json = string;
 
 const str = (s: string): Json => JSON.stringify(s);
-const obj = (entries: readonly (readonly [string, Json])[]): Json => `{${entries.map(([k, v]) => `${str(k)}:${v}`).join(',')}}`;
+const obj = (entries: readonly (readonly [string, Json])[]): Json =>
+  `{${entries.map(([k, v]) => `${str(k)}:${v}`).join(',')}}`;
 const arr = (items: readonly Json[]): Json => `[${items.join(',')}]`;
 
 /** Strings at the edges of Unicode and of what the API passes on: lone surrogates, NUL, RTL overrides, emoji. */
@@ -202,18 +217,64 @@ const EDGE_STRINGS = [
 
 /** Number literals at the edges: overflow, underflow, negative zero, beyond 2^53 and 2^64. */
 const EDGE_NUMBERS = [
-  '0', '-0', '1', '-1', '1.5', '0.1', '1e308', '-1e308', '1e309', '-1e309', '1e-400', '4.9e-324', '12345678901234567890',
-  '-12345678901234567890', '9007199254740993', '1e126', '123456789012345678901234567890.5', '1E2', '8192', '8193',
-  '100000', '100001', '2147483648', '1e21',
+  '0',
+  '-0',
+  '1',
+  '-1',
+  '1.5',
+  '0.1',
+  '1e308',
+  '-1e308',
+  '1e309',
+  '-1e309',
+  '1e-400',
+  '4.9e-324',
+  '12345678901234567890',
+  '-12345678901234567890',
+  '9007199254740993',
+  '1e126',
+  '123456789012345678901234567890.5',
+  '1E2',
+  '8192',
+  '8193',
+  '100000',
+  '100001',
+  '2147483648',
+  '1e21',
 ];
 
 /** Not JSON numbers at all. */
 const BAD_NUMBERS = ['NaN', 'Infinity', '-Infinity', '0x1F', '01', '+1', '.5', '1.', '1e', '--1', '1_000'];
 
 /** Keys that reach prototypes when code merges objects carelessly. */
-const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf', '__defineGetter__', 'toJSON'];
+const PROTO_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'hasOwnProperty',
+  'toString',
+  'valueOf',
+  '__defineGetter__',
+  'toJSON',
+];
 
-const WRONG_VALUES: Json[] = ['null', 'true', 'false', '0', '-1', '1.5', '""', '[]', '{}', '"str"', '[1,2,3]', '{"a":1}', '[null]', '[{}]', '"\\u0000"'];
+const WRONG_VALUES: Json[] = [
+  'null',
+  'true',
+  'false',
+  '0',
+  '-1',
+  '1.5',
+  '""',
+  '[]',
+  '{}',
+  '"str"',
+  '[1,2,3]',
+  '{"a":1}',
+  '[null]',
+  '[{}]',
+  '"\\u0000"',
+];
 
 const CONTENT_TYPES = [
   'text/plain',
@@ -258,22 +319,74 @@ const CALLBACK_URLS = [
 ];
 
 const ODD_IDS = [
-  '', '.', '..', '%2e%2e', '%00', '%ZZ', '%c0%af', '%ff', '%F0%9F%98%80', '%E2%80%AE', 'a%2Fb', '%20', '+', '*', '~',
-  '..%2f..%2fchat', '%25', "'", '"', '<script>', 'null', 'undefined', '__proto__', 'constructor', '0', '-1', '1e400',
+  '',
+  '.',
+  '..',
+  '%2e%2e',
+  '%00',
+  '%ZZ',
+  '%c0%af',
+  '%ff',
+  '%F0%9F%98%80',
+  '%E2%80%AE',
+  'a%2Fb',
+  '%20',
+  '+',
+  '*',
+  '~',
+  '..%2f..%2fchat',
+  '%25',
+  "'",
+  '"',
+  '<script>',
+  'null',
+  'undefined',
+  '__proto__',
+  'constructor',
+  '0',
+  '-1',
+  '1e400',
 ];
 
 /** Bodies that each route would accept, built from edge-case strings. */
 function validBody(route: BodyRoute, r: Random): Json {
   if (route === 'reports') {
-    const entries: [string, Json][] = [['prompt', str(pickFrom(r, EDGE_STRINGS.filter((s) => s.trim())))]];
-    if (r() < 0.5) entries.push(['metadata', obj([['ticket', str(pickFrom(r, EDGE_STRINGS))], ['n', pickFrom(r, EDGE_NUMBERS)]])]);
+    const entries: [string, Json][] = [
+      [
+        'prompt',
+        str(
+          pickFrom(
+            r,
+            EDGE_STRINGS.filter((s) => s.trim()),
+          ),
+        ),
+      ],
+    ];
+    if (r() < 0.5)
+      entries.push([
+        'metadata',
+        obj([
+          ['ticket', str(pickFrom(r, EDGE_STRINGS))],
+          ['n', pickFrom(r, EDGE_NUMBERS)],
+        ]),
+      ]);
     return obj(entries);
   }
   const entries: [string, Json][] = [['message', str(pickFrom(r, EDGE_STRINGS))]];
   if (r() < 0.3) entries.push(['system', str(pickFrom(r, EDGE_STRINGS))]);
   if (r() < 0.3) {
     const turns = 2 * int(r, 0, 2);
-    entries.push(['history', arr(Array.from({ length: turns }, (_, i) => obj([['role', str(i % 2 ? 'assistant' : 'user')], ['content', str(pickFrom(r, EDGE_STRINGS))]])))]);
+    entries.push([
+      'history',
+      arr(
+        Array.from({ length: turns }, (_, i) =>
+          obj([
+            ['role', str(i % 2 ? 'assistant' : 'user')],
+            ['content', str(pickFrom(r, EDGE_STRINGS))],
+          ]),
+        ),
+      ),
+    ]);
   }
   if (r() < 0.5) entries.push(['maxTokens', String(int(r, 1, 300))]);
   return obj(entries);
@@ -320,7 +433,8 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
       const at = int(r, 0, text.length);
       return pickFrom(r, [
         () => text.slice(0, at),
-        () => text.slice(0, at) + pickFrom(r, ['{', '}', '[', ']', ',', ':', '"', '\\', "'", '\u0000']) + text.slice(at),
+        () =>
+          text.slice(0, at) + pickFrom(r, ['{', '}', '[', ']', ',', ':', '"', '\\', "'", '\u0000']) + text.slice(at),
         () => text.slice(0, at) + text.slice(at + 1),
         () => text + pickFrom(r, ['x', '}', ',', ' {}', '\u0000']),
         () => '\ufeff' + text,
@@ -344,10 +458,25 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
     case 'deep-nesting': {
       const depth = pickFrom(r, [5_000, 5_000, 1_000, 100, 33, 32, 31]);
       const nested = deep(depth, pickFrom(r, ['array', 'object', 'mixed'] as const));
-      const field = route === 'reports' ? pickFrom(r, ['metadata', 'metadata', 'prompt', 'top']) : pickFrom(r, ['history', 'message', 'system', 'maxTokens', 'top']);
+      const field =
+        route === 'reports'
+          ? pickFrom(r, ['metadata', 'metadata', 'prompt', 'top'])
+          : pickFrom(r, ['history', 'message', 'system', 'maxTokens', 'top']);
       if (field === 'top') return nested;
       if (field === 'metadata') return obj([...base(), ['metadata', obj([['deep', nested]])]]);
-      if (field === 'history') return obj([...base(), ['history', arr([obj([['role', str('user')], ['content', nested]])])]]);
+      if (field === 'history')
+        return obj([
+          ...base(),
+          [
+            'history',
+            arr([
+              obj([
+                ['role', str('user')],
+                ['content', nested],
+              ]),
+            ]),
+          ],
+        ]);
       return obj([...base().filter(([k]) => k !== field), [field, nested]]);
     }
     case 'unicode': {
@@ -357,13 +486,41 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
         const bad = pickFrom(r, [[0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xff, 0xfe], [0xf4, 0x90, 0x80, 0x80]]);
         return Buffer.concat([Buffer.from(`{"${main}":"a`), Buffer.from(bad), Buffer.from('b"}')]);
       }
-      if (route === 'reports') return obj([[main, str(s || 'x')], ['metadata', obj([[s, str(s)], ['k', str(s)]])]]);
-      return obj([[main, str(s)], ['history', arr([obj([['role', str('user')], ['content', str(s)]]), obj([['role', str('assistant')], ['content', str(s)]])])]]);
+      if (route === 'reports')
+        return obj([
+          [main, str(s || 'x')],
+          [
+            'metadata',
+            obj([
+              [s, str(s)],
+              ['k', str(s)],
+            ]),
+          ],
+        ]);
+      return obj([
+        [main, str(s)],
+        [
+          'history',
+          arr([
+            obj([
+              ['role', str('user')],
+              ['content', str(s)],
+            ]),
+            obj([
+              ['role', str('assistant')],
+              ['content', str(s)],
+            ]),
+          ]),
+        ],
+      ]);
     }
     case 'edge-numbers': {
       const n = pickFrom(r, EDGE_NUMBERS);
       if (route === 'reports') {
-        return obj([...base(), ['metadata', pickFrom(r, [obj([['n', n]]), obj([['list', arr([n, n])]]), keyAtDepth('n', int(r, 1, 10), n)])]]);
+        return obj([
+          ...base(),
+          ['metadata', pickFrom(r, [obj([['n', n]]), obj([['list', arr([n, n])]]), keyAtDepth('n', int(r, 1, 10), n)])],
+        ]);
       }
       return obj([...base(), ['maxTokens', n]]);
     }
@@ -375,14 +532,47 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
       if (route === 'reports' && (where === 'metadata' || where === 'nested')) {
         return obj([...base(), ['metadata', keyAtDepth(key, where === 'nested' ? int(r, 1, 40) : 0, value)]]);
       }
-      if (where === 'history') return obj([...base(), ['history', arr([obj([['role', str('user')], ['content', str('a')], [key, value]])])]]);
+      if (where === 'history')
+        return obj([
+          ...base(),
+          [
+            'history',
+            arr([
+              obj([
+                ['role', str('user')],
+                ['content', str('a')],
+                [key, value],
+              ]),
+            ]),
+          ],
+        ]);
       return obj([...base(), [key, keyAtDepth(key, int(r, 1, 5), value)]]);
     }
     case 'duplicate-keys': {
       const field = pickFrom(r, FIELDS[route]);
-      const valid = field === main ? str('hi') : field === 'maxTokens' ? '10' : field === 'metadata' ? '{}' : field === 'callbackUrl' ? str('https://127.0.0.1/x') : field === 'history' ? '[]' : str('s');
+      const valid =
+        field === main
+          ? str('hi')
+          : field === 'maxTokens'
+            ? '10'
+            : field === 'metadata'
+              ? '{}'
+              : field === 'callbackUrl'
+                ? str('https://127.0.0.1/x')
+                : field === 'history'
+                  ? '[]'
+                  : str('s');
       const other = pickFrom(r, WRONG_VALUES);
-      const pair: [string, Json][] = r() < 0.5 ? [[field, valid], [field, other]] : [[field, other], [field, valid]];
+      const pair: [string, Json][] =
+        r() < 0.5
+          ? [
+              [field, valid],
+              [field, other],
+            ]
+          : [
+              [field, other],
+              [field, valid],
+            ];
       return obj(field === main ? pair : [...base(), ...pair]);
     }
     case 'empty-body':
@@ -402,14 +592,41 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
       return Buffer.from(Array.from({ length: int(r, 1, 2_048) }, () => int(r, 0, 255)));
     case 'large-body': {
       const size = pickFrom(r, [32_001, 100_001, 200_001, 1_000_000]);
-      const field = route === 'reports' ? pickFrom(r, ['prompt', 'metadata', 'callbackUrl']) : pickFrom(r, ['message', 'system', 'history']);
+      const field =
+        route === 'reports'
+          ? pickFrom(r, ['prompt', 'metadata', 'callbackUrl'])
+          : pickFrom(r, ['message', 'system', 'history']);
       if (field === 'metadata') return obj([...base(), ['metadata', obj([['big', str('m'.repeat(size))]])]]);
-      if (field === 'history') return obj([...base(), ['history', arr(Array.from({ length: int(r, 50, 600) }, (_, i) => obj([['role', str(i % 2 ? 'assistant' : 'user')], ['content', str('h'.repeat(Math.floor(size / 600) + 1))]])))]]);
-      if (field === 'callbackUrl') return obj([...base(), ['callbackUrl', str('https://127.0.0.1/' + 'c'.repeat(size))]]);
-      return obj([...base().filter(([k]) => k !== field), [field, str(pickFrom(r, ['x', '😀', '\u0000']).repeat(size))]]);
+      if (field === 'history')
+        return obj([
+          ...base(),
+          [
+            'history',
+            arr(
+              Array.from({ length: int(r, 50, 600) }, (_, i) =>
+                obj([
+                  ['role', str(i % 2 ? 'assistant' : 'user')],
+                  ['content', str('h'.repeat(Math.floor(size / 600) + 1))],
+                ]),
+              ),
+            ),
+          ],
+        ]);
+      if (field === 'callbackUrl')
+        return obj([...base(), ['callbackUrl', str('https://127.0.0.1/' + 'c'.repeat(size))]]);
+      return obj([
+        ...base().filter(([k]) => k !== field),
+        [field, str(pickFrom(r, ['x', '😀', '\u0000']).repeat(size))],
+      ]);
     }
     case 'extra-fields':
-      return obj([...base(), [pickFrom(r, ['userId', 'user', 'model', 'plan', 'apiKey', 'temperature', '', ' ', 'MESSAGE', 'message ']), pickFrom(r, WRONG_VALUES)]]);
+      return obj([
+        ...base(),
+        [
+          pickFrom(r, ['userId', 'user', 'model', 'plan', 'apiKey', 'temperature', '', ' ', 'MESSAGE', 'message ']),
+          pickFrom(r, WRONG_VALUES),
+        ],
+      ]);
     case 'callback-url':
       return obj([...base(), ['callbackUrl', str(pickFrom(r, CALLBACK_URLS))]]);
     default:
@@ -483,7 +700,10 @@ function weighted(r: Random, table: readonly [string, number][]): string {
 /** One case; `r` decides everything, so a seed reproduces the run. */
 function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
   const category = weighted(r, REQUEST_CATEGORIES);
-  const json = (key = ctx.key): [string, string][] => [['x-api-key', key], ['Content-Type', 'application/json']];
+  const json = (key = ctx.key): [string, string][] => [
+    ['x-api-key', key],
+    ['Content-Type', 'application/json'],
+  ];
   const route = pickFrom(r, Object.keys(BODY_ROUTES) as BodyRoute[]);
   const toBuffer = (b: Json | Buffer) => (typeof b === 'string' ? Buffer.from(b, 'utf8') : b);
   let label: string;
@@ -497,9 +717,19 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
         const type = pickFrom(r, CONTENT_TYPES);
         const headers: [string, string][] = [['x-api-key', ctx.key]];
         if (type || r() < 0.5) headers.push(['Content-Type', type]);
-        parts = { method: 'POST', target: BODY_ROUTES[route], headers, body: toBuffer(r() < 0.5 ? validBody(route, r) : `${route === 'reports' ? 'prompt' : 'message'}=hi`) };
+        parts = {
+          method: 'POST',
+          target: BODY_ROUTES[route],
+          headers,
+          body: toBuffer(r() < 0.5 ? validBody(route, r) : `${route === 'reports' ? 'prompt' : 'message'}=hi`),
+        };
       } else {
-        parts = { method: 'POST', target: BODY_ROUTES[route], headers: json(), body: toBuffer(mutateBody(sub, route, r)) };
+        parts = {
+          method: 'POST',
+          target: BODY_ROUTES[route],
+          headers: json(),
+          body: toBuffer(mutateBody(sub, route, r)),
+        };
       }
       break;
     }
@@ -507,29 +737,81 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
       const kind = pickFrom(r, ['own', 'foreign', 'odd', 'long', 'random', 'query']);
       label = `report-id-${kind}/get-report`;
       const id =
-        kind === 'own' ? pickFrom(r, ctx.reportIds)
-        : kind === 'foreign' ? pickFrom(r, ctx.foreignReportIds)
-        : kind === 'odd' ? pickFrom(r, ODD_IDS)
-        : kind === 'long' ? 'x'.repeat(pickFrom(r, [256, 1_025, 4_000, 9_000, 12_000]))
-        : kind === 'random' ? Array.from({ length: int(r, 1, 60) }, () => pickFrom(r, [...'abcdefABCDEF0123456789-_.~!$&()*,;=:@'])).join('')
-        : `${pickFrom(r, ctx.reportIds)}?${pickFrom(r, ['a=1', 'a=1&a=2', '%zz=1', '=', '&&', 'x'.repeat(3_000), 'id=../chat'])}`;
+        kind === 'own'
+          ? pickFrom(r, ctx.reportIds)
+          : kind === 'foreign'
+            ? pickFrom(r, ctx.foreignReportIds)
+            : kind === 'odd'
+              ? pickFrom(r, ODD_IDS)
+              : kind === 'long'
+                ? 'x'.repeat(pickFrom(r, [256, 1_025, 4_000, 9_000, 12_000]))
+                : kind === 'random'
+                  ? Array.from({ length: int(r, 1, 60) }, () =>
+                      pickFrom(r, [...'abcdefABCDEF0123456789-_.~!$&()*,;=:@']),
+                    ).join('')
+                  : `${pickFrom(r, ctx.reportIds)}?${pickFrom(r, ['a=1', 'a=1&a=2', '%zz=1', '=', '&&', 'x'.repeat(3_000), 'id=../chat'])}`;
       parts = { method: 'GET', target: `/reports/${id}`, headers: [['x-api-key', ctx.key]] };
       break;
     }
     case 'odd-method': {
-      const method = pickFrom(r, ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'FOO', 'PROPFIND', 'GET', 'POST', 'M-SEARCH', 'PURGE', 'LINK']);
+      const method = pickFrom(r, [
+        'PUT',
+        'DELETE',
+        'PATCH',
+        'OPTIONS',
+        'HEAD',
+        'TRACE',
+        'FOO',
+        'PROPFIND',
+        'GET',
+        'POST',
+        'M-SEARCH',
+        'PURGE',
+        'LINK',
+      ]);
       const target = pickFrom(r, [...Object.values(BODY_ROUTES), `/reports/${pickFrom(r, ctx.reportIds)}`, '/']);
       label = `odd-method-${method}/${target.split('/')[1] || 'root'}`;
-      const body = method === 'GET' || method === 'HEAD' ? (r() < 0.3 ? Buffer.from(validBody(route, r)) : undefined) : toBuffer(validBody(route, r));
+      const body =
+        method === 'GET' || method === 'HEAD'
+          ? r() < 0.3
+            ? Buffer.from(validBody(route, r))
+            : undefined
+          : toBuffer(validBody(route, r));
       parts = { method, target, headers: json(), body };
       break;
     }
     case 'odd-path': {
       const target = pickFrom(r, [
-        '//chat', '/chat/', '/chat//stream', '/chat/stream/', '///reports', '/reports/', '/reports//x', '/reports/%00', '/reports/../chat',
-        '/reports/./x', '/./chat', '/chat/stream/../../chat', '/CHAT', '/Chat/Stream', '/chat%2fstream', '/chat%2Fstream', '/chat;x=1',
-        '/chat?x=1', '/chat#frag', '/v1/chat', '/local/chat', '/_local/model/x', '/%63hat', '/chat%00', '/chat\u00e9',
-        '/' + 'a/'.repeat(500), '/reports/' + 'a'.repeat(10_500), '*', 'chat', '/reports/{id}',
+        '//chat',
+        '/chat/',
+        '/chat//stream',
+        '/chat/stream/',
+        '///reports',
+        '/reports/',
+        '/reports//x',
+        '/reports/%00',
+        '/reports/../chat',
+        '/reports/./x',
+        '/./chat',
+        '/chat/stream/../../chat',
+        '/CHAT',
+        '/Chat/Stream',
+        '/chat%2fstream',
+        '/chat%2Fstream',
+        '/chat;x=1',
+        '/chat?x=1',
+        '/chat#frag',
+        '/v1/chat',
+        '/local/chat',
+        '/_local/model/x',
+        '/%63hat',
+        '/chat%00',
+        '/chat\u00e9',
+        '/' + 'a/'.repeat(500),
+        '/reports/' + 'a'.repeat(10_500),
+        '*',
+        'chat',
+        '/reports/{id}',
       ]);
       const method = pickFrom(r, ['GET', 'POST']);
       label = `odd-path-${method}/${target.slice(0, 24)}`;
@@ -538,18 +820,58 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
     }
     case 'idempotency-key': {
       const value = pickFrom(r, [
-        '', ' ', 'a', 'k'.repeat(255), 'k'.repeat(256), 'k'.repeat(300), 'k'.repeat(5_000), 'two words', 'tab\there', 'é-latin1',
-        '\u00ff\u00fe', 'null', '0', '../../x', '%00', '"quoted"', 'a,b', 'fuzz-shared-key', 'fuzz-shared-key', '*',
+        '',
+        ' ',
+        'a',
+        'k'.repeat(255),
+        'k'.repeat(256),
+        'k'.repeat(300),
+        'k'.repeat(5_000),
+        'two words',
+        'tab\there',
+        'é-latin1',
+        '\u00ff\u00fe',
+        'null',
+        '0',
+        '../../x',
+        '%00',
+        '"quoted"',
+        'a,b',
+        'fuzz-shared-key',
+        'fuzz-shared-key',
+        '*',
       ]);
       label = 'idempotency-key/reports';
       const headers = json();
       headers.push(['Idempotency-Key', value]);
       if (r() < 0.2) headers.push(['Idempotency-Key', 'second-value']);
-      parts = { method: 'POST', target: '/reports', headers, body: toBuffer(r() < 0.7 ? validBody('reports', r) : mutateBody(pickFrom(r, ['wrong-type', 'malformed-json', 'proto-keys']), 'reports', r)) };
+      parts = {
+        method: 'POST',
+        target: '/reports',
+        headers,
+        body: toBuffer(
+          r() < 0.7
+            ? validBody('reports', r)
+            : mutateBody(pickFrom(r, ['wrong-type', 'malformed-json', 'proto-keys']), 'reports', r),
+        ),
+      };
       break;
     }
     case 'forwarded-proto': {
-      const value = pickFrom(r, ['https', 'http', 'HTTPS', '', 'javascript', 'https, http', 'ftp', 'h'.repeat(2_000), 'https://evil', '\u00e9', '%00', 'wss']);
+      const value = pickFrom(r, [
+        'https',
+        'http',
+        'HTTPS',
+        '',
+        'javascript',
+        'https, http',
+        'ftp',
+        'h'.repeat(2_000),
+        'https://evil',
+        '\u00e9',
+        '%00',
+        'wss',
+      ]);
       const target = pickFrom(r, ['/reports', '/chat', '/chat/stream', `/reports/${pickFrom(r, ctx.reportIds)}`]);
       label = `forwarded-proto/${target.split('/')[1]}`;
       const headers = json();
@@ -557,21 +879,44 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
       if (r() < 0.3) headers.push(['X-Forwarded-Host', pickFrom(r, ['evil.example', '', '127.0.0.1:1', 'a b'])]);
       if (r() < 0.3) headers.push(['Host', pickFrom(r, ['evil.example', '127.0.0.1:99999', '[::1]', 'a'.repeat(300)])]);
       const get = target.startsWith('/reports/');
-      parts = { method: get ? 'GET' : 'POST', target, headers, body: get ? undefined : toBuffer(validBody(target === '/reports' ? 'reports' : 'chat', r)) };
+      parts = {
+        method: get ? 'GET' : 'POST',
+        target,
+        headers,
+        body: get ? undefined : toBuffer(validBody(target === '/reports' ? 'reports' : 'chat', r)),
+      };
       break;
     }
     case 'api-key': {
-      const kind = pickFrom(r, ['missing', 'empty', 'garbage', 'padded', 'twice', 'other-user', 'bearer', 'case', 'long', 'latin1']);
+      const kind = pickFrom(r, [
+        'missing',
+        'empty',
+        'garbage',
+        'padded',
+        'twice',
+        'other-user',
+        'bearer',
+        'case',
+        'long',
+        'latin1',
+      ]);
       label = `api-key-${kind}/${route}`;
       const key =
-        kind === 'empty' ? ''
-        : kind === 'garbage' ? Array.from({ length: int(r, 1, 80) }, () => String.fromCharCode(int(r, 33, 126))).join('')
-        : kind === 'padded' ? ` ${ctx.key} `
-        : kind === 'other-user' ? ctx.otherKey
-        : kind === 'case' ? ctx.key.toUpperCase()
-        : kind === 'long' ? ctx.key.repeat(200)
-        : kind === 'latin1' ? `${ctx.key}\u00e9`
-        : ctx.key;
+        kind === 'empty'
+          ? ''
+          : kind === 'garbage'
+            ? Array.from({ length: int(r, 1, 80) }, () => String.fromCharCode(int(r, 33, 126))).join('')
+            : kind === 'padded'
+              ? ` ${ctx.key} `
+              : kind === 'other-user'
+                ? ctx.otherKey
+                : kind === 'case'
+                  ? ctx.key.toUpperCase()
+                  : kind === 'long'
+                    ? ctx.key.repeat(200)
+                    : kind === 'latin1'
+                      ? `${ctx.key}\u00e9`
+                      : ctx.key;
       const headers: [string, string][] = [['Content-Type', 'application/json']];
       if (kind === 'bearer') headers.push(['Authorization', `Bearer ${ctx.key}`]);
       else if (kind !== 'missing') headers.push([pickFrom(r, ['x-api-key', 'X-API-KEY', 'X-Api-Key']), key]);
@@ -583,32 +928,100 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
       break;
     }
     default: {
-      const kind = pickFrom(r, ['absolute-form', 'http10', 'short-length', 'chunked', 'bad-chunked', 'obs-fold', 'continue', 'many-headers', 'nul-header', 'lowercase-method', 'pipelined']);
+      const kind = pickFrom(r, [
+        'absolute-form',
+        'http10',
+        'short-length',
+        'chunked',
+        'bad-chunked',
+        'obs-fold',
+        'continue',
+        'many-headers',
+        'nul-header',
+        'lowercase-method',
+        'pipelined',
+      ]);
       label = `transport-${kind}/${route}`;
       const body = Buffer.from(validBody(route, r));
       const target = BODY_ROUTES[route];
-      if (kind === 'absolute-form') parts = { method: 'POST', target: pickFrom(r, [`http://127.0.0.1${target}`, `http://[${target}`, `http://evil.example${target}`, `https://x:y@h:1${target}?q`]), headers: json(), body };
+      if (kind === 'absolute-form')
+        parts = {
+          method: 'POST',
+          target: pickFrom(r, [
+            `http://127.0.0.1${target}`,
+            `http://[${target}`,
+            `http://evil.example${target}`,
+            `https://x:y@h:1${target}?q`,
+          ]),
+          headers: json(),
+          body,
+        };
       else if (kind === 'http10') parts = { method: 'POST', target, headers: json(), body, version: 'HTTP/1.0' };
-      else if (kind === 'short-length') parts = { method: 'POST', target, headers: json(), body, contentLength: int(r, 0, body.length - 1) };
+      else if (kind === 'short-length')
+        parts = { method: 'POST', target, headers: json(), body, contentLength: int(r, 0, body.length - 1) };
       else if (kind === 'chunked' || kind === 'bad-chunked') {
-        const chunked = kind === 'chunked'
-          ? `${body.length.toString(16)}\r\n${body.toString('latin1')}\r\n0\r\n\r\n`
-          : pickFrom(r, ['zz\r\n{}\r\n0\r\n\r\n', `${body.length.toString(16)};${'e'.repeat(20_000)}\r\n`, '5\r\n{}\r\n0\r\n\r\n', '-1\r\n']);
-        parts = { method: 'POST', target, headers: [...json(), ['Transfer-Encoding', 'chunked']], body: Buffer.from(chunked, 'latin1') };
-      } else if (kind === 'obs-fold') parts = { method: 'POST', target, headers: [...json(), ['X-Folded', 'a\r\n b']], body };
-      else if (kind === 'continue') parts = { method: 'POST', target, headers: [...json(), ['Expect', pickFrom(r, ['100-continue', 'teapot'])]], body };
-      else if (kind === 'many-headers') parts = { method: 'POST', target, headers: [...json(), ...Array.from({ length: int(r, 100, 600) }, (_, i): [string, string] => [`x-h${i}`, 'v'])], body };
-      else if (kind === 'nul-header') parts = { method: 'POST', target, headers: [...json(), ['X-Nul', 'a\u0000b']], body };
+        const chunked =
+          kind === 'chunked'
+            ? `${body.length.toString(16)}\r\n${body.toString('latin1')}\r\n0\r\n\r\n`
+            : pickFrom(r, [
+                'zz\r\n{}\r\n0\r\n\r\n',
+                `${body.length.toString(16)};${'e'.repeat(20_000)}\r\n`,
+                '5\r\n{}\r\n0\r\n\r\n',
+                '-1\r\n',
+              ]);
+        parts = {
+          method: 'POST',
+          target,
+          headers: [...json(), ['Transfer-Encoding', 'chunked']],
+          body: Buffer.from(chunked, 'latin1'),
+        };
+      } else if (kind === 'obs-fold')
+        parts = { method: 'POST', target, headers: [...json(), ['X-Folded', 'a\r\n b']], body };
+      else if (kind === 'continue')
+        parts = {
+          method: 'POST',
+          target,
+          headers: [...json(), ['Expect', pickFrom(r, ['100-continue', 'teapot'])]],
+          body,
+        };
+      else if (kind === 'many-headers')
+        parts = {
+          method: 'POST',
+          target,
+          headers: [
+            ...json(),
+            ...Array.from({ length: int(r, 100, 600) }, (_, i): [string, string] => [`x-h${i}`, 'v']),
+          ],
+          body,
+        };
+      else if (kind === 'nul-header')
+        parts = { method: 'POST', target, headers: [...json(), ['X-Nul', 'a\u0000b']], body };
       else if (kind === 'lowercase-method') parts = { method: 'post', target, headers: json(), body };
-      else parts = { method: 'POST', target, headers: [...json(), ['Connection', 'keep-alive']], body: Buffer.concat([body, buildRequest({ method: 'GET', target: '/reports/x', headers: json() })]) };
+      else
+        parts = {
+          method: 'POST',
+          target,
+          headers: [...json(), ['Connection', 'keep-alive']],
+          body: Buffer.concat([body, buildRequest({ method: 'GET', target: '/reports/x', headers: json() })]),
+        };
     }
   }
   const request = buildRequest(parts);
-  return { label, requestLine: `${parts.method} ${parts.target.slice(0, 80)}`, request, expectsBody: parts.method !== 'HEAD' };
+  return {
+    label,
+    requestLine: `${parts.method} ${parts.target.slice(0, 80)}`,
+    request,
+    expectsBody: parts.method !== 'HEAD',
+  };
 }
 
 /** `count` cases from `seed`, plus a fixed few that are too costly to leave to chance (bodies over 10 MB). */
-export function generateFuzzCases(seed: number, count: number, ctx: FuzzContext, random: (seed: number) => Random): FuzzCase[] {
+export function generateFuzzCases(
+  seed: number,
+  count: number,
+  ctx: FuzzContext,
+  random: (seed: number) => Random,
+): FuzzCase[] {
   const r = random(seed);
   const cases = Array.from({ length: count }, () => generateCase(r, ctx));
   for (const route of Object.keys(BODY_ROUTES) as BodyRoute[]) {
@@ -616,7 +1029,15 @@ export function generateFuzzCases(seed: number, count: number, ctx: FuzzContext,
     cases.push({
       label: `oversized-body/${route}`,
       requestLine: `POST ${BODY_ROUTES[route]}`,
-      request: buildRequest({ method: 'POST', target: BODY_ROUTES[route], headers: [['x-api-key', ctx.key], ['Content-Type', 'application/json']], body: Buffer.from(obj([[main, str('o'.repeat(10 * 1024 * 1024))]])) }),
+      request: buildRequest({
+        method: 'POST',
+        target: BODY_ROUTES[route],
+        headers: [
+          ['x-api-key', ctx.key],
+          ['Content-Type', 'application/json'],
+        ],
+        body: Buffer.from(obj([[main, str('o'.repeat(10 * 1024 * 1024))]])),
+      }),
       expectsBody: true,
     });
   }

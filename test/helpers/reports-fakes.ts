@@ -112,8 +112,14 @@ export class InMemoryReportStore implements ReportStore {
   async claim(reportId: string, now: number, leaseMs: number): Promise<ReportItem | undefined> {
     await tick();
     const item = this.live(reportId);
-    if (!item || !(item.status === 'QUEUED' || (item.status === 'RUNNING' && (item.leaseUntil ?? Infinity) < now))) return undefined;
-    Object.assign(item, { status: 'RUNNING', leaseUntil: now + leaseMs, attempts: item.attempts + 1, updatedAt: new Date(now).toISOString() });
+    if (!item || !(item.status === 'QUEUED' || (item.status === 'RUNNING' && (item.leaseUntil ?? Infinity) < now)))
+      return undefined;
+    Object.assign(item, {
+      status: 'RUNNING',
+      leaseUntil: now + leaseMs,
+      attempts: item.attempts + 1,
+      updatedAt: new Date(now).toISOString(),
+    });
     return stored(item);
   }
 
@@ -136,21 +142,31 @@ export class InMemoryReportStore implements ReportStore {
   async failAbandoned(reportId: string, error: ReportError, now: number): Promise<ReportItem | undefined> {
     await tick();
     const item = this.live(reportId);
-    if (!item || !(item.status === 'QUEUED' || (item.status === 'RUNNING' && (item.leaseUntil ?? Infinity) < now))) return undefined;
+    if (!item || !(item.status === 'QUEUED' || (item.status === 'RUNNING' && (item.leaseUntil ?? Infinity) < now)))
+      return undefined;
     return this.finishItem(item, { status: 'FAILED', error }, now);
   }
 
   async markEventPublished(reportId: string, now: number): Promise<void> {
     await tick();
     const item = this.live(reportId);
-    if (item && isFinished(item.status) && item.eventPublishedAt === undefined) item.eventPublishedAt = new Date(now).toISOString();
+    if (item && isFinished(item.status) && item.eventPublishedAt === undefined)
+      item.eventPublishedAt = new Date(now).toISOString();
   }
 
   private finishItem(item: ReportItem, outcome: Outcome, now: number): ReportItem {
     const iso = new Date(now).toISOString();
-    Object.assign(item, { status: outcome.status, finishedAt: iso, updatedAt: iso, expiresAt: epochSecondsAfterDays(now, this.retentionDays) });
+    Object.assign(item, {
+      status: outcome.status,
+      finishedAt: iso,
+      updatedAt: iso,
+      expiresAt: epochSecondsAfterDays(now, this.retentionDays),
+    });
     if (outcome.status === 'COMPLETED') {
-      Object.assign(item, stored({ result: outcome.result, model: outcome.model, modelLatencyMs: outcome.modelLatencyMs }));
+      Object.assign(
+        item,
+        stored({ result: outcome.result, model: outcome.model, modelLatencyMs: outcome.modelLatencyMs }),
+      );
     } else {
       item.error = stored(outcome.error);
     }

@@ -11,10 +11,19 @@ export interface ApiResponse<T = Record<string, unknown>> {
 
 /** A JSON client for one API key. */
 export function reportsApi(baseUrl: string, apiKey: string) {
-  const call = async <T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
+  const call = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: { 'x-api-key': apiKey, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        'x-api-key': apiKey,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
@@ -22,7 +31,12 @@ export function reportsApi(baseUrl: string, apiKey: string) {
   };
   return {
     submit: (body: unknown, headers?: Record<string, string>) =>
-      call<{ reportId: string; status: string; statusUrl: string; error?: { code: string; message: string } }>('POST', '/reports', body, headers),
+      call<{ reportId: string; status: string; statusUrl: string; error?: { code: string; message: string } }>(
+        'POST',
+        '/reports',
+        body,
+        headers,
+      ),
     get: (reportId: string) => call<ReportBody>('GET', `/reports/${encodeURIComponent(reportId)}`),
     getUrl: async (url: string) => {
       const res = await fetch(url, { headers: { 'x-api-key': apiKey } });
@@ -48,13 +62,20 @@ export async function waitForReport(
 ): Promise<{ report: ReportBody; seen: string[]; retryAfter: (string | null)[] }> {
   const seen: string[] = [];
   const retryAfter: (string | null)[] = [];
-  const report = await waitFor(async () => {
-    const { status, body, headers } = await api.get(reportId);
-    if (status !== 200) throw new Error(`GET /reports/${reportId} answered ${status}: ${JSON.stringify(body)}`);
-    if (seen[seen.length - 1] !== body.status) seen.push(body.status);
-    retryAfter.push(headers.get('retry-after'));
-    return body.status === 'COMPLETED' || body.status === 'FAILED' ? body : undefined;
-  }, { timeoutMs: options.timeoutMs ?? 20_000, intervalMs: options.intervalMs ?? 50, what: `report ${reportId} to finish` });
+  const report = await waitFor(
+    async () => {
+      const { status, body, headers } = await api.get(reportId);
+      if (status !== 200) throw new Error(`GET /reports/${reportId} answered ${status}: ${JSON.stringify(body)}`);
+      if (seen[seen.length - 1] !== body.status) seen.push(body.status);
+      retryAfter.push(headers.get('retry-after'));
+      return body.status === 'COMPLETED' || body.status === 'FAILED' ? body : undefined;
+    },
+    {
+      timeoutMs: options.timeoutMs ?? 20_000,
+      intervalMs: options.intervalMs ?? 50,
+      what: `report ${reportId} to finish`,
+    },
+  );
   return { report, seen, retryAfter };
 }
 
@@ -113,7 +134,8 @@ export async function startReceiver(path = '/hook', port = 0): Promise<Receiver>
             // recorded as text
           }
           const status = receiver.status();
-          if (status >= 200 && status < 300) received.push({ headers: req.headers, body, json, receivedAt: Date.now() });
+          if (status >= 200 && status < 300)
+            received.push({ headers: req.headers, body, json, receivedAt: Date.now() });
           res.writeHead(status).end();
         });
       });

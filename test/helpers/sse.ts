@@ -51,7 +51,12 @@ export async function streamChat(baseUrl: string, options: StreamOptions): Promi
   let aborted = false;
   const parser = createParser({
     onEvent: (message) => {
-      const received: ReceivedEvent = { event: message.event ?? 'message', id: message.id, data: JSON.parse(message.data), at: performance.now() };
+      const received: ReceivedEvent = {
+        event: message.event ?? 'message',
+        id: message.id,
+        data: JSON.parse(message.data),
+        at: performance.now(),
+      };
       result.events.push(received);
       if (options.onEvent?.(received) && !aborted) {
         aborted = true;
@@ -79,7 +84,11 @@ export async function postJson(
 ): Promise<{ status: number; headers: Headers; json: any }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (apiKey) headers['x-api-key'] = apiKey;
-  const res = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   let json: unknown = text;
   try {
@@ -91,7 +100,11 @@ export async function postJson(
 }
 
 /** Polls `check` until it returns a value, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -106,7 +119,11 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
  * every message its `onmessage` received. It expects a browser: `window` for its timers and `document` for page
  * visibility, which Node has not, so both get the smallest stand-ins that let it run.
  */
-export async function streamWithFetchEventSource(url: string, apiKey: string, body: unknown): Promise<EventSourceMessage[]> {
+export async function streamWithFetchEventSource(
+  url: string,
+  apiKey: string,
+  body: unknown,
+): Promise<EventSourceMessage[]> {
   const g = globalThis as { window?: unknown; document?: unknown };
   g.window ??= globalThis;
   g.document ??= { hidden: false, addEventListener: () => undefined, removeEventListener: () => undefined };

@@ -23,11 +23,15 @@ describe('API Gateway request models from the contract', () => {
     // The contract rejects the same bodies.
     expect(chatRequestSchema.safeParse({}).success).toBe(false);
     expect(chatRequestSchema.safeParse({ message: 'hi', extra: 1 }).success).toBe(false);
-    expect(chatRequestSchema.safeParse({ message: 'hi', history: [{ role: 'system', content: 'x' }] }).success).toBe(false);
+    expect(chatRequestSchema.safeParse({ message: 'hi', history: [{ role: 'system', content: 'x' }] }).success).toBe(
+      false,
+    );
   });
 
   it('keeps user-chosen property names that look like keywords', () => {
-    const s = toCdkJsonSchema(z.toJSONSchema(z.object({ $ref: z.string(), type: z.number() }).strict(), { target: 'draft-4' })) as Record<string, any>;
+    const s = toCdkJsonSchema(
+      z.toJSONSchema(z.object({ $ref: z.string(), type: z.number() }).strict(), { target: 'draft-4' }),
+    ) as Record<string, any>;
     expect(Object.keys(s.properties)).toEqual(['$ref', 'type']);
   });
 

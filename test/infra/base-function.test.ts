@@ -17,10 +17,14 @@ describe('BaseFunction helpers', () => {
   const queue = new Queue(stack, 'Q');
   const bus = new EventBus(stack, 'Bus');
   const secret = new Secret(stack, 'Secret');
-  fn.useQueue(ENV.reportsQueueUrl, queue, 'send').useEventBus(ENV.eventBusName, bus).useSecret(ENV.webhookSecretArn, secret);
+  fn.useQueue(ENV.reportsQueueUrl, queue, 'send')
+    .useEventBus(ENV.eventBusName, bus)
+    .useSecret(ENV.webhookSecretArn, secret);
   const template = Template.fromStack(stack);
   const [, f] = resourcesOfType(template, 'AWS::Lambda::Function')[0];
-  const statements = resourcesOfType(template, 'AWS::IAM::Policy').flatMap(([, p]) => p.PolicyDocument.Statement as any[]);
+  const statements = resourcesOfType(template, 'AWS::IAM::Policy').flatMap(
+    ([, p]) => p.PolicyDocument.Statement as any[],
+  );
   const actionsOn = (logicalIdPrefix: string) =>
     statements.filter((s) => JSON.stringify(s.Resource).includes(logicalIdPrefix)).flatMap((s) => [s.Action].flat());
 

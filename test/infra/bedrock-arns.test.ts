@@ -1,8 +1,4 @@
-import {
-  classifyModel,
-  modelChainResourceArns,
-  modelResourceArns,
-} from '../../lib/bedrock-arns';
+import { classifyModel, modelChainResourceArns, modelResourceArns } from '../../lib/bedrock-arns';
 
 const ctx = { partition: 'aws', region: 'us-east-1', account: '123456789012' };
 
@@ -29,7 +25,8 @@ describe('Bedrock model ARNs', () => {
   });
 
   it('adds the routed foundation model to a system-defined inference profile ARN', () => {
-    const arn = 'arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0';
+    const arn =
+      'arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0';
     expect(modelResourceArns(ctx, arn)).toEqual([
       arn,
       'arn:aws-us-gov:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0',

@@ -9,7 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
-const cdkJson = JSON.parse(fs.readFileSync(path.join(root, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+const cdkJson = JSON.parse(fs.readFileSync(path.join(root, 'cdk.json'), 'utf8')) as {
+  context: Record<string, unknown>;
+};
 
 function runApp(genaiArg: string, region: string, cwd: string) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'genai-cdk-out-'));
@@ -44,18 +46,33 @@ describe('bin/app.ts under the CDK CLI', () => {
 
   it('merges a partial -c genai over the cdk.json in the working directory', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'genai-project-'));
-    const genai = { stackName: 'Acme-GenAi', observability: { logRetentionDays: 90, alarmEmail: 'oncall@example.com' } };
+    const genai = {
+      stackName: 'Acme-GenAi',
+      observability: { logRetentionDays: 90, alarmEmail: 'oncall@example.com' },
+    };
     fs.writeFileSync(path.join(dir, 'cdk.json'), JSON.stringify({ context: { ...cdkJson.context, genai } }));
     try {
-      const { status, stderr, template } = runApp('{"models":{"primary":"eu.anthropic.claude-sonnet-4-20250514-v1:0","fallbacks":[]}}', 'eu-west-1', dir);
+      const { status, stderr, template } = runApp(
+        '{"models":{"primary":"eu.anthropic.claude-sonnet-4-20250514-v1:0","fallbacks":[]}}',
+        'eu-west-1',
+        dir,
+      );
       expect(stderr).not.toMatch(/Invalid/);
       expect(status).toBe(0);
       const resources = Object.values(template.Resources) as { Type: string; Properties: Record<string, any> }[];
-      const retention = new Set(resources.filter((r) => r.Type === 'AWS::Logs::LogGroup').map((r) => r.Properties.RetentionInDays));
+      const retention = new Set(
+        resources.filter((r) => r.Type === 'AWS::Logs::LogGroup').map((r) => r.Properties.RetentionInDays),
+      );
       expect([...retention]).toEqual([90]);
-      expect(resources.filter((r) => r.Type === 'AWS::SNS::Subscription').map((r) => r.Properties.Endpoint)).toEqual(['oncall@example.com']);
-      const chatStream = resources.find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Description?.endsWith(' chat-stream'));
-      expect(JSON.parse(chatStream!.Properties.Environment.Variables.GENAI_CONFIG).models.primary).toBe('eu.anthropic.claude-sonnet-4-20250514-v1:0');
+      expect(resources.filter((r) => r.Type === 'AWS::SNS::Subscription').map((r) => r.Properties.Endpoint)).toEqual([
+        'oncall@example.com',
+      ]);
+      const chatStream = resources.find(
+        (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Description?.endsWith(' chat-stream'),
+      );
+      expect(JSON.parse(chatStream!.Properties.Environment.Variables.GENAI_CONFIG).models.primary).toBe(
+        'eu.anthropic.claude-sonnet-4-20250514-v1:0',
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -54,7 +54,9 @@ describe('configuration from cdk.json context', () => {
       Quota: { Limit: 1234, Period: 'DAY' },
     });
     expect(template.toJSON().Outputs).toHaveProperty(usagePlanOutputKey('team'));
-    const timeouts = new Set(resourcesOfType(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Integration.TimeoutInMillis));
+    const timeouts = new Set(
+      resourcesOfType(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Integration.TimeoutInMillis),
+    );
     expect([...timeouts].sort()).toEqual([20000, 300000]);
   });
 });
@@ -66,7 +68,10 @@ describe('a command-line -c genai value over cdk.json', () => {
   const subscriber = { name: 'crm', endpoint: 'https://hooks.example.com/r', apiKeySecretName: 'crm-key' };
   const fileConfig = {
     stackName: 'Acme-GenAi',
-    models: { primary: 'us.anthropic.claude-sonnet-4-20250514-v1:0', fallbacks: ['anthropic.claude-3-5-haiku-20241022-v1:0'] },
+    models: {
+      primary: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
+      fallbacks: ['anthropic.claude-3-5-haiku-20241022-v1:0'],
+    },
     plans: { team: { rateLimit: 3, burstLimit: 6, requestsPerDay: 700, tokensPerDay: 9_000 } },
     webhooks: { subscribers: [subscriber] },
     observability: { logRetentionDays: 90, alarmEmail: 'oncall@example.com', ttftAlarmMs: 4_000 },
@@ -74,7 +79,8 @@ describe('a command-line -c genai value over cdk.json', () => {
   fs.writeFileSync(cdkJsonPath, JSON.stringify({ app: 'npx tsx bin/app.ts', context: { genai: fileConfig } }));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const fromCommandLine = (override: unknown) => configFromContext(createApp(JSON.stringify(override)), { cdkJsonPath });
+  const fromCommandLine = (override: unknown) =>
+    configFromContext(createApp(JSON.stringify(override)), { cdkJsonPath });
 
   it('changes the fields it names and keeps every other cdk.json setting', () => {
     const config = fromCommandLine({ models: { primary: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0' } });
@@ -87,7 +93,11 @@ describe('a command-line -c genai value over cdk.json', () => {
   });
 
   it('replaces lists whole and removes a setting given as null', () => {
-    const config = fromCommandLine({ models: { fallbacks: [] }, observability: { alarmEmail: null }, webhooks: { subscribers: [] } });
+    const config = fromCommandLine({
+      models: { fallbacks: [] },
+      observability: { alarmEmail: null },
+      webhooks: { subscribers: [] },
+    });
     expect(config.models).toMatchObject({ primary: fileConfig.models.primary, fallbacks: [] });
     expect(config.observability.alarmEmail).toBeUndefined();
     expect(config.observability.logRetentionDays).toBe(90);
@@ -97,25 +107,39 @@ describe('a command-line -c genai value over cdk.json', () => {
   it('synthesises the stack with the cdk.json settings it did not name', () => {
     const app = createApp(JSON.stringify({ chat: { syncTimeoutSeconds: 20 } }));
     const template = Template.fromStack(buildApp(app, { nag: false, env: { region: 'us-east-1' }, cdkJsonPath }));
-    expect(resourcesOfType(template, 'AWS::ApiGateway::UsagePlan').map(([, p]) => p.UsagePlanName)).toEqual(['Acme-GenAi-team']);
+    expect(resourcesOfType(template, 'AWS::ApiGateway::UsagePlan').map(([, p]) => p.UsagePlanName)).toEqual([
+      'Acme-GenAi-team',
+    ]);
     const retention = new Set(resourcesOfType(template, 'AWS::Logs::LogGroup').map(([, g]) => g.RetentionInDays));
     expect([...retention]).toEqual([90]);
-    expect(resourcesOfType(template, 'AWS::SNS::Subscription').map(([, s]) => s.Endpoint)).toEqual(['oncall@example.com']);
-    expect(resourcesOfType(template, 'AWS::Events::ApiDestination').map(([, d]) => d.InvocationEndpoint)).toEqual([subscriber.endpoint]);
-    const timeouts = new Set(resourcesOfType(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Integration.TimeoutInMillis));
+    expect(resourcesOfType(template, 'AWS::SNS::Subscription').map(([, s]) => s.Endpoint)).toEqual([
+      'oncall@example.com',
+    ]);
+    expect(resourcesOfType(template, 'AWS::Events::ApiDestination').map(([, d]) => d.InvocationEndpoint)).toEqual([
+      subscriber.endpoint,
+    ]);
+    const timeouts = new Set(
+      resourcesOfType(template, 'AWS::ApiGateway::Method').map(([, m]) => m.Integration.TimeoutInMillis),
+    );
     expect(timeouts).toContain(20000);
   });
 
   it('merges objects deeply, replaces everything else', () => {
-    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 'x' }, { a: { c: [3] }, e: true })).toEqual({ a: { b: 1, c: [3] }, d: 'x', e: true });
+    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 'x' }, { a: { c: [3] }, e: true })).toEqual({
+      a: { b: 1, c: [3] },
+      d: 'x',
+      e: true,
+    });
     expect(mergeConfig(undefined, { a: 1 })).toEqual({ a: 1 });
     expect(mergeConfig({ a: { b: 1 } }, { a: null })).toEqual({});
   });
 });
 
 describe('models and the Region the functions call Bedrock in', () => {
-  const buildIn = (region: string | undefined, genai: unknown = {}) => () =>
-    buildApp(createApp(genai), { nag: false, env: { account: '123456789012', region } });
+  const buildIn =
+    (region: string | undefined, genai: unknown = {}) =>
+    () =>
+      buildApp(createApp(genai), { nag: false, env: { account: '123456789012', region } });
 
   it('fails at synth naming every model whose inference profile the Region cannot call (default us. models in eu-west-1)', () => {
     let error: unknown;
@@ -127,7 +151,9 @@ describe('models and the Region the functions call Bedrock in', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const { issues } = error as ConfigError;
     expect(issues).toHaveLength(2);
-    expect(issues[0]).toMatch(/^models\.primary: "us\.anthropic\.claude-sonnet-4-20250514-v1:0" .* eu-west-1; use "eu\.anthropic\.claude-sonnet-4-20250514-v1:0" or "global\./);
+    expect(issues[0]).toMatch(
+      /^models\.primary: "us\.anthropic\.claude-sonnet-4-20250514-v1:0" .* eu-west-1; use "eu\.anthropic\.claude-sonnet-4-20250514-v1:0" or "global\./,
+    );
     expect(issues[1]).toMatch(/^models\.fallbacks\.0: "us\.anthropic\.claude-3-5-haiku/);
   });
 
@@ -147,7 +173,9 @@ describe('models and the Region the functions call Bedrock in', () => {
         ],
       },
     };
-    expect(buildIn('eu-west-1', genai)).toThrow(/^(?![\s\S]*models\.primary)[\s\S]*models\.fallbacks\.2: .*apac\.amazon\.nova-pro/);
+    expect(buildIn('eu-west-1', genai)).toThrow(
+      /^(?![\s\S]*models\.primary)[\s\S]*models\.fallbacks\.2: .*apac\.amazon\.nova-pro/,
+    );
   });
 
   it.each([
@@ -173,7 +201,10 @@ describe('models and the Region the functions call Bedrock in', () => {
 
   it('warns instead when the Region is unknown at synth (a Region-agnostic stack)', () => {
     const stack = buildIn(undefined)();
-    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('models: the Region is unknown at synth'));
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('models: the Region is unknown at synth'),
+    );
     expect(warnings).toHaveLength(1);
   });
 });

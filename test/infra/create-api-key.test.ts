@@ -3,8 +3,14 @@ import { parseArgs, targetsFromOutputs, issueApiKey, UsageError, type Clients } 
 
 describe('create-api-key arguments', () => {
   it('reads --flag value and --flag=value, with the stack name defaulted', () => {
-    expect(parseArgs(['--user', 'alice', '--plan=pro'])).toEqual({ userId: 'alice', plan: 'pro', stackName: 'GenAiApi' });
-    expect(parseArgs(['--user=bob@example.com', '--plan', 'free', '--stack', 'Other', '--region', 'eu-west-1'], 'Cfg')).toEqual({
+    expect(parseArgs(['--user', 'alice', '--plan=pro'])).toEqual({
+      userId: 'alice',
+      plan: 'pro',
+      stackName: 'GenAiApi',
+    });
+    expect(
+      parseArgs(['--user=bob@example.com', '--plan', 'free', '--stack', 'Other', '--region', 'eu-west-1'], 'Cfg'),
+    ).toEqual({
       userId: 'bob@example.com',
       plan: 'free',
       stackName: 'Other',
@@ -42,11 +48,16 @@ describe('create-api-key stack outputs', () => {
   ];
 
   it("finds the plan's usage plan and the users table", () => {
-    expect(targetsFromOutputs(outputs, 'S', 'team-eu')).toEqual({ usagePlanId: 'plan-team', usersTableName: 'users-table' });
+    expect(targetsFromOutputs(outputs, 'S', 'team-eu')).toEqual({
+      usagePlanId: 'plan-team',
+      usersTableName: 'users-table',
+    });
   });
 
   it('names the plans the stack has when the plan is unknown', () => {
-    expect(() => targetsFromOutputs(outputs, 'S', 'pro')).toThrow(/no usage plan for plan "pro".*UsagePlanIdFree, UsagePlanIdTeamEu/);
+    expect(() => targetsFromOutputs(outputs, 'S', 'pro')).toThrow(
+      /no usage plan for plan "pro".*UsagePlanIdFree, UsagePlanIdTeamEu/,
+    );
   });
 });
 
@@ -59,7 +70,16 @@ describe('create-api-key issuing (fake clients, no AWS)', () => {
         calls.push({ name, input: command.input });
         if (name === failOn) throw new Error(`${name} failed`);
         if (name === 'DescribeStacksCommand') {
-          return { Stacks: [{ Outputs: [{ OutputKey: usagePlanOutputKey('pro'), OutputValue: 'up-1' }, { OutputKey: OUTPUT_USERS_TABLE_NAME, OutputValue: 'users' }] }] };
+          return {
+            Stacks: [
+              {
+                Outputs: [
+                  { OutputKey: usagePlanOutputKey('pro'), OutputValue: 'up-1' },
+                  { OutputKey: OUTPUT_USERS_TABLE_NAME, OutputValue: 'users' },
+                ],
+              },
+            ],
+          };
         }
         if (name === 'CreateApiKeyCommand') return { id: 'key-id', value: 'key-value' };
         return {};
@@ -80,8 +100,17 @@ describe('create-api-key issuing (fake clients, no AWS)', () => {
       plan: 'pro',
       createdAt: '2026-03-04T05:06:07.000Z',
     });
-    expect(calls.map((c) => c.name)).toEqual(['DescribeStacksCommand', 'CreateApiKeyCommand', 'CreateUsagePlanKeyCommand', 'PutCommand']);
-    expect(calls[1].input).toMatchObject({ name: 'alice-pro-2026-03-04', enabled: true, tags: { userId: 'alice', plan: 'pro' } });
+    expect(calls.map((c) => c.name)).toEqual([
+      'DescribeStacksCommand',
+      'CreateApiKeyCommand',
+      'CreateUsagePlanKeyCommand',
+      'PutCommand',
+    ]);
+    expect(calls[1].input).toMatchObject({
+      name: 'alice-pro-2026-03-04',
+      enabled: true,
+      tags: { userId: 'alice', plan: 'pro' },
+    });
     expect(calls[2].input).toEqual({ usagePlanId: 'up-1', keyId: 'key-id', keyType: 'API_KEY' });
     expect(calls[3].input).toEqual({
       TableName: 'users',

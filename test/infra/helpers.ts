@@ -37,5 +37,8 @@ export function synth(genai?: unknown, env?: Environment): Synthesised {
 
 /** Resources of one type, as `[logicalId, properties]` pairs. */
 export function resourcesOfType(template: Template, type: string): [string, Record<string, any>][] {
-  return Object.entries(template.findResources(type)).map(([id, r]) => [id, (r as { Properties: Record<string, any> }).Properties]);
+  return Object.entries(template.findResources(type)).map(([id, r]) => [
+    id,
+    (r as { Properties: Record<string, any> }).Properties,
+  ]);
 }

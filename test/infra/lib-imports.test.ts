@@ -49,7 +49,9 @@ describe('imports of the CDK app', () => {
   const relative = (file: string) => path.relative(ROOT, file);
 
   it('follows the app into config/', () => {
-    expect([...modules.keys()].map(relative)).toEqual(expect.arrayContaining(['config/metrics.ts', 'config/schema.ts']));
+    expect([...modules.keys()].map(relative)).toEqual(
+      expect.arrayContaining(['config/metrics.ts', 'config/schema.ts']),
+    );
   });
 
   it('reach no module of lambda/', () => {
@@ -58,7 +60,9 @@ describe('imports of the CDK app', () => {
 
   it('pull in no AWS SDK client', () => {
     const sdk = [...modules].flatMap(([file, packages]) =>
-      packages.filter((p) => p.startsWith('@aws-sdk/') || p.startsWith('@aws-lambda-powertools/')).map((p) => `${relative(file)}: ${p}`),
+      packages
+        .filter((p) => p.startsWith('@aws-sdk/') || p.startsWith('@aws-lambda-powertools/'))
+        .map((p) => `${relative(file)}: ${p}`),
     );
     expect(sdk).toEqual([]);
   });

@@ -20,7 +20,12 @@ const custom = {
     primary: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
     fallbacks: ['model-b', 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x'],
   },
-  observability: { ttftAlarmMs: 3_000, metricsNamespace: 'Acme/GenAi', serviceName: 'acme-chat', alarmEmail: 'oncall@example.com' },
+  observability: {
+    ttftAlarmMs: 3_000,
+    metricsNamespace: 'Acme/GenAi',
+    serviceName: 'acme-chat',
+    alarmEmail: 'oncall@example.com',
+  },
 };
 const customModels = [custom.models.primary, ...custom.models.fallbacks];
 
@@ -28,8 +33,10 @@ const byDefault = synth();
 const configured = synth(custom);
 
 type Props = Record<string, any>;
-const alarmsOf = (template: typeof byDefault.template) => resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, p]) => p as Props);
-const logicalIdOf = (stack: Stack, construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+const alarmsOf = (template: typeof byDefault.template) =>
+  resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, p]) => p as Props);
+const logicalIdOf = (stack: Stack, construct: IConstruct) =>
+  stack.getLogicalId(construct.node.defaultChild as CfnElement);
 /** `[{Name, Value}]` as CloudFormation writes alarm dimensions, sorted by name. */
 const dimensions = (dims: Record<string, string>) =>
   Object.entries(dims)
@@ -41,7 +48,7 @@ const STREAM_ENDPOINT = ENDPOINTS.chatStream;
 const STREAM_HANDLER_SOURCE = fs.readFileSync(handlerEntry('chat-stream'), 'utf8');
 
 describe('endpoint ids', () => {
-  test('the streaming handler writes the catalogue\'s endpoint id, which the alarms read', () => {
+  test("the streaming handler writes the catalogue's endpoint id, which the alarms read", () => {
     expect(STREAM_HANDLER_SOURCE).toMatch(/const ENDPOINT = ENDPOINTS\.chatStream;/);
     expect(STREAM_ENDPOINT).toBe('chat-stream');
   });
@@ -67,12 +74,16 @@ describe('alarm topic', () => {
     );
   });
 
-  test('refuses publishing without TLS and lets only this account\'s alarms publish', () => {
+  test("refuses publishing without TLS and lets only this account's alarms publish", () => {
     const [[, policy]] = resourcesOfType(template, 'AWS::SNS::TopicPolicy');
     expect(policy.Topics).toEqual([{ Ref: topicId }]);
     expect(policy.PolicyDocument.Statement).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        expect.objectContaining({
+          Effect: 'Deny',
+          Action: 'sns:Publish',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
         expect.objectContaining({
           Effect: 'Allow',
           Action: 'sns:Publish',
@@ -136,7 +147,9 @@ describe('dead-letter queue alarms', () => {
     const found = watching(stack.reports.jobDeadLetterQueue);
     expect(found).toHaveLength(1);
     const [alarm] = found;
-    const metricNames = alarm.Metrics.filter((m: Props) => m.MetricStat).map((m: Props) => m.MetricStat.Metric.MetricName);
+    const metricNames = alarm.Metrics.filter((m: Props) => m.MetricStat).map(
+      (m: Props) => m.MetricStat.Metric.MetricName,
+    );
     expect(metricNames.sort()).toEqual(['ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesVisible']);
     expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     // Default worker timeout 900 s: the backstop may wait out a live worker's lease before failing the job.
@@ -144,7 +157,11 @@ describe('dead-letter queue alarms', () => {
   });
 
   test('one alarm per dead-letter queue', () => {
-    expect(Object.keys(stack.observability.deadLetterQueueAlarms).sort()).toEqual(['ReportJobs', 'Subscribers', 'Webhooks']);
+    expect(Object.keys(stack.observability.deadLetterQueueAlarms).sort()).toEqual([
+      'ReportJobs',
+      'Subscribers',
+      'Webhooks',
+    ]);
     expect(alarms.filter((a) => JSON.stringify(a).includes('AWS/SQS'))).toHaveLength(3);
   });
 });
@@ -161,7 +178,10 @@ describe('API alarm', () => {
       Period: 300,
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
-      Dimensions: [{ Name: 'ApiName', Value: 'GenAiApi' }, { Name: 'Stage', Value: expect.anything() }],
+      Dimensions: [
+        { Name: 'ApiName', Value: 'GenAiApi' },
+        { Name: 'Stage', Value: expect.anything() },
+      ],
     });
     expect(JSON.stringify(alarms)).not.toContain('4XXError');
   });
@@ -172,22 +192,34 @@ describe('function alarms', () => {
   const alarms = alarmsOf(template);
   const functionIds = resourcesOfType(template, 'AWS::Lambda::Function').map(([id]) => id);
 
-  test.each(['Errors', 'Throttles'])('every function of the stack has a %s alarm (sum > 0 over 5 minutes)', (metric) => {
-    expect(functionIds.length).toBeGreaterThanOrEqual(7);
-    for (const id of functionIds) {
-      const dims = JSON.stringify([{ Name: 'FunctionName', Value: { Ref: id } }]);
-      const found = alarms.filter((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === metric && JSON.stringify(a.Dimensions) === dims);
-      expect([id, found.length]).toEqual([id, 1]);
-      expect(found[0]).toMatchObject({ Statistic: 'Sum', Period: 300, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
-    }
-  });
+  test.each(['Errors', 'Throttles'])(
+    'every function of the stack has a %s alarm (sum > 0 over 5 minutes)',
+    (metric) => {
+      expect(functionIds.length).toBeGreaterThanOrEqual(7);
+      for (const id of functionIds) {
+        const dims = JSON.stringify([{ Name: 'FunctionName', Value: { Ref: id } }]);
+        const found = alarms.filter(
+          (a) => a.Namespace === 'AWS/Lambda' && a.MetricName === metric && JSON.stringify(a.Dimensions) === dims,
+        );
+        expect([id, found.length]).toEqual([id, 1]);
+        expect(found[0]).toMatchObject({
+          Statistic: 'Sum',
+          Period: 300,
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+        });
+      }
+    },
+  );
 });
 
 describe('time to first token alarms', () => {
   const alarms = alarmsOf(configured.template).filter((a) => a.MetricName === 'TimeToFirstToken');
 
   test('one per configured model, on the streaming endpoint, with the configured threshold', () => {
-    expect(alarms.map((a) => a.Dimensions.find((d: Props) => d.Name === 'model').Value).sort()).toEqual([...customModels].sort());
+    expect(alarms.map((a) => a.Dimensions.find((d: Props) => d.Name === 'model').Value).sort()).toEqual(
+      [...customModels].sort(),
+    );
     for (const alarm of alarms) {
       expect(alarm).toMatchObject({
         Namespace: 'Acme/GenAi',
@@ -221,7 +253,9 @@ describe('time to first token alarms', () => {
     const [directive] = emf._aws.CloudWatchMetrics;
     expect(directive.Metrics.map((m: Props) => m.Name)).toContain('TimeToFirstToken');
     const written = Object.fromEntries((directive.Dimensions as string[][])[0].map((name) => [name, emf[name]]));
-    const alarm = alarms.find((a) => a.Dimensions.some((d: Props) => d.Name === 'model' && d.Value === customModels[0]))!;
+    const alarm = alarms.find((a) =>
+      a.Dimensions.some((d: Props) => d.Name === 'model' && d.Value === customModels[0]),
+    )!;
     expect(alarm.Namespace).toBe(directive.Namespace);
     expect(alarm.Dimensions).toEqual(dimensions(written));
   });
@@ -230,7 +264,7 @@ describe('time to first token alarms', () => {
 describe('breaker alarms', () => {
   const alarms = alarmsOf(configured.template).filter((a) => a.MetricName === 'BreakerState');
 
-  test('one per configured model: BreakerState maximum at OPEN or above, with the breaker\'s dimensions', () => {
+  test("one per configured model: BreakerState maximum at OPEN or above, with the breaker's dimensions", () => {
     expect(alarms).toHaveLength(customModels.length);
     for (const [i, model] of customModels.entries()) {
       const alarm = alarms.find((a) => a.Dimensions.some((d: Props) => d.Value === model));

@@ -10,7 +10,13 @@ import { createApp, resourcesOfType, synth } from './helpers';
 
 const subscribers = [
   { name: 'audit', endpoint: 'https://audit.example.com/hooks', apiKeySecretName: 'audit-key' },
-  { name: 'crm', endpoint: 'https://crm.example.com/in', apiKeyHeader: 'Authorization', apiKeySecretName: 'crm-key', rateLimitPerSecond: 3 },
+  {
+    name: 'crm',
+    endpoint: 'https://crm.example.com/in',
+    apiKeyHeader: 'Authorization',
+    apiKeySecretName: 'crm-key',
+    rateLimitPerSecond: 3,
+  },
 ];
 const genai = {
   reports: { maxReceiveCount: 5, batchSize: 2, workerTimeoutSeconds: 600, visibilityTimeoutSeconds: 660 },
@@ -34,7 +40,8 @@ function statementsOf(name: string): { actions: string[]; resources: string }[] 
     .map((s) => ({ actions: ([] as string[]).concat(s.Action), resources: JSON.stringify(s.Resource) }));
 }
 const actionsOf = (name: string) => statementsOf(name).flatMap((s) => s.actions);
-const logicalId = (type: string, match: (p: Record<string, any>) => boolean) => resourcesOfType(template, type).find(([, p]) => match(p))![0];
+const logicalId = (type: string, match: (p: Record<string, any>) => boolean) =>
+  resourcesOfType(template, type).find(([, p]) => match(p))![0];
 
 const jobQueueId = logicalId('AWS::SQS::Queue', (p) => p.RedrivePolicy !== undefined);
 
@@ -72,7 +79,10 @@ describe('queues', () => {
   test('the job queue redrives to its dead-letter queue after maxReceiveCount, with a visibility timeout above the worker timeout', () => {
     const job = queues.find(([id]) => id === jobQueueId)![1];
     expect(job.VisibilityTimeout).toBe(660);
-    expect(job.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [expect.stringMatching(/^ReportsJobDeadLetterQueue/), 'Arn'] }, maxReceiveCount: 5 });
+    expect(job.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': [expect.stringMatching(/^ReportsJobDeadLetterQueue/), 'Arn'] },
+      maxReceiveCount: 5,
+    });
     const worker = functions.find(([id]) => id === functionId('report-worker'))![1];
     expect(worker.Timeout).toBe(600);
     expect(job.VisibilityTimeout).toBeGreaterThan(worker.Timeout);
@@ -116,7 +126,10 @@ describe('events and webhooks', () => {
     expect(rules).toHaveLength(2);
     for (const [, rule] of rules) {
       expect(rule.EventBusName).toEqual({ Ref: busId });
-      expect(rule.EventPattern).toMatchObject({ source: [REPORT_EVENT_SOURCE], 'detail-type': ['report.completed', 'report.failed'] });
+      expect(rule.EventPattern).toMatchObject({
+        source: [REPORT_EVENT_SOURCE],
+        'detail-type': ['report.completed', 'report.failed'],
+      });
     }
   });
 
@@ -133,7 +146,9 @@ describe('events and webhooks', () => {
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: functionId('webhook-sender') },
       MaximumRetryAttempts: 2,
-      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReportsWebhookDeadLetterQueue'), 'Arn'] } } },
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReportsWebhookDeadLetterQueue'), 'Arn'] } },
+      },
     });
   });
 
@@ -149,16 +164,28 @@ describe('events and webhooks', () => {
       expect.arrayContaining([
         expect.objectContaining({
           AuthorizationType: 'API_KEY',
-          AuthParameters: { ApiKeyAuthParameters: { ApiKeyName: 'x-api-key', ApiKeyValue: '{{resolve:secretsmanager:audit-key:SecretString:::}}' } },
+          AuthParameters: {
+            ApiKeyAuthParameters: {
+              ApiKeyName: 'x-api-key',
+              ApiKeyValue: '{{resolve:secretsmanager:audit-key:SecretString:::}}',
+            },
+          },
         }),
         expect.objectContaining({
-          AuthParameters: { ApiKeyAuthParameters: { ApiKeyName: 'Authorization', ApiKeyValue: '{{resolve:secretsmanager:crm-key:SecretString:::}}' } },
+          AuthParameters: {
+            ApiKeyAuthParameters: {
+              ApiKeyName: 'Authorization',
+              ApiKeyValue: '{{resolve:secretsmanager:crm-key:SecretString:::}}',
+            },
+          },
         }),
       ]),
     );
     expect(connections).toHaveLength(2);
     const destinations = resourcesOfType(template, 'AWS::Events::ApiDestination');
-    expect(destinations.map(([, d]) => [d.InvocationEndpoint, d.HttpMethod, d.InvocationRateLimitPerSecond]).sort()).toEqual([
+    expect(
+      destinations.map(([, d]) => [d.InvocationEndpoint, d.HttpMethod, d.InvocationRateLimitPerSecond]).sort(),
+    ).toEqual([
       ['https://audit.example.com/hooks', 'POST', 10],
       ['https://crm.example.com/in', 'POST', 3],
     ]);
@@ -167,7 +194,9 @@ describe('events and webhooks', () => {
     for (const target of rule.Targets) {
       expect(target).toMatchObject({
         InputPath: '$.detail.payload',
-        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [expect.stringMatching(/^ReportsSubscriberDeadLetterQueue/), 'Arn'] } },
+        DeadLetterConfig: {
+          Arn: { 'Fn::GetAtt': [expect.stringMatching(/^ReportsSubscriberDeadLetterQueue/), 'Arn'] },
+        },
         RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
       });
       expect(destinations.map(([id]) => id)).toContain(target.Arn['Fn::GetAtt'][0]);
@@ -186,7 +215,9 @@ describe('events and webhooks', () => {
     expect(secrets).toHaveLength(1);
     const [secretId, secret] = secrets[0];
     expect(secret.GenerateSecretString).toEqual({ PasswordLength: 48, ExcludePunctuation: true, IncludeSpace: false });
-    const readers = resourcesOfType(template, 'AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p).includes(secretId));
+    const readers = resourcesOfType(template, 'AWS::IAM::Policy').filter(([, p]) =>
+      JSON.stringify(p).includes(secretId),
+    );
     expect(readers).toHaveLength(1);
     expect(statementsOf('webhook-sender')).toContainEqual({
       actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
@@ -213,9 +244,15 @@ describe('least privilege', () => {
   });
 
   test('the status function only reads; the webhook sender touches no table', () => {
-    expect(actionsOf('get-report').filter((a) => a.startsWith('dynamodb:') && /Put|Update|Delete|Write/.test(a))).toEqual([]);
+    expect(
+      actionsOf('get-report').filter((a) => a.startsWith('dynamodb:') && /Put|Update|Delete|Write/.test(a)),
+    ).toEqual([]);
     expect(actionsOf('webhook-sender').filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
-    expect(actionsOf('submit-report').filter((a) => a.startsWith('sqs:'))).toEqual(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+    expect(actionsOf('submit-report').filter((a) => a.startsWith('sqs:'))).toEqual([
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+    ]);
   });
 
   test('no wildcard actions, and no wildcard resources beyond X-Ray', () => {
@@ -228,11 +265,22 @@ describe('least privilege', () => {
   });
 
   test('each function gets the variables of what it may use', () => {
-    const env = (name: string) => Object.keys(functions.find(([id]) => id === functionId(name))![1].Environment.Variables);
-    expect(env('submit-report')).toEqual(expect.arrayContaining(['USERS_TABLE_NAME', 'REPORTS_TABLE_NAME', 'REPORTS_QUEUE_URL']));
+    const env = (name: string) =>
+      Object.keys(functions.find(([id]) => id === functionId(name))![1].Environment.Variables);
+    expect(env('submit-report')).toEqual(
+      expect.arrayContaining(['USERS_TABLE_NAME', 'REPORTS_TABLE_NAME', 'REPORTS_QUEUE_URL']),
+    );
     expect(env('get-report')).toEqual(expect.arrayContaining(['USERS_TABLE_NAME', 'REPORTS_TABLE_NAME']));
     expect(env('get-report')).not.toContain('REPORTS_QUEUE_URL');
-    expect(env('report-worker')).toEqual(expect.arrayContaining(['REPORTS_TABLE_NAME', 'GUARD_TABLE_NAME', 'EVENT_BUS_NAME', 'REPORTS_QUEUE_URL', 'BEDROCK_REGION']));
+    expect(env('report-worker')).toEqual(
+      expect.arrayContaining([
+        'REPORTS_TABLE_NAME',
+        'GUARD_TABLE_NAME',
+        'EVENT_BUS_NAME',
+        'REPORTS_QUEUE_URL',
+        'BEDROCK_REGION',
+      ]),
+    );
     expect(env('webhook-sender')).toEqual(expect.arrayContaining(['WEBHOOK_SECRET_ARN', 'WEBHOOK_DLQ_URL']));
     expect(env('webhook-sender')).not.toContain('REPORTS_TABLE_NAME');
   });
@@ -243,7 +291,11 @@ describe('routes', () => {
     const methods = resourcesOfType(template, 'AWS::ApiGateway::Method');
     const post = methods.find(([, m]) => m.OperationName === 'SubmitReport')![1];
     const get = methods.find(([, m]) => m.OperationName === 'GetReport')![1];
-    expect(post).toMatchObject({ HttpMethod: 'POST', ApiKeyRequired: true, RequestParameters: { 'method.request.header.Idempotency-Key': false } });
+    expect(post).toMatchObject({
+      HttpMethod: 'POST',
+      ApiKeyRequired: true,
+      RequestParameters: { 'method.request.header.Idempotency-Key': false },
+    });
     expect(post.RequestModels).toEqual({ 'application/json': expect.anything() });
     expect(JSON.stringify(post.Integration.Uri)).toContain(functionId('submit-report'));
     expect(get).toMatchObject({ HttpMethod: 'GET', ApiKeyRequired: true });

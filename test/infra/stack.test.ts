@@ -140,7 +140,8 @@ const GATEWAY_ERRORS = [
   { message: 'Invalid request body', validationErrorString: '[object has missing required properties (["message"])]' },
   {
     message: 'Invalid request body',
-    validationErrorString: '[instance value ("it\'s a \\ \"system\"") not found in enum (possible values: ["user","assistant"])]',
+    validationErrorString:
+      '[instance value ("it\'s a \\ "system"") not found in enum (possible values: ["user","assistant"])]',
   },
   {
     message: 'Invalid request body',
@@ -150,7 +151,10 @@ const GATEWAY_ERRORS = [
   { message: 'Forbidden' },
   { message: 'Missing Authentication Token' },
   { message: 'Limit Exceeded' },
-  { message: "Invalid key=value pair (missing equal-sign) in Authorization header (hashed with SHA-256 and encoded with Base64): 'x='." },
+  {
+    message:
+      "Invalid key=value pair (missing equal-sign) in Authorization header (hashed with SHA-256 and encoded with Base64): 'x='.",
+  },
   { message: 'Unexpected "character" \\ at line\n2' },
 ];
 
@@ -162,7 +166,9 @@ describe('gateway responses', () => {
     const invalid: string[] = [];
     for (const [id, r] of responses) {
       // Without a template, API Gateway answers with its own default one.
-      const templates: Record<string, string> = r.ResponseTemplates ?? { 'application/json': '{"message":$context.error.messageString}' };
+      const templates: Record<string, string> = r.ResponseTemplates ?? {
+        'application/json': '{"message":$context.error.messageString}',
+      };
       for (const body of Object.values(templates)) {
         for (const error of GATEWAY_ERRORS) {
           const rendered = renderGatewayTemplate(body, error);
@@ -200,8 +206,19 @@ describe('stage', () => {
   it('traces with X-Ray, logs access as JSON and errors, and throttles the whole stage', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       TracingEnabled: true,
-      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('"apiKeyId":"\\$context.identity.apiKeyId"') },
-      MethodSettings: [Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', LoggingLevel: 'ERROR', ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 })],
+      AccessLogSetting: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.stringLikeRegexp('"apiKeyId":"\\$context.identity.apiKeyId"'),
+      },
+      MethodSettings: [
+        Match.objectLike({
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          LoggingLevel: 'ERROR',
+          ThrottlingRateLimit: 500,
+          ThrottlingBurstLimit: 1000,
+        }),
+      ],
     });
     template.resourceCountIs('AWS::ApiGateway::Account', 1);
   });
@@ -283,10 +300,13 @@ describe('tables', () => {
       const statements = policies
         .filter(([, p]) => p.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
         .flatMap(([, p]) => p.PolicyDocument.Statement);
-      const on = (table: RegExp) => statements.filter((s) => table.test(JSON.stringify(s.Resource))).flatMap((s) => s.Action);
+      const on = (table: RegExp) =>
+        statements.filter((s) => table.test(JSON.stringify(s.Resource))).flatMap((s) => s.Action);
       expect(on(/TablesUsers/)).toContain('dynamodb:GetItem');
       expect(on(/TablesUsers/)).not.toContain('dynamodb:PutItem');
-      expect(on(/TablesGuard/)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem']));
+      expect(on(/TablesGuard/)).toEqual(
+        expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem']),
+      );
     }
   });
 });
@@ -320,13 +340,13 @@ describe('usage plans and outputs', () => {
       ]),
     );
     // The names scripts and operators use, spelled out once here so a rename is a deliberate change.
-    expect([OUTPUT_API_ID, OUTPUT_API_URL, OUTPUT_GUARD_TABLE_NAME, usagePlanOutputKey('pro'), OUTPUT_USERS_TABLE_NAME]).toEqual([
-      'ApiId',
-      'ApiUrl',
-      'GuardTableName',
-      'UsagePlanIdPro',
-      'UsersTableName',
-    ]);
+    expect([
+      OUTPUT_API_ID,
+      OUTPUT_API_URL,
+      OUTPUT_GUARD_TABLE_NAME,
+      usagePlanOutputKey('pro'),
+      OUTPUT_USERS_TABLE_NAME,
+    ]).toEqual(['ApiId', 'ApiUrl', 'GuardTableName', 'UsagePlanIdPro', 'UsersTableName']);
     expect(Object.keys(outputs).filter((k) => k.startsWith(OUTPUT_USAGE_PLAN_ID_PREFIX))).toHaveLength(2);
     // No generated `ApiRestApiEndpoint…` output beside the stable ApiUrl.
     expect(Object.keys(outputs).filter((k) => k.includes('Endpoint'))).toEqual([]);
@@ -340,7 +360,10 @@ describe('Bedrock permissions', () => {
       bedrockRegion: 'eu-west-1',
       models: {
         primary: 'eu.anthropic.claude-sonnet-4-20250514-v1:0',
-        fallbacks: ['amazon.nova-pro-v1:0', 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123'],
+        fallbacks: [
+          'amazon.nova-pro-v1:0',
+          'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123',
+        ],
       },
     },
     { account, region: 'eu-central-1' },
@@ -368,7 +391,9 @@ describe('Bedrock permissions', () => {
       );
     }
     const everyResource = resourcesOfType(t, 'AWS::IAM::Policy').flatMap(([, p]) =>
-      (p.PolicyDocument.Statement as Record<string, any>[]).filter((s) => s.Resource === '*').flatMap((s) => [s.Action].flat()),
+      (p.PolicyDocument.Statement as Record<string, any>[])
+        .filter((s) => s.Resource === '*')
+        .flatMap((s) => [s.Action].flat()),
     );
     expect(everyResource.every((a: string) => a.startsWith('xray:'))).toBe(true);
   });
@@ -386,7 +411,10 @@ describe('route table', () => {
     const stack = new Stack(new App(), 'S');
     const api = new GenAiApi(stack, 'Api', { config: parseConfig({}) });
     expect(() =>
-      api.addRoutes([{ id: 'Report', method: 'GET', path: '/reports/{id}', functionName: 'get-report', transferMode: 'BUFFERED' }], {}),
+      api.addRoutes(
+        [{ id: 'Report', method: 'GET', path: '/reports/{id}', functionName: 'get-report', transferMode: 'BUFFERED' }],
+        {},
+      ),
     ).toThrow(/GET \/reports\/\{id\}.*"get-report"/);
   });
 });

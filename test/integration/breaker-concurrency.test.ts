@@ -57,7 +57,9 @@ function permits(decisions: BreakerDecision[]): BreakerPermit[] {
 
 /** Every instance acquires `each` permits at once; all of them fail at once. */
 async function failEverywhere(breakers: CircuitBreaker[], each: number): Promise<number> {
-  const granted = permits(await Promise.all(breakers.flatMap((b) => Array.from({ length: each }, () => b.acquire(model)))));
+  const granted = permits(
+    await Promise.all(breakers.flatMap((b) => Array.from({ length: each }, () => b.acquire(model)))),
+  );
   await Promise.all(granted.map((p) => p.failure(throttled())));
   return granted.length;
 }
@@ -131,7 +133,13 @@ it('does not let a call that started while CLOSED close the breaker when it succ
   const status = await slow.status(model);
   expect(status).toMatchObject({ state: 'CLOSED', trips: 0 });
   expect(status.window.calls).toBe(0);
-  expect(transitions).toEqual(['CLOSED>OPEN', 'OPEN>HALF_OPEN', 'HALF_OPEN>OPEN', 'OPEN>HALF_OPEN', 'HALF_OPEN>CLOSED']);
+  expect(transitions).toEqual([
+    'CLOSED>OPEN',
+    'OPEN>HALF_OPEN',
+    'HALF_OPEN>OPEN',
+    'OPEN>HALF_OPEN',
+    'HALF_OPEN>CLOSED',
+  ]);
 });
 
 it('sees a trip made on another instance within cacheMs', async () => {

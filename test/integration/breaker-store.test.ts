@@ -24,7 +24,10 @@ function dynamoHarness(): BreakerHarness {
     },
     unreachable() {
       const unreachable = unreachableDocumentClient();
-      return { store: new DynamoBreakerStore({ tableName: TABLE, documentClient: unreachable.doc }), close: unreachable.close };
+      return {
+        store: new DynamoBreakerStore({ tableName: TABLE, documentClient: unreachable.doc }),
+        close: unreachable.close,
+      };
     },
   };
 }
@@ -68,7 +71,8 @@ describe('DynamoBreakerStore', () => {
           if (before) expect(await s.writeState(id, before, { generation: 0 })).toBe(true);
           const next: StoredBreakerState = { state: 'CLOSED', generation: 9, trips: 0 };
           const written = await s.writeState(id, next, condition);
-          if (written !== conditionHolds(before, condition)) mismatches.push(`${JSON.stringify(before)} ${JSON.stringify(condition)}`);
+          if (written !== conditionHolds(before, condition))
+            mismatches.push(`${JSON.stringify(before)} ${JSON.stringify(condition)}`);
           expect((await s.readState(id)).generation).toBe(written ? 9 : (before?.generation ?? 0));
         }
       }
@@ -137,7 +141,13 @@ describe('DynamoBreakerStore', () => {
   describe('DynamoDB requests', () => {
     it('sends no request for a condition on generation 0 that no item can meet', async () => {
       harness.requests.reset();
-      expect(await store().writeState(f.model, { state: 'CLOSED', generation: 1, trips: 0 }, { generation: 0, state: 'OPEN' })).toBe(false);
+      expect(
+        await store().writeState(
+          f.model,
+          { state: 'CLOSED', generation: 1, trips: 0 },
+          { generation: 0, state: 'OPEN' },
+        ),
+      ).toBe(false);
       expect(harness.requests.writes).toBe(0);
     });
   });

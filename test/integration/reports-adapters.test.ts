@@ -35,7 +35,10 @@ describe('users table', () => {
   test('registers a key once, and the lookup resolves it to its user and plan', async () => {
     const doc = documentClient(client);
     const now = new Date('2026-01-01T00:00:00Z');
-    const record = await registerApiKey({ apiKeyId: 'key-a', userId: 'alice', plan: 'pro' }, { documentClient: doc, tableName: USERS, now });
+    const record = await registerApiKey(
+      { apiKeyId: 'key-a', userId: 'alice', plan: 'pro' },
+      { documentClient: doc, tableName: USERS, now },
+    );
     expect(record).toEqual({ apiKeyId: 'key-a', userId: 'alice', plan: 'pro', createdAt: now.toISOString() });
     await expect(
       registerApiKey({ apiKeyId: 'key-a', userId: 'mallory', plan: 'pro' }, { documentClient: doc, tableName: USERS }),
@@ -73,11 +76,20 @@ test('an undeliverable webhook is dead-lettered as its JSON', async () => {
   const letter: DeadLetter = {
     webhookId: 'msg_r-1',
     url: 'https://hooks.example.com/x',
-    payload: { type: 'report.failed', reportId: 'r-1', status: 'FAILED', error: { code: 'C', message: 'm' }, occurredAt: 't' },
+    payload: {
+      type: 'report.failed',
+      reportId: 'r-1',
+      status: 'FAILED',
+      error: { code: 'C', message: 'm' },
+      occurredAt: 't',
+    },
     attempts: 6,
     reason: 'HTTP 503',
     failedAt: '2026-01-01T00:00:00.000Z',
   };
-  await sqsDeadLetter(() => sqs.client, () => url)(letter);
+  await sqsDeadLetter(
+    () => sqs.client,
+    () => url,
+  )(letter);
   expect((await sqs.drain(url)).map((m) => JSON.parse(m.Body!))).toEqual([letter]);
 });

@@ -39,7 +39,11 @@ afterAll(async () => {
   await db?.close();
 });
 
-const publicUrl = async (url: string): Promise<CallbackUrlCheck> => ({ ok: true, url: new URL(url), addresses: [{ address: '93.184.216.34', family: 4 }] });
+const publicUrl = async (url: string): Promise<CallbackUrlCheck> => ({
+  ok: true,
+  url: new URL(url),
+  addresses: [{ address: '93.184.216.34', family: 4 }],
+});
 
 /** Settles when `release()` is called; `reached` settles when something starts waiting on it. */
 function gate() {
@@ -58,7 +62,11 @@ type Hook = (send: () => Promise<unknown>) => Promise<unknown>;
  * through. The hooks sit inside the SDK's retry loop, so a hook that throws a transient error after sending is a
  * request that was applied but whose response was lost, and the SDK retries it.
  */
-function clientWithHooks(operation: 'PutItemCommand' | 'DeleteItemCommand', kind: 'report#' | 'idem#', hooks: Hook[]): DynamoDBClient {
+function clientWithHooks(
+  operation: 'PutItemCommand' | 'DeleteItemCommand',
+  kind: 'report#' | 'idem#',
+  hooks: Hook[],
+): DynamoDBClient {
   const client = dynamoClient(db.endpoint, { maxAttempts: 3 });
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -82,7 +90,11 @@ const lostResponse: Hook = async (send) => {
 /** A fresh queue, the repository over `client`, and the dependencies of `submitReport`. */
 async function setup(client: DynamoDBClient = dynamoClient(db.endpoint, { maxAttempts: 3 })) {
   const queue: LocalQueue = await sqs.createQueue(`reports-races-${++seq}`);
-  const repo = new DynamoReportRepository({ documentClient: documentClient(client), tableName: TABLE, retentionDays: 30 });
+  const repo = new DynamoReportRepository({
+    documentClient: documentClient(client),
+    tableName: TABLE,
+    retentionDays: 30,
+  });
   const deps = (q: ReportQueue = new SqsReportQueue(sqs.client, queue.url)): SubmitReportDeps => ({
     repo,
     queue: q,
@@ -98,12 +110,21 @@ async function setup(client: DynamoDBClient = dynamoClient(db.endpoint, { maxAtt
       if (messages.length === 0) break;
       for (const m of messages) {
         const { reportId: id } = JSON.parse(m.Body!) as { reportId: string };
-        await runReportJob(id, { receiveCount: 1, deadlineAt: Date.now() + 10_000 }, {
-          repo,
-          publisher,
-          config,
-          generate: async () => ({ text: 'done', model: 'm', usage: { inputTokens: 1, outputTokens: 1 }, metrics: { ttftMs: 1, latencyMs: 1 } }),
-        });
+        await runReportJob(
+          id,
+          { receiveCount: 1, deadlineAt: Date.now() + 10_000 },
+          {
+            repo,
+            publisher,
+            config,
+            generate: async () => ({
+              text: 'done',
+              model: 'm',
+              usage: { inputTokens: 1, outputTokens: 1 },
+              metrics: { ttftMs: 1, latencyMs: 1 },
+            }),
+          },
+        );
       }
     }
     return repo.get(reportId);
@@ -195,11 +216,14 @@ test('many replays racing a first submit that fails to enqueue: every 202 names 
     const replays = [0, 1, 2, 4, 8].map((ms) => sleep(ms).then(replay));
     failing.release();
     const outcomes = [await first, early, ...(await Promise.all(replays))];
-    const accepted = outcomes.filter((o): o is { reportId: string } => typeof (o as { reportId?: unknown }).reportId === 'string');
+    const accepted = outcomes.filter(
+      (o): o is { reportId: string } => typeof (o as { reportId?: unknown }).reportId === 'string',
+    );
     expect(accepted.length).toBeGreaterThan(0);
     // The early replay pinned the key to the first report, so the failing first submit could not free it.
     expect(new Set(accepted.map((a) => a.reportId)).size).toBe(1);
-    for (const o of outcomes) if (!accepted.includes(o as { reportId: string })) expect(o).toBeInstanceOf(ServiceUnavailableError);
+    for (const o of outcomes)
+      if (!accepted.includes(o as { reportId: string })) expect(o).toBeInstanceOf(ServiceUnavailableError);
     for (const { reportId } of accepted) expect(await t.finish(reportId)).toMatchObject({ status: 'COMPLETED' });
   } finally {
     t.cleanup();
@@ -208,7 +232,11 @@ test('many replays racing a first submit that fails to enqueue: every 202 names 
 
 test('a submit whose report write fails frees its key: the same key with a corrected body is accepted', async () => {
   const writeFails: Hook = async () => {
-    throw Object.assign(new Error('One or more parameter values were invalid'), { name: 'ValidationException', $fault: 'client', $metadata: {} });
+    throw Object.assign(new Error('One or more parameter values were invalid'), {
+      name: 'ValidationException',
+      $fault: 'client',
+      $metadata: {},
+    });
   };
   const t = await setup(clientWithReportPutHooks([writeFails]));
   try {
@@ -239,7 +267,10 @@ test('an SDK retry of the key release that was applied still deletes the unqueue
     const ids = ['55555555-5555-4555-8555-555555555555', '66666666-6666-4666-8666-666666666666'];
     const newId = () => ids.shift()!;
     const idempotencyKey = key();
-    const failed = await submitReport({ prompt: 'Release retried', idempotencyKey }, alice, { ...t.deps(failingQueue()), newId }).catch((e: unknown) => e);
+    const failed = await submitReport({ prompt: 'Release retried', idempotencyKey }, alice, {
+      ...t.deps(failingQueue()),
+      newId,
+    }).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(ServiceUnavailableError);
     expect(await t.repo.get('55555555-5555-4555-8555-555555555555')).toBeUndefined();
     const corrected = await submitReport({ prompt: 'Another body', idempotencyKey }, alice, { ...t.deps(), newId });

@@ -13,7 +13,11 @@ reportWorkerSuite('DynamoDB report store (dynalite)', async () => {
   const client = dynamoClient(db.endpoint);
   await createTable(client, 'reports-test', { partitionKey: 'pk' });
   return {
-    repo: new DynamoReportRepository({ documentClient: documentClient(client), tableName: 'reports-test', retentionDays: 30 }),
+    repo: new DynamoReportRepository({
+      documentClient: documentClient(client),
+      tableName: 'reports-test',
+      retentionDays: 30,
+    }),
     async close() {
       client.destroy();
       await db.close();

@@ -12,7 +12,8 @@ import { tokenBudgetSuite, useBudgetFixture, type TokenBudgetHarness } from '../
 const TABLE = 'guard-budget-integration';
 const guard = useGuardTable(TABLE);
 const rawItem = async (userId: string, window: string) =>
-  (await guard.doc.send(new GetCommand({ TableName: TABLE, Key: { pk: DynamoTokenBudgetStore.key(userId, window) } }))).Item;
+  (await guard.doc.send(new GetCommand({ TableName: TABLE, Key: { pk: DynamoTokenBudgetStore.key(userId, window) } })))
+    .Item;
 
 /** A DynamoTokenBudgetStore per budget over the shared table, as deployed instances have; requests counted per test. */
 function dynamoHarness(): TokenBudgetHarness {
@@ -28,7 +29,10 @@ function dynamoHarness(): TokenBudgetHarness {
     },
     unreachable() {
       const unreachable = unreachableDocumentClient();
-      return { store: new DynamoTokenBudgetStore({ tableName: TABLE, documentClient: unreachable.doc }), close: unreachable.close };
+      return {
+        store: new DynamoTokenBudgetStore({ tableName: TABLE, documentClient: unreachable.doc }),
+        close: unreachable.close,
+      };
     },
   };
 }
@@ -42,6 +46,11 @@ describe('DynamoTokenBudgetStore', () => {
     const budget = f.newBudget();
     await budget.reserve(f.user, 'free', 10);
     const item = await guard.doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `budget#${f.user}#2026-05-20` } }));
-    expect(item.Item).toMatchObject({ used: 10, userId: f.user, window: '2026-05-20', expiresAt: Date.UTC(2026, 4, 23) / 1000 });
+    expect(item.Item).toMatchObject({
+      used: 10,
+      userId: f.user,
+      window: '2026-05-20',
+      expiresAt: Date.UTC(2026, 4, 23) / 1000,
+    });
   });
 });

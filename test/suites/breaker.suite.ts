@@ -74,8 +74,10 @@ export const settings: BreakerSettings = {
   cacheMs: 1_000,
 };
 
-export const throttled = () => Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
-export const badRequest = () => Object.assign(new Error('bad'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+export const throttled = () =>
+  Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } });
+export const badRequest = () =>
+  Object.assign(new Error('bad'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
 
 export function permitOf(decision: BreakerDecision): BreakerPermit {
   if (!decision.allowed) throw new Error(`expected a permit, breaker is ${decision.state}`);
@@ -90,7 +92,11 @@ export interface BreakerFixture {
   readonly model: string;
   now(): number;
   advance(ms: number): void;
-  newBreaker(extra?: { metrics?: BreakerMetrics; logger?: BreakerLogger; settings?: Partial<BreakerSettings> }): CircuitBreaker;
+  newBreaker(extra?: {
+    metrics?: BreakerMetrics;
+    logger?: BreakerLogger;
+    settings?: Partial<BreakerSettings>;
+  }): CircuitBreaker;
   fail(breaker: CircuitBreaker, times: number, err?: () => unknown): Promise<void>;
   succeed(breaker: CircuitBreaker, times: number, ttftMs?: number): Promise<void>;
   /** Trips the breaker with minimumCalls failures; returns with the clock unchanged. */
@@ -347,9 +353,25 @@ export function breakerSuite(name: string, makeHarness: () => BreakerHarness): v
         const breaker = newBreaker();
         await tripOpen(breaker);
         const open = await breaker.store.readState(f.model);
-        const lease = { ...open, state: 'HALF_OPEN' as const, generation: open.generation + 1, probeHolder: 'x', probeLeaseUntil: f.t + 1 };
-        expect(await breaker.store.writeState(f.model, lease, { generation: open.generation, probeAvailableAt: open.openUntil! - 1 })).toBe(false);
-        expect(await breaker.store.writeState(f.model, lease, { generation: open.generation, probeAvailableAt: open.openUntil! })).toBe(true);
+        const lease = {
+          ...open,
+          state: 'HALF_OPEN' as const,
+          generation: open.generation + 1,
+          probeHolder: 'x',
+          probeLeaseUntil: f.t + 1,
+        };
+        expect(
+          await breaker.store.writeState(f.model, lease, {
+            generation: open.generation,
+            probeAvailableAt: open.openUntil! - 1,
+          }),
+        ).toBe(false);
+        expect(
+          await breaker.store.writeState(f.model, lease, {
+            generation: open.generation,
+            probeAvailableAt: open.openUntil!,
+          }),
+        ).toBe(true);
       });
 
       it('refuses a write from a generation that has moved on', async () => {
@@ -412,7 +434,12 @@ export function breakerSuite(name: string, makeHarness: () => BreakerHarness): v
         const unreachable = harness.unreachable();
         try {
           const warn = jest.fn();
-          const breaker = new CircuitBreaker({ store: unreachable.store, settings, now, logger: { info: jest.fn(), warn } });
+          const breaker = new CircuitBreaker({
+            store: unreachable.store,
+            settings,
+            now,
+            logger: { info: jest.fn(), warn },
+          });
           const decision = await breaker.acquire(f.model);
           expect(decision.allowed).toBe(true);
           await permitOf(decision).failure(throttled());
@@ -452,7 +479,11 @@ export function breakerSuite(name: string, makeHarness: () => BreakerHarness): v
         const status = await breaker.forceOpen(f.model);
         expect(status).toMatchObject({ state: 'OPEN', forced: true, openUntil: null });
         advance(7 * 24 * 3600 * 1000);
-        expect(await breaker.acquire(f.model)).toEqual({ allowed: false, state: 'OPEN', retryAfterSeconds: settings.maxOpenSeconds });
+        expect(await breaker.acquire(f.model)).toEqual({
+          allowed: false,
+          state: 'OPEN',
+          retryAfterSeconds: settings.maxOpenSeconds,
+        });
 
         expect(await breaker.forceClose(f.model)).toMatchObject({ state: 'CLOSED', forced: false, trips: 0 });
         advance(settings.cacheMs); // other instances see it within cacheMs; this one already knows
@@ -516,13 +547,18 @@ export function breakerSuite(name: string, makeHarness: () => BreakerHarness): v
         advance(settings.openSeconds * 1000);
         await permitOf(await breaker.acquire(f.model)).success({ ttftMs: 5 });
 
-        const transitions = emitted.filter((m) => m.name === 'BreakerTransition').map((m) => `${m.dimensions.from}>${m.dimensions.to}`);
+        const transitions = emitted
+          .filter((m) => m.name === 'BreakerTransition')
+          .map((m) => `${m.dimensions.from}>${m.dimensions.to}`);
         expect(transitions).toEqual(['CLOSED>OPEN', 'OPEN>HALF_OPEN', 'HALF_OPEN>CLOSED']);
-        expect(emitted.filter((m) => m.name === 'BreakerTransition').every((m) => m.dimensions.model === f.model)).toBe(true);
+        expect(emitted.filter((m) => m.name === 'BreakerTransition').every((m) => m.dimensions.model === f.model)).toBe(
+          true,
+        );
         const gauges = emitted.filter((m) => m.name === 'BreakerState').map((m) => m.value);
         expect(gauges).toEqual(expect.arrayContaining([0, 2, 1]));
         expect(gauges[gauges.length - 1]).toBe(0);
         expect(info.mock.calls.filter(([msg]) => msg === 'breaker transition')).toHaveLength(3);
       });
-    });  });
+    });
+  });
 }

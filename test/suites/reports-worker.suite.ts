@@ -4,9 +4,19 @@
  * test/unit/reports-worker.test.ts (the in-memory fake) and test/integration/reports-worker.test.ts (the DynamoDB
  * adapter against dynalite). A module, not a test file: Jest runs only files ending in .test.ts.
  */
-import { ModelStreamError, ModelUnavailableError, TokenBudgetExceededError, ValidationError } from '../../lambda/core/errors';
+import {
+  ModelStreamError,
+  ModelUnavailableError,
+  TokenBudgetExceededError,
+  ValidationError,
+} from '../../lambda/core/errors';
 import type { ReportStore } from '../../lambda/core/reports/ports';
-import { failExhaustedReport, runReportJob, type GenerateFn, type ReportWorkerDeps } from '../../lambda/core/reports/worker';
+import {
+  failExhaustedReport,
+  runReportJob,
+  type GenerateFn,
+  type ReportWorkerDeps,
+} from '../../lambda/core/reports/worker';
 import { parseConfig } from '../../config/schema';
 import { FakeBus } from '../helpers/reports-fakes';
 
@@ -51,7 +61,14 @@ export function reportWorkerSuite(name: string, makeHarness: () => Promise<Repor
     }
 
     function deps(overrides: Partial<ReportWorkerDeps> = {}): ReportWorkerDeps & { publisher: FakeBus } {
-      return { repo, publisher: new FakeBus(), generate: okModel(), config, random: () => 0.5, ...overrides } as ReportWorkerDeps & {
+      return {
+        repo,
+        publisher: new FakeBus(),
+        generate: okModel(),
+        config,
+        random: () => 0.5,
+        ...overrides,
+      } as ReportWorkerDeps & {
         publisher: FakeBus;
       };
     }
@@ -116,7 +133,11 @@ export function reportWorkerSuite(name: string, makeHarness: () => Promise<Repor
         expect(outcome).toMatchObject({ kind: 'retry', error: { code: 'MODEL_UNAVAILABLE' } });
         // 5 s scaled by the jitter (0.5 → 0.75), rounded up; Retry-After asked for less.
         if (outcome.kind === 'retry') expect(outcome.delaySeconds).toBe(4);
-        expect(await repo.get(id)).toMatchObject({ status: 'QUEUED', attempts: 1, lastError: { code: 'MODEL_UNAVAILABLE' } });
+        expect(await repo.get(id)).toMatchObject({
+          status: 'QUEUED',
+          attempts: 1,
+          lastError: { code: 'MODEL_UNAVAILABLE' },
+        });
       });
 
       test('the retry delay honours Retry-After and is capped at half the visibility timeout', async () => {
@@ -168,13 +189,22 @@ export function reportWorkerSuite(name: string, makeHarness: () => Promise<Repor
 
         const d = deps({ generate: okModel('from the second worker') });
         expect((await runReportJob(id, { ...first, receiveCount: 2 }, d)).kind).toBe('completed');
-        expect(await repo.get(id)).toMatchObject({ status: 'COMPLETED', attempts: 2, result: { text: 'from the second worker' } });
+        expect(await repo.get(id)).toMatchObject({
+          status: 'COMPLETED',
+          attempts: 2,
+          result: { text: 'from the second worker' },
+        });
 
         // The first worker comes back to life and tries to finish with its stale lease token.
         const late = await repo.finish(
           id,
           1,
-          { status: 'COMPLETED', result: { text: 'stale', usage: { inputTokens: 0, outputTokens: 0 } }, model: 'x', modelLatencyMs: 1 },
+          {
+            status: 'COMPLETED',
+            result: { text: 'stale', usage: { inputTokens: 0, outputTokens: 0 } },
+            model: 'x',
+            modelLatencyMs: 1,
+          },
           Date.now(),
         );
         expect(late).toBeUndefined();
@@ -204,7 +234,12 @@ export function reportWorkerSuite(name: string, makeHarness: () => Promise<Repor
       test('fails a report stuck RUNNING by a dead worker, with the last error, and publishes report.failed', async () => {
         const id = await newReport();
         const claim = await repo.claim(id, Date.now() - 60_000, 30_000);
-        await repo.release(id, claim!.attempts, { code: 'MODEL_UNAVAILABLE', message: 'No model could answer' }, Date.now());
+        await repo.release(
+          id,
+          claim!.attempts,
+          { code: 'MODEL_UNAVAILABLE', message: 'No model could answer' },
+          Date.now(),
+        );
         await repo.claim(id, Date.now() - 60_000, 30_000); // a second worker died too
         const d = deps();
         const outcome = await failExhaustedReport(id, d);

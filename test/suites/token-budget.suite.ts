@@ -74,153 +74,174 @@ export function tokenBudgetSuite(name: string, makeHarness: () => TokenBudgetHar
     const f = useBudgetFixture(harness);
     const { newBudget } = f;
 
-      it('reserves, then settles to the reported usage', async () => {
-        const budget = newBudget();
-        const r = await budget.reserve(f.user, 'free', 300);
-        expect(r).toMatchObject({ userId: f.user, plan: 'free', window: '2026-05-20', estimatedTokens: 300, limit: 1_000, usedAfter: 300 });
-        await budget.settle(r, 120);
-        expect((await budget.usage(f.user, 'free')).used).toBe(120);
+    it('reserves, then settles to the reported usage', async () => {
+      const budget = newBudget();
+      const r = await budget.reserve(f.user, 'free', 300);
+      expect(r).toMatchObject({
+        userId: f.user,
+        plan: 'free',
+        window: '2026-05-20',
+        estimatedTokens: 300,
+        limit: 1_000,
+        usedAfter: 300,
       });
+      await budget.settle(r, 120);
+      expect((await budget.usage(f.user, 'free')).used).toBe(120);
+    });
 
-      it('settles above the estimate without failing, even past the limit', async () => {
-        const budget = newBudget();
-        const r = await budget.reserve(f.user, 'free', 900);
-        await budget.settle(r, 1_200);
-        expect(await budget.usage(f.user, 'free')).toMatchObject({ used: 1_200, remaining: 0 });
-        await expect(budget.reserve(f.user, 'free', 1)).rejects.toBeInstanceOf(TokenBudgetExceededError);
+    it('settles above the estimate without failing, even past the limit', async () => {
+      const budget = newBudget();
+      const r = await budget.reserve(f.user, 'free', 900);
+      await budget.settle(r, 1_200);
+      expect(await budget.usage(f.user, 'free')).toMatchObject({ used: 1_200, remaining: 0 });
+      await expect(budget.reserve(f.user, 'free', 1)).rejects.toBeInstanceOf(TokenBudgetExceededError);
+    });
+
+    it('gives the whole estimate back on release', async () => {
+      const budget = newBudget();
+      const kept = await budget.reserve(f.user, 'free', 100);
+      const released = await budget.reserve(f.user, 'free', 400);
+      await budget.release(released);
+      expect((await budget.usage(f.user)).used).toBe(100);
+      await budget.settle(kept, 100);
+      expect((await budget.usage(f.user)).used).toBe(100);
+    });
+
+    it('applies only the first settle or release of a reservation', async () => {
+      const budget = newBudget();
+      const r = await budget.reserve(f.user, 'free', 500);
+      await budget.settle(r, 200);
+      await budget.settle(r, 200);
+      await budget.release(r);
+      expect((await budget.usage(f.user)).used).toBe(200);
+    });
+
+    it('allows a reservation that exactly fills the budget and rejects the next token', async () => {
+      const budget = newBudget();
+      await budget.reserve(f.user, 'free', 600);
+      await budget.reserve(f.user, 'free', 400);
+      await expect(budget.reserve(f.user, 'free', 1)).rejects.toBeInstanceOf(TokenBudgetExceededError);
+    });
+
+    it('rejects with 429 and Retry-After counting to the end of the UTC day', async () => {
+      const budget = newBudget();
+      await budget.reserve(f.user, 'free', 950);
+      const err = await rejection(budget.reserve(f.user, 'free', 100));
+      expect(err.status).toBe(429);
+      expect(err.code).toBe('TOKEN_BUDGET_EXCEEDED');
+      expect(err.retryAfterSeconds).toBe(5.5 * 3600); // 18:30 → midnight
+      expect(err.message).toMatch(/2026-05-21T00:00:00.000Z/);
+      // The rejected reservation added nothing.
+      expect((await budget.usage(f.user)).used).toBe(950);
+    });
+
+    it('rejects an estimate larger than the whole daily budget without Retry-After', async () => {
+      const budget = newBudget();
+      const err = await rejection(budget.reserve(f.user, 'free', 1_001));
+      expect(err.retryAfterSeconds).toBeUndefined();
+      expect((await budget.usage(f.user)).used).toBe(0);
+    });
+
+    it('never reserves more than the limit when reservations arrive in parallel', async () => {
+      const budgets = Array.from({ length: 4 }, () => newBudget()); // four instances
+      const attempts = Array.from({ length: 40 }, (_, i) => budgets[i % budgets.length].reserve(f.user, 'free', 70));
+      const results = await Promise.allSettled(attempts);
+      const granted = results.filter((r) => r.status === 'fulfilled');
+      const refused = results.filter((r) => r.status === 'rejected');
+      expect(granted).toHaveLength(Math.floor(1_000 / 70));
+      expect(refused.every((r) => r.status === 'rejected' && r.reason instanceof TokenBudgetExceededError)).toBe(true);
+      expect((await budgets[0].usage(f.user)).used).toBe(granted.length * 70);
+    });
+
+    it('starts a fresh budget when the UTC day rolls over', async () => {
+      const budget = newBudget();
+      await budget.reserve(f.user, 'free', 1_000);
+      await expect(budget.reserve(f.user, 'free', 1)).rejects.toBeInstanceOf(TokenBudgetExceededError);
+
+      f.at(Date.UTC(2026, 4, 20, 23, 59, 59, 999));
+      const last = await rejection(budget.reserve(f.user, 'free', 1));
+      expect(last.retryAfterSeconds).toBe(1);
+
+      f.at(Date.UTC(2026, 4, 21, 0, 0, 0));
+      const r = await budget.reserve(f.user, 'free', 1_000);
+      expect(r.window).toBe('2026-05-21');
+      expect(await budget.usage(f.user, 'free')).toMatchObject({
+        window: '2026-05-21',
+        used: 1_000,
+        resetsAt: '2026-05-22T00:00:00.000Z',
       });
+    });
 
-      it('gives the whole estimate back on release', async () => {
-        const budget = newBudget();
-        const kept = await budget.reserve(f.user, 'free', 100);
-        const released = await budget.reserve(f.user, 'free', 400);
-        await budget.release(released);
-        expect((await budget.usage(f.user)).used).toBe(100);
-        await budget.settle(kept, 100);
-        expect((await budget.usage(f.user)).used).toBe(100);
+    it('settles a reservation in the window it was made in, even after midnight', async () => {
+      const budget = newBudget();
+      f.at(Date.UTC(2026, 4, 20, 23, 59, 50));
+      const r = await budget.reserve(f.user, 'free', 500);
+      f.at(Date.UTC(2026, 4, 21, 0, 0, 10));
+      await budget.settle(r, 800);
+      expect((await budget.usage(f.user)).used).toBe(0);
+      expect((await harness.counter(f.user, '2026-05-20'))?.used).toBe(800);
+    });
+
+    it('keeps separate budgets per f.user and uses each plan limit', async () => {
+      const budget = newBudget();
+      const other = `${f.user}-other`;
+      await budget.reserve(f.user, 'free', 1_000);
+      await expect(budget.reserve(other, 'pro', 50_000)).resolves.toMatchObject({ limit: 100_000 });
+    });
+
+    it('lets the store forget the counter two days after the window, or retentionDays', async () => {
+      await newBudget().reserve(f.user, 'free', 10);
+      expect(await harness.counter(f.user, '2026-05-20')).toEqual({
+        used: 10,
+        expiresAt: Date.UTC(2026, 4, 23) / 1000,
       });
+      const kept = newBudget({ retentionDays: 7 });
+      await kept.reserve(`${f.user}-b`, 'free', 10);
+      expect((await harness.counter(`${f.user}-b`, '2026-05-20'))?.expiresAt).toBe(Date.UTC(2026, 4, 28) / 1000);
+    });
 
-      it('applies only the first settle or release of a reservation', async () => {
-        const budget = newBudget();
-        const r = await budget.reserve(f.user, 'free', 500);
-        await budget.settle(r, 200);
-        await budget.settle(r, 200);
-        await budget.release(r);
-        expect((await budget.usage(f.user)).used).toBe(200);
-      });
+    it('costs one write to reserve, one to settle, none to settle an exact estimate, and no reads', async () => {
+      const budget = newBudget();
+      const a = await budget.reserve(f.user, 'free', 100);
+      await budget.settle(a, 90);
+      const b = await budget.reserve(f.user, 'free', 100);
+      await budget.settle(b, 100);
+      expect(harness.requests).toMatchObject({ reads: 0, writes: 3 });
+    });
 
-      it('allows a reservation that exactly fills the budget and rejects the next token', async () => {
-        const budget = newBudget();
-        await budget.reserve(f.user, 'free', 600);
-        await budget.reserve(f.user, 'free', 400);
-        await expect(budget.reserve(f.user, 'free', 1)).rejects.toBeInstanceOf(TokenBudgetExceededError);
-      });
+    it('lets an error from the store through when reserving, rather than calling the model unbudgeted', async () => {
+      const unreachable = harness.unreachable();
+      try {
+        const budget = newBudget({ store: unreachable.store });
+        await expect(budget.reserve(f.user, 'free', 10)).rejects.toThrow('ECONNREFUSED');
+      } finally {
+        unreachable.close();
+      }
+    });
 
-      it('rejects with 429 and Retry-After counting to the end of the UTC day', async () => {
-        const budget = newBudget();
-        await budget.reserve(f.user, 'free', 950);
-        const err = await rejection(budget.reserve(f.user, 'free', 100));
-        expect(err.status).toBe(429);
-        expect(err.code).toBe('TOKEN_BUDGET_EXCEEDED');
-        expect(err.retryAfterSeconds).toBe(5.5 * 3600); // 18:30 → midnight
-        expect(err.message).toMatch(/2026-05-21T00:00:00.000Z/);
-        // The rejected reservation added nothing.
-        expect((await budget.usage(f.user)).used).toBe(950);
-      });
+    it('rejects a plan the configuration does not define', async () => {
+      await expect(newBudget().reserve(f.user, 'gold', 1)).rejects.toThrow('Unknown plan "gold"');
+      await expect(newBudget().reserve(f.user, 'constructor', 1)).rejects.toThrow('Unknown plan');
+    });
 
-      it('rejects an estimate larger than the whole daily budget without Retry-After', async () => {
-        const budget = newBudget();
-        const err = await rejection(budget.reserve(f.user, 'free', 1_001));
-        expect(err.retryAfterSeconds).toBeUndefined();
-        expect((await budget.usage(f.user)).used).toBe(0);
-      });
-
-      it('never reserves more than the limit when reservations arrive in parallel', async () => {
-        const budgets = Array.from({ length: 4 }, () => newBudget()); // four instances
-        const attempts = Array.from({ length: 40 }, (_, i) => budgets[i % budgets.length].reserve(f.user, 'free', 70));
-        const results = await Promise.allSettled(attempts);
-        const granted = results.filter((r) => r.status === 'fulfilled');
-        const refused = results.filter((r) => r.status === 'rejected');
-        expect(granted).toHaveLength(Math.floor(1_000 / 70));
-        expect(refused.every((r) => r.status === 'rejected' && r.reason instanceof TokenBudgetExceededError)).toBe(true);
-        expect((await budgets[0].usage(f.user)).used).toBe(granted.length * 70);
-      });
-
-      it('starts a fresh budget when the UTC day rolls over', async () => {
-        const budget = newBudget();
-        await budget.reserve(f.user, 'free', 1_000);
-        await expect(budget.reserve(f.user, 'free', 1)).rejects.toBeInstanceOf(TokenBudgetExceededError);
-
-        f.at(Date.UTC(2026, 4, 20, 23, 59, 59, 999));
-        const last = await rejection(budget.reserve(f.user, 'free', 1));
-        expect(last.retryAfterSeconds).toBe(1);
-
-        f.at(Date.UTC(2026, 4, 21, 0, 0, 0));
-        const r = await budget.reserve(f.user, 'free', 1_000);
-        expect(r.window).toBe('2026-05-21');
-        expect(await budget.usage(f.user, 'free')).toMatchObject({ window: '2026-05-21', used: 1_000, resetsAt: '2026-05-22T00:00:00.000Z' });
-      });
-
-      it('settles a reservation in the window it was made in, even after midnight', async () => {
-        const budget = newBudget();
-        f.at(Date.UTC(2026, 4, 20, 23, 59, 50));
-        const r = await budget.reserve(f.user, 'free', 500);
-        f.at(Date.UTC(2026, 4, 21, 0, 0, 10));
-        await budget.settle(r, 800);
-        expect((await budget.usage(f.user)).used).toBe(0);
-        expect((await harness.counter(f.user, '2026-05-20'))?.used).toBe(800);
-      });
-
-      it('keeps separate budgets per f.user and uses each plan limit', async () => {
-        const budget = newBudget();
-        const other = `${f.user}-other`;
-        await budget.reserve(f.user, 'free', 1_000);
-        await expect(budget.reserve(other, 'pro', 50_000)).resolves.toMatchObject({ limit: 100_000 });
-      });
-
-      it('lets the store forget the counter two days after the window, or retentionDays', async () => {
-        await newBudget().reserve(f.user, 'free', 10);
-        expect(await harness.counter(f.user, '2026-05-20')).toEqual({ used: 10, expiresAt: Date.UTC(2026, 4, 23) / 1000 });
-        const kept = newBudget({ retentionDays: 7 });
-        await kept.reserve(`${f.user}-b`, 'free', 10);
-        expect((await harness.counter(`${f.user}-b`, '2026-05-20'))?.expiresAt).toBe(Date.UTC(2026, 4, 28) / 1000);
-      });
-
-      it('costs one write to reserve, one to settle, none to settle an exact estimate, and no reads', async () => {
-        const budget = newBudget();
-        const a = await budget.reserve(f.user, 'free', 100);
-        await budget.settle(a, 90);
-        const b = await budget.reserve(f.user, 'free', 100);
-        await budget.settle(b, 100);
-        expect(harness.requests).toMatchObject({ reads: 0, writes: 3 });
-      });
-
-      it('lets an error from the store through when reserving, rather than calling the model unbudgeted', async () => {
-        const unreachable = harness.unreachable();
-        try {
-          const budget = newBudget({ store: unreachable.store });
-          await expect(budget.reserve(f.user, 'free', 10)).rejects.toThrow('ECONNREFUSED');
-        } finally {
-          unreachable.close();
-        }
-      });
-
-      it('rejects a plan the configuration does not define', async () => {
-        await expect(newBudget().reserve(f.user, 'gold', 1)).rejects.toThrow('Unknown plan "gold"');
-        await expect(newBudget().reserve(f.user, 'constructor', 1)).rejects.toThrow('Unknown plan');
-      });
-
-      it('never throws from settle when the table is unreachable', async () => {
-        const unreachable = harness.unreachable();
-        try {
-          const warn = jest.fn();
-          const budget = newBudget({ store: unreachable.store, logger: { warn } });
-          const reservation = { userId: f.user, plan: 'free', window: '2026-05-20', estimatedTokens: 10, limit: 1_000, usedAfter: 10 };
-          await expect(budget.settle(reservation, 50)).resolves.toBeUndefined();
-          expect(warn).toHaveBeenCalledWith('token budget settle not recorded', expect.objectContaining({ delta: 40 }));
-        } finally {
-          unreachable.close();
-        }
-      });
+    it('never throws from settle when the table is unreachable', async () => {
+      const unreachable = harness.unreachable();
+      try {
+        const warn = jest.fn();
+        const budget = newBudget({ store: unreachable.store, logger: { warn } });
+        const reservation = {
+          userId: f.user,
+          plan: 'free',
+          window: '2026-05-20',
+          estimatedTokens: 10,
+          limit: 1_000,
+          usedAfter: 10,
+        };
+        await expect(budget.settle(reservation, 50)).resolves.toBeUndefined();
+        expect(warn).toHaveBeenCalledWith('token budget settle not recorded', expect.objectContaining({ delta: 40 }));
+      } finally {
+        unreachable.close();
+      }
+    });
   });
 }

@@ -4,7 +4,9 @@ const policy = (jitter: BackoffPolicy['jitter']): BackoffPolicy => ({ baseMs: 1_
 
 describe('backoffMs', () => {
   it('doubles per retry from the base and stops at the cap', () => {
-    expect([1, 2, 3, 4, 5, 6].map((r) => backoffMs(policy('none'), r))).toEqual([1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
+    expect([1, 2, 3, 4, 5, 6].map((r) => backoffMs(policy('none'), r))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 10_000, 10_000,
+    ]);
   });
 
   it('full jitter waits a random share of the delay, from nothing to all of it', () => {

@@ -39,10 +39,18 @@ describe('classifyOutcome', () => {
     ['ModelErrorException', sdkError('ModelErrorException', 424, 'client'), 'stream'],
     ['our ModelStreamError without a cause', new ModelStreamError('broke'), 'stream'],
     ['AccessDeniedException (model access not granted)', sdkError('AccessDeniedException', 403, 'client'), 'unusable'],
-    ['ResourceNotFoundException (model not in region)', sdkError('ResourceNotFoundException', 404, 'client'), 'unusable'],
+    [
+      'ResourceNotFoundException (model not in region)',
+      sdkError('ResourceNotFoundException', 404, 'client'),
+      'unusable',
+    ],
     ['a reset connection', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'network'],
     ['an HTTP/2 stream error', Object.assign(new Error('h2'), { code: 'ERR_HTTP2_STREAM_ERROR' }), 'network'],
-    ['an abort caused by the first-token timeout', Object.assign(named('AbortError'), { cause: new TtftTimeoutError('m', 1) }), 'timeout'],
+    [
+      'an abort caused by the first-token timeout',
+      Object.assign(named('AbortError'), { cause: new TtftTimeoutError('m', 1) }),
+      'timeout',
+    ],
     [
       'our ModelStreamError wrapping a throttle',
       new ModelStreamError('wrapped', { cause: sdkError('ThrottlingException', 429) }),
@@ -55,7 +63,11 @@ describe('classifyOutcome', () => {
   });
 
   const ignored: Array<[string, unknown, OutcomeKind]> = [
-    ['our deadline (a healthy model slower than a synchronous call may wait)', new DeadlineExceededError('deadline'), 'limit'],
+    [
+      'our deadline (a healthy model slower than a synchronous call may wait)',
+      new DeadlineExceededError('deadline'),
+      'limit',
+    ],
     [
       'our deadline, whatever aborted the call',
       new DeadlineExceededError('deadline', { cause: sdkError('ThrottlingException', 429) }),
@@ -68,7 +80,11 @@ describe('classifyOutcome', () => {
     ['our PayloadTooLargeError', new PayloadTooLargeError('too big'), 'invalid-request'],
     ['a client abort', named('AbortError'), 'aborted'],
     ['a DOM-style abort code', Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }), 'aborted'],
-    ['our token budget rejection (status 429)', new TokenBudgetExceededError('spent', { retryAfterSeconds: 10 }), 'limit'],
+    [
+      'our token budget rejection (status 429)',
+      new TokenBudgetExceededError('spent', { retryAfterSeconds: 10 }),
+      'limit',
+    ],
     ['our own ModelUnavailableError (status 503)', new ModelUnavailableError('none'), 'internal'],
     ['our own InternalError (status 500)', new InternalError('bug'), 'internal'],
     ['a TypeError in our code', new TypeError('x is undefined'), 'internal'],

@@ -26,7 +26,11 @@ class MemoryBreakerStore implements BreakerStore {
     return this.states.get(modelId) ?? CLOSED_INITIAL;
   }
 
-  async writeState(modelId: string, next: StoredBreakerState, condition: Parameters<BreakerStore['writeState']>[2]): Promise<boolean> {
+  async writeState(
+    modelId: string,
+    next: StoredBreakerState,
+    condition: Parameters<BreakerStore['writeState']>[2],
+  ): Promise<boolean> {
     this.requests.record('PutItem');
     if (!conditionHolds(this.states.get(modelId), condition)) return false;
     this.states.set(modelId, { ...next });
@@ -44,12 +48,20 @@ class MemoryBreakerStore implements BreakerStore {
     this.requests.record('UpdateItem');
     const key = `${modelId}#${generation}#${bucketStartMs}`;
     const c = this.counters.get(key) ?? { calls: 0, failures: 0, slow: 0 };
-    const updated = { calls: c.calls + 1, failures: c.failures + (outcome.failure ? 1 : 0), slow: c.slow + (outcome.slow ? 1 : 0) };
+    const updated = {
+      calls: c.calls + 1,
+      failures: c.failures + (outcome.failure ? 1 : 0),
+      slow: c.slow + (outcome.slow ? 1 : 0),
+    };
     this.counters.set(key, updated);
     return returnCounts ? updated : undefined;
   }
 
-  async readCounters(modelId: string, generation: number, bucketStarts: readonly number[]): Promise<Map<number, WindowCounts>> {
+  async readCounters(
+    modelId: string,
+    generation: number,
+    bucketStarts: readonly number[],
+  ): Promise<Map<number, WindowCounts>> {
     this.requests.record('BatchGetItem');
     const result = new Map<number, WindowCounts>();
     for (const b of bucketStarts) {
@@ -84,11 +96,19 @@ const t = Date.UTC(2026, 0, 15, 12, 0, 0);
 
 describe('state machine', () => {
   it('doubles the open wait per consecutive trip up to maxOpenSeconds', () => {
-    expect([1, 2, 3, 4, 10].map((trips) => machine.openWaitMs(trips, settings))).toEqual([5_000, 10_000, 20_000, 20_000, 20_000]);
+    expect([1, 2, 3, 4, 10].map((trips) => machine.openWaitMs(trips, settings))).toEqual([
+      5_000, 10_000, 20_000, 20_000, 20_000,
+    ]);
   });
 
   it('suggests a retry no later than a first open wait while a probe holds its lease', () => {
-    const half: StoredBreakerState = { state: 'HALF_OPEN', generation: 2, trips: 1, probeHolder: 'p', probeLeaseUntil: t + 10_000 };
+    const half: StoredBreakerState = {
+      state: 'HALF_OPEN',
+      generation: 2,
+      trips: 1,
+      probeHolder: 'p',
+      probeLeaseUntil: t + 10_000,
+    };
     expect(machine.retryAfterSeconds(half, t, settings)).toBe(settings.openSeconds);
     expect(machine.retryAfterSeconds({ ...half, probeLeaseUntil: t + 1 }, t, settings)).toBe(1);
   });

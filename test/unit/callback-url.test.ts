@@ -169,14 +169,23 @@ describe('the address policy covers the special-purpose registries', () => {
   });
 
   const refusedRules = [...ADDRESS_RULES.ipv4, ...ADDRESS_RULES.ipv6].filter((r) => r.kind);
-  test.each(refusedRules.map((r) => [r.cidr, r.name, r.kind!]))('%s (%s) is refused at both ends', (cidr, _name, kind) => {
-    const first = ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr);
-    const last = ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.broadcastAddressFromCIDR(cidr) : ipaddr.IPv6.broadcastAddressFromCIDR(cidr);
-    // A more specific entry may name one end differently (Teredo at the start of 2001::/23); refused all the same.
-    const kinds = [blockedRange(first.toString()), blockedRange(last.toString())];
-    expect(kinds).toEqual([expect.any(String), expect.any(String)]);
-    expect(kinds).toContain(kind);
-  });
+  test.each(refusedRules.map((r) => [r.cidr, r.name, r.kind!]))(
+    '%s (%s) is refused at both ends',
+    (cidr, _name, kind) => {
+      const first =
+        ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4'
+          ? ipaddr.IPv4.networkAddressFromCIDR(cidr)
+          : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+      const last =
+        ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4'
+          ? ipaddr.IPv4.broadcastAddressFromCIDR(cidr)
+          : ipaddr.IPv6.broadcastAddressFromCIDR(cidr);
+      // A more specific entry may name one end differently (Teredo at the start of 2001::/23); refused all the same.
+      const kinds = [blockedRange(first.toString()), blockedRange(last.toString())];
+      expect(kinds).toEqual([expect.any(String), expect.any(String)]);
+      expect(kinds).toContain(kind);
+    },
+  );
 
   test.each([
     ['3fff::1', 'a documentation'],
@@ -201,7 +210,14 @@ describe('the address policy covers the special-purpose registries', () => {
   });
 
   test('public unicast next to the special blocks is accepted', () => {
-    for (const address of ['2001:200::1', '2001:4860:4860::8888', '2620:4f:8001::1', '3fff:1000::1', '192.0.3.1', '223.255.255.254']) {
+    for (const address of [
+      '2001:200::1',
+      '2001:4860:4860::8888',
+      '2620:4f:8001::1',
+      '3fff:1000::1',
+      '192.0.3.1',
+      '223.255.255.254',
+    ]) {
       expect(blockedRange(address)).toBeUndefined();
     }
   });

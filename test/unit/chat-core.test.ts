@@ -32,7 +32,10 @@ function named(name: string, message = name): Error {
   return err;
 }
 
-async function* answer(words: string[], options: { failAfter?: number; error?: Error } = {}): AsyncIterable<ModelStreamEvent> {
+async function* answer(
+  words: string[],
+  options: { failAfter?: number; error?: Error } = {},
+): AsyncIterable<ModelStreamEvent> {
   for (let i = 0; i < words.length; i++) {
     if (options.failAfter === i) throw options.error ?? named('ModelStreamErrorException');
     yield { type: 'delta', text: words[i] };
@@ -122,7 +125,12 @@ describe('ChatService', () => {
 
     expect(call.model).toBe('model-a');
     expect(deltas).toEqual(['a ', 'b ', 'c']);
-    expect(result).toMatchObject({ model: 'model-a', text: 'a b c', stopReason: 'end_turn', usage: { inputTokens: 7, outputTokens: 3 } });
+    expect(result).toMatchObject({
+      model: 'model-a',
+      text: 'a b c',
+      stopReason: 'end_turn',
+      usage: { inputTokens: 7, outputTokens: 3 },
+    });
     expect(guard.outcomes).toEqual(['model-a:success:ttft']);
     expect(budget.log).toEqual([expect.stringMatching(/^reserve:\d+$/), 'settle:10']);
   });
@@ -133,14 +141,19 @@ describe('ChatService', () => {
       'model-b': () => answer(['fallback']),
     });
     const guard = new RecordingGuard();
-    const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+    const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(
+      () => undefined,
+    );
     expect(result.model).toBe('model-b');
     expect(guard.outcomes).toEqual(['model-a:failure:ThrottlingException', 'model-b:success:ttft']);
   });
 
   it('skips a model whose breaker is open, without calling it', async () => {
     const model = new ScriptedModel({ 'model-a': () => answer(['never']), 'model-b': () => answer(['b']) });
-    const call = await new ChatService({ config, invoker: model, guard: new RecordingGuard({ 'model-a': 12 }) }).begin(request, ctx());
+    const call = await new ChatService({ config, invoker: model, guard: new RecordingGuard({ 'model-a': 12 }) }).begin(
+      request,
+      ctx(),
+    );
     expect(call.model).toBe('model-b');
     await call.stream(() => undefined);
     expect(model.calls).toEqual(['model-b']);
@@ -169,7 +182,9 @@ describe('ChatService', () => {
       release: async () => undefined,
     };
     const model = new ScriptedModel({ 'model-a': () => answer(['never']) });
-    const err = await new ChatService({ config, invoker: model, guard, budget }).begin(request, ctx()).catch((e: unknown) => e);
+    const err = await new ChatService({ config, invoker: model, guard, budget })
+      .begin(request, ctx())
+      .catch((e: unknown) => e);
     expect(err).toBe(spent);
     expect(guard.outcomes).toEqual(['model-a:release']);
     expect(model.calls).toEqual([]);
@@ -204,14 +219,20 @@ describe('ChatService', () => {
 
   it('keeps upstream exception names out of client messages, and keeps them as the cause', async () => {
     const upstream = named('ModelStreamErrorException', 'internal detail of the model host');
-    const afterContent = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': () => answer(['a', 'b', 'c', 'd'], { failAfter: 2, error: upstream }) }) }).begin(request, ctx());
+    const afterContent = await new ChatService({
+      config,
+      invoker: new ScriptedModel({ 'model-a': () => answer(['a', 'b', 'c', 'd'], { failAfter: 2, error: upstream }) }),
+    }).begin(request, ctx());
     const midStream = await afterContent.stream(() => undefined).catch((e: Error) => e);
     expect(midStream).toBeInstanceOf(ModelStreamError);
     expect((midStream as Error).message).toBe('The model failed while answering: the model stopped while generating');
     expect((midStream as Error).cause).toBe(upstream);
 
     const throttled = named('ThrottlingException', 'Too many tokens, please wait before trying again.');
-    const before = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': failing(throttled), 'model-b': failing(throttled) }) }).begin(request, ctx());
+    const before = await new ChatService({
+      config,
+      invoker: new ScriptedModel({ 'model-a': failing(throttled), 'model-b': failing(throttled) }),
+    }).begin(request, ctx());
     const none = await before.stream(() => undefined).catch((e: Error) => e);
     expect(none).toBeInstanceOf(ModelUnavailableError);
     expect((none as Error).message).toBe('No model could answer: the model is receiving too many requests');
@@ -223,7 +244,10 @@ describe('ChatService', () => {
       yield { type: 'delta', text: 'half an ans' };
     }
     const guard = new RecordingGuard();
-    const call = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': truncated }), guard }).begin(request, ctx());
+    const call = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': truncated }), guard }).begin(
+      request,
+      ctx(),
+    );
     await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ModelStreamError);
     expect(guard.outcomes).toEqual(['model-a:failure:StreamTruncatedError']);
   });
@@ -231,7 +255,9 @@ describe('ChatService', () => {
   it('gives up on a model with no first token within the TTFT timeout and counts it as a timeout', async () => {
     const model = new ScriptedModel({ 'model-a': hanging(), 'model-b': () => answer(['quick']) });
     const guard = new RecordingGuard();
-    const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+    const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(
+      () => undefined,
+    );
     expect(result.model).toBe('model-b');
     expect(guard.outcomes[0]).toBe('model-a:failure:TtftTimeoutError');
   });
@@ -258,7 +284,10 @@ describe('ChatService', () => {
       yield* answer(['all', ' at', ' once']);
     };
     const guard = new RecordingGuard();
-    const call = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': slowAnswer }), guard }).begin(request, ctx());
+    const call = await new ChatService({ config, invoker: new ScriptedModel({ 'model-a': slowAnswer }), guard }).begin(
+      request,
+      ctx(),
+    );
     const result = await call.complete();
     expect(result).toMatchObject({ model: 'model-a', text: 'all at once' });
     expect(guard.outcomes).toEqual(['model-a:success:-']);
@@ -268,7 +297,10 @@ describe('ChatService', () => {
     const model = new ScriptedModel({ 'model-a': hanging(), 'model-b': hanging() });
     const guard = new RecordingGuard();
     const client = new AbortController();
-    const call = await new ChatService({ config, invoker: model, guard }).begin(request, ctx({ signal: client.signal }));
+    const call = await new ChatService({ config, invoker: model, guard }).begin(
+      request,
+      ctx({ signal: client.signal }),
+    );
     const running = call.stream(() => undefined);
     setTimeout(() => client.abort(), 20);
     await expect(running).rejects.toBeInstanceOf(ClientGoneError);
@@ -327,7 +359,10 @@ describe('ChatService', () => {
         'model-b': flaky(1, named('ThrottlingException')),
       });
       // ttftTimeoutMs is 200: a deadline 100 ms away cannot fit another first token.
-      const call = await new ChatService({ config, invoker: model }).begin(request, ctx({ deadlineAt: Date.now() + 100 }));
+      const call = await new ChatService({ config, invoker: model }).begin(
+        request,
+        ctx({ deadlineAt: Date.now() + 100 }),
+      );
       await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ModelUnavailableError);
       expect(model.calls).toEqual(['model-a', 'model-b']);
     });
@@ -343,7 +378,9 @@ describe('ChatService', () => {
     it('retries the same model once on a reset connection without telling the breaker', async () => {
       const model = new ScriptedModel({ 'model-a': resetting(1, ['fresh']), 'model-b': () => answer(['unused']) });
       const guard = new RecordingGuard();
-      const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+      const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(
+        () => undefined,
+      );
       expect(result.model).toBe('model-a');
       expect(model.calls).toEqual(['model-a', 'model-a']);
       expect(guard.outcomes).toEqual(['model-a:success:ttft']);
@@ -352,7 +389,9 @@ describe('ChatService', () => {
     it('counts a second reset as the model’s failure and falls back', async () => {
       const model = new ScriptedModel({ 'model-a': resetting(2, ['late']), 'model-b': () => answer(['b']) });
       const guard = new RecordingGuard();
-      const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(() => undefined);
+      const result = await (await new ChatService({ config, invoker: model, guard }).begin(request, ctx())).stream(
+        () => undefined,
+      );
       expect(result.model).toBe('model-b');
       expect(guard.outcomes).toEqual(['model-a:failure:TimeoutError', 'model-b:success:ttft']);
     });

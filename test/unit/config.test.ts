@@ -26,7 +26,9 @@ describe('parseConfig', () => {
 
   it('says what is wrong in the same words as a bad request body, not the validation library’s', () => {
     expect(() => parseConfig({ chat: { keepAliveMs: 'soon' } })).toThrow('chat.keepAliveMs: must be a number');
-    expect(() => parseConfig({ chat: { streamTimeoutSeconds: 901 } })).toThrow('chat.streamTimeoutSeconds: must be at most 900');
+    expect(() => parseConfig({ chat: { streamTimeoutSeconds: 901 } })).toThrow(
+      'chat.streamTimeoutSeconds: must be at most 900',
+    );
     expect(() => parseConfig({ chat: { keepAliveMs: 'soon' } })).not.toThrow(/Invalid input|expected .* received/);
   });
 

@@ -9,7 +9,11 @@ import {
 import { errorResponse } from '../../lambda/core/http';
 
 function sdkError(name: string, fault: 'client' | 'server'): Error {
-  return Object.assign(new Error(name), { name, $fault: fault, $metadata: { httpStatusCode: fault === 'server' ? 500 : 400 } });
+  return Object.assign(new Error(name), {
+    name,
+    $fault: fault,
+    $metadata: { httpStatusCode: fault === 'server' ? 500 : 400 },
+  });
 }
 
 describe('toApiError', () => {
@@ -37,7 +41,9 @@ describe('toApiError', () => {
   it('treats anything else as a bug, without leaking its message', () => {
     const apiErr = toApiError(new TypeError('x is undefined'));
     expect(apiErr).toBeInstanceOf(InternalError);
-    expect(apiErr.toBody()).toEqual({ error: { code: 'INTERNAL_ERROR', message: 'An unexpected error occurred', retryable: true } });
+    expect(apiErr.toBody()).toEqual({
+      error: { code: 'INTERNAL_ERROR', message: 'An unexpected error occurred', retryable: true },
+    });
     expect(toApiError(sdkError('ConditionalCheckFailedException', 'client'))).toBeInstanceOf(InternalError);
   });
 });
@@ -47,7 +53,9 @@ describe('errorResponse', () => {
     const res = errorResponse(new ModelUnavailableError('no model', { retryAfterSeconds: 2.2 }));
     expect(res.statusCode).toBe(503);
     expect(res.headers).toMatchObject({ 'content-type': 'application/json', 'retry-after': '3' });
-    expect(JSON.parse(res.body)).toEqual({ error: { code: 'MODEL_UNAVAILABLE', message: 'no model', retryable: true } });
+    expect(JSON.parse(res.body)).toEqual({
+      error: { code: 'MODEL_UNAVAILABLE', message: 'no model', retryable: true },
+    });
   });
 
   it('sends no Retry-After when none is known', () => {

@@ -32,7 +32,9 @@ function offending(file: string, folders: string[], packages: string[] = []): st
 
 describe('import boundaries', () => {
   it.each(sources('lambda'))('%s imports neither the CDK app nor the local cloud', (file) => {
-    expect(offending(file, ['lib', 'bin', 'local', 'scripts', 'test'], ['aws-cdk-lib', 'constructs', 'cdk-nag'])).toEqual([]);
+    expect(
+      offending(file, ['lib', 'bin', 'local', 'scripts', 'test'], ['aws-cdk-lib', 'constructs', 'cdk-nag']),
+    ).toEqual([]);
   });
 
   it.each(sources('lambda/core'))('%s decides without the AWS SDK or its adapters', (file) => {

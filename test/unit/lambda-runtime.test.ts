@@ -1,13 +1,22 @@
 /** The local response-streaming runtime writes and splits the HTTP prelude the way Lambda and API Gateway do. */
 import { PassThrough } from 'node:stream';
-import { installLambdaGlobals, invokeStreaming, PRELUDE_DELIMITER, readPrelude, createContext } from '../../local/lambda-runtime';
+import {
+  installLambdaGlobals,
+  invokeStreaming,
+  PRELUDE_DELIMITER,
+  readPrelude,
+  createContext,
+} from '../../local/lambda-runtime';
 
 installLambdaGlobals();
 
 describe('awslambda polyfill', () => {
   it('prefixes the body with the JSON prelude and eight NUL bytes on the first write', async () => {
     const handler = awslambda.streamifyResponse(async (_event, stream) => {
-      const http = awslambda.HttpResponseStream.from(stream, { statusCode: 201, headers: { 'content-type': 'text/plain' } });
+      const http = awslambda.HttpResponseStream.from(stream, {
+        statusCode: 201,
+        headers: { 'content-type': 'text/plain' },
+      });
       http.write('hello ');
       http.end('world');
     });
@@ -18,7 +27,10 @@ describe('awslambda polyfill', () => {
     await new Promise((r) => responseStream.once('end', r));
     const raw = Buffer.concat(chunks);
     const at = raw.indexOf(PRELUDE_DELIMITER);
-    expect(JSON.parse(raw.subarray(0, at).toString())).toEqual({ statusCode: 201, headers: { 'content-type': 'text/plain' } });
+    expect(JSON.parse(raw.subarray(0, at).toString())).toEqual({
+      statusCode: 201,
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(raw.subarray(at + 8).toString()).toBe('hello world');
   });
 

@@ -11,7 +11,8 @@ describe('metrics catalogue', () => {
   });
 
   it('uses only catalogued dimensions', () => {
-    for (const spec of Object.values(METRICS)) for (const d of spec.dimensions) expect(Object.keys(DIMENSIONS)).toContain(d);
+    for (const spec of Object.values(METRICS))
+      for (const d of spec.dimensions) expect(Object.keys(DIMENSIONS)).toContain(d);
   });
 
   it('emits a catalogued metric with its own name and unit', () => {

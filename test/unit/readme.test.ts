@@ -8,8 +8,19 @@ const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
 
 /** Dotted paths of every field of an object schema; plan entries are documented as `plans.<name>.<field>`. */
 function fieldPaths(schema: z.ZodType, prefix: string[] = []): string[] {
-  const def = (schema as unknown as { def: { type: string; innerType?: z.ZodType; in?: z.ZodType; valueType?: z.ZodType; shape?: Record<string, z.ZodType> } }).def;
-  if (def.type === 'default' || def.type === 'optional' || def.type === 'nullable') return fieldPaths(def.innerType!, prefix);
+  const def = (
+    schema as unknown as {
+      def: {
+        type: string;
+        innerType?: z.ZodType;
+        in?: z.ZodType;
+        valueType?: z.ZodType;
+        shape?: Record<string, z.ZodType>;
+      };
+    }
+  ).def;
+  if (def.type === 'default' || def.type === 'optional' || def.type === 'nullable')
+    return fieldPaths(def.innerType!, prefix);
   if (def.type === 'pipe') return fieldPaths(def.in!, prefix);
   if (def.type === 'record') return fieldPaths(def.valueType!, [...prefix, '<name>']);
   if (def.type === 'object' && def.shape && !(prefix[0] === 'webhooks' && prefix[1] === 'subscribers')) {
@@ -22,7 +33,14 @@ describe('README configuration table', () => {
   const paths = fieldPaths(appConfigSchema);
 
   it('finds the fields of the schema', () => {
-    expect(paths).toEqual(expect.arrayContaining(['models.primary', 'plans.<name>.tokensPerDay', 'breaker.cacheMs', 'webhooks.subscribers']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'models.primary',
+        'plans.<name>.tokensPerDay',
+        'breaker.cacheMs',
+        'webhooks.subscribers',
+      ]),
+    );
   });
 
   it.each(paths)('documents %s', (path) => {

@@ -20,10 +20,17 @@ describe('our rules', () => {
     expect(matchesPattern(FINISHED_REPORTS_PATTERN, event('report.completed', { payload }))).toBe(true);
     expect(matchesPattern(FINISHED_REPORTS_PATTERN, event('report.failed', { payload }))).toBe(true);
     expect(matchesPattern(FINISHED_REPORTS_PATTERN, event('report.started', { payload }))).toBe(false);
-    expect(matchesPattern(FINISHED_REPORTS_PATTERN, event('report.completed', { payload }, 'someone.else'))).toBe(false);
+    expect(matchesPattern(FINISHED_REPORTS_PATTERN, event('report.completed', { payload }, 'someone.else'))).toBe(
+      false,
+    );
   });
   test('only reports with a callbackUrl reach the webhook sender', () => {
-    expect(matchesPattern(REPORT_CALLBACKS_PATTERN, event('report.failed', { payload, callbackUrl: 'https://h.example.com' }))).toBe(true);
+    expect(
+      matchesPattern(
+        REPORT_CALLBACKS_PATTERN,
+        event('report.failed', { payload, callbackUrl: 'https://h.example.com' }),
+      ),
+    ).toBe(true);
     expect(matchesPattern(REPORT_CALLBACKS_PATTERN, event('report.failed', { payload }))).toBe(false);
   });
 });

@@ -2,7 +2,14 @@
 import { parseConfig } from '../../config/schema';
 import { MAX_EVENT_DETAIL_BYTES, reportEventDetail } from '../../lambda/core/reports/events';
 import { reportRetryPolicy, retryDelaySeconds } from '../../lambda/core/reports/worker';
-import { isReportId, metadataJsonOf, toView, webhookIdOf, webhookPayloadOf, type ReportItem } from '../../lambda/core/reports/model';
+import {
+  isReportId,
+  metadataJsonOf,
+  toView,
+  webhookIdOf,
+  webhookPayloadOf,
+  type ReportItem,
+} from '../../lambda/core/reports/model';
 
 const base: ReportItem = {
   pk: 'report#r',
@@ -29,7 +36,12 @@ const completed: ReportItem = {
 };
 
 test('the status view holds exactly the contract fields', () => {
-  expect(toView(base)).toEqual({ reportId: base.reportId, status: 'QUEUED', createdAt: base.createdAt, updatedAt: base.updatedAt });
+  expect(toView(base)).toEqual({
+    reportId: base.reportId,
+    status: 'QUEUED',
+    createdAt: base.createdAt,
+    updatedAt: base.updatedAt,
+  });
   expect(toView(completed)).toEqual({
     reportId: base.reportId,
     status: 'COMPLETED',
@@ -37,8 +49,19 @@ test('the status view holds exactly the contract fields', () => {
     updatedAt: completed.updatedAt,
     result: { text: 'answer', usage: { inputTokens: 1, outputTokens: 2 } },
   });
-  const failed = { ...base, status: 'FAILED' as const, error: { code: 'MODEL_UNAVAILABLE', message: 'down' }, lastError: { code: 'X', message: 'y' } };
-  expect(toView(failed)).toEqual({ reportId: base.reportId, status: 'FAILED', createdAt: base.createdAt, updatedAt: base.updatedAt, error: failed.error });
+  const failed = {
+    ...base,
+    status: 'FAILED' as const,
+    error: { code: 'MODEL_UNAVAILABLE', message: 'down' },
+    lastError: { code: 'X', message: 'y' },
+  };
+  expect(toView(failed)).toEqual({
+    reportId: base.reportId,
+    status: 'FAILED',
+    createdAt: base.createdAt,
+    updatedAt: base.updatedAt,
+    error: failed.error,
+  });
 });
 
 test('the webhook body holds exactly the contract fields, stamped with the finish time', () => {
@@ -61,7 +84,10 @@ test('the webhook body holds exactly the contract fields, stamped with the finis
 });
 
 test('the event carries the payload and the callbackUrl, and is cut to fit an EventBridge entry', () => {
-  expect(reportEventDetail(completed)).toEqual({ payload: webhookPayloadOf(completed), callbackUrl: completed.callbackUrl });
+  expect(reportEventDetail(completed)).toEqual({
+    payload: webhookPayloadOf(completed),
+    callbackUrl: completed.callbackUrl,
+  });
   expect(reportEventDetail({ ...completed, callbackUrl: undefined })).toEqual({ payload: webhookPayloadOf(completed) });
   const huge = { ...completed, result: { text: 'x'.repeat(300_000), usage: { inputTokens: 1, outputTokens: 1 } } };
   const detail = reportEventDetail(huge);
@@ -84,7 +110,9 @@ test('retry delays grow exponentially, honour Retry-After, and stay under the ca
 });
 
 test('report retries wait at most half the visibility timeout and 300 s', () => {
-  expect(reportRetryPolicy(parseConfig({ reports: { workerTimeoutSeconds: 30, visibilityTimeoutSeconds: 40 } }))).toEqual({ baseMs: 5_000, capMs: 20_000, jitter: 'equal' });
+  expect(
+    reportRetryPolicy(parseConfig({ reports: { workerTimeoutSeconds: 30, visibilityTimeoutSeconds: 40 } })),
+  ).toEqual({ baseMs: 5_000, capMs: 20_000, jitter: 'equal' });
   expect(reportRetryPolicy(parseConfig({})).capMs).toBe(300_000);
 });
 

@@ -14,7 +14,9 @@ reportSubmitSuite('in-memory report store', async () => {
 });
 
 test('the request hash ignores key order in metadata and tells bodies apart', () => {
-  expect(requestHashOf({ prompt: 'p', metadata: { a: 1, b: { c: 2, d: 3 } } })).toBe(requestHashOf({ prompt: 'p', metadata: { b: { d: 3, c: 2 }, a: 1 } }));
+  expect(requestHashOf({ prompt: 'p', metadata: { a: 1, b: { c: 2, d: 3 } } })).toBe(
+    requestHashOf({ prompt: 'p', metadata: { b: { d: 3, c: 2 }, a: 1 } }),
+  );
   expect(requestHashOf({ prompt: 'p' })).not.toBe(requestHashOf({ prompt: 'p', callbackUrl: 'https://x.example.com' }));
   expect(requestHashOf({ prompt: 'p' })).not.toBe(requestHashOf({ prompt: 'q' }));
 });
@@ -32,6 +34,8 @@ describe('metadata', () => {
     expect(requestHashOf({ prompt: 'p', metadata: withProto })).not.toBe(requestHashOf({ prompt: 'p', metadata: {} }));
     const ctor = JSON.parse('{"constructor":{"b":1,"a":2}}') as Record<string, unknown>;
     const ctorReordered = JSON.parse('{"constructor":{"a":2,"b":1}}') as Record<string, unknown>;
-    expect(requestHashOf({ prompt: 'p', metadata: ctor })).toBe(requestHashOf({ prompt: 'p', metadata: ctorReordered }));
+    expect(requestHashOf({ prompt: 'p', metadata: ctor })).toBe(
+      requestHashOf({ prompt: 'p', metadata: ctorReordered }),
+    );
   });
 });

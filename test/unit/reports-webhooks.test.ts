@@ -1,7 +1,12 @@
 /** Per-report webhook delivery with an injected sender, resolver and clock: signing, retries, dead-lettering, SSRF. */
 import { Webhook } from 'standardwebhooks';
 import { backoffMs } from '../../config/backoff';
-import { WEBHOOK_BACKOFF, webhookSenderTimeoutSeconds, worstCaseWebhookDeliveryMs, type ReportWebhookPayload } from '../../config/reports';
+import {
+  WEBHOOK_BACKOFF,
+  webhookSenderTimeoutSeconds,
+  worstCaseWebhookDeliveryMs,
+  type ReportWebhookPayload,
+} from '../../config/reports';
 import { parseConfig } from '../../config/schema';
 import type { Resolver } from '../../lambda/core/callback-url';
 import { TUNNELLED_INTERNAL_ADDRESSES } from '../helpers/ssrf-addresses';
@@ -61,11 +66,18 @@ test('signs per Standard Webhooks: the receiver verifies the body with the secre
   expect(request.headers['content-type']).toBe('application/json');
   expect(request.address).toEqual({ address: '93.184.216.34', family: 4 });
   expect(new Webhook(SECRET).verify(request.body, request.headers)).toEqual(payload);
-  expect(() => new Webhook('whsec_' + Buffer.from('another secret').toString('base64')).verify(request.body, request.headers)).toThrow();
+  expect(() =>
+    new Webhook('whsec_' + Buffer.from('another secret').toString('base64')).verify(request.body, request.headers),
+  ).toThrow();
 });
 
 test('retries 5xx, 429 and network errors with exponential backoff, then succeeds with the same webhook-id', async () => {
-  const { deps, requests, sleeps, letters } = harness([{ status: 503 }, { error: 'connect ECONNREFUSED' }, { status: 429 }, { status: 200 }]);
+  const { deps, requests, sleeps, letters } = harness([
+    { status: 503 },
+    { error: 'connect ECONNREFUSED' },
+    { status: 429 },
+    { status: 200 },
+  ]);
   const result = await deliverWebhook(delivery, deps);
   expect(result).toEqual({ delivered: true, attempts: 4, status: 200 });
   expect(sleeps).toEqual([1000, 2000, 4000]);
@@ -78,7 +90,9 @@ test('dead-letters with the reason after maxAttempts', async () => {
   const result = await deliverWebhook(delivery, deps);
   expect(result).toEqual({ delivered: false, attempts: 4, reason: 'HTTP 504' });
   expect(requests).toHaveLength(4);
-  expect(letters).toEqual([expect.objectContaining({ webhookId: 'msg_r-1', url: delivery.url, payload, attempts: 4, reason: 'HTTP 504' })]);
+  expect(letters).toEqual([
+    expect.objectContaining({ webhookId: 'msg_r-1', url: delivery.url, payload, attempts: 4, reason: 'HTTP 504' }),
+  ]);
 });
 
 test('a 4xx that will not change is dead-lettered without retrying', async () => {
@@ -96,17 +110,22 @@ test('re-checks the address at delivery: a name that now resolves to the metadat
   expect(letters[0].reason).toMatch(/^blocked: .*metadata/);
 });
 
-test.each(TUNNELLED_INTERNAL_ADDRESSES)('re-checks the address at delivery: a name that now resolves to %s (%s) is never requested', async (address, kind) => {
-  const { deps, letters, requests } = harness([], { resolve: async () => ['93.184.216.34', address] });
-  const result = await deliverWebhook(delivery, deps);
-  expect(result).toMatchObject({ delivered: false, attempts: 1 });
-  expect(requests).toHaveLength(0);
-  expect(letters[0].reason).toBe(`blocked: must not point at ${kind} address (hooks.example.com → ${address})`);
-});
+test.each(TUNNELLED_INTERNAL_ADDRESSES)(
+  're-checks the address at delivery: a name that now resolves to %s (%s) is never requested',
+  async (address, kind) => {
+    const { deps, letters, requests } = harness([], { resolve: async () => ['93.184.216.34', address] });
+    const result = await deliverWebhook(delivery, deps);
+    expect(result).toMatchObject({ delivered: false, attempts: 1 });
+    expect(requests).toHaveLength(0);
+    expect(letters[0].reason).toBe(`blocked: must not point at ${kind} address (hooks.example.com → ${address})`);
+  },
+);
 
 test('connects to the address the check accepted, whatever the name resolves to later', async () => {
   const answers = [['2606:2800:220:1:248:1893:25c8:1946'], ['93.184.216.34'], ['2001:0:4136:e378:8000:63bf:3fff:fdd2']];
-  const { deps, requests, letters } = harness([{ status: 503 }, { status: 503 }], { resolve: async () => answers.shift() ?? [] });
+  const { deps, requests, letters } = harness([{ status: 503 }, { status: 503 }], {
+    resolve: async () => answers.shift() ?? [],
+  });
   const result = await deliverWebhook(delivery, deps);
   expect(requests.map((r) => r.address)).toEqual([
     { address: '2606:2800:220:1:248:1893:25c8:1946', family: 6 },
@@ -130,7 +149,10 @@ test('DNS rebinding between attempts is caught on the next attempt', async () =>
 test('http callbacks are refused unless the local loopback option is set', async () => {
   const local = { url: 'http://127.0.0.1:9/hook', webhookId: 'msg_r-1', payload };
   const refused = harness([]);
-  expect(await deliverWebhook(local, refused.deps)).toMatchObject({ delivered: false, reason: 'blocked: must use https' });
+  expect(await deliverWebhook(local, refused.deps)).toMatchObject({
+    delivered: false,
+    reason: 'blocked: must use https',
+  });
   const allowed = harness([{ status: 200 }], { config: parseConfig({ webhooks: { allowLoopbackCallbacks: true } }) });
   expect(await deliverWebhook(local, allowed.deps)).toMatchObject({ delivered: true });
 });
@@ -151,7 +173,9 @@ test('stops before the function deadline and dead-letters what is left', async (
 });
 
 test('the retry schedule and the sender timeout follow the configuration', () => {
-  expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffMs(WEBHOOK_BACKOFF, n, { random: () => 1 }))).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+  expect([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffMs(WEBHOOK_BACKOFF, n, { random: () => 1 }))).toEqual([
+    1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000,
+  ]);
   expect(backoffMs(WEBHOOK_BACKOFF, 3, { random: () => 0 })).toBe(2000);
   expect(worstCaseWebhookDeliveryMs({ maxAttempts: 6, deliveryTimeoutMs: 5000 })).toBe(6 * 5000 + 31_000);
   expect(webhookSenderTimeoutSeconds({ maxAttempts: 6, deliveryTimeoutMs: 5000 })).toBe(76);

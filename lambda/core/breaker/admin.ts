@@ -5,8 +5,20 @@
 import type { BreakerObserver } from './metrics';
 import { iso } from './metrics';
 import type { StateCache } from './state-cache';
-import { effectiveState, OPEN_UNTIL_FORCE_CLOSE, retryAfterSeconds, waitEnd, type BreakerSettings } from './state-machine';
-import { ZERO_COUNTS, type BreakerStateName, type BreakerStore, type StoredBreakerState, type WindowCounts } from './store';
+import {
+  effectiveState,
+  OPEN_UNTIL_FORCE_CLOSE,
+  retryAfterSeconds,
+  waitEnd,
+  type BreakerSettings,
+} from './state-machine';
+import {
+  ZERO_COUNTS,
+  type BreakerStateName,
+  type BreakerStore,
+  type StoredBreakerState,
+  type WindowCounts,
+} from './store';
 import { sumCounts, type BreakerWindow } from './window';
 
 const FORCE_ATTEMPTS = 10;
@@ -26,7 +38,11 @@ export interface BreakerStatus {
   readonly retryAfterSeconds?: number;
   readonly probe?: { readonly holder: string; readonly leaseUntil: string; readonly leaseActive: boolean };
   /** Counted calls in the current window (CLOSED only; a new generation starts an empty window). */
-  readonly window: WindowCounts & { readonly failureRate: number; readonly slowCallRate: number; readonly seconds: number };
+  readonly window: WindowCounts & {
+    readonly failureRate: number;
+    readonly slowCallRate: number;
+    readonly seconds: number;
+  };
   readonly updatedAt?: string;
 }
 
@@ -48,7 +64,10 @@ export async function readStatus(ctx: AdminContext, modelId: string): Promise<Br
   let window: WindowCounts = ZERO_COUNTS;
   if (s.state === 'CLOSED') {
     const current = ctx.window.bucketStart(now);
-    const counts = await ctx.store.readCounters(modelId, s.generation, [current, ...ctx.window.pastBucketStarts(current)]);
+    const counts = await ctx.store.readCounters(modelId, s.generation, [
+      current,
+      ...ctx.window.pastBucketStarts(current),
+    ]);
     window = sumCounts([...counts.values()]);
   }
   const end = s.state === 'CLOSED' ? undefined : waitEnd(s);

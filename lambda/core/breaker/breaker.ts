@@ -48,7 +48,14 @@ export class CircuitBreaker {
     this.cache = new StateCache(this.store, this.settings.cacheMs, this.now, (modelId, previous, state, now) =>
       this.observer.learned(modelId, previous?.state, state.state, now),
     );
-    this.admin = { store: this.store, settings: this.settings, window: this.window, cache: this.cache, observer: this.observer, now: this.now };
+    this.admin = {
+      store: this.store,
+      settings: this.settings,
+      window: this.window,
+      cache: this.cache,
+      observer: this.observer,
+      now: this.now,
+    };
   }
 
   /** Asks to call `modelId` now. Not allowed means: skip to the next model in the chain. */
@@ -137,13 +144,15 @@ export class CircuitBreaker {
   }
 
   private probePermit(modelId: string, leased: StoredBreakerState): BreakerPermit {
-    const reopen = (reason: string) => this.change(modelId, leased, machine.reopenAfterProbe(leased, this.now(), this.settings, reason), reason);
+    const reopen = (reason: string) =>
+      this.change(modelId, leased, machine.reopenAfterProbe(leased, this.now(), this.settings, reason), reason);
     return createPermit(modelId, leased.generation, true, {
       success: (ttftMs) =>
         machine.isSlow(ttftMs, this.settings)
           ? reopen(`probe slow (first token after ${ttftMs} ms)`)
           : this.change(modelId, leased, machine.closeAfterProbe(leased, this.now()), 'probe succeeded'),
-      failure: (c: OutcomeClass) => (c.counts ? reopen(`probe failed: ${c.kind} (${c.name})`) : this.releaseProbe(modelId, leased)),
+      failure: (c: OutcomeClass) =>
+        c.counts ? reopen(`probe failed: ${c.kind} (${c.name})`) : this.releaseProbe(modelId, leased),
       release: () => this.releaseProbe(modelId, leased),
     });
   }
@@ -156,7 +165,14 @@ export class CircuitBreaker {
     const mayTrip = failure || slow;
     let current: WindowCounts | undefined;
     try {
-      current = await this.store.addOutcome(modelId, generation, bucket, { failure, slow }, this.window.expiresAt(bucket), mayTrip);
+      current = await this.store.addOutcome(
+        modelId,
+        generation,
+        bucket,
+        { failure, slow },
+        this.window.expiresAt(bucket),
+        mayTrip,
+      );
     } catch (err) {
       this.observer.warn('breaker outcome not recorded', modelId, err);
       return;
@@ -165,11 +181,15 @@ export class CircuitBreaker {
 
     // Only the generation that is still CLOSED can trip; skip the reads when we already know it is not.
     const cached = this.cache.peek(modelId);
-    if (cached && (cached.generation > generation || (cached.generation === generation && cached.state !== 'CLOSED'))) return;
+    if (cached && (cached.generation > generation || (cached.generation === generation && cached.state !== 'CLOSED')))
+      return;
 
     let window: WindowCounts;
     try {
-      window = sumCounts([current, ...(await this.window.completedCounts(this.store, modelId, generation, bucket, now))]);
+      window = sumCounts([
+        current,
+        ...(await this.window.completedCounts(this.store, modelId, generation, bucket, now)),
+      ]);
     } catch (err) {
       this.observer.warn('breaker window unreadable', modelId, err);
       return;
@@ -190,7 +210,12 @@ export class CircuitBreaker {
     }
   }
 
-  private async change(modelId: string, from: StoredBreakerState, { next, condition }: Transition, reason: string): Promise<void> {
+  private async change(
+    modelId: string,
+    from: StoredBreakerState,
+    { next, condition }: Transition,
+    reason: string,
+  ): Promise<void> {
     let won: boolean;
     try {
       won = await this.store.writeState(modelId, next, condition);

@@ -32,7 +32,12 @@ export class BreakerObserver {
       generation: to.generation,
       trips: to.trips,
       reason,
-      openUntil: to.openUntil === undefined ? undefined : to.openUntil >= OPEN_UNTIL_FORCE_CLOSE ? 'force-close' : iso(to.openUntil),
+      openUntil:
+        to.openUntil === undefined
+          ? undefined
+          : to.openUntil >= OPEN_UNTIL_FORCE_CLOSE
+            ? 'force-close'
+            : iso(to.openUntil),
     });
     if (from.state === to.state) return;
     this.emit(modelId, (m) => {
@@ -47,11 +52,17 @@ export class BreakerObserver {
     if (previous === state && now - (this.gaugeAt.get(modelId) ?? 0) < GAUGE_REFRESH_MS) return;
     if (!this.metrics) return;
     this.gaugeAt.set(modelId, now);
-    this.emit(modelId, (m) => m.addMetric(METRICS.breakerState.name, METRICS.breakerState.unit, BREAKER_STATE_VALUE[state]));
+    this.emit(modelId, (m) =>
+      m.addMetric(METRICS.breakerState.name, METRICS.breakerState.unit, BREAKER_STATE_VALUE[state]),
+    );
   }
 
   warn(message: string, modelId: string, err: unknown, extra: Record<string, unknown> = {}): void {
-    this.logger?.warn(message, { modelId, ...extra, error: err instanceof Error ? { name: err.name, message: err.message } : String(err) });
+    this.logger?.warn(message, {
+      modelId,
+      ...extra,
+      error: err instanceof Error ? { name: err.name, message: err.message } : String(err),
+    });
   }
 
   info(message: string, extra: Record<string, unknown>): void {

@@ -18,7 +18,12 @@ export class StateCache {
     private readonly cacheMs: number,
     private readonly now: () => number,
     /** Called whenever the instance learns a state, with the one it knew before. */
-    private readonly onLearn: (modelId: string, previous: StoredBreakerState | undefined, state: StoredBreakerState, now: number) => void,
+    private readonly onLearn: (
+      modelId: string,
+      previous: StoredBreakerState | undefined,
+      state: StoredBreakerState,
+      now: number,
+    ) => void,
   ) {}
 
   /** The cached state while fresh, else a read. */

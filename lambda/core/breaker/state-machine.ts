@@ -62,7 +62,15 @@ export interface Transition {
 /** CLOSED → OPEN. Only the generation that is still CLOSED can trip. */
 export function trip(generation: number, now: number, settings: BreakerSettings, reason: string): Transition {
   return {
-    next: { state: 'OPEN', generation: generation + 1, trips: 1, openedAt: now, openUntil: now + openWaitMs(1, settings), reason, updatedAt: now },
+    next: {
+      state: 'OPEN',
+      generation: generation + 1,
+      trips: 1,
+      openedAt: now,
+      openUntil: now + openWaitMs(1, settings),
+      reason,
+      updatedAt: now,
+    },
     condition: { generation, state: 'CLOSED' },
   };
 }
@@ -102,10 +110,23 @@ export function closeAfterProbe(leased: StoredBreakerState, now: number): Transi
 }
 
 /** HALF_OPEN → OPEN: the probe failed or was slow; the wait doubles. */
-export function reopenAfterProbe(leased: StoredBreakerState, now: number, settings: BreakerSettings, reason: string): Transition {
+export function reopenAfterProbe(
+  leased: StoredBreakerState,
+  now: number,
+  settings: BreakerSettings,
+  reason: string,
+): Transition {
   const trips = leased.trips + 1;
   return {
-    next: { state: 'OPEN', generation: leased.generation + 1, trips, openedAt: now, openUntil: now + openWaitMs(trips, settings), reason, updatedAt: now },
+    next: {
+      state: 'OPEN',
+      generation: leased.generation + 1,
+      trips,
+      openedAt: now,
+      openUntil: now + openWaitMs(trips, settings),
+      reason,
+      updatedAt: now,
+    },
     condition: probeCondition(leased),
   };
 }

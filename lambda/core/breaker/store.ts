@@ -68,7 +68,11 @@ export interface BreakerStore {
     returnCounts: boolean,
   ): Promise<WindowCounts | undefined>;
   /** Strongly consistent read of buckets; buckets with no calls are absent from the result. */
-  readCounters(modelId: string, generation: number, bucketStarts: readonly number[]): Promise<Map<number, WindowCounts>>;
+  readCounters(
+    modelId: string,
+    generation: number,
+    bucketStarts: readonly number[],
+  ): Promise<Map<number, WindowCounts>>;
 }
 
 /** The state of a model with no stored item. */
@@ -81,13 +85,16 @@ export const ZERO_COUNTS: WindowCounts = { calls: 0, failures: 0, slow: 0 };
  */
 export function conditionHolds(stored: StoredBreakerState | undefined, c: StateCondition): boolean {
   if (c.generation === 0) {
-    return stored === undefined && (!c.state || c.state === 'CLOSED') && !c.probeHolder && c.probeAvailableAt === undefined;
+    return (
+      stored === undefined && (!c.state || c.state === 'CLOSED') && !c.probeHolder && c.probeAvailableAt === undefined
+    );
   }
   if (!stored || stored.generation !== c.generation) return false;
   if (c.state && stored.state !== c.state) return false;
   if (c.probeHolder && stored.probeHolder !== c.probeHolder) return false;
   if (c.probeAvailableAt !== undefined) {
-    const end = stored.state === 'OPEN' ? stored.openUntil : stored.state === 'HALF_OPEN' ? stored.probeLeaseUntil : undefined;
+    const end =
+      stored.state === 'OPEN' ? stored.openUntil : stored.state === 'HALF_OPEN' ? stored.probeLeaseUntil : undefined;
     if (end === undefined || end > c.probeAvailableAt) return false;
   }
   return true;

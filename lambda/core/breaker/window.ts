@@ -55,7 +55,9 @@ export class BreakerWindow {
     const starts = this.pastBucketStarts(current);
     const key = (b: number) => `${modelId}#${generation}#${b}`;
     const missing = starts.filter((b) => !this.completed.has(key(b)));
-    const fetched = missing.length ? await store.readCounters(modelId, generation, missing) : new Map<number, WindowCounts>();
+    const fetched = missing.length
+      ? await store.readCounters(modelId, generation, missing)
+      : new Map<number, WindowCounts>();
     const result = starts.map((b) => {
       const cached = this.completed.get(key(b));
       if (cached) return cached;

@@ -87,7 +87,12 @@ export function inexactNumberPath(text: string): string | undefined {
 }
 
 const isNumberChar = (c: number): boolean =>
-  (c >= 0x30 && c <= 0x39) || c === 0x2e /* . */ || c === 0x65 /* e */ || c === 0x45 /* E */ || c === 0x2b /* + */ || c === 0x2d;
+  (c >= 0x30 && c <= 0x39) ||
+  c === 0x2e /* . */ ||
+  c === 0x65 /* e */ ||
+  c === 0x45 /* E */ ||
+  c === 0x2b /* + */ ||
+  c === 0x2d;
 
 /** Whether a JSON number literal denotes exactly the value of the float it parses to (zero's sign aside). */
 function isExactNumber(literal: string): boolean {
@@ -112,7 +117,8 @@ export function apiUrlScheme(env: NodeJS.ProcessEnv = process.env): 'http' | 'ht
 }
 
 /** A host name or address, with an optional port: what API Gateway (or the local gateway) puts in `domainName`. */
-const DOMAIN_NAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+const DOMAIN_NAME =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 /** Zero or more plain path segments, such as a stage (`/v1`) or a custom domain's base path (`/api/v2`). */
 const PATH_PREFIX = /^(?:\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$/;
 
@@ -143,7 +149,12 @@ function basePathOf(event: Pick<APIGatewayProxyEvent, 'resource' | 'requestConte
     if (PATH_PREFIX.test(prefix)) return prefix;
   }
   const stagePath = `/${ctx?.stage ?? ''}`;
-  if (ctx?.stage && ctx.stage !== '$default' && ctx.domainName?.includes('.execute-api.') && PATH_PREFIX.test(stagePath)) {
+  if (
+    ctx?.stage &&
+    ctx.stage !== '$default' &&
+    ctx.domainName?.includes('.execute-api.') &&
+    PATH_PREFIX.test(stagePath)
+  ) {
     return stagePath;
   }
   return '';

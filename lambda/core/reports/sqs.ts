@@ -18,7 +18,11 @@ export function receiveCountOf(record: Pick<SQSRecord, 'attributes'>): number {
 
 /** Thrown from a record handler so the batch reports the record as failed and SQS delivers it again. */
 export class RetryLaterError extends Error {
-  constructor(readonly reportId: string, readonly delaySeconds: number, reason: string) {
+  constructor(
+    readonly reportId: string,
+    readonly delaySeconds: number,
+    reason: string,
+  ) {
     super(`Report ${reportId}: retry in ${delaySeconds} s (${reason})`);
     this.name = 'RetryLaterError';
   }

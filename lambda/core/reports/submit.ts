@@ -85,7 +85,9 @@ export async function submitReport(
     const replayed = await submission.replay(claim.existing.reportId, key);
     if (replayed) return replayed;
   }
-  throw new ServiceUnavailableError('Concurrent requests keep changing this Idempotency-Key; retry', { retryAfterSeconds: 1 });
+  throw new ServiceUnavailableError('Concurrent requests keep changing this Idempotency-Key; retry', {
+    retryAfterSeconds: 1,
+  });
 }
 
 /** One request's attempt to create or replay its report. */
@@ -213,7 +215,11 @@ export function nestingExceeds(value: unknown, limit: number): boolean {
 
 /** Hash of what the client asked for, key order aside, to recognise a reused key with another body. */
 export function requestHashOf(input: SubmitReportInput): string {
-  const canonical = canonicalJson({ prompt: input.prompt, callbackUrl: input.callbackUrl ?? null, metadata: input.metadata ?? null });
+  const canonical = canonicalJson({
+    prompt: input.prompt,
+    callbackUrl: input.callbackUrl ?? null,
+    metadata: input.metadata ?? null,
+  });
   return createHash('sha256').update(canonical).digest('base64url');
 }
 

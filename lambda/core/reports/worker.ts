@@ -61,7 +61,11 @@ export const RETRY_BASE_SECONDS = 5;
 export const RETRY_MAX_SECONDS = 300;
 
 /** Runs the job of one delivered message. */
-export async function runReportJob(reportId: string, delivery: JobDelivery, deps: ReportWorkerDeps): Promise<JobOutcome> {
+export async function runReportJob(
+  reportId: string,
+  delivery: JobDelivery,
+  deps: ReportWorkerDeps,
+): Promise<JobOutcome> {
   const now = deps.now ?? Date.now;
   const { reports } = deps.config;
   const claimed = await deps.repo.claim(reportId, now(), reports.workerTimeoutSeconds * 1000);
@@ -73,14 +77,18 @@ export async function runReportJob(reportId: string, delivery: JobDelivery, deps
     const result = await callModel(claimed, delivery.deadlineAt, deps);
     outcome = {
       status: 'COMPLETED',
-      result: { text: result.text, usage: { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens } },
+      result: {
+        text: result.text,
+        usage: { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens },
+      },
       model: result.model,
       modelLatencyMs: result.metrics.latencyMs,
     };
   } catch (err) {
     const error = reportErrorOf(err);
     if (isRetryable(err) && !lastDelivery) {
-      if (!(await deps.repo.release(reportId, claimed.attempts, error, now()))) return settleUnclaimable(reportId, deps);
+      if (!(await deps.repo.release(reportId, claimed.attempts, error, now())))
+        return settleUnclaimable(reportId, deps);
       const delaySeconds = retryDelaySeconds(reportRetryPolicy(deps.config), delivery.receiveCount, {
         retryAfterSeconds: err instanceof ApiError ? err.retryAfterSeconds : undefined,
         random: deps.random,
@@ -89,7 +97,9 @@ export async function runReportJob(reportId: string, delivery: JobDelivery, deps
     }
     outcome = {
       status: 'FAILED',
-      error: isRetryable(err) ? { ...error, message: `${error.message} (gave up after ${delivery.receiveCount} attempts)` } : error,
+      error: isRetryable(err)
+        ? { ...error, message: `${error.message} (gave up after ${delivery.receiveCount} attempts)` }
+        : error,
     };
   }
 
@@ -139,7 +149,12 @@ async function callModel(report: ReportItem, deadlineAt: number, deps: ReportWor
   try {
     return await deps.generate(
       { messages: [{ role: 'user', content: report.prompt }], maxTokens: deps.config.reports.maxTokens },
-      { caller: { userId: report.userId, plan: report.plan }, requestId: report.reportId, deadlineAt, signal: controller.signal },
+      {
+        caller: { userId: report.userId, plan: report.plan },
+        requestId: report.reportId,
+        deadlineAt,
+        signal: controller.signal,
+      },
     );
   } finally {
     clearTimeout(timer);

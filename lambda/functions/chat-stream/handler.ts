@@ -58,7 +58,12 @@ export const handler = awslambda.streamifyResponse(
       const writer = sse;
       result = await call.stream((text) => writer.event('delta', { text }));
       model = result.model;
-      sse.event('end', { model: result.model, stopReason: result.stopReason, usage: result.usage, metrics: result.metrics });
+      sse.event('end', {
+        model: result.model,
+        stopReason: result.stopReason,
+        usage: result.usage,
+        metrics: result.metrics,
+      });
     } catch (err) {
       if (err instanceof ClientGoneError) {
         status = 499;
@@ -73,7 +78,9 @@ export const handler = awslambda.streamifyResponse(
         } else {
           const response = errorResponse(apiErr);
           status = response.statusCode;
-          awslambda.HttpResponseStream.from(responseStream, { statusCode: status, headers: response.headers }).write(response.body);
+          awslambda.HttpResponseStream.from(responseStream, { statusCode: status, headers: response.headers }).write(
+            response.body,
+          );
         }
       }
     } finally {
@@ -81,7 +88,16 @@ export const handler = awslambda.streamifyResponse(
       // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes.
       await call?.flush();
       if (!responseStream.writableEnded) responseStream.end();
-      reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status, result, errorCode, error: failure });
+      reportChatRequest(logger, metrics, {
+        endpoint: ENDPOINT,
+        requestId,
+        userId,
+        model,
+        status,
+        result,
+        errorCode,
+        error: failure,
+      });
     }
   },
 );

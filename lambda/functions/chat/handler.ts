@@ -56,6 +56,15 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
     response = errorResponse(apiErr);
   }
-  reportChatRequest(logger, metrics, { endpoint: ENDPOINT, requestId, userId, model, status: response.statusCode, result, errorCode, error: failure });
+  reportChatRequest(logger, metrics, {
+    endpoint: ENDPOINT,
+    requestId,
+    userId,
+    model,
+    status: response.statusCode,
+    result,
+    errorCode,
+    error: failure,
+  });
   return response;
 };

@@ -11,7 +11,13 @@ import type { ChatContext } from '../../core/chat';
 import type { ModelRequest } from '../../core/model';
 import { createLogger, createMetrics } from '../../core/observability';
 import { receiveCountOf, reportIdOf, RetryLaterError } from '../../core/reports/sqs';
-import { reportRetryPolicy, retryDelaySeconds, runReportJob, type JobOutcome, type ReportWorkerDeps } from '../../core/reports/worker';
+import {
+  reportRetryPolicy,
+  retryDelaySeconds,
+  runReportJob,
+  type JobOutcome,
+  type ReportWorkerDeps,
+} from '../../core/reports/worker';
 import { createChatService } from '../../aws/chat-runtime';
 import { generate, lazy } from '../../core/runtime';
 

@@ -24,7 +24,9 @@ const payloadSchema = z.object({
   type: z.enum(REPORT_EVENT_TYPES),
   reportId: z.string().min(1),
   status: z.enum(['COMPLETED', 'FAILED']),
-  result: z.object({ text: z.string(), usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }) }).optional(),
+  result: z
+    .object({ text: z.string(), usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }) })
+    .optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   occurredAt: z.string(),
 }) satisfies z.ZodType<ReportWebhookPayload>;
@@ -38,7 +40,9 @@ export const handler = async (event: unknown, context: Context): Promise<void> =
   logger.addContext(context);
   const parsed = reportCallbackEvent.safeParse(event);
   if (!parsed.success) {
-    logger.error('event without a report payload or callbackUrl ignored', { eventId: (event as { id?: unknown } | null)?.id });
+    logger.error('event without a report payload or callbackUrl ignored', {
+      eventId: (event as { id?: unknown } | null)?.id,
+    });
     return;
   }
   const { payload, callbackUrl } = parsed.data.detail;
@@ -56,7 +60,12 @@ export const handler = async (event: unknown, context: Context): Promise<void> =
     metrics.addMetric(outcome.name, outcome.unit, 1);
     metrics.addMetric(METRICS.webhookAttempts.name, METRICS.webhookAttempts.unit, result.attempts);
     if (result.delivered) logger.info('webhook delivered', { reportId: payload.reportId, attempts: result.attempts });
-    else logger.warn('webhook dead-lettered', { reportId: payload.reportId, attempts: result.attempts, reason: result.reason });
+    else
+      logger.warn('webhook dead-lettered', {
+        reportId: payload.reportId,
+        attempts: result.attempts,
+        reason: result.reason,
+      });
   } finally {
     metrics.publishStoredMetrics();
   }

@@ -38,7 +38,11 @@ export class AlarmTopic extends Topic {
       // It protects notifications in transit through SNS only; nothing stored depends on it.
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    super(scope, id, { displayName: props.displayName ?? `${stack.stackName} alarms`, masterKey: key, enforceSSL: true });
+    super(scope, id, {
+      displayName: props.displayName ?? `${stack.stackName} alarms`,
+      masterKey: key,
+      enforceSSL: true,
+    });
     this.key = key;
 
     const cloudWatch = new iam.ServicePrincipal('cloudwatch.amazonaws.com');

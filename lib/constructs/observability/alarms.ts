@@ -95,7 +95,11 @@ export function apiServerErrorAlarm(factory: AlarmFactory, restApi: IRestApi): A
 }
 
 /** Errors (invocations that threw or timed out) and throttles of one function. */
-export function functionAlarms(factory: AlarmFactory, label: string, fn: IFunction): { errors: Alarm; throttles: Alarm } {
+export function functionAlarms(
+  factory: AlarmFactory,
+  label: string,
+  fn: IFunction,
+): { errors: Alarm; throttles: Alarm } {
   const errors = factory.add(`${label}-Errors`, `lambda-errors-${label}`, {
     metric: fn.metricErrors({ period: PERIOD, statistic: Stats.SUM }),
     threshold: 0,
@@ -123,7 +127,13 @@ export function functionAlarms(factory: AlarmFactory, label: string, fn: IFuncti
 }
 
 /** p99 time to first token of the streaming endpoint on one model above `ttftMs`, in 2 of 3 periods. */
-export function ttftAlarm(factory: AlarmFactory, metrics: ApplicationMetrics, endpoint: string, model: string, ttftMs: number): Alarm {
+export function ttftAlarm(
+  factory: AlarmFactory,
+  metrics: ApplicationMetrics,
+  endpoint: string,
+  model: string,
+  ttftMs: number,
+): Alarm {
   return factory.add(`Ttft-${constructIdPart(model)}`, `${endpoint}-ttft-p99-${modelLabel(model)}`, {
     metric: metrics.metric(METRICS.timeToFirstToken, { endpoint, model }, Stats.p(99)),
     threshold: ttftMs,

@@ -81,7 +81,10 @@ const HEIGHT = 6;
 export class OperationsDashboard extends Dashboard {
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     const stack = Stack.of(scope);
-    super(scope, id, { dashboardName: props.dashboardName ?? `${stack.stackName}-${stack.region}`, defaultInterval: Duration.hours(3) });
+    super(scope, id, {
+      dashboardName: props.dashboardName ?? `${stack.stackName}-${stack.region}`,
+      defaultInterval: Duration.hours(3),
+    });
     const rows: IWidget[][] = [
       ...overviewRows(stack.stackName, props),
       ...chatRows(props),
@@ -108,7 +111,14 @@ function overviewRows(stackName: string, props: OperationsDashboardProps): IWidg
         height: 2,
       }),
     ],
-    [new AlarmStatusWidget({ title: 'Alarms', alarms: [...alarms], width: FULL, height: Math.max(2, Math.ceil(alarms.length / 4) + 1) })],
+    [
+      new AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: [...alarms],
+        width: FULL,
+        height: Math.max(2, Math.ceil(alarms.length / 4) + 1),
+      }),
+    ],
   ];
 }
 
@@ -120,21 +130,53 @@ function chatRows(props: OperationsDashboardProps): IWidget[][] {
       metrics.metric(spec, { endpoint, model }, Stats.p(50), `${prefix}${modelLabel(model)} p50`),
       metrics.metric(spec, { endpoint, model }, Stats.p(99), `${prefix}${modelLabel(model)} p99`),
     ]);
-  const totals = (e: string, specs: [MetricSpec, string][]) => specs.map(([spec, what]) => metrics.total(spec, { endpoint: e }, `${e} ${what}`));
+  const totals = (e: string, specs: [MetricSpec, string][]) =>
+    specs.map(([spec, what]) => metrics.total(spec, { endpoint: e }, `${e} ${what}`));
   return [
     section('Chat'),
     [
-      graph(`Time to first token, ${streamingEndpoint} (ms)`, HALF, percentiles(METRICS.timeToFirstToken, streamingEndpoint, ''), {
-        annotations: [{ value: props.ttftAlarmMs, label: 'alarm (p99)' }],
-      }),
+      graph(
+        `Time to first token, ${streamingEndpoint} (ms)`,
+        HALF,
+        percentiles(METRICS.timeToFirstToken, streamingEndpoint, ''),
+        {
+          annotations: [{ value: props.ttftAlarmMs, label: 'alarm (p99)' }],
+        },
+      ),
       ...otherEndpoints.map((e) =>
-        graph(`Time to first token, ${e} (ms)`, Math.floor(HALF / otherEndpoints.length), percentiles(METRICS.timeToFirstToken, e, '')),
+        graph(
+          `Time to first token, ${e} (ms)`,
+          Math.floor(HALF / otherEndpoints.length),
+          percentiles(METRICS.timeToFirstToken, e, ''),
+        ),
       ),
     ],
     [
-      graph('Latency (ms)', THIRD, chatEndpoints.flatMap((e) => percentiles(METRICS.latency, e, `${e} `))),
-      graph('Requests and errors', THIRD, chatEndpoints.flatMap((e) => totals(e, [[METRICS.requests, 'requests'], [METRICS.errors, 'errors']]))),
-      graph('Tokens', THIRD, chatEndpoints.flatMap((e) => totals(e, [[METRICS.inputTokens, 'input'], [METRICS.outputTokens, 'output']]))),
+      graph(
+        'Latency (ms)',
+        THIRD,
+        chatEndpoints.flatMap((e) => percentiles(METRICS.latency, e, `${e} `)),
+      ),
+      graph(
+        'Requests and errors',
+        THIRD,
+        chatEndpoints.flatMap((e) =>
+          totals(e, [
+            [METRICS.requests, 'requests'],
+            [METRICS.errors, 'errors'],
+          ]),
+        ),
+      ),
+      graph(
+        'Tokens',
+        THIRD,
+        chatEndpoints.flatMap((e) =>
+          totals(e, [
+            [METRICS.inputTokens, 'input'],
+            [METRICS.outputTokens, 'output'],
+          ]),
+        ),
+      ),
     ],
   ];
 }
@@ -147,7 +189,9 @@ function breakerRows({ metrics, models }: OperationsDashboardProps): IWidget[][]
       graph(
         `Breaker state (${CLOSED} closed, ${HALF_OPEN} half-open, ${OPEN} open)`,
         HALF,
-        models.map((model) => metrics.metric(METRICS.breakerState, { model }, Stats.MAXIMUM).with({ label: modelLabel(model) })),
+        models.map((model) =>
+          metrics.metric(METRICS.breakerState, { model }, Stats.MAXIMUM).with({ label: modelLabel(model) }),
+        ),
         { annotations: [{ value: OPEN, label: 'open' }], leftYAxis: { min: 0, max: OPEN } },
       ),
       graph('Breaker transitions', HALF, [
@@ -173,13 +217,23 @@ function reportRows(props: OperationsDashboardProps): IWidget[][] {
       graph(
         'Report outcomes',
         THIRD,
-        sums([METRICS.reportsCompleted, METRICS.reportsFailed, METRICS.reportsExhausted, METRICS.reportRetries, METRICS.reportEventsRepublished]),
+        sums([
+          METRICS.reportsCompleted,
+          METRICS.reportsFailed,
+          METRICS.reportsExhausted,
+          METRICS.reportRetries,
+          METRICS.reportEventsRepublished,
+        ]),
       ),
       graph('Report turnaround (ms)', THIRD, [
         metrics.metric(METRICS.reportTurnaround, {}, Stats.p(50), 'p50'),
         metrics.metric(METRICS.reportTurnaround, {}, Stats.p(99), 'p99'),
       ]),
-      graph('Webhooks', THIRD, sums([METRICS.webhooksDelivered, METRICS.webhooksDeadLettered, METRICS.webhookAttempts])),
+      graph(
+        'Webhooks',
+        THIRD,
+        sums([METRICS.webhooksDelivered, METRICS.webhooksDeadLettered, METRICS.webhookAttempts]),
+      ),
     ],
     [
       graph(
@@ -190,8 +244,14 @@ function reportRows(props: OperationsDashboardProps): IWidget[][] {
       graph(
         'Work queues',
         HALF,
-        workQueues.map(([label, q]) => q.metricApproximateNumberOfMessagesVisible({ ...max, label: `${label} visible` })),
-        { right: workQueues.map(([label, q]) => q.metricApproximateAgeOfOldestMessage({ ...max, label: `${label} oldest (s)` })) },
+        workQueues.map(([label, q]) =>
+          q.metricApproximateNumberOfMessagesVisible({ ...max, label: `${label} visible` }),
+        ),
+        {
+          right: workQueues.map(([label, q]) =>
+            q.metricApproximateAgeOfOldestMessage({ ...max, label: `${label} oldest (s)` }),
+          ),
+        },
       ),
     ],
   ];
@@ -229,11 +289,17 @@ function lambdaRows(functions: Readonly<Record<string, IFunction>>): IWidget[][]
           fn.metricThrottles({ period: PERIOD, statistic: Stats.SUM, label: `${label} throttles` }),
         ]),
       ),
-      graph('Duration p99 (ms)', THIRD, entries.map(([label, fn]) => fn.metricDuration({ period: PERIOD, statistic: Stats.p(99), label }))),
+      graph(
+        'Duration p99 (ms)',
+        THIRD,
+        entries.map(([label, fn]) => fn.metricDuration({ period: PERIOD, statistic: Stats.p(99), label })),
+      ),
       graph(
         'Concurrent executions (max)',
         THIRD,
-        entries.map(([label, fn]) => fn.metric('ConcurrentExecutions', { period: PERIOD, statistic: Stats.MAXIMUM, label })),
+        entries.map(([label, fn]) =>
+          fn.metric('ConcurrentExecutions', { period: PERIOD, statistic: Stats.MAXIMUM, label }),
+        ),
       ),
     ],
   ];
@@ -245,7 +311,11 @@ function tableRows(tables: Readonly<Record<string, ITable>>): IWidget[][] {
   return [
     section('DynamoDB'),
     [
-      graph('Throttled requests', HALF, entries.map(([label, t], i) => throttledRequests(t, `t${i}`, label))),
+      graph(
+        'Throttled requests',
+        HALF,
+        entries.map(([label, t], i) => throttledRequests(t, `t${i}`, label)),
+      ),
       graph(
         'Consumed capacity',
         HALF,

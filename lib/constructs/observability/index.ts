@@ -112,7 +112,10 @@ export class Observability extends Construct {
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
     const { observability, models } = props;
-    const metrics = new ApplicationMetrics({ namespace: observability.metricsNamespace, service: observability.serviceName });
+    const metrics = new ApplicationMetrics({
+      namespace: observability.metricsNamespace,
+      service: observability.serviceName,
+    });
     const streamingEndpoint = props.streamingEndpoint ?? ENDPOINTS.chatStream;
 
     this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { alarmEmail: observability.alarmEmail });
@@ -120,7 +123,8 @@ export class Observability extends Construct {
     this.factory = new AlarmFactory(this, Stack.of(this).stackName, this.alarmTopic);
     this.alarms = this.factory.alarms;
 
-    for (const dlq of props.deadLetterQueues ?? []) this.deadLetterQueueAlarms[dlq.name] = deadLetterQueueAlarm(this.factory, dlq);
+    for (const dlq of props.deadLetterQueues ?? [])
+      this.deadLetterQueueAlarms[dlq.name] = deadLetterQueueAlarm(this.factory, dlq);
     this.apiServerErrorAlarm = apiServerErrorAlarm(this.factory, props.restApi);
     for (const [label, fn] of Object.entries(props.functions)) this.addFunctionAlarms(label, fn);
     for (const model of models) {

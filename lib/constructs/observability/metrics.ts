@@ -34,14 +34,27 @@ export class ApplicationMetrics {
    * One metric with the exact dimension set the functions write: `service` and every dimension of `spec`, each of
    * which must be given a value.
    */
-  public metric(spec: MetricSpec, values: Partial<Record<DimensionKey, string>>, statistic: string, label?: string): Metric {
+  public metric(
+    spec: MetricSpec,
+    values: Partial<Record<DimensionKey, string>>,
+    statistic: string,
+    label?: string,
+  ): Metric {
     const dimensionsMap: Record<string, string> = { service: this.service };
     for (const key of spec.dimensions) {
       const value = values[key];
-      if (value === undefined) throw new Error(`${spec.name}: a value for the ${DIMENSIONS[key]} dimension is required`);
+      if (value === undefined)
+        throw new Error(`${spec.name}: a value for the ${DIMENSIONS[key]} dimension is required`);
       dimensionsMap[DIMENSIONS[key]] = value;
     }
-    return new Metric({ namespace: this.namespace, metricName: spec.name, dimensionsMap, statistic, period: PERIOD, label });
+    return new Metric({
+      namespace: this.namespace,
+      metricName: spec.name,
+      dimensionsMap,
+      statistic,
+      period: PERIOD,
+      label,
+    });
   }
 
   /** Sum of a counter over every value of its dimensions, restricted by `equals` (e.g. one endpoint, every model). */

@@ -35,7 +35,7 @@ export function reportsDeadLetterQueues(
       queue: reports.jobDeadLetterQueue,
       runbook:
         'Report jobs that exhausted their deliveries have stayed in the job dead-letter queue: the backstop function ' +
-        '(which marks them FAILED and publishes their event) is failing or not polling. Check the backstop\'s errors ' +
+        "(which marks them FAILED and publishes their event) is failing or not polling. Check the backstop's errors " +
         'and logs ("exhausted report job") and its SQS event source mapping; once it works it drains the queue by itself.',
       // The backstop waits out a live worker's lease (at most the worker timeout), retrying every 90 s.
       drainedWithin: Duration.seconds(config.workerTimeoutSeconds).plus(Duration.minutes(2)),
@@ -52,7 +52,7 @@ export function reportsDeadLetterQueues(
       name: 'Subscribers',
       queue: reports.subscriberDeadLetterQueue,
       runbook:
-        'A deploy-time subscriber did not accept report events within EventBridge\'s retry policy. The message is the ' +
+        "A deploy-time subscriber did not accept report events within EventBridge's retry policy. The message is the " +
         'event, the reason is in its attributes. Fix the subscriber endpoint or its key secret, then replay the ' +
         `messages; they are kept 14 days (stack output ${OUTPUT_SUBSCRIBER_DEAD_LETTER_QUEUE_URL}).`,
     },

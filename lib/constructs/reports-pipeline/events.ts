@@ -105,10 +105,16 @@ export class SubscriberRule extends Rule {
   }
 }
 
-function subscriberDestination(scope: Construct, subscriber: AppConfig['webhooks']['subscribers'][number]): ApiDestination {
+function subscriberDestination(
+  scope: Construct,
+  subscriber: AppConfig['webhooks']['subscribers'][number],
+): ApiDestination {
   const connection = new Connection(scope, `Connection${subscriber.name}`, {
     description: `Authentication of subscriber ${subscriber.name}`,
-    authorization: Authorization.apiKey(subscriber.apiKeyHeader, SecretValue.secretsManager(subscriber.apiKeySecretName)),
+    authorization: Authorization.apiKey(
+      subscriber.apiKeyHeader,
+      SecretValue.secretsManager(subscriber.apiKeySecretName),
+    ),
   });
   Validations.of(connection).acknowledge({
     id: 'AwsSolutions-SMG4',

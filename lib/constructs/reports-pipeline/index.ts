@@ -16,7 +16,7 @@
  * - `events.ts`: the rules (webhook sender, subscribers); `webhooks.ts`: the signing secret and the sender;
  * - `outputs.ts`: the stack outputs.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type ApiDestination, EventBus } from 'aws-cdk-lib/aws-events';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -31,9 +31,23 @@ import { addReportsOutputs } from './outputs';
 import { DeadLetterQueue, JobQueue, ReportsTable } from './storage';
 import { WebhookSender, WebhookSigningSecret } from './webhooks';
 
-export { CallbackRule, cdkPattern, SubscriberRule, type CallbackRuleProps, type EventRetryProps, type SubscriberRuleProps } from './events';
+export {
+  CallbackRule,
+  cdkPattern,
+  SubscriberRule,
+  type CallbackRuleProps,
+  type EventRetryProps,
+  type SubscriberRuleProps,
+} from './events';
 export { DeadLetterBackstop, ReportWorker, type DeadLetterBackstopProps, type ReportWorkerProps } from './jobs';
-export { DeadLetterQueue, JobQueue, ReportsTable, type DeadLetterQueueProps, type JobQueueProps, type ReportsTableProps } from './storage';
+export {
+  DeadLetterQueue,
+  JobQueue,
+  ReportsTable,
+  type DeadLetterQueueProps,
+  type JobQueueProps,
+  type ReportsTableProps,
+} from './storage';
 export { WebhookSender, WebhookSigningSecret, type WebhookSenderProps } from './webhooks';
 
 export interface ReportsPipelineProps {
@@ -66,7 +80,8 @@ export interface ReportsPipelineProps {
   readonly eventMaxAge?: Duration;
 }
 
-const NOT_A_WORK_QUEUE = 'This queue is itself a dead-letter queue (of EventBridge targets and the webhook sender), not a work queue.';
+const NOT_A_WORK_QUEUE =
+  'This queue is itself a dead-letter queue (of EventBridge targets and the webhook sender), not a work queue.';
 
 export class ReportsPipeline extends Construct {
   /** Reports (`report#<id>`) and idempotency keys (`idem#<user>#<hash>`), TTL on `expiresAt`. */
@@ -110,30 +125,58 @@ export class ReportsPipeline extends Construct {
     }
     const retry = { retryAttempts: props.eventRetryAttempts, maxEventAge: props.eventMaxAge };
 
-    this.table = new ReportsTable(this, 'Table', { removalPolicy: props.reportsTableRemovalPolicy, encryptionKey: props.tableEncryptionKey });
-    this.jobDeadLetterQueue = new DeadLetterQueue(this, 'JobDeadLetterQueue', { visibilityTimeout: BACKSTOP_TIMEOUT.plus(Duration.seconds(30)) });
+    this.table = new ReportsTable(this, 'Table', {
+      removalPolicy: props.reportsTableRemovalPolicy,
+      encryptionKey: props.tableEncryptionKey,
+    });
+    this.jobDeadLetterQueue = new DeadLetterQueue(this, 'JobDeadLetterQueue', {
+      visibilityTimeout: BACKSTOP_TIMEOUT.plus(Duration.seconds(30)),
+    });
     this.jobQueue = new JobQueue(this, 'JobQueue', {
       deadLetterQueue: this.jobDeadLetterQueue,
       maxReceiveCount: reports.maxReceiveCount,
       visibilityTimeout: Duration.seconds(reports.visibilityTimeoutSeconds),
     });
-    this.webhookDeadLetterQueue = new DeadLetterQueue(this, 'WebhookDeadLetterQueue', { noDeadLetterQueueReason: NOT_A_WORK_QUEUE });
-    this.subscriberDeadLetterQueue = new DeadLetterQueue(this, 'SubscriberDeadLetterQueue', { noDeadLetterQueueReason: NOT_A_WORK_QUEUE });
-    this.eventBus = new EventBus(this, 'EventBus', { description: 'report.completed and report.failed events of the reports API' });
+    this.webhookDeadLetterQueue = new DeadLetterQueue(this, 'WebhookDeadLetterQueue', {
+      noDeadLetterQueueReason: NOT_A_WORK_QUEUE,
+    });
+    this.subscriberDeadLetterQueue = new DeadLetterQueue(this, 'SubscriberDeadLetterQueue', {
+      noDeadLetterQueueReason: NOT_A_WORK_QUEUE,
+    });
+    this.eventBus = new EventBus(this, 'EventBus', {
+      description: 'report.completed and report.failed events of the reports API',
+    });
     this.webhookSigningSecret = new WebhookSigningSecret(this, 'WebhookSigningSecret');
 
     // API: submit (users read, reports write, enqueue) and status (users read, reports read).
-    this.submitReport = new BaseFunction(this, 'SubmitReport', { functionName: 'submit-report', config, timeout: Duration.seconds(10) })
+    this.submitReport = new BaseFunction(this, 'SubmitReport', {
+      functionName: 'submit-report',
+      config,
+      timeout: Duration.seconds(10),
+    })
       .useTable(ENV.usersTable, props.usersTable, 'read')
       .useTable(ENV.reportsTable, this.table, 'readWrite')
       .useQueue(ENV.reportsQueueUrl, this.jobQueue, 'send');
-    this.getReport = new BaseFunction(this, 'GetReport', { functionName: 'get-report', config, timeout: Duration.seconds(10) })
+    this.getReport = new BaseFunction(this, 'GetReport', {
+      functionName: 'get-report',
+      config,
+      timeout: Duration.seconds(10),
+    })
       .useTable(ENV.usersTable, props.usersTable, 'read')
       .useTable(ENV.reportsTable, this.table, 'read');
 
     const bus = { eventBus: this.eventBus, reportsTable: this.table };
-    this.worker = new ReportWorker(this, 'Worker', { config, ...bus, guardTable: props.guardTable, jobQueue: this.jobQueue });
-    this.deadLetterBackstop = new DeadLetterBackstop(this, 'DeadLetterBackstop', { config, ...bus, jobDeadLetterQueue: this.jobDeadLetterQueue });
+    this.worker = new ReportWorker(this, 'Worker', {
+      config,
+      ...bus,
+      guardTable: props.guardTable,
+      jobQueue: this.jobQueue,
+    });
+    this.deadLetterBackstop = new DeadLetterBackstop(this, 'DeadLetterBackstop', {
+      config,
+      ...bus,
+      jobDeadLetterQueue: this.jobDeadLetterQueue,
+    });
     this.webhookSender = new WebhookSender(this, 'WebhookSender', {
       config,
       signingSecret: this.webhookSigningSecret,

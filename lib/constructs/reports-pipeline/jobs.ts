@@ -31,7 +31,11 @@ export interface ReportWorkerProps {
 export class ReportWorker extends BaseFunction {
   constructor(scope: Construct, id: string, props: ReportWorkerProps) {
     const { config } = props;
-    super(scope, id, { functionName: 'report-worker', config, timeout: Duration.seconds(config.reports.workerTimeoutSeconds) });
+    super(scope, id, {
+      functionName: 'report-worker',
+      config,
+      timeout: Duration.seconds(config.reports.workerTimeoutSeconds),
+    });
     this.useTable(ENV.reportsTable, props.reportsTable, 'readWrite')
       .useTable(ENV.guardTable, props.guardTable, 'readWrite')
       .useBedrockModels(modelChain(config), config.bedrockRegion)
@@ -58,6 +62,8 @@ export class DeadLetterBackstop extends BaseFunction {
   constructor(scope: Construct, id: string, props: DeadLetterBackstopProps) {
     super(scope, id, { functionName: 'report-dlq', config: props.config, timeout: BACKSTOP_TIMEOUT });
     this.useTable(ENV.reportsTable, props.reportsTable, 'readWrite').useEventBus(ENV.eventBusName, props.eventBus);
-    this.function.addEventSource(new SqsEventSource(props.jobDeadLetterQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    this.function.addEventSource(
+      new SqsEventSource(props.jobDeadLetterQueue, { batchSize: 10, reportBatchItemFailures: true }),
+    );
   }
 }

@@ -12,7 +12,10 @@ import type { ReportsPipeline } from './index';
 /** The pipeline's stack outputs, named in `lib/outputs.ts`; on the stack, so their ids are the output names. */
 export function addReportsOutputs(pipeline: ReportsPipeline): void {
   const stack = Stack.of(pipeline);
-  new CfnOutput(stack, OUTPUT_REPORTS_TABLE_NAME, { value: pipeline.table.tableName, description: 'Reports and idempotency keys' });
+  new CfnOutput(stack, OUTPUT_REPORTS_TABLE_NAME, {
+    value: pipeline.table.tableName,
+    description: 'Reports and idempotency keys',
+  });
   new CfnOutput(stack, OUTPUT_REPORTS_EVENT_BUS_NAME, {
     value: pipeline.eventBus.eventBusName,
     description: 'report.completed|failed events',

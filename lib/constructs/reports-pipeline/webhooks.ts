@@ -43,8 +43,16 @@ export interface WebhookSenderProps {
 export class WebhookSender extends BaseFunction {
   constructor(scope: Construct, id: string, props: WebhookSenderProps) {
     const { config } = props;
-    super(scope, id, { functionName: 'webhook-sender', config, timeout: Duration.seconds(webhookSenderTimeoutSeconds(config.webhooks)) });
-    this.useSecret(ENV.webhookSecretArn, props.signingSecret).useQueue(ENV.webhookDlqUrl, props.deadLetterQueue, 'send');
+    super(scope, id, {
+      functionName: 'webhook-sender',
+      config,
+      timeout: Duration.seconds(webhookSenderTimeoutSeconds(config.webhooks)),
+    });
+    this.useSecret(ENV.webhookSecretArn, props.signingSecret).useQueue(
+      ENV.webhookDlqUrl,
+      props.deadLetterQueue,
+      'send',
+    );
     // The sender dead-letters by itself; these catch an invocation that fails outright (it could not even do that).
     this.function.configureAsyncInvoke({
       retryAttempts: 2,
