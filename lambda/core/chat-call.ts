@@ -1,0 +1,319 @@
+/**
+ * Phase two of a chat call (see `chat.ts`): the model chain, one typed attempt at a time, with fallbacks before
+ * content, retry passes after retryable failures, and the outcome reported to the breaker and the token budget.
+ */
+import { setTimeout as wait } from 'node:timers/promises';
+import { backoffMs, type BackoffPolicy } from '../../config/backoff';
+import type { AppConfig } from '../../config/schema';
+import { classifyOutcome } from './breaker-taxonomy';
+import type { Admission, ChatContext, ChatResult, ChatService } from './chat';
+import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from './errors';
+import type { ModelPermit } from './guards';
+import type { ModelRequest, TokenUsage } from './model';
+import {
+  AttemptControl,
+  ClientGoneError,
+  describeFailure,
+  isModelValidationError,
+  isStaleConnection,
+  StreamTruncatedError,
+  upstreamMessage,
+} from './model-attempt';
+
+/** The model id reported when the configured degraded answer is served. */
+export const DEGRADED_MODEL = 'degraded';
+
+/** Conservative token estimate used for the budget reservation before the model reports real usage. */
+export function estimateInputTokens(request: ModelRequest): number {
+  const chars = (request.system?.length ?? 0) + request.messages.reduce((n, m) => n + m.content.length, 0);
+  return estimateTokens(chars) + MESSAGE_OVERHEAD_TOKENS;
+}
+
+/** Characters per token: generous for English text, so a reservation rarely falls short of the real usage. */
+const CHARS_PER_TOKEN = 4;
+/** Tokens a model adds around a conversation (roles, turn markers) beyond its text. */
+const MESSAGE_OVERHEAD_TOKENS = 8;
+
+/** Tokens of `chars` characters of text, where the model has not reported them. */
+export function estimateTokens(chars: number): number {
+  return Math.ceil(chars / CHARS_PER_TOKEN);
+}
+
+type Mode = 'stream' | 'complete';
+
+/** Extra passes over the chain: full jitter from `chat.retryBaseDelayMs`, doubling per pass. */
+export const chatRetryBackoff = (chat: Pick<AppConfig['chat'], 'retryBaseDelayMs' | 'retryRounds'>): BackoffPolicy => ({
+  baseMs: chat.retryBaseDelayMs,
+  capMs: chat.retryBaseDelayMs * 2 ** Math.max(0, chat.retryRounds - 1),
+  jitter: 'full',
+});
+
+/** A model attempt that produced a whole answer. */
+interface Answered {
+  kind: 'answered';
+  startedAt: number;
+  /** When the first token arrived (a non-streaming call: when the answer did); unset for an empty answer. */
+  firstTokenAt?: number;
+  text: string;
+  stopReason: string;
+  usage?: TokenUsage;
+}
+
+/** A model attempt that failed; `error` is already explained (client gone, deadline, TTFT timeout, or the model's). */
+interface Failed {
+  kind: 'failed';
+  error: unknown;
+  /** Whether the client has seen any of this attempt's answer: then no other model may take over. */
+  contentSent: boolean;
+  text: string;
+}
+
+type AttemptResult = Answered | Failed;
+
+/** Phase two of a call: one use only. */
+export class ChatCall {
+  private used = false;
+  private retryRound = 0;
+  private reconnected = false;
+  /** Outcome and budget writes that need not delay the answer; {@link flush} waits for them. */
+  private readonly bookkeeping: Promise<unknown>[] = [];
+
+  constructor(
+    private readonly service: ChatService,
+    private readonly request: ModelRequest,
+    private readonly ctx: ChatContext,
+    private readonly startedAt: number,
+    private admission: Admission,
+    private readonly reservation: unknown,
+  ) {}
+
+  /** The model that will be tried first (announced in the stream's `start` event). */
+  get model(): string {
+    return this.admission.modelId;
+  }
+
+  /** Streams the answer through `onDelta`; resolves with the full result. */
+  stream(onDelta: (text: string) => void): Promise<ChatResult> {
+    return this.run('stream', onDelta);
+  }
+
+  /** Calls the model without streaming (the synchronous endpoint). */
+  complete(): Promise<ChatResult> {
+    return this.run('complete');
+  }
+
+  /**
+   * Waits for the writes that record the call's outcome (breaker success, budget settlement). The answer does not wait
+   * for them; the function must, before it returns, or Lambda may freeze them half-done.
+   */
+  async flush(): Promise<void> {
+    await Promise.allSettled(this.bookkeeping);
+  }
+
+  private later(work: Promise<unknown> | undefined): void {
+    if (work) this.bookkeeping.push(work.catch(() => undefined));
+  }
+
+  private async run(mode: Mode, onDelta?: (text: string) => void): Promise<ChatResult> {
+    if (this.used) throw new Error('A ChatCall runs once');
+    this.used = true;
+    const { budget } = this.service.serviceDeps;
+    let consumed = 0;
+    try {
+      const result = await this.runChain(mode, onDelta, (tokens) => (consumed = tokens));
+      consumed = result.usage.inputTokens + result.usage.outputTokens;
+      return result;
+    } finally {
+      if (budget && this.reservation !== undefined) {
+        this.later(consumed > 0 ? budget.settle(this.reservation, consumed) : budget.release(this.reservation));
+      }
+    }
+  }
+
+  /** The model chain: one attempt at a time until one answers, the chain is exhausted, or a failure must end the call. */
+  private async runChain(
+    mode: Mode,
+    onDelta: ((text: string) => void) | undefined,
+    reportConsumed: (tokens: number) => void,
+  ): Promise<ChatResult> {
+    for (;;) {
+      const { modelId, permit } = this.admission;
+      if (modelId === DEGRADED_MODEL) return this.degraded(onDelta);
+      const attempt = await this.attempt(mode, modelId, onDelta);
+      if (attempt.kind === 'answered') {
+        // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
+        const ttftMs =
+          mode === 'stream' && attempt.firstTokenAt !== undefined
+            ? attempt.firstTokenAt - attempt.startedAt
+            : undefined;
+        this.later(permit?.success({ ttftMs }));
+        return this.resultOf(modelId, attempt);
+      }
+      await this.afterFailure(attempt, permit, reportConsumed);
+    }
+  }
+
+  /** One call to one model. Never throws: every way it can end is a typed result. */
+  private async attempt(mode: Mode, modelId: string, onDelta?: (text: string) => void): Promise<AttemptResult> {
+    const now = this.service.clock;
+    const { config, invoker } = this.service.serviceDeps;
+    const startedAt = now();
+    // Converse answers all at once, so it has no first token to wait for: only the deadline bounds it.
+    const control = new AttemptControl(
+      this.ctx,
+      mode === 'stream' ? config.chat.ttftTimeoutMs : undefined,
+      modelId,
+      startedAt,
+    );
+    const answer: Omit<Answered, 'kind'> = { startedAt, text: '', stopReason: 'end_turn' };
+    try {
+      if (mode === 'stream') {
+        let stopped = false;
+        for await (const event of invoker.stream(modelId, this.request, control.signal)) {
+          if (event.type === 'delta') {
+            if (answer.firstTokenAt === undefined) {
+              answer.firstTokenAt = now();
+              control.firstToken();
+            }
+            answer.text += event.text;
+            onDelta?.(event.text);
+          } else if (event.type === 'stop') {
+            answer.stopReason = event.stopReason;
+            stopped = true;
+          } else answer.usage = event.usage;
+        }
+        // The SDK ends the event loop quietly, without throwing, both when the call is aborted after the response
+        // started and when the connection drops mid-stream: neither may pass for a finished answer.
+        if (control.aborted) throw new Error('aborted');
+        if (!stopped) throw new StreamTruncatedError(modelId);
+      } else {
+        const completion = await invoker.complete(modelId, this.request, control.signal);
+        Object.assign(answer, {
+          firstTokenAt: now(),
+          text: completion.text,
+          stopReason: completion.stopReason,
+          usage: completion.usage,
+        });
+      }
+      return { kind: 'answered', ...answer };
+    } catch (raw) {
+      return {
+        kind: 'failed',
+        error: control.explain(raw),
+        contentSent: answer.firstTokenAt !== undefined,
+        text: answer.text,
+      };
+    } finally {
+      control.finish();
+    }
+  }
+
+  /**
+   * Decides what a failed attempt means: the call ends (client gone, deadline, failure after content, no model left),
+   * or the chain goes on (the same model once more on a fresh connection, or the next admitted model).
+   */
+  private async afterFailure(
+    attempt: Failed,
+    permit: ModelPermit | undefined,
+    reportConsumed: (tokens: number) => void,
+  ): Promise<void> {
+    const { error, contentSent } = attempt;
+    const consumed = estimateInputTokens(this.request) + estimateTokens(attempt.text.length);
+    if (error instanceof ClientGoneError || error instanceof DeadlineExceededError) {
+      // The client leaving and our own deadline say nothing about the model: the breaker is not told.
+      this.later(permit?.release());
+      if (error instanceof ClientGoneError || contentSent) reportConsumed(consumed);
+      throw error;
+    }
+    if (!contentSent && !this.reconnected && isStaleConnection(error)) {
+      // A kept-alive connection that the service closed while this execution environment was frozen fails on first
+      // use. That says nothing about the model: try the same model once more, on a fresh connection, uncounted.
+      this.reconnected = true;
+      return;
+    }
+    await permit?.failure(error);
+    if (contentSent) {
+      reportConsumed(consumed);
+      throw new ModelStreamError(`The model failed while answering: ${describeFailure(error)}`, { cause: error });
+    }
+    this.admission = await this.nextAdmission(error);
+  }
+
+  private resultOf(modelId: string, answer: Answered): ChatResult {
+    const finishedAt = this.service.clock();
+    const { text } = answer;
+    return {
+      requestId: this.ctx.requestId,
+      model: modelId,
+      text,
+      stopReason: answer.stopReason,
+      usage: answer.usage ?? {
+        inputTokens: estimateInputTokens(this.request),
+        outputTokens: estimateTokens(text.length),
+      },
+      metrics: { ttftMs: (answer.firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
+    };
+  }
+
+  /**
+   * After a failure before content: the next admitted model; when the chain is exhausted by retryable failures, another
+   * pass after a jittered backoff while rounds and time remain; otherwise the typed reason no model can answer.
+   */
+  private async nextAdmission(lastError: unknown): Promise<Admission> {
+    try {
+      return await this.service.admit(this.admission.index + 1);
+    } catch (exhausted) {
+      let err = exhausted;
+      if (err instanceof ModelUnavailableError && (await this.backOffForRetry(lastError))) {
+        try {
+          return await this.service.admit(0);
+        } catch (again) {
+          err = again;
+        }
+      }
+      if (isModelValidationError(lastError)) {
+        throw new ValidationError(`body: the model rejected the request: ${upstreamMessage(lastError)}`, {
+          cause: lastError,
+        });
+      }
+      if (err instanceof ModelUnavailableError) {
+        throw new ModelUnavailableError(`No model could answer: ${describeFailure(lastError)}`, {
+          cause: lastError,
+          retryAfterSeconds: err.retryAfterSeconds,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** Waits out a retry backoff if another pass over the chain is allowed and can still finish in time. */
+  private async backOffForRetry(lastError: unknown): Promise<boolean> {
+    const { chat } = this.service.serviceDeps.config;
+    if (this.retryRound >= chat.retryRounds || !classifyOutcome(lastError).counts) return false;
+    const random = this.service.serviceDeps.random ?? Math.random;
+    this.retryRound++;
+    const delay = backoffMs(chatRetryBackoff(chat), this.retryRound, { random });
+    // Another pass is only worth starting if a first token could still arrive before the deadline.
+    if (this.service.clock() + delay + chat.ttftTimeoutMs > this.ctx.deadlineAt) return false;
+    try {
+      await wait(delay, undefined, { signal: this.ctx.signal });
+    } catch {
+      throw new ClientGoneError();
+    }
+    return true;
+  }
+
+  private degraded(onDelta?: (text: string) => void): ChatResult {
+    const text = this.service.serviceDeps.config.models.degradedAnswer ?? '';
+    onDelta?.(text);
+    const elapsed = this.service.clock() - this.startedAt;
+    return {
+      requestId: this.ctx.requestId,
+      model: DEGRADED_MODEL,
+      text,
+      stopReason: 'degraded',
+      usage: { inputTokens: 0, outputTokens: 0 },
+      metrics: { ttftMs: elapsed, latencyMs: elapsed },
+    };
+  }
+}
