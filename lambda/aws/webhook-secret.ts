@@ -1,22 +1,20 @@
-/** The webhook signing secret from Secrets Manager: a {@link WebhookSecretSource}. */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+/**
+ * The webhook signing secret from Secrets Manager, through Powertools Parameters: fetched once and cached for a few
+ * minutes per execution environment, so a rotation is picked up without a redeploy and steady traffic costs no calls.
+ */
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { WebhookSecretSource } from '../core/webhooks';
 
-/** Cached for a few minutes, so a rotation is picked up without a redeploy. */
-export function secretsManagerSecret(
-  client: () => SecretsManagerClient,
-  secretId: () => string,
-  options: { ttlMs?: number; now?: () => number } = {},
-): WebhookSecretSource {
-  const ttlMs = options.ttlMs ?? 5 * 60_000;
-  const now = options.now ?? Date.now;
-  let cached: { value: string; expires: number } | undefined;
+/** How long a fetched secret is used before it is fetched again. */
+export const WEBHOOK_SECRET_MAX_AGE_SECONDS = 300;
+
+export function secretsManagerSecret(client: () => SecretsManagerClient, secretId: () => string): WebhookSecretSource {
+  let provider: SecretsProvider | undefined;
   return async () => {
-    if (cached && cached.expires > now()) return cached.value;
-    const out = await client().send(new GetSecretValueCommand({ SecretId: secretId() }));
-    const value = out.SecretString?.trim();
+    provider ??= new SecretsProvider({ awsSdkV3Client: client() });
+    const value = (await provider.get(secretId(), { maxAge: WEBHOOK_SECRET_MAX_AGE_SECONDS }))?.toString().trim();
     if (!value) throw new Error('The webhook signing secret is empty');
-    cached = { value, expires: now() + ttlMs };
     return value;
   };
 }
