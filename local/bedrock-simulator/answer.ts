@@ -8,6 +8,7 @@ import { EVENT_STREAM, eventFrame, exceptionFrame } from './event-stream';
 import { parseRequest, type ParsedRequest } from './request';
 import type { ModelBehaviour } from './settings';
 import { generateTokens } from './text';
+import { chooseToolCall, type ToolCall } from './tools';
 
 const THROTTLE_MESSAGE = 'Too many requests, please wait before trying again.';
 const INTERNAL_ERROR_MESSAGE = 'The model encountered an internal error. Try your request again.';
@@ -20,10 +21,16 @@ export interface AnswerContext {
   readonly onTokensSent: (count: number) => void;
 }
 
+/** Characters of a tool call's input JSON per `contentBlockDelta`: the input streams as fragments, as on Bedrock. */
+const INPUT_FRAGMENT_CHARS = 16;
+
 /** What one call produces: its tokens, where it fails (if it does), and the usage it reports. */
 interface Plan {
+  /** Text tokens, or the fragments of the tool call's input JSON. */
   readonly tokens: readonly string[];
-  readonly stopReason: 'max_tokens' | 'end_turn';
+  /** Set when the answer is a tool call rather than text. */
+  readonly toolCall?: ToolCall;
+  readonly stopReason: 'max_tokens' | 'end_turn' | 'tool_use';
   /** Tokens produced before a mid-stream failure; undefined when the call succeeds. */
   readonly failAfter?: number;
   /** Milliseconds between tokens. */
@@ -57,11 +64,22 @@ export async function answer(
 }
 
 function planAnswer(request: ParsedRequest, behaviour: ModelBehaviour, fails: boolean): Plan {
-  const all = generateTokens(request.seedText);
-  const tokens = request.maxTokens !== undefined ? all.slice(0, request.maxTokens) : all;
+  const toolCall = chooseToolCall(request);
+  let tokens: string[];
+  let stopReason: Plan['stopReason'];
+  if (toolCall) {
+    // Not cut at maxTokens: a truncated input would not be JSON, and clients would have nothing to test against.
+    tokens = fragments(JSON.stringify(toolCall.input), INPUT_FRAGMENT_CHARS);
+    stopReason = 'tool_use';
+  } else {
+    const all = [...preamble(request), ...generateTokens(request.seedText)];
+    tokens = request.maxTokens !== undefined ? all.slice(0, request.maxTokens) : all;
+    stopReason = tokens.length < all.length ? 'max_tokens' : 'end_turn';
+  }
   return {
     tokens,
-    stopReason: tokens.length < all.length ? 'max_tokens' : 'end_turn',
+    toolCall,
+    stopReason,
     // Mid-stream failures show some content first, never all of it.
     failAfter: fails ? Math.max(0, Math.min(Math.max(3, Math.floor(tokens.length / 2)), tokens.length - 1)) : undefined,
     interval: 1000 / behaviour.tokensPerSecond,
@@ -73,13 +91,38 @@ function planAnswer(request: ParsedRequest, behaviour: ModelBehaviour, fails: bo
   };
 }
 
+/**
+ * What the text answer starts with, so a client can see what reached the model: each image of the last user message
+ * (`I see an image: image/png 1234 bytes.`), and each tool result it carries (`The get_weather tool returned: …`).
+ * One token per word, like the generated text that follows.
+ */
+function preamble(request: ParsedRequest): string[] {
+  const sentences = [
+    ...request.images.map((image) => `I see an image: image/${image.format} ${image.bytes} bytes.`),
+    ...request.toolResults.map(
+      (result) => `The ${result.toolName} tool ${result.status === 'error' ? 'failed' : 'returned'}: ${result.text}`,
+    ),
+  ];
+  return sentences.flatMap((sentence) => `${sentence} `.split(/(?<= )/));
+}
+
+function fragments(text: string, size: number): string[] {
+  const parts: string[] = [];
+  for (let i = 0; i < text.length; i += size) parts.push(text.slice(i, i + size));
+  return parts;
+}
+
 /** `Converse`: the whole answer once it would have been generated, or the failure at the moment it would occur. */
 async function answerConverse(call: Call, plan: Plan, ttftMs: number): Promise<void> {
   const produced = plan.failAfter ?? plan.tokens.length;
   if (!(await call.wait(ttftMs + Math.max(0, produced - 1) * plan.interval))) return;
   if (plan.failAfter !== undefined) return call.error(500, 'InternalServerException', STREAM_FAILED_MESSAGE);
+  const { toolCall } = plan;
+  const content = toolCall
+    ? [{ toolUse: { toolUseId: toolCall.toolUseId, name: toolCall.name, input: toolCall.input } }]
+    : [{ text: plan.tokens.join('') }];
   call.json(200, {
-    output: { message: { role: 'assistant', content: [{ text: plan.tokens.join('') }] } },
+    output: { message: { role: 'assistant', content } },
     stopReason: plan.stopReason,
     usage: plan.usage,
     metrics: { latencyMs: call.elapsedMs() },
@@ -91,6 +134,11 @@ async function answerStream(call: Call, plan: Plan, ttftMs: number, context: Ans
   call.respond(200, EVENT_STREAM);
   call.write(eventFrame('messageStart', { role: 'assistant' }));
   if (!(await call.wait(ttftMs))) return;
+  const { toolCall } = plan;
+  if (toolCall) {
+    const start = { toolUse: { toolUseId: toolCall.toolUseId, name: toolCall.name } };
+    call.write(eventFrame('contentBlockStart', { contentBlockIndex: 0, start }));
+  }
   if (!(await streamTokens(call, plan, context))) return;
 
   if (plan.failAfter !== undefined) {
@@ -119,7 +167,9 @@ async function streamTokens(call: Call, plan: Plan, context: AnswerContext): Pro
     const due = Math.min(limit, Math.floor((performance.now() - firstAt) / plan.interval) + 1);
     const frames: Uint8Array[] = [];
     for (; sent < due; sent++) {
-      frames.push(eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: plan.tokens[sent] } }));
+      const token = plan.tokens[sent];
+      const delta = plan.toolCall ? { toolUse: { input: token } } : { text: token };
+      frames.push(eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta }));
     }
     context.onTokensSent(frames.length);
     call.write(Buffer.concat(frames));

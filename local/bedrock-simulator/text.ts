@@ -26,7 +26,8 @@ export function generateTokens(seedText: string): string[] {
   return tokens;
 }
 
-function fnv1a(text: string): number {
+/** FNV-1a, 32 bits: the seed of a text, and of the ids the simulator derives from a request. */
+export function fnv1a(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
