@@ -6,7 +6,7 @@
  */
 
 /** Endpoint ids: the `endpoint` dimension of the chat metrics and the `endpoint` field of the request log line. */
-export const ENDPOINTS = { chatStream: 'chat-stream', chat: 'chat' } as const;
+export const ENDPOINTS = { chatStream: 'chat-stream', chat: 'chat', openaiChat: 'openai-chat' } as const;
 export type EndpointId = (typeof ENDPOINTS)[keyof typeof ENDPOINTS];
 
 /** Dimension names. Every metric also carries Powertools' `service` dimension. */

@@ -6,7 +6,14 @@ import type { ZodType } from 'zod';
 import { chatRequestSchema, submitReportRequestSchema } from './contract';
 
 /** Folder name under `lambda/functions/` whose `handler.ts` exports `handler`. */
-export type FunctionName = 'chat-stream' | 'chat' | 'submit-report' | 'get-report' | BackgroundFunctionName;
+export type FunctionName =
+  | 'chat-stream'
+  | 'chat'
+  | 'submit-report'
+  | 'get-report'
+  | 'openai-chat'
+  | 'models'
+  | BackgroundFunctionName;
 
 /** Functions behind no route: the report worker, its dead-letter backstop, and the webhook sender. */
 export type BackgroundFunctionName = 'report-worker' | 'report-dlq' | 'webhook-sender';
@@ -53,7 +60,26 @@ export const ROUTES: readonly RouteDefinition[] = [
     requestHeaders: ['Idempotency-Key'],
   },
   { id: 'GetReport', method: 'GET', path: '/reports/{id}', functionName: 'get-report', transferMode: 'BUFFERED' },
+  // OpenAI-compatible. One STREAM integration answers both `stream: true` (chunks) and plain JSON, as chat-stream
+  // answers its pre-commit errors. The body is validated by the function, in OpenAI's error shape.
+  {
+    id: 'OpenAIChatCompletions',
+    method: 'POST',
+    path: '/chat/completions',
+    functionName: 'openai-chat',
+    transferMode: 'STREAM',
+  },
+  {
+    id: 'OpenAIModels',
+    method: 'GET',
+    path: '/models',
+    functionName: 'models',
+    transferMode: 'BUFFERED',
+  },
 ];
+
+/** Prefix under which the local cloud serves every route too, as the deployed stage (`…/v1`) is the OpenAI base URL. */
+export const OPENAI_BASE_PATH = '/v1';
 
 /** Matches a concrete path against a route path; returns the path parameters, or undefined when it does not match. */
 export function matchPath(routePath: string, path: string): Record<string, string> | undefined {

@@ -28,6 +28,16 @@ export const planSchema = z
   .strict();
 export type PlanConfig = z.infer<typeof planSchema>;
 
+/** A model name clients may use instead of a model id: one model and its own fallback chain. */
+export const modelAliasSchema = z
+  .object({
+    /** The model the alias tries first. */
+    model: modelId,
+    /** Tried in order when the one before is unavailable, as `models.fallbacks` is for the primary. */
+    fallbacks: z.array(modelId).max(5).default([]),
+  })
+  .strict();
+
 export const modelsSchema = z
   .object({
     /** The model every call tries first. */
@@ -39,6 +49,16 @@ export const modelsSchema = z
      * Unset: the caller gets `503 MODEL_UNAVAILABLE` with `Retry-After`.
      */
     degradedAnswer: z.string().min(1).max(2000).optional(),
+    /**
+     * Names the OpenAI-compatible routes accept as `model` besides the configured ids (`GET /models` lists both), e.g.
+     * `{"fast": {"model": "…haiku…"}}`. Their models join the configured set the functions may call.
+     */
+    aliases: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9._-]{0,63}$/, 'an alias: lowercase letters, digits, dots, dashes'),
+        modelAliasSchema,
+      )
+      .default({}),
   })
   .strict();
 
@@ -230,6 +250,23 @@ export const appConfigSchema = z
     if (c.models.fallbacks.includes(c.models.primary)) {
       ctx.addIssue({ code: 'custom', path: ['models', 'fallbacks'], message: 'must not repeat models.primary' });
     }
+    const ids = new Set(modelChain(c));
+    for (const [name, alias] of Object.entries(c.models.aliases)) {
+      if (ids.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', 'aliases', name],
+          message: 'must not be a configured model id',
+        });
+      }
+      if (alias.fallbacks.includes(alias.model)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', 'aliases', name, 'fallbacks'],
+          message: `must not repeat models.aliases.${name}.model`,
+        });
+      }
+    }
   });
 
 export type AppConfig = z.infer<typeof appConfigSchema>;
@@ -257,4 +294,24 @@ export function parseConfig(raw: unknown, source = 'configuration'): AppConfig {
 /** The ordered chain of models a call may use: primary first, then fallbacks. */
 export function modelChain(config: Pick<AppConfig, 'models'>): string[] {
   return [config.models.primary, ...config.models.fallbacks];
+}
+
+/** Every model a function may call: the chain and every alias's models, each once (the IAM policy's resources). */
+export function configuredModels(config: Pick<AppConfig, 'models'>): string[] {
+  const aliases = Object.values(config.models.aliases).flatMap((a) => [a.model, ...a.fallbacks]);
+  return [...new Set([...modelChain(config), ...aliases])];
+}
+
+/**
+ * The model chain a client's model name selects: an alias's own chain; a configured id from its place in the main
+ * chain on (so the primary keeps every fallback); undefined for a name that is not configured.
+ */
+export function modelChainFor(config: Pick<AppConfig, 'models'>, name: string): string[] | undefined {
+  const alias = Object.hasOwn(config.models.aliases, name) ? config.models.aliases[name] : undefined;
+  if (alias) return [alias.model, ...alias.fallbacks];
+  const chain = modelChain(config);
+  const at = chain.indexOf(name);
+  if (at >= 0) return chain.slice(at);
+  // A model only an alias names is still a configured model: asked for by id, it runs alone.
+  return configuredModels(config).includes(name) ? [name] : undefined;
 }

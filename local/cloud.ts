@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { handlerEntry } from '../config/functions';
-import type { FunctionName, RouteDefinition } from '../config/routes';
+import { type FunctionName, OPENAI_BASE_PATH, ROUTES, type RouteDefinition } from '../config/routes';
 import { ENV, runtimeConfigJson } from '../config/runtime';
 import type { AppConfig, AppConfigInput } from '../config/schema';
 import { TABLES } from '../config/tables';
@@ -137,6 +137,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         (route.transferMode === 'STREAM' ? config.chat.streamTimeoutSeconds : config.chat.syncTimeoutSeconds + 1) *
         1000,
       timeouts: options.gatewayTimeouts,
+      // The deployed stage URL ends in `/v1`, which OpenAI clients take as their base URL; locally the same routes
+      // answer both at `/` and under `/v1/`.
+      routes: [...ROUTES, ...ROUTES.map((r) => ({ ...r, id: `V1${r.id}`, path: `${OPENAI_BASE_PATH}${r.path}` }))],
       extraRoutes: [simulatorControl(simulator)],
       onGatewayError: (err) => console.error('[local] gateway error:', err),
       onHandlerError: (err, route) => {

@@ -20,7 +20,12 @@ function commandInput(modelId: string, request: ModelRequest) {
     modelId,
     messages: toBedrockMessages(request.messages),
     system: request.system ? [{ text: request.system }] : undefined,
-    inferenceConfig: { maxTokens: request.maxTokens },
+    inferenceConfig: {
+      maxTokens: request.maxTokens,
+      temperature: request.temperature,
+      topP: request.topP,
+      stopSequences: request.stopSequences,
+    },
   };
 }
 

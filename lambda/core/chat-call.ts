@@ -261,12 +261,12 @@ export class ChatCall {
    */
   private async nextAdmission(lastError: unknown): Promise<Admission> {
     try {
-      return await this.service.admit(this.admission.index + 1);
+      return await this.service.admit(this.admission.index + 1, this.ctx.models);
     } catch (exhausted) {
       let err = exhausted;
       if (err instanceof ModelUnavailableError && (await this.backOffForRetry(lastError))) {
         try {
-          return await this.service.admit(0);
+          return await this.service.admit(0, this.ctx.models);
         } catch (again) {
           err = again;
         }

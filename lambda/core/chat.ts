@@ -44,6 +44,8 @@ export interface ChatContext {
   deadlineAt: number;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
+  /** The models this call may use, in order (a client chose a model or alias); unset: the configured chain. */
+  models?: readonly string[];
 }
 
 export { ChatCall, chatRetryBackoff, DEGRADED_MODEL, estimateInputTokens, estimateTokens } from './chat-call';
@@ -83,7 +85,7 @@ export class ChatService {
       budget
         ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens)
         : undefined,
-      this.admit(0),
+      this.admit(0, ctx.models),
     ]);
     if (reserved.status === 'rejected' || admitted.status === 'rejected') {
       if (admitted.status === 'fulfilled') await admitted.value.permit?.release();
@@ -94,10 +96,10 @@ export class ChatService {
     return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value);
   }
 
-  /** Finds the first model at or after `from` in the chain whose breaker admits a call. */
-  async admit(from: number): Promise<Admission> {
+  /** Finds the first model at or after `from` in the chain (`models`, else the configured one) that a breaker admits. */
+  async admit(from: number, models: readonly string[] = this.chain): Promise<Admission> {
     let retryAfter: number | undefined;
-    for (const [index, modelId] of this.chain.entries()) {
+    for (const [index, modelId] of models.entries()) {
       if (index < from) continue;
       if (!this.deps.guard) return { index, modelId };
       let decision: GuardDecision;
@@ -112,8 +114,7 @@ export class ChatService {
       retryAfter =
         retryAfter === undefined ? decision.retryAfterSeconds : Math.min(retryAfter, decision.retryAfterSeconds);
     }
-    if (this.deps.config.models.degradedAnswer !== undefined)
-      return { index: this.chain.length, modelId: DEGRADED_MODEL };
+    if (this.deps.config.models.degradedAnswer !== undefined) return { index: models.length, modelId: DEGRADED_MODEL };
     throw new ModelUnavailableError('No model is available right now; retry later', {
       retryAfterSeconds: retryAfter ?? DEFAULT_RETRY_AFTER_SECONDS,
     });

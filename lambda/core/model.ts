@@ -12,6 +12,11 @@ export interface ModelRequest {
   messages: ChatTurn[];
   system?: string;
   maxTokens: number;
+  /** Sampling settings, passed to the model as given; unset: the model's own defaults. */
+  temperature?: number;
+  topP?: number;
+  /** Text that ends the answer where the model would produce it (not included in the answer). */
+  stopSequences?: string[];
 }
 
 export interface TokenUsage {

@@ -1,13 +1,14 @@
 /**
- * The two chat functions: `chat-stream` (SSE over a STREAM integration) and `chat` (buffered baseline). Both guard
- * every model call with the shared breaker and the user's token budget, so both read the users table, read and write
- * the guard table, and may call exactly the configured model chain.
+ * The chat functions: `chat-stream` (SSE over a STREAM integration), `chat` (buffered baseline) and `openai-chat`
+ * (OpenAI's `/chat/completions`, STREAM). Each guards every model call with the shared breaker and the user's token
+ * budget, so each reads the users table, reads and writes the guard table, and may call exactly the configured models
+ * (the OpenAI one also the models its aliases name). `models` (`GET /models`) only reads the configuration.
  */
 import { Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { ENV } from '../../config/runtime';
-import { type AppConfig, modelChain } from '../../config/schema';
+import { type AppConfig, configuredModels, modelChain } from '../../config/schema';
 import type { RouteHandlers } from './api';
 import { BaseFunction } from './base-function';
 
@@ -36,7 +37,11 @@ export class ChatFunctions extends Construct {
   public readonly chatStream: BaseFunction;
   /** `POST /chat`: config.chat.syncTimeoutSeconds plus a short grace. */
   public readonly chat: BaseFunction;
-  /** Both functions by the route table's `functionName`. */
+  /** `POST /chat/completions`: streams as long as chat-stream, and answers non-streaming calls too. */
+  public readonly openaiChat: BaseFunction;
+  /** `GET /models`: a list from the configuration. */
+  public readonly models: BaseFunction;
+  /** The functions by the route table's `functionName`. */
   public readonly handlers: RouteHandlers;
 
   constructor(scope: Construct, id: string, props: ChatFunctionsProps) {
@@ -56,12 +61,33 @@ export class ChatFunctions extends Construct {
       timeout: Duration.seconds(config.chat.syncTimeoutSeconds).plus(SYNC_FUNCTION_GRACE),
     });
 
-    for (const fn of [this.chatStream, this.chat]) {
+    this.openaiChat = new BaseFunction(this, 'OpenAIChat', {
+      functionName: 'openai-chat',
+      config,
+      memorySize: props.memorySize,
+      timeout: Duration.seconds(config.chat.streamTimeoutSeconds),
+    });
+    this.models = new BaseFunction(this, 'Models', {
+      functionName: 'models',
+      config,
+      timeout: Duration.seconds(10),
+    });
+
+    for (const [fn, models] of [
+      [this.chatStream, modelChain(config)],
+      [this.chat, modelChain(config)],
+      [this.openaiChat, configuredModels(config)],
+    ] as const) {
       fn.useTable(ENV.usersTable, props.usersTable, 'read')
         .useTable(ENV.guardTable, props.guardTable, 'readWrite')
-        .useBedrockModels(modelChain(config), config.bedrockRegion);
+        .useBedrockModels(models, config.bedrockRegion);
     }
 
-    this.handlers = { 'chat-stream': this.chatStream.function, chat: this.chat.function };
+    this.handlers = {
+      'chat-stream': this.chatStream.function,
+      chat: this.chat.function,
+      'openai-chat': this.openaiChat.function,
+      models: this.models.function,
+    };
   }
 }

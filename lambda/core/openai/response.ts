@@ -1,0 +1,189 @@
+/**
+ * OpenAI's response objects, built from the chat core's results: `chat.completion`, `chat.completion.chunk`, the
+ * `model` list, and the Server-Sent Events framing of a stream (`data:` lines only, then `data: [DONE]`), as the
+ * OpenAI SDKs parse them.
+ */
+import type { Writable } from 'node:stream';
+import type { ChatResult } from '../chat';
+import type { TokenUsage } from '../model';
+import type { OpenAIErrorBody } from './errors';
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+/** Converse's `stopReason` as OpenAI's `finish_reason`. */
+export function finishReasonOf(stopReason: string): FinishReason {
+  switch (stopReason) {
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'tool_use':
+      return 'tool_calls';
+    case 'guardrail_intervened':
+    case 'content_filtered':
+      return 'content_filter';
+    default:
+      // end_turn, stop_sequence, and the configured degraded answer: the answer is complete.
+      return 'stop';
+  }
+}
+
+export interface OpenAIUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export function usageOf(usage: TokenUsage): OpenAIUsage {
+  return {
+    prompt_tokens: usage.inputTokens,
+    completion_tokens: usage.outputTokens,
+    total_tokens: usage.inputTokens + usage.outputTokens,
+  };
+}
+
+/** The fields every object of one completion shares. */
+export interface CompletionIdentity {
+  /** `chatcmpl-…`, the same in every chunk of a stream. */
+  id: string;
+  /** Unix seconds when the request arrived. */
+  created: number;
+}
+
+export function completionIdentity(requestId: string, nowMs: number): CompletionIdentity {
+  return { id: `chatcmpl-${requestId}`, created: Math.floor(nowMs / 1000) };
+}
+
+/** A non-streaming answer; `usage` is always present. */
+export function chatCompletion(identity: CompletionIdentity, result: ChatResult) {
+  return {
+    id: identity.id,
+    object: 'chat.completion' as const,
+    created: identity.created,
+    model: result.model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant' as const, content: result.text, refusal: null },
+        logprobs: null,
+        finish_reason: finishReasonOf(result.stopReason),
+      },
+    ],
+    usage: usageOf(result.usage),
+  };
+}
+
+export interface ChunkDelta {
+  role?: 'assistant';
+  content?: string;
+}
+
+/**
+ * One `chat.completion.chunk`. With `include_usage`, every chunk carries `usage: null` except the last, which has
+ * the usage and no choices (OpenAI's documented shape).
+ */
+export function chatCompletionChunk(
+  identity: CompletionIdentity,
+  model: string,
+  choice: { delta: ChunkDelta; finishReason: FinishReason | null } | undefined,
+  usage?: { includeUsage: boolean; value?: OpenAIUsage },
+) {
+  return {
+    id: identity.id,
+    object: 'chat.completion.chunk' as const,
+    created: identity.created,
+    model,
+    choices: choice ? [{ index: 0, delta: choice.delta, logprobs: null, finish_reason: choice.finishReason }] : [],
+    ...(usage?.includeUsage ? { usage: usage.value ?? null } : {}),
+  };
+}
+
+/** Headers of a streamed answer. */
+export const OPENAI_STREAM_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+};
+
+/**
+ * A stream of OpenAI chunks: one `data:` line per object and no event names (the SDKs read unnamed events only), a
+ * `: keep-alive` comment whenever nothing else was written for `keepAliveMs` (comments are ignored by every SSE parser),
+ * and `data: [DONE]` only after a complete answer.
+ */
+export class ChunkWriter {
+  private lastWriteAt: number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly keepAliveMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lastWriteAt = now();
+  }
+
+  data(value: unknown): boolean {
+    return this.write(`data: ${JSON.stringify(value)}\n\n`);
+  }
+
+  /** The failure that ends the stream, as OpenAI reports one mid-stream: an `error` object, and no `[DONE]`. */
+  error(body: OpenAIErrorBody): boolean {
+    return this.data(body);
+  }
+
+  done(): boolean {
+    return this.write('data: [DONE]\n\n');
+  }
+
+  startKeepAlive(): void {
+    const tick = Math.max(50, Math.floor(this.keepAliveMs / 4));
+    this.timer = setInterval(() => {
+      if (this.now() - this.lastWriteAt >= this.keepAliveMs) this.write(': keep-alive\n');
+    }, tick);
+    this.timer.unref?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private write(chunk: string): boolean {
+    if (this.closed || this.out.destroyed || this.out.writableEnded) return false;
+    this.lastWriteAt = this.now();
+    this.out.write(chunk);
+    return true;
+  }
+}
+
+/** Prefixes of cross-Region inference profile ids, which come before the provider (`us.anthropic.…`). */
+const GEOGRAPHY_PREFIXES = new Set(['us', 'eu', 'apac', 'jp', 'au', 'ca', 'global', 'us-gov']);
+
+/** Who "owns" a model in `GET /models`: the provider segment of a Bedrock id (`us.anthropic.…` → `anthropic`). */
+export function ownerOf(modelId: string): string {
+  const parts = (modelId.split('/').pop() ?? '').split('.');
+  const [first, second] = parts;
+  if (parts.length < 2 || !first) return 'bedrock';
+  return GEOGRAPHY_PREFIXES.has(first) && parts.length > 2 && second ? second : first;
+}
+
+export interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+/** `GET /models`: the configured ids, then the aliases, each listed once; `created` is not known for Bedrock models. */
+export function modelList(ids: readonly string[], aliases: Readonly<Record<string, { model: string }>>) {
+  const entry = (id: string, target: string): ModelEntry => ({
+    id,
+    object: 'model',
+    created: 0,
+    owned_by: ownerOf(target),
+  });
+  return {
+    object: 'list' as const,
+    data: [...ids.map((id) => entry(id, id)), ...Object.entries(aliases).map(([name, a]) => entry(name, a.model))],
+  };
+}
