@@ -81,47 +81,8 @@ export const handler = awslambda.streamifyResponse(
       } else {
         chunks = new ChunkWriter(respond(200, OPENAI_STREAM_HEADERS), config.chat.keepAliveMs);
         chunks.startKeepAlive();
-        const writer = chunks;
-        const usage = { includeUsage: parsed.includeUsage };
-        // The role chunk waits for the first token, so that every chunk names the model that is answering (a model
-        // that fails before its first token hands over to the next one unseen).
-        let started = false;
-        const open = (servingModel: string) => {
-          if (started) return;
-          started = true;
-          writer.data(
-            chatCompletionChunk(
-              identity,
-              servingModel,
-              { delta: { role: 'assistant', content: '' }, finishReason: null },
-              usage,
-            ),
-          );
-        };
-        result = await active.stream((text) => {
-          open(active.model);
-          writer.data(
-            chatCompletionChunk(identity, active.model, { delta: { content: text }, finishReason: null }, usage),
-          );
-        });
+        result = await streamChunks(active, chunks, identity, parsed.includeUsage);
         model = result.model;
-        open(result.model);
-        writer.data(
-          chatCompletionChunk(
-            identity,
-            result.model,
-            { delta: {}, finishReason: finishReasonOf(result.stopReason) },
-            usage,
-          ),
-        );
-        if (parsed.includeUsage)
-          writer.data(
-            chatCompletionChunk(identity, result.model, undefined, {
-              includeUsage: true,
-              value: usageOf(result.usage),
-            }),
-          );
-        writer.done();
       }
     } catch (err) {
       if (err instanceof ClientGoneError) {
@@ -160,3 +121,38 @@ export const handler = awslambda.streamifyResponse(
     }
   },
 );
+
+/**
+ * Streams one answer as `chat.completion.chunk`s, then the finish chunk, the usage chunk when asked for, and `[DONE]`.
+ * The role chunk waits for the first token, so that every chunk names the model that is answering (a model that fails
+ * before its first token hands over to the next one unseen).
+ */
+async function streamChunks(
+  call: ChatCall,
+  writer: ChunkWriter,
+  identity: ReturnType<typeof completionIdentity>,
+  includeUsage: boolean,
+): Promise<ChatResult> {
+  const usage = { includeUsage };
+  let started = false;
+  const open = (servingModel: string) => {
+    if (started) return;
+    started = true;
+    const role = { delta: { role: 'assistant' as const, content: '' }, finishReason: null };
+    writer.data(chatCompletionChunk(identity, servingModel, role, usage));
+  };
+  const result = await call.stream((text) => {
+    open(call.model);
+    writer.data(chatCompletionChunk(identity, call.model, { delta: { content: text }, finishReason: null }, usage));
+  });
+  open(result.model);
+  const finish = { delta: {}, finishReason: finishReasonOf(result.stopReason) };
+  writer.data(chatCompletionChunk(identity, result.model, finish, usage));
+  if (includeUsage) {
+    writer.data(
+      chatCompletionChunk(identity, result.model, undefined, { includeUsage: true, value: usageOf(result.usage) }),
+    );
+  }
+  writer.done();
+  return result;
+}
