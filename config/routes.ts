@@ -13,6 +13,7 @@ export type FunctionName =
   | 'get-report'
   | 'openai-chat'
   | 'models'
+  | 'authorizer'
   | BackgroundFunctionName;
 
 /** Functions behind no route: the report worker, its dead-letter backstop, and the webhook sender. */
@@ -31,6 +32,11 @@ export interface RouteDefinition {
   readonly requestSchema?: ZodType;
   /** Request headers API Gateway should accept as declared method parameters. */
   readonly requestHeaders?: readonly string[];
+  /**
+   * `openai`: a missing or unknown API key is answered `401` in OpenAI's error shape (`invalid_api_key`). Otherwise
+   * `403 {"message":"Forbidden"}`, API Gateway's answer for a missing key.
+   */
+  readonly errorStyle?: 'openai';
 }
 
 export const ROUTES: readonly RouteDefinition[] = [
@@ -68,6 +74,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     path: '/chat/completions',
     functionName: 'openai-chat',
     transferMode: 'STREAM',
+    errorStyle: 'openai',
   },
   {
     id: 'OpenAIModels',
@@ -75,6 +82,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     path: '/models',
     functionName: 'models',
     transferMode: 'BUFFERED',
+    errorStyle: 'openai',
   },
 ];
 

@@ -9,8 +9,8 @@ export interface TableDefinition {
 }
 
 export const TABLES = {
-  /** API key id → user and plan. Written when a key is issued. */
-  users: { partitionKey: 'apiKeyId' },
+  /** SHA-256 of an API key (hex) → user, plan and API key id. Written when a key is issued; never holds a key. */
+  users: { partitionKey: 'keyHash' },
   /** Circuit-breaker state and counters, and per-user token budget counters. */
   guard: { partitionKey: 'pk', ttlAttribute: 'expiresAt' },
   /** Reports (`report#<id>`) and their Idempotency-Key records (`idem#<user>#<key hash>`). */

@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import { ROUTES } from '../config/routes';
 import { type AppConfig, modelChain } from '../config/schema';
 import { type RouteHandlers, GenAiApi } from './constructs/api';
+import { ApiKeyAuthorizerFunction } from './constructs/authorizer';
 import { ChatFunctions } from './constructs/chat';
 import { GuardTables } from './constructs/guard-tables';
 import { lambdaFunctionsIn, Observability, reportsDeadLetterQueues } from './constructs/observability';
@@ -52,7 +53,8 @@ export class GenAiApiStack extends Stack {
       usersTable: this.tables.usersTable,
       guardTable: this.tables.guardTable,
     });
-    this.api = new GenAiApi(this, 'Api', { config });
+    const authorizer = new ApiKeyAuthorizerFunction(this, 'Auth', { config, usersTable: this.tables.usersTable });
+    this.api = new GenAiApi(this, 'Api', { config, authorizerFunction: authorizer.function });
 
     const handlers: RouteHandlers = { ...this.chat.handlers, ...this.reports.handlers };
     this.api.addRoutes(ROUTES, handlers);
@@ -75,7 +77,7 @@ export class GenAiApiStack extends Stack {
     new CfnOutput(this, OUTPUT_API_ID, { value: this.api.restApi.restApiId, description: 'REST API id' });
     new CfnOutput(this, OUTPUT_USERS_TABLE_NAME, {
       value: this.tables.usersTable.tableName,
-      description: 'API key id -> user and plan (written by scripts/create-api-key.ts)',
+      description: 'API key hash -> user and plan (written by scripts/create-api-key.ts)',
     });
     new CfnOutput(this, OUTPUT_GUARD_TABLE_NAME, {
       value: this.tables.guardTable.tableName,

@@ -8,7 +8,7 @@ import type { PlanConfig } from '../config/schema';
 export interface LocalApiKey {
   readonly userId: string;
   readonly plan: string;
-  /** The secret the client sends as `x-api-key`. */
+  /** The secret the client sends (`Authorization: Bearer <key>` or `x-api-key`); stored only as its hash. */
   readonly key: string;
   /** What API Gateway puts in `requestContext.identity.apiKeyId`. */
   readonly apiKeyId: string;

@@ -208,7 +208,7 @@ async function createGuardTables(
   const documentClient = DynamoDBDocumentClient.from(db);
   for (const k of keys) {
     await registerApiKey(
-      { apiKeyId: k.apiKeyId, userId: k.userId, plan: k.plan },
+      { key: k.key, apiKeyId: k.apiKeyId, userId: k.userId, plan: k.plan },
       { documentClient, tableName: env[ENV.usersTable] },
     );
   }

@@ -3,9 +3,13 @@
  * by invoking the unchanged Lambda handlers with REST API (v1) proxy events.
  *
  * What it reproduces, because clients and tests depend on it:
- * - API keys (`x-api-key`) and usage plans: `403 {"message":"Forbidden"}` without a valid key, `429
- *   {"message":"Too Many Requests"}` past the throttle, `429 {"message":"Limit Exceeded"}` past the daily quota;
- *   unknown routes get `403 {"message":"Missing Authentication Token"}`, as on AWS.
+ * - The Lambda REQUEST authorizer and usage plans: every request runs the authorizer function (the deployed one,
+ *   `lambda/functions/authorizer/handler.ts`, keys as `Authorization: Bearer` or `x-api-key`), its answer cached by
+ *   identity source for the stack's TTL (`config/auth.ts`); its `context` reaches the function as
+ *   `requestContext.authorizer`. A Deny is `403 {"message":"Forbidden"}`, an `Unauthorized` failure `401` in OpenAI's
+ *   shape; then the key it returns (`usageIdentifierKey`) meets its usage plan: `403 {"message":"Forbidden"}` for a key
+ *   in no plan, `429 {"message":"Too Many Requests"}` past the throttle, `429 {"message":"Limit Exceeded"}` past the
+ *   daily quota. Unknown routes get `403 {"message":"Missing Authentication Token"}`, as on AWS.
  * - STREAM routes: the handler's prelude + 8 NUL bytes + body is split exactly as API Gateway does, and bytes are
  *   forwarded as they are written. BUFFERED routes: the proxy result is sent as one response.
  * - A client that disconnects destroys the response stream (Lambda itself does not tell the function; this is the
@@ -19,7 +23,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  APIGatewayRequestAuthorizerEvent,
+} from 'aws-lambda';
+import { AUTHORIZER_RESULT_TTL_SECONDS, OPENAI_INVALID_API_KEY } from '../config/auth';
 import { matchPath, ROUTES, type FunctionName, type RouteDefinition } from '../config/routes';
 import type { UsagePlans } from './api-keys';
 import {
@@ -86,6 +96,18 @@ export interface LocalGatewayOptions {
   readonly routes?: readonly RouteDefinition[];
   /** @default DEFAULT_GATEWAY_TIMEOUTS */
   readonly timeouts?: GatewayTimeouts;
+  /** The authorizer's result cache, as the stack configures it. @default the stack's (`config/auth.ts`) */
+  readonly authorizerCache?: AuthorizerCacheSettings;
+}
+
+/**
+ * API Gateway's authorizer result cache. With a TTL above 0 every identity source must be present (else `401` without
+ * calling the function) and answers are cached by their values; with 0 the function runs on every request.
+ */
+export interface AuthorizerCacheSettings {
+  readonly ttlSeconds: number;
+  /** Header names whose values form the cache key. */
+  readonly identityHeaders: readonly string[];
 }
 
 const STAGE = 'local';
@@ -94,6 +116,7 @@ export class LocalGateway {
   private readonly server: Server;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly timeouts: Required<GatewayTimeouts>;
+  private readonly authorizerCache = new Map<string, { result: AuthorizerOutcome; expires: number }>();
 
   private constructor(
     private readonly options: LocalGatewayOptions,
@@ -215,15 +238,24 @@ export class LocalGateway {
     }
     if (!route || !pathParameters) return send(res, 403, { message: 'Missing Authentication Token' });
 
-    const apiKeyHeader = headerValue(req, 'x-api-key');
-    const admission = this.options.plans.admit(apiKeyHeader);
+    const event = toProxyEvent(req, url, body, route, pathParameters, requestId, this.url);
+    const authorized = await this.authorize(event, route);
+    if (authorized.outcome !== 'allowed') {
+      // UNAUTHORIZED, ACCESS_DENIED (both rendered by the stack's gateway responses) and AUTHORIZER_FAILURE.
+      if (authorized.outcome === 'unauthorized') return send(res, 401, OPENAI_INVALID_API_KEY);
+      if (authorized.outcome === 'denied') return send(res, 403, { message: 'Forbidden' });
+      return send(res, 500, { message: null });
+    }
+    const admission = this.options.plans.admit(authorized.usageIdentifierKey);
     if (!admission.allowed) {
       if (admission.reason === 'forbidden') return send(res, 403, { message: 'Forbidden' });
       // API Gateway sends no Retry-After on usage-plan rejections; clients back off on 429.
       return send(res, 429, { message: admission.reason === 'quota' ? 'Limit Exceeded' : 'Too Many Requests' });
     }
 
-    const event = toProxyEvent(req, url, body, route, pathParameters, requestId, admission.apiKey!, this.url);
+    event.requestContext.authorizer = authorized.context;
+    event.requestContext.identity.apiKey = admission.apiKey!.key;
+    event.requestContext.identity.apiKeyId = admission.apiKey!.apiKeyId;
     const handler = await this.options.loadHandler(route.functionName);
     const context = createContext(route.functionName, this.options.timeoutMs(route));
     if (route.transferMode === 'STREAM') {
@@ -233,6 +265,38 @@ export class LocalGateway {
     } else {
       await this.buffered(handler as BufferedHandler, event, context, res, route);
     }
+  }
+
+  /** Runs the authorizer as API Gateway does, through its result cache. */
+  private async authorize(event: APIGatewayProxyEvent, route: RouteDefinition): Promise<AuthorizerOutcome> {
+    const settings = this.options.authorizerCache ?? { ttlSeconds: AUTHORIZER_RESULT_TTL_SECONDS, identityHeaders: [] };
+    let cacheKey: string | undefined;
+    if (settings.ttlSeconds > 0) {
+      const values = settings.identityHeaders.map((h) => headerIn(event.headers, h));
+      if (values.some((v) => !v)) return { outcome: 'unauthorized' };
+      cacheKey = JSON.stringify(values);
+      const hit = this.authorizerCache.get(cacheKey);
+      if (hit && hit.expires > Date.now()) return hit.result;
+    }
+    const handler = (await this.options.loadHandler('authorizer')) as (
+      event: APIGatewayRequestAuthorizerEvent,
+    ) => Promise<APIGatewayAuthorizerResult>;
+    const methodArn = `arn:aws:execute-api:us-east-1:000000000000:local/${STAGE}/${route.method}${event.path}`;
+    let outcome: AuthorizerOutcome;
+    try {
+      const result = await handler(toAuthorizerEvent(event, methodArn));
+      outcome = evaluateAuthorizerResult(result, methodArn);
+    } catch (err) {
+      // "Unauthorized" is the authorizer's documented way to have API Gateway answer 401; anything else is a 500.
+      if ((err as Error)?.message === 'Unauthorized') outcome = { outcome: 'unauthorized' };
+      else {
+        this.options.onHandlerError?.(err, route);
+        return { outcome: 'failed' };
+      }
+    }
+    if (cacheKey)
+      this.authorizerCache.set(cacheKey, { result: outcome, expires: Date.now() + settings.ttlSeconds * 1000 });
+    return outcome;
   }
 
   private async buffered(
@@ -329,11 +393,6 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 function resolveTimeouts(timeouts: GatewayTimeouts = {}): Required<GatewayTimeouts> {
   const { headersMs, requestMs, bodyIdleMs } = { ...DEFAULT_GATEWAY_TIMEOUTS, ...timeouts };
   for (const [name, value] of Object.entries({ headersMs, requestMs, bodyIdleMs })) {
@@ -410,7 +469,6 @@ function toProxyEvent(
   route: RouteDefinition,
   pathParameters: Record<string, string>,
   requestId: string,
-  apiKey: { key: string; apiKeyId: string },
   baseUrl: string,
 ): APIGatewayProxyEvent {
   const headers: Record<string, string> = {};
@@ -466,8 +524,8 @@ function toProxyEvent(
       identity: {
         accessKey: null,
         accountId: null,
-        apiKey: apiKey.key,
-        apiKeyId: apiKey.apiKeyId,
+        apiKey: null,
+        apiKeyId: null,
         caller: null,
         clientCert: null,
         cognitoAuthenticationProvider: null,
@@ -482,4 +540,73 @@ function toProxyEvent(
       },
     },
   };
+}
+
+type AuthorizerOutcome =
+  | {
+      readonly outcome: 'allowed';
+      readonly usageIdentifierKey: string | undefined;
+      readonly context: Record<string, string | number | boolean | null>;
+    }
+  | { readonly outcome: 'denied' | 'unauthorized' | 'failed' };
+
+function headerIn(headers: APIGatewayProxyEvent['headers'], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === lower && v) return v;
+  return undefined;
+}
+
+/** The REQUEST authorizer's input: the request's parameters, as API Gateway passes them. */
+function toAuthorizerEvent(event: APIGatewayProxyEvent, methodArn: string): APIGatewayRequestAuthorizerEvent {
+  return {
+    type: 'REQUEST',
+    methodArn,
+    resource: event.resource,
+    path: event.path,
+    httpMethod: event.httpMethod,
+    headers: event.headers,
+    multiValueHeaders: event.multiValueHeaders,
+    pathParameters: event.pathParameters,
+    queryStringParameters: event.queryStringParameters,
+    multiValueQueryStringParameters: event.multiValueQueryStringParameters,
+    stageVariables: event.stageVariables,
+    requestContext: event.requestContext,
+  } as APIGatewayRequestAuthorizerEvent;
+}
+
+/** Whether a policy resource (`*` matches anything) covers the method ARN. */
+function resourceMatches(pattern: string, arn: string): boolean {
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+  return re.test(arn);
+}
+
+/** Allowed when an Allow statement covers the method and no Deny does, as IAM evaluates the authorizer's policy. */
+function evaluateAuthorizerResult(
+  result: APIGatewayAuthorizerResult | undefined,
+  methodArn: string,
+): AuthorizerOutcome {
+  const statements = (result?.policyDocument?.Statement ?? []) as {
+    Effect?: string;
+    Action?: string | string[];
+    Resource?: string | string[];
+  }[];
+  const covers = (effect: string) =>
+    statements.some((st) => {
+      if (st.Effect !== effect) return false;
+      const actions = ([] as string[]).concat(st.Action ?? []);
+      const resources = ([] as string[]).concat(st.Resource ?? []);
+      return (
+        actions.some((a) => a === '*' || a === 'execute-api:Invoke' || a === 'execute-api:*') &&
+        resources.some((r) => resourceMatches(r, methodArn))
+      );
+    });
+  if (!result || covers('Deny') || !covers('Allow')) return { outcome: 'denied' };
+  const context: Record<string, string | number | boolean | null> = { principalId: result.principalId ?? null };
+  for (const [k, v] of Object.entries(result.context ?? {})) context[k] = v ?? null;
+  return { outcome: 'allowed', usageIdentifierKey: result.usageIdentifierKey ?? undefined, context };
 }

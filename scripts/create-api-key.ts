@@ -4,8 +4,9 @@
  *   npx tsx scripts/create-api-key.ts --user <userId> --plan <plan> [--stack <name>] [--region <region>]
  *
  * Reads the stack outputs (usage plan id of the plan, users table name), creates an enabled API key tagged with the
- * user and plan, adds it to the plan's usage plan, and writes `{apiKeyId, userId, plan, createdAt}` to the users table
- * with a conditional put. The key value is printed once, alone on stdout (`KEY=$(npx tsx scripts/create-api-key.ts …)`);
+ * user and plan, adds it to the plan's usage plan, and writes `{keyHash, apiKeyId, userId, plan, createdAt}` to the
+ * users table with a conditional put: the table holds the key's SHA-256 only, which is what the API's authorizer looks
+ * a key up by. The key value is printed once, alone on stdout (`KEY=$(npx tsx scripts/create-api-key.ts …)`);
  * everything else goes to stderr. If a step after CreateApiKey fails, the new key is deleted again.
  */
 import * as fs from 'node:fs';
@@ -181,7 +182,7 @@ export async function issueApiKey(clients: Clients, args: CreateApiKeyArgs, now 
       new CreateUsagePlanKeyCommand({ usagePlanId: targets.usagePlanId, keyId: key.id, keyType: 'API_KEY' }),
     );
     await registerApiKey(
-      { apiKeyId: key.id, userId: args.userId, plan: args.plan },
+      { key: key.value, apiKeyId: key.id, userId: args.userId, plan: args.plan },
       { documentClient: clients.dynamo, tableName: targets.usersTableName, now },
     );
   } catch (err) {

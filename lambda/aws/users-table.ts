@@ -1,8 +1,14 @@
-/** The users table on DynamoDB: API key id → user and plan. Read by every API function, written when a key is issued. */
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+/**
+ * The users table on DynamoDB: SHA-256 of an API key → user, plan and API key id. Read by the authorizer, written when
+ * a key is issued. The key itself is never stored.
+ */
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ENV, requireEnv } from '../../config/runtime';
-import type { UserRecord, UsersLookup } from '../core/identity';
+import { TABLES } from '../../config/tables';
+import { hashApiKey, type UserRecord, type UsersLookup } from '../core/identity';
 import { dynamoDocumentClient } from './clients';
+
+const PK = TABLES.users.partitionKey;
 
 export class DynamoUsersTable implements UsersLookup {
   constructor(
@@ -10,8 +16,10 @@ export class DynamoUsersTable implements UsersLookup {
     private readonly tableName: string,
   ) {}
 
-  async get(apiKeyId: string): Promise<Record<string, unknown> | undefined> {
-    const { Item } = await this.documentClient.send(new GetCommand({ TableName: this.tableName, Key: { apiKeyId } }));
+  async get(keyHash: string): Promise<Record<string, unknown> | undefined> {
+    const { Item } = await this.documentClient.send(
+      new GetCommand({ TableName: this.tableName, Key: { [PK]: keyHash } }),
+    );
     return Item;
   }
 }
@@ -24,14 +32,20 @@ export function usersTable(): UsersLookup {
   return users;
 }
 
-/** Registers an API key id to a user and plan. Conditional: a key id is registered once. */
+/** Registers an API key (by its hash) to a user and plan. Conditional: a key is registered once. */
 export async function registerApiKey(
-  record: Omit<UserRecord, 'createdAt'>,
+  record: { key: string; apiKeyId: string; userId: string; plan: string },
   deps: { documentClient?: DynamoDBDocumentClient; tableName: string; now?: Date },
 ): Promise<UserRecord> {
-  const item: UserRecord = { ...record, createdAt: (deps.now ?? new Date()).toISOString() };
+  const item: UserRecord = {
+    keyHash: hashApiKey(record.key),
+    apiKeyId: record.apiKeyId,
+    userId: record.userId,
+    plan: record.plan,
+    createdAt: (deps.now ?? new Date()).toISOString(),
+  };
   await (deps.documentClient ?? dynamoDocumentClient()).send(
-    new PutCommand({ TableName: deps.tableName, Item: item, ConditionExpression: 'attribute_not_exists(apiKeyId)' }),
+    new PutCommand({ TableName: deps.tableName, Item: item, ConditionExpression: `attribute_not_exists(${PK})` }),
   );
   return item;
 }

@@ -1,13 +1,15 @@
 /**
  * The public REST API: one API Gateway REST API whose resources, methods, request models and integrations come from
- * the route table (`config/routes.ts`), the same table the local gateway serves. Every method needs an API key; each
- * key belongs to one usage plan per `config.plans`.
+ * the route table (`config/routes.ts`), the same table the local gateway serves. Every method runs the Lambda REQUEST
+ * authorizer (`lib/constructs/authorizer.ts`), which accepts the key as `Authorization: Bearer <key>` or `x-api-key`
+ * and returns it to API Gateway (`apiKeySource: AUTHORIZER`), so each key still gets its usage plan per `config.plans`.
  */
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import {
   AccessLogField,
   AccessLogFormat,
   ApiKeySourceType,
+  AuthorizationType,
   EndpointType,
   LambdaIntegration,
   LogGroupLogDestination,
@@ -15,6 +17,7 @@ import {
   MethodLoggingLevel,
   type Model,
   Period,
+  RequestAuthorizer,
   RequestValidator,
   ResponseTransferMode,
   ResponseType,
@@ -25,6 +28,7 @@ import {
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { AUTHORIZER_RESULT_TTL_SECONDS, OPENAI_INVALID_API_KEY } from '../../config/auth';
 import type { FunctionName, RouteDefinition } from '../../config/routes';
 import type { AppConfig } from '../../config/schema';
 import { modelSchemaFor } from '../api-models';
@@ -40,6 +44,8 @@ export type GenAiApiConfig = Pick<AppConfig, 'plans' | 'chat' | 'observability'>
 export interface GenAiApiProps {
   /** The parts of the validated configuration it reads: usage plans, chat timeouts, log retention. */
   readonly config: GenAiApiConfig;
+  /** The function of the Lambda REQUEST authorizer every method runs (`ApiKeyAuthorizerFunction`). */
+  readonly authorizerFunction: IFunction;
   /**
    * Stage name: the first path segment of every URL.
    * @default 'v1'
@@ -68,6 +74,8 @@ export class GenAiApi extends Construct {
    * `addGatewayResponses`.
    */
   public readonly requestValidator: RequestValidator;
+  /** The Lambda REQUEST authorizer on every method: API key → user and plan, and the key for the usage plans. */
+  public readonly authorizer: RequestAuthorizer;
   /** One usage plan per `config.plans` entry, by plan name. */
   public readonly usagePlans: Readonly<Record<string, UsagePlan>>;
   /** Methods added from the route table, by route id. */
@@ -87,16 +95,31 @@ export class GenAiApi extends Construct {
       retention: retentionDays(config.observability.logRetentionDays),
     });
 
+    // No identity source and no result cache: with caching on, API Gateway requires every identity source and answers
+    // 401 without calling the function when one is missing, but a key arrives in one of two headers (see
+    // `config/auth.ts` for the API reference wording). The function caches its own key lookups instead.
+    this.authorizer = new RequestAuthorizer(this, 'ApiKeyAuthorizer', {
+      handler: props.authorizerFunction,
+      identitySources: [],
+      resultsCacheTtl: Duration.seconds(AUTHORIZER_RESULT_TTL_SECONDS),
+    });
+
     const throttle = props.stageThrottle ?? { rateLimit: 500, burstLimit: 1000 };
     this.restApi = new RestApi(this, 'RestApi', {
       restApiName: stackName,
       description: 'Serverless GenAI API: streaming chat (SSE), synchronous chat, async reports',
       // Regional: no CloudFront hop in front of a token stream; clients pay for one TLS connection less.
       endpointTypes: [EndpointType.REGIONAL],
-      apiKeySourceType: ApiKeySourceType.HEADER,
+      // The authorizer returns the caller's key as `usageIdentifierKey`, whichever header it came in; API Gateway applies
+      // that key's usage plan ("Choose an API key source in API Gateway"). `x-api-key` alone would miss Bearer keys.
+      apiKeySourceType: ApiKeySourceType.AUTHORIZER,
       // The account-level role that lets API Gateway write execution logs (the feature flag turns it off by default).
       cloudWatchRole: true,
-      defaultMethodOptions: { apiKeyRequired: true },
+      defaultMethodOptions: {
+        apiKeyRequired: true,
+        authorizationType: AuthorizationType.CUSTOM,
+        authorizer: this.authorizer,
+      },
       deployOptions: {
         stageName: props.stageName ?? 'v1',
         tracingEnabled: true,
@@ -186,6 +209,8 @@ export class GenAiApi extends Construct {
     const method = this.restApi.root.resourceForPath(route.path).addMethod(route.method, integration, {
       operationName: route.id,
       apiKeyRequired: true,
+      authorizationType: AuthorizationType.CUSTOM,
+      authorizer: this.authorizer,
       requestValidator: this.requestValidator,
       requestModels: model ? { 'application/json': model } : undefined,
       // Declared optional: validation requires nothing, but the gateway passes them on and documents them.
@@ -209,6 +234,24 @@ export class GenAiApi extends Construct {
    */
   private addGatewayResponses(allowOrigin: string): void {
     const cors = { 'Access-Control-Allow-Origin': `'${allowOrigin}'` };
+    const json = (body: unknown) => ({ 'application/json': JSON.stringify(body) });
+    // The authorizer's Deny (routes without `errorStyle: 'openai'`): API Gateway would say "User is not authorized to
+    // access this resource with an explicit deny"; the contract's answer for a missing or unknown key is API Gateway's
+    // own one for a missing key.
+    this.restApi.addGatewayResponse('AccessDenied', {
+      type: ResponseType.ACCESS_DENIED,
+      statusCode: '403',
+      responseHeaders: cors,
+      templates: json({ message: 'Forbidden' }),
+    });
+    // The authorizer's `Unauthorized` failure, which it raises only on `errorStyle: 'openai'` routes (with no identity
+    // source configured API Gateway never answers 401 on its own): OpenAI's error for a bad key.
+    this.restApi.addGatewayResponse('Unauthorized', {
+      type: ResponseType.UNAUTHORIZED,
+      statusCode: '401',
+      responseHeaders: { ...cors, 'WWW-Authenticate': "'Bearer'" },
+      templates: json(OPENAI_INVALID_API_KEY),
+    });
     this.restApi.addGatewayResponse('Default4xx', { type: ResponseType.DEFAULT_4XX, responseHeaders: cors });
     this.restApi.addGatewayResponse('Default5xx', { type: ResponseType.DEFAULT_5XX, responseHeaders: cors });
   }
@@ -230,10 +273,9 @@ export class GenAiApi extends Construct {
 
   private acknowledgeFindings(): void {
     const auth =
-      'Clients authenticate with API Gateway API keys bound to usage plans (x-api-key), by design: the key identifies ' +
-      'the user server-side and carries per-user throttles and quotas. There are no end-user identities to put in ' +
-      'Cognito or IAM.';
-    Validations.of(this.restApi).acknowledge({ id: 'AwsSolutions-APIG4', reason: auth });
+      'Clients authenticate with API keys (Authorization: Bearer or x-api-key), checked by a Lambda REQUEST authorizer ' +
+      'against hashed keys and bound to usage plans, by design: the key identifies the user server-side and carries ' +
+      'per-user throttles and quotas. There are no end-user identities to put in Cognito.';
     Validations.of(this.restApi).acknowledge({ id: 'AwsSolutions-COG4', reason: auth });
     Validations.of(this.restApi.deploymentStage).acknowledge({
       id: 'AwsSolutions-APIG3',

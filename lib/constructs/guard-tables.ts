@@ -2,8 +2,9 @@
  * The two tables every guarded call reads: who a key belongs to, and the shared guard state. Key schemas come from
  * `config/tables.ts`, which the local cloud reads too.
  *
- * - Users: partition key `apiKeyId` (the API Gateway API key id, `requestContext.identity.apiKeyId`); item
- *   `{apiKeyId, userId, plan, createdAt}`. Written once per key by `scripts/create-api-key.ts`; read on every call.
+ * - Users: partition key `keyHash` (SHA-256 of the API key, hex; the key itself is never stored); item
+ *   `{keyHash, apiKeyId, userId, plan, createdAt}`. Written once per key by `scripts/create-api-key.ts`; read by the
+ *   API's authorizer.
  * - Guard: partition key `pk`; circuit-breaker state per model and per-user daily token counters. Every item carries
  *   `expiresAt` (epoch seconds), which DynamoDB TTL uses for cleanup only: expiry itself is compared inside the
  *   conditional writes, since TTL deletion can lag by days.

@@ -101,6 +101,12 @@ function expectClear4xx(res: Awaited<ReturnType<typeof send>>, what: string): vo
       typeof res.json.error.code === 'string' &&
       typeof res.json.error.message === 'string' &&
       res.json.error.retryable === false) ||
+    // OpenAI's error shape, on the OpenAI-compatible routes.
+    (res.json?.error &&
+      typeof res.json.error.message === 'string' &&
+      typeof (res.json.error as { type?: unknown }).type === 'string' &&
+      'param' in res.json.error &&
+      'code' in res.json.error) ||
     typeof res.json?.message === 'string';
   if (!shaped)
     throw new Error(`${what} answered ${res.status} without a contract error body: ${res.text.slice(0, 300)}`);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { OUTPUT_USERS_TABLE_NAME, usagePlanOutputKey } from '../../lib/outputs';
 import { parseArgs, targetsFromOutputs, issueApiKey, UsageError, type Clients } from '../../scripts/create-api-key';
 
@@ -114,9 +115,17 @@ describe('create-api-key issuing (fake clients, no AWS)', () => {
     expect(calls[2].input).toEqual({ usagePlanId: 'up-1', keyId: 'key-id', keyType: 'API_KEY' });
     expect(calls[3].input).toEqual({
       TableName: 'users',
-      Item: { apiKeyId: 'key-id', userId: 'alice', plan: 'pro', createdAt: '2026-03-04T05:06:07.000Z' },
-      ConditionExpression: 'attribute_not_exists(apiKeyId)',
+      // The key's hash, never the key: the authorizer looks keys up by hash.
+      Item: {
+        keyHash: createHash('sha256').update('key-value').digest('hex'),
+        apiKeyId: 'key-id',
+        userId: 'alice',
+        plan: 'pro',
+        createdAt: '2026-03-04T05:06:07.000Z',
+      },
+      ConditionExpression: 'attribute_not_exists(keyHash)',
     });
+    expect(JSON.stringify(calls[3].input)).not.toContain('"key-value"');
   });
 
   it('deletes the new key again when recording the owner fails', async () => {

@@ -7,7 +7,7 @@ import { TABLES } from '../../config/tables';
 import { SqsReportQueue } from '../../lambda/aws/report-queue';
 import { DynamoUsersTable, registerApiKey } from '../../lambda/aws/users-table';
 import { sqsDeadLetter } from '../../lambda/aws/webhook-dead-letter';
-import { resolveCaller } from '../../lambda/core/identity';
+import { hashApiKey, KeyAuthority, resolveCaller } from '../../lambda/core/identity';
 import type { DeadLetter } from '../../lambda/core/webhooks';
 import { startLocalSqs, type LocalSqs } from '../../local/sqs';
 import { createTable, documentClient, dynamoClient, startDynalite, type DynaliteHandle } from '../helpers/dynalite';
@@ -32,23 +32,45 @@ afterAll(async () => {
 });
 
 describe('users table', () => {
-  test('registers a key once, and the lookup resolves it to its user and plan', async () => {
+  test('registers a key once, by its hash only, and the authorizer resolves the key to its user and plan', async () => {
     const doc = documentClient(client);
     const now = new Date('2026-01-01T00:00:00Z');
+    const key = 'alice-key-0123456789abcdef';
     const record = await registerApiKey(
-      { apiKeyId: 'key-a', userId: 'alice', plan: 'pro' },
+      { key, apiKeyId: 'key-a', userId: 'alice', plan: 'pro' },
       { documentClient: doc, tableName: USERS, now },
     );
-    expect(record).toEqual({ apiKeyId: 'key-a', userId: 'alice', plan: 'pro', createdAt: now.toISOString() });
+    expect(record).toEqual({
+      keyHash: hashApiKey(key),
+      apiKeyId: 'key-a',
+      userId: 'alice',
+      plan: 'pro',
+      createdAt: now.toISOString(),
+    });
+    expect(JSON.stringify(record)).not.toContain(key);
     await expect(
-      registerApiKey({ apiKeyId: 'key-a', userId: 'mallory', plan: 'pro' }, { documentClient: doc, tableName: USERS }),
+      registerApiKey(
+        { key, apiKeyId: 'key-b', userId: 'mallory', plan: 'pro' },
+        { documentClient: doc, tableName: USERS },
+      ),
     ).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
 
     const users = new DynamoUsersTable(doc, USERS);
-    expect(await users.get('key-a')).toEqual(record);
-    expect(await users.get('key-unknown')).toBeUndefined();
-    const event = { requestContext: { identity: { apiKeyId: 'key-a' } } } as Parameters<typeof resolveCaller>[0];
-    expect(await resolveCaller(event, users)).toEqual({ userId: 'alice', plan: 'pro', apiKeyId: 'key-a' });
+    expect(await users.get(hashApiKey(key))).toEqual(record);
+    expect(await users.get(hashApiKey('key-unknown-0123456789'))).toBeUndefined();
+    const authority = new KeyAuthority(users, 60_000);
+    expect(await authority.decide({ Authorization: `Bearer ${key}` })).toEqual({
+      allow: true,
+      key,
+      caller: { userId: 'alice', plan: 'pro', apiKeyId: 'key-a' },
+    });
+    expect(await authority.decide({ 'x-api-key': 'key-unknown-0123456789' })).toEqual({
+      allow: false,
+      reason: 'Unknown API key',
+    });
+    const authorizer = { principalId: 'alice', userId: 'alice', plan: 'pro', apiKeyId: 'key-a' };
+    const event = { requestContext: { authorizer } } as unknown as Parameters<typeof resolveCaller>[0];
+    expect(resolveCaller(event)).toEqual({ userId: 'alice', plan: 'pro', apiKeyId: 'key-a' });
   });
 });
 

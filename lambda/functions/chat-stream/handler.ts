@@ -12,7 +12,6 @@ import { ClientGoneError, type ChatCall, type ChatResult } from '../../core/chat
 import { toApiError } from '../../core/errors';
 import { errorResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
-import { usersTable } from '../../aws/users-table';
 import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
@@ -45,7 +44,7 @@ export const handler = awslambda.streamifyResponse(
     let failure: unknown;
     try {
       const request = parseChatRequest(event.body, config, event.isBase64Encoded);
-      const caller = await resolveCaller(event, usersTable());
+      const caller = resolveCaller(event);
       userId = caller.userId;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
       call = await chatService().begin(request, { caller, requestId, deadlineAt, signal: clientGone.signal });

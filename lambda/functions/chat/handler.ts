@@ -5,7 +5,6 @@ import type { ChatResult } from '../../core/chat';
 import { toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
-import { usersTable } from '../../aws/users-table';
 import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
@@ -37,7 +36,7 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
   let failure: unknown;
   try {
     const request = parseChatRequest(event.body, config, event.isBase64Encoded);
-    const caller = await resolveCaller(event, usersTable());
+    const caller = resolveCaller(event);
     userId = caller.userId;
     const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), syncDeadlineMs(config.chat.syncTimeoutSeconds));
     const call = await chatService().begin(request, { caller, requestId, deadlineAt });

@@ -3,7 +3,6 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { NotFoundError, toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
-import { usersTable } from '../../aws/users-table';
 import { createLogger } from '../../core/observability';
 import { isFinished, isReportId, toView } from '../../core/reports/model';
 import { reportRepository, reportsConfig } from '../../aws/reports-runtime';
@@ -13,7 +12,7 @@ const logger = createLogger();
 export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
   try {
-    const caller = await resolveCaller(event, usersTable());
+    const caller = resolveCaller(event);
     const reportId = event.pathParameters?.id ?? '';
     const notFound = new NotFoundError('Report not found');
     if (!isReportId(reportId)) throw notFound;

@@ -3,7 +3,6 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
-import { usersTable } from '../../aws/users-table';
 import { createLogger } from '../../core/observability';
 import { parseSubmitReportRequest, statusUrlOf } from '../../core/reports/api';
 import { submitReport } from '../../core/reports/submit';
@@ -15,7 +14,7 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
   logger.addContext(context);
   try {
     const request = parseSubmitReportRequest(event);
-    const caller = await resolveCaller(event, usersTable());
+    const caller = resolveCaller(event);
     const result = await submitReport(request, caller, {
       repo: reportRepository(),
       queue: reportQueue(),
