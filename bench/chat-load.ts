@@ -4,7 +4,8 @@
  *
  * Usage: tsx bench/chat-load.ts <apiUrl> <apiKey,…> <simulatorUrl> <modelId> <concurrency> <total>
  * Concurrent streams use different keys (different users), as concurrent clients would.
- * Prints `{"baseline": number[], "api": {"startMs","firstDeltaMs"}[]}` (ms from request sent).
+ * Prints `{"baseline": number[], "stream": {"startMs","firstDeltaMs"}[], "completions": number[]}` (ms from request
+ * sent): the SDK calling the simulator directly, `POST /chat/stream`, and `POST /chat/completions` with `stream: true`.
  */
 import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
 import { createParser } from 'eventsource-parser';
@@ -14,12 +15,22 @@ export interface StreamSample {
   firstDeltaMs: number;
 }
 
+export interface LoadResult {
+  baseline: number[];
+  stream: StreamSample[];
+  /** Request sent → first `chat.completion.chunk` carrying content. */
+  completions: number[];
+}
+
+const PROMPT = 'benchmark the first token';
+const MAX_TOKENS = 20;
+
 async function oneStream(url: string, key: string): Promise<StreamSample> {
   const t0 = performance.now();
   const res = await fetch(`${url}/chat/stream`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-api-key': key },
-    body: JSON.stringify({ message: 'benchmark the first token', maxTokens: 20 }),
+    body: JSON.stringify({ message: PROMPT, maxTokens: MAX_TOKENS }),
   });
   let startAt: number | undefined;
   let deltaAt: number | undefined;
@@ -39,13 +50,59 @@ async function oneStream(url: string, key: string): Promise<StreamSample> {
   return { startMs: startAt - t0, firstDeltaMs: deltaAt - t0 };
 }
 
+interface CompletionChunk {
+  choices?: { delta?: { content?: string } }[];
+  error?: unknown;
+}
+
+/**
+ * One streamed `/chat/completions` call, as OpenAI's SDKs send it (the key as a Bearer token). The first chunk only
+ * names the role (`content: ""`), so TTFT is taken at the first chunk whose delta carries text, the counterpart of
+ * /chat/stream's first `delta`.
+ */
+async function oneCompletion(url: string, key: string, model: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({
+      model,
+      messages: [{ role: 'user', content: PROMPT }],
+      max_tokens: MAX_TOKENS,
+      stream: true,
+    }),
+  });
+  let contentAt: number | undefined;
+  let done = false;
+  let failure: string | undefined;
+  const parser = createParser({
+    onEvent: (e) => {
+      // Taken before parsing, as /chat/stream's is taken without parsing: JSON work is not the server's latency.
+      const at = performance.now();
+      if (e.data === '[DONE]') {
+        done = true;
+        return;
+      }
+      const chunk = JSON.parse(e.data) as CompletionChunk;
+      if (chunk.error !== undefined) failure = e.data;
+      else if (contentAt === undefined && chunk.choices?.some((c) => c.delta?.content)) contentAt = at;
+    },
+  });
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+    parser.feed(decoder.decode(chunk, { stream: true }));
+  if (failure || !done || contentAt === undefined)
+    throw new Error(`completion stream failed (status ${res.status}): ${failure ?? 'incomplete'}`);
+  return contentAt - t0;
+}
+
 async function directFirstDelta(client: BedrockRuntimeClient, modelId: string): Promise<number> {
   const t0 = performance.now();
   const out = await client.send(
     new ConverseStreamCommand({
       modelId,
-      messages: [{ role: 'user', content: [{ text: 'benchmark the first token' }] }],
-      inferenceConfig: { maxTokens: 20 },
+      messages: [{ role: 'user', content: [{ text: PROMPT }] }],
+      inferenceConfig: { maxTokens: MAX_TOKENS },
     }),
   );
   let first: number | undefined;
@@ -54,16 +111,44 @@ async function directFirstDelta(client: BedrockRuntimeClient, modelId: string): 
   return (first ?? performance.now()) - t0;
 }
 
+function round<T>(concurrency: number, fn: (slot: number) => Promise<T>): Promise<T[]> {
+  return Promise.all(Array.from({ length: concurrency }, (_, slot) => fn(slot)));
+}
+
 async function rounds<T>(concurrency: number, total: number, fn: (slot: number) => Promise<T>): Promise<T[]> {
   const out: T[] = [];
-  while (out.length < total)
-    out.push(...(await Promise.all(Array.from({ length: concurrency }, (_, slot) => fn(slot)))));
+  while (out.length < total) out.push(...(await round(concurrency, fn)));
+  return out;
+}
+
+/**
+ * Rounds of `a` and `b` taken in turn (a b, b a, a b, …) rather than all of one then all of the other, so that drift
+ * in the machine's load during the run, and whatever one round leaves behind for the next, weigh on both alike.
+ */
+async function interleaved<A, B>(
+  concurrency: number,
+  total: number,
+  a: (slot: number) => Promise<A>,
+  b: (slot: number) => Promise<B>,
+): Promise<{ a: A[]; b: B[] }> {
+  const out = { a: [] as A[], b: [] as B[] };
+  for (let i = 0; out.a.length < total; i++) {
+    if (i % 2 === 0) {
+      out.a.push(...(await round(concurrency, a)));
+      out.b.push(...(await round(concurrency, b)));
+    } else {
+      out.b.push(...(await round(concurrency, b)));
+      out.a.push(...(await round(concurrency, a)));
+    }
+  }
   return out;
 }
 
 async function main(): Promise<void> {
   const [url, keyList, simulatorUrl, modelId, concurrencyArg, totalArg] = process.argv.slice(2);
+  if (!url || !keyList || !simulatorUrl || !modelId) throw new Error('usage: see the header of bench/chat-load.ts');
   const keys = keyList.split(',');
+  const keyFor = (slot: number) => keys[slot % keys.length] as string;
   const concurrency = Number(concurrencyArg);
   const total = Number(totalArg);
   const direct = new BedrockRuntimeClient({
@@ -72,13 +157,17 @@ async function main(): Promise<void> {
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
     maxAttempts: 1,
   });
-  // Warm-up: connection pools and JIT on both paths.
-  await rounds(concurrency, Math.min(total, 40), (slot) => oneStream(url, keys[slot % keys.length]));
-  await rounds(concurrency, Math.min(total, 40), () => directFirstDelta(direct, modelId));
+  const stream = (slot: number) => oneStream(url, keyFor(slot));
+  const completion = (slot: number) => oneCompletion(url, keyFor(slot), modelId);
+  // Warm-up: connection pools and JIT on every path.
+  const warmUp = Math.min(total, 40);
+  await interleaved(concurrency, warmUp, stream, completion);
+  await rounds(concurrency, warmUp, () => directFirstDelta(direct, modelId));
   const baseline = await rounds(concurrency, total, () => directFirstDelta(direct, modelId));
-  const api = await rounds(concurrency, total, (slot) => oneStream(url, keys[slot % keys.length]));
+  const api = await interleaved(concurrency, total, stream, completion);
   direct.destroy();
-  process.stdout.write(JSON.stringify({ baseline, api }));
+  const result: LoadResult = { baseline, stream: api.a, completions: api.b };
+  process.stdout.write(JSON.stringify(result));
 }
 
 main().then(
