@@ -3,19 +3,62 @@
  * fallbacks (see `lambda/core/chat.ts`); this module only translates requests, responses and stream events.
  */
 import {
+  type ContentBlock as BedrockContentBlock,
   ConverseCommand,
+  type ConverseCommandInput,
   ConverseStreamCommand,
   type BedrockRuntimeClient,
   type Message,
+  type ToolConfiguration,
+  type ToolUseBlock,
 } from '@aws-sdk/client-bedrock-runtime';
-import type { ChatTurn, ModelCompletion, ModelInvoker, ModelRequest, ModelStreamEvent } from '../core/model';
+import type {
+  ChatTurn,
+  ContentBlock,
+  ModelCompletion,
+  ModelInvoker,
+  ModelRequest,
+  ModelStreamEvent,
+  ToolCall,
+} from '../core/model';
 import { bedrockClient } from './clients';
 
-function toBedrockMessages(messages: ChatTurn[]): Message[] {
-  return messages.map((m) => ({ role: m.role, content: [{ text: m.content }] }));
+/** Converse's JSON document type (tool inputs and schemas); our JSON objects are such documents. */
+type Document = NonNullable<ToolUseBlock['input']>;
+
+function toBedrockBlock(block: ContentBlock): BedrockContentBlock {
+  switch (block.type) {
+    case 'text':
+      return { text: block.text };
+    case 'image':
+      return { image: { format: block.format, source: { bytes: block.bytes } } };
+    case 'toolUse':
+      return { toolUse: { toolUseId: block.toolUseId, name: block.name, input: block.input as Document } };
+    case 'toolResult':
+      return { toolResult: { toolUseId: block.toolUseId, content: [{ text: block.text }] } };
+  }
 }
 
-function commandInput(modelId: string, request: ModelRequest) {
+function toBedrockMessages(messages: ChatTurn[]): Message[] {
+  return messages.map((m) => ({
+    role: m.role,
+    content: typeof m.content === 'string' ? [{ text: m.content }] : m.content.map(toBedrockBlock),
+  }));
+}
+
+function toolConfig(request: ModelRequest): ToolConfiguration | undefined {
+  if (!request.tools?.length) return undefined;
+  const choice = request.toolChoice;
+  return {
+    tools: request.tools.map((tool) => ({
+      toolSpec: { name: tool.name, description: tool.description, inputSchema: { json: tool.inputSchema as Document } },
+    })),
+    toolChoice:
+      choice?.type === 'tool' ? { tool: { name: choice.name } } : choice?.type === 'any' ? { any: {} } : { auto: {} },
+  };
+}
+
+function commandInput(modelId: string, request: ModelRequest): ConverseCommandInput {
   return {
     modelId,
     messages: toBedrockMessages(request.messages),
@@ -26,6 +69,7 @@ function commandInput(modelId: string, request: ModelRequest) {
       topP: request.topP,
       stopSequences: request.stopSequences,
     },
+    toolConfig: toolConfig(request),
   };
 }
 
@@ -37,10 +81,21 @@ export class BedrockModelInvoker implements ModelInvoker {
       abortSignal: signal,
     });
     if (!response.stream) return;
+    // Converse numbers content blocks (text and tool calls alike); the core numbers tool calls only, 0, 1, ….
+    const toolIndexOfBlock = new Map<number, number>();
     for await (const event of response.stream) {
-      const text = event.contentBlockDelta?.delta?.text;
-      if (text) yield { type: 'delta', text };
-      else if (event.messageStop) yield { type: 'stop', stopReason: event.messageStop.stopReason ?? 'end_turn' };
+      const start = event.contentBlockStart;
+      const delta = event.contentBlockDelta?.delta;
+      if (delta?.text) yield { type: 'delta', text: delta.text };
+      else if (start?.start?.toolUse) {
+        const index = toolIndexOfBlock.size;
+        toolIndexOfBlock.set(start.contentBlockIndex ?? index, index);
+        const { toolUseId = '', name = '' } = start.start.toolUse;
+        yield { type: 'toolUseStart', index, toolUseId, name };
+      } else if (delta?.toolUse?.input) {
+        const index = toolIndexOfBlock.get(event.contentBlockDelta?.contentBlockIndex ?? -1);
+        if (index !== undefined) yield { type: 'toolUseDelta', index, input: delta.toolUse.input };
+      } else if (event.messageStop) yield { type: 'stop', stopReason: event.messageStop.stopReason ?? 'end_turn' };
       else if (event.metadata?.usage) {
         yield {
           type: 'usage',
@@ -57,9 +112,22 @@ export class BedrockModelInvoker implements ModelInvoker {
     const response = await this.client.send(new ConverseCommand(commandInput(modelId, request)), {
       abortSignal: signal,
     });
-    const text = (response.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
+    const blocks = response.output?.message?.content ?? [];
+    const text = blocks.map((block) => block.text ?? '').join('');
+    const toolCalls: ToolCall[] = blocks.flatMap((block) =>
+      block.toolUse
+        ? [
+            {
+              toolUseId: block.toolUse.toolUseId ?? '',
+              name: block.toolUse.name ?? '',
+              input: JSON.stringify(block.toolUse.input ?? {}),
+            },
+          ]
+        : [],
+    );
     return {
       text,
+      toolCalls,
       stopReason: response.stopReason ?? 'end_turn',
       usage: { inputTokens: response.usage?.inputTokens ?? 0, outputTokens: response.usage?.outputTokens ?? 0 },
     };

@@ -9,7 +9,7 @@ import { classifyOutcome } from './breaker-taxonomy';
 import type { Admission, ChatContext, ChatResult, ChatService } from './chat';
 import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from './errors';
 import type { ModelPermit } from './guards';
-import type { ModelRequest, TokenUsage } from './model';
+import type { ContentBlock, ModelRequest, TokenUsage, ToolCall, ToolCallEvent } from './model';
 import {
   AttemptControl,
   ClientGoneError,
@@ -25,9 +25,39 @@ export const DEGRADED_MODEL = 'degraded';
 
 /** Conservative token estimate used for the budget reservation before the model reports real usage. */
 export function estimateInputTokens(request: ModelRequest): number {
-  const chars = (request.system?.length ?? 0) + request.messages.reduce((n, m) => n + m.content.length, 0);
-  return estimateTokens(chars) + MESSAGE_OVERHEAD_TOKENS;
+  let chars = request.system?.length ?? 0;
+  let imageTokens = 0;
+  for (const { content } of request.messages) {
+    if (typeof content === 'string') {
+      chars += content.length;
+      continue;
+    }
+    for (const block of content) {
+      if (block.type === 'image') imageTokens += IMAGE_TOKENS;
+      else chars += blockChars(block);
+    }
+  }
+  // Tool definitions reach the model as text (names, descriptions, schemas), as part of its input.
+  if (request.tools?.length) chars += JSON.stringify(request.tools).length;
+  return estimateTokens(chars) + imageTokens + MESSAGE_OVERHEAD_TOKENS;
 }
+
+function blockChars(block: Exclude<ContentBlock, { type: 'image' }>): number {
+  switch (block.type) {
+    case 'text':
+      return block.text.length;
+    case 'toolUse':
+      return block.name.length + JSON.stringify(block.input).length;
+    case 'toolResult':
+      return block.text.length;
+  }
+}
+
+/**
+ * Tokens an image costs, whatever its size: about what the largest image Claude takes costs (an image is scaled down
+ * to about 1.15 megapixels, ~1,600 tokens), so a reservation never falls short for images.
+ */
+const IMAGE_TOKENS = 1600;
 
 /** Characters per token: generous for English text, so a reservation rarely falls short of the real usage. */
 const CHARS_PER_TOKEN = 4;
@@ -55,6 +85,7 @@ interface Answered {
   /** When the first token arrived (a non-streaming call: when the answer did); unset for an empty answer. */
   firstTokenAt?: number;
   text: string;
+  toolCalls: ToolCall[];
   stopReason: string;
   usage?: TokenUsage;
 }
@@ -65,10 +96,27 @@ interface Failed {
   error: unknown;
   /** Whether the client has seen any of this attempt's answer: then no other model may take over. */
   contentSent: boolean;
-  text: string;
+  /** Characters the model produced before it failed (text and tool input). */
+  producedChars: number;
 }
 
 type AttemptResult = Answered | Failed;
+
+/** Where a streamed answer goes as it arrives. */
+interface Sink {
+  onDelta?: (text: string) => void;
+  onToolCall?: (event: ToolCallEvent) => void;
+}
+
+/** Builds the answer's tool calls from their stream events. */
+function collectToolCall(calls: ToolCall[], event: ToolCallEvent): void {
+  if (event.type === 'toolUseStart') {
+    calls[event.index] = { toolUseId: event.toolUseId, name: event.name, input: '' };
+    return;
+  }
+  const call = calls[event.index];
+  if (call) call.input += event.input;
+}
 
 /** Phase two of a call: one use only. */
 export class ChatCall {
@@ -92,9 +140,12 @@ export class ChatCall {
     return this.admission.modelId;
   }
 
-  /** Streams the answer through `onDelta`; resolves with the full result. */
-  stream(onDelta: (text: string) => void): Promise<ChatResult> {
-    return this.run('stream', onDelta);
+  /**
+   * Streams the answer through `onDelta`, and its tool calls, if any, through `onToolCall`; resolves with the full
+   * result. A tool call is content like text: once one has started, no other model may take over.
+   */
+  stream(onDelta: (text: string) => void, onToolCall?: (event: ToolCallEvent) => void): Promise<ChatResult> {
+    return this.run('stream', { onDelta, onToolCall });
   }
 
   /** Calls the model without streaming (the synchronous endpoint). */
@@ -114,13 +165,13 @@ export class ChatCall {
     if (work) this.bookkeeping.push(work.catch(() => undefined));
   }
 
-  private async run(mode: Mode, onDelta?: (text: string) => void): Promise<ChatResult> {
+  private async run(mode: Mode, sink?: Sink): Promise<ChatResult> {
     if (this.used) throw new Error('A ChatCall runs once');
     this.used = true;
     const { budget } = this.service.serviceDeps;
     let consumed = 0;
     try {
-      const result = await this.runChain(mode, onDelta, (tokens) => (consumed = tokens));
+      const result = await this.runChain(mode, sink, (tokens) => (consumed = tokens));
       consumed = result.usage.inputTokens + result.usage.outputTokens;
       return result;
     } finally {
@@ -133,13 +184,13 @@ export class ChatCall {
   /** The model chain: one attempt at a time until one answers, the chain is exhausted, or a failure must end the call. */
   private async runChain(
     mode: Mode,
-    onDelta: ((text: string) => void) | undefined,
+    sink: Sink | undefined,
     reportConsumed: (tokens: number) => void,
   ): Promise<ChatResult> {
     for (;;) {
       const { modelId, permit } = this.admission;
-      if (modelId === DEGRADED_MODEL) return this.degraded(onDelta);
-      const attempt = await this.attempt(mode, modelId, onDelta);
+      if (modelId === DEGRADED_MODEL) return this.degraded(sink?.onDelta);
+      const attempt = await this.attempt(mode, modelId, sink);
       if (attempt.kind === 'answered') {
         // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
         const ttftMs =
@@ -154,7 +205,7 @@ export class ChatCall {
   }
 
   /** One call to one model. Never throws: every way it can end is a typed result. */
-  private async attempt(mode: Mode, modelId: string, onDelta?: (text: string) => void): Promise<AttemptResult> {
+  private async attempt(mode: Mode, modelId: string, sink?: Sink): Promise<AttemptResult> {
     const now = this.service.clock;
     const { config, invoker } = this.service.serviceDeps;
     const startedAt = now();
@@ -165,18 +216,24 @@ export class ChatCall {
       modelId,
       startedAt,
     );
-    const answer: Omit<Answered, 'kind'> = { startedAt, text: '', stopReason: 'end_turn' };
+    const answer: Omit<Answered, 'kind'> = { startedAt, text: '', toolCalls: [], stopReason: 'end_turn' };
+    const firstToken = () => {
+      if (answer.firstTokenAt !== undefined) return;
+      answer.firstTokenAt = now();
+      control.firstToken();
+    };
     try {
       if (mode === 'stream') {
         let stopped = false;
         for await (const event of invoker.stream(modelId, this.request, control.signal)) {
           if (event.type === 'delta') {
-            if (answer.firstTokenAt === undefined) {
-              answer.firstTokenAt = now();
-              control.firstToken();
-            }
+            firstToken();
             answer.text += event.text;
-            onDelta?.(event.text);
+            sink?.onDelta?.(event.text);
+          } else if (event.type === 'toolUseStart' || event.type === 'toolUseDelta') {
+            firstToken();
+            collectToolCall(answer.toolCalls, event);
+            sink?.onToolCall?.(event);
           } else if (event.type === 'stop') {
             answer.stopReason = event.stopReason;
             stopped = true;
@@ -191,6 +248,7 @@ export class ChatCall {
         Object.assign(answer, {
           firstTokenAt: now(),
           text: completion.text,
+          toolCalls: completion.toolCalls ?? [],
           stopReason: completion.stopReason,
           usage: completion.usage,
         });
@@ -201,7 +259,7 @@ export class ChatCall {
         kind: 'failed',
         error: control.explain(raw),
         contentSent: answer.firstTokenAt !== undefined,
-        text: answer.text,
+        producedChars: answer.text.length + answer.toolCalls.reduce((n, c) => n + c.name.length + c.input.length, 0),
       };
     } finally {
       control.finish();
@@ -218,7 +276,7 @@ export class ChatCall {
     reportConsumed: (tokens: number) => void,
   ): Promise<void> {
     const { error, contentSent } = attempt;
-    const consumed = estimateInputTokens(this.request) + estimateTokens(attempt.text.length);
+    const consumed = estimateInputTokens(this.request) + estimateTokens(attempt.producedChars);
     if (error instanceof ClientGoneError || error instanceof DeadlineExceededError) {
       // The client leaving and our own deadline say nothing about the model: the breaker is not told.
       this.later(permit?.release());
@@ -241,15 +299,17 @@ export class ChatCall {
 
   private resultOf(modelId: string, answer: Answered): ChatResult {
     const finishedAt = this.service.clock();
-    const { text } = answer;
+    const { text, toolCalls } = answer;
+    const toolChars = toolCalls.reduce((n, c) => n + c.name.length + c.input.length, 0);
     return {
       requestId: this.ctx.requestId,
       model: modelId,
       text,
+      ...(toolCalls.length ? { toolCalls } : {}),
       stopReason: answer.stopReason,
       usage: answer.usage ?? {
         inputTokens: estimateInputTokens(this.request),
-        outputTokens: estimateTokens(text.length),
+        outputTokens: estimateTokens(text.length + toolChars),
       },
       metrics: { ttftMs: (answer.firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
     };

@@ -19,7 +19,7 @@ import { ChatCall, DEGRADED_MODEL, estimateInputTokens } from './chat-call';
 import { ModelUnavailableError } from './errors';
 import type { GuardDecision, ModelGuard, ModelPermit, TokenBudgetGuard } from './guards';
 import type { Caller } from './identity';
-import type { ModelInvoker, ModelRequest, TokenUsage } from './model';
+import type { ModelInvoker, ModelRequest, TokenUsage, ToolCall } from './model';
 
 export type { GuardDecision, ModelGuard, ModelPermit, TokenBudgetGuard } from './guards';
 
@@ -32,6 +32,8 @@ export interface ChatResult {
   requestId: string;
   model: string;
   text: string;
+  /** The tool calls the model made (then `stopReason` is `tool_use`); unset: none. */
+  toolCalls?: ToolCall[];
   stopReason: string;
   usage: TokenUsage;
   metrics: ChatMetrics;

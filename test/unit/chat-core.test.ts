@@ -6,6 +6,7 @@ import { parseConfig } from '../../config/schema';
 import {
   ChatService,
   ClientGoneError,
+  estimateInputTokens,
   type GuardDecision,
   type ModelGuard,
   type ModelPermit,
@@ -18,7 +19,7 @@ import {
   TokenBudgetExceededError,
   ValidationError,
 } from '../../lambda/core/errors';
-import type { ModelCompletion, ModelInvoker, ModelRequest, ModelStreamEvent } from '../../lambda/core/model';
+import type { ModelCompletion, ModelInvoker, ModelRequest, ModelStreamEvent, ToolCall } from '../../lambda/core/model';
 
 const config = parseConfig({ models: { primary: 'model-a', fallbacks: ['model-b'] }, chat: { ttftTimeoutMs: 200 } });
 const request: ModelRequest = { messages: [{ role: 'user', content: 'hello' }], maxTokens: 50 };
@@ -68,12 +69,15 @@ class ScriptedModel implements ModelInvoker {
     let text = '';
     let stopReason = '';
     let usage = { inputTokens: 0, outputTokens: 0 };
+    const toolCalls: ToolCall[] = [];
     for await (const e of this.stream(modelId, r, signal)) {
       if (e.type === 'delta') text += e.text;
+      else if (e.type === 'toolUseStart') toolCalls[e.index] = { toolUseId: e.toolUseId, name: e.name, input: '' };
+      else if (e.type === 'toolUseDelta') (toolCalls[e.index] as ToolCall).input += e.input;
       else if (e.type === 'stop') stopReason = e.stopReason;
       else usage = e.usage;
     }
-    return { text, stopReason, usage };
+    return { text, toolCalls, stopReason, usage };
   }
 }
 
@@ -409,5 +413,92 @@ describe('ChatService', () => {
     const result = await (await service.begin(request, ctx())).complete();
     expect(result.text).toBe('ok');
     expect(seen).toEqual(['model-a']);
+  });
+
+  describe('tool calls', () => {
+    /** A model that calls `lookup` with `{"q":"x"}`, its input in two fragments, optionally failing after the first. */
+    function toolAnswer(options: { failAfterFirstFragment?: boolean } = {}): Script {
+      return async function* () {
+        yield { type: 'delta', text: 'Let me look.' };
+        yield { type: 'toolUseStart', index: 0, toolUseId: 'tooluse_1', name: 'lookup' };
+        yield { type: 'toolUseDelta', index: 0, input: '{"q":' };
+        if (options.failAfterFirstFragment) throw named('ModelStreamErrorException');
+        yield { type: 'toolUseDelta', index: 0, input: '"x"}' };
+        yield { type: 'stop', stopReason: 'tool_use' };
+        yield { type: 'usage', usage: { inputTokens: 9, outputTokens: 6 } };
+      };
+    }
+
+    it('passes tool call events through as they arrive and returns the assembled calls, streaming or not', async () => {
+      const service = new ChatService({ config, invoker: new ScriptedModel({ 'model-a': toolAnswer() }) });
+      const events: string[] = [];
+      const streamed = await (await service.begin(request, ctx())).stream(
+        (text) => events.push(`text:${text}`),
+        (event) => events.push(event.type === 'toolUseStart' ? `start:${event.name}` : `input:${event.input}`),
+      );
+      expect(events).toEqual(['text:Let me look.', 'start:lookup', 'input:{"q":', 'input:"x"}']);
+      const expected = {
+        text: 'Let me look.',
+        toolCalls: [{ toolUseId: 'tooluse_1', name: 'lookup', input: '{"q":"x"}' }],
+        stopReason: 'tool_use',
+      };
+      expect(streamed).toMatchObject(expected);
+      expect(JSON.parse(streamed.toolCalls?.[0]?.input ?? '')).toEqual({ q: 'x' });
+      expect(await (await service.begin(request, ctx())).complete()).toMatchObject(expected);
+    });
+
+    it('counts a started tool call as content: a later failure is a ModelStreamError, no fallback', async () => {
+      async function* onlyTool(): AsyncIterable<ModelStreamEvent> {
+        yield { type: 'toolUseStart', index: 0, toolUseId: 'tooluse_1', name: 'lookup' };
+        throw named('ModelStreamErrorException');
+      }
+      const model = new ScriptedModel({ 'model-a': onlyTool, 'model-b': () => answer(['fallback']) });
+      const guard = new RecordingGuard();
+      const budget = new RecordingBudget();
+      const call = await new ChatService({ config, invoker: model, guard, budget }).begin(request, ctx());
+      await expect(call.stream(() => undefined)).rejects.toBeInstanceOf(ModelStreamError);
+      await call.flush();
+      expect(model.calls).toEqual(['model-a']);
+      expect(guard.outcomes).toEqual(['model-a:failure:ModelStreamErrorException']);
+      // The tokens spent on the partial call are charged, not given back.
+      expect(budget.log[1]).toMatch(/^settle:\d+$/);
+
+      const partial = new ScriptedModel({ 'model-a': toolAnswer({ failAfterFirstFragment: true }) });
+      const again = await new ChatService({ config, invoker: partial }).begin(request, ctx());
+      await expect(again.stream(() => undefined)).rejects.toBeInstanceOf(ModelStreamError);
+      expect(partial.calls).toEqual(['model-a']);
+    });
+
+    it('reserves budget for images, tool definitions and tool traffic, not only for text', () => {
+      const text = estimateInputTokens(request);
+      const withImage = estimateInputTokens({
+        ...request,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'hello' },
+              { type: 'image', format: 'png', bytes: new Uint8Array(10) },
+            ],
+          },
+        ],
+      });
+      expect(withImage - text).toBeGreaterThanOrEqual(1000);
+      const schema = { type: 'object', properties: { q: { type: 'string', description: 'x'.repeat(400) } } };
+      const withTools = estimateInputTokens({ ...request, tools: [{ name: 'lookup', inputSchema: schema }] });
+      expect(withTools - text).toBeGreaterThanOrEqual(100);
+      const roundTrip = estimateInputTokens({
+        ...request,
+        messages: [
+          { role: 'user', content: 'hello' },
+          {
+            role: 'assistant',
+            content: [{ type: 'toolUse', toolUseId: 't', name: 'lookup', input: { q: 'y'.repeat(400) } }],
+          },
+          { role: 'user', content: [{ type: 'toolResult', toolUseId: 't', text: 'z'.repeat(400) }] },
+        ],
+      });
+      expect(roundTrip - text).toBeGreaterThanOrEqual(200);
+    });
   });
 });
