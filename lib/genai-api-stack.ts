@@ -43,16 +43,8 @@ export class GenAiApiStack extends Stack {
     this.config = config;
 
     this.tables = new GuardTables(this, 'Tables');
-    this.chat = new ChatFunctions(this, 'Chat', {
-      config,
-      usersTable: this.tables.usersTable,
-      guardTable: this.tables.guardTable,
-    });
-    this.reports = new ReportsPipeline(this, 'Reports', {
-      config,
-      usersTable: this.tables.usersTable,
-      guardTable: this.tables.guardTable,
-    });
+    this.chat = new ChatFunctions(this, 'Chat', { config, guardTable: this.tables.guardTable });
+    this.reports = new ReportsPipeline(this, 'Reports', { config, guardTable: this.tables.guardTable });
     const authorizer = new ApiKeyAuthorizerFunction(this, 'Auth', { config, usersTable: this.tables.usersTable });
     this.api = new GenAiApi(this, 'Api', { config, authorizerFunction: authorizer.function });
 

@@ -21,8 +21,6 @@ export const SYNC_FUNCTION_GRACE = Duration.seconds(3);
 export interface ChatFunctionsProps {
   /** The validated configuration. */
   readonly config: AppConfig;
-  /** API key id → user and plan. Read only. */
-  readonly usersTable: ITable;
   /** Breaker state and token budgets. Read and written. */
   readonly guardTable: ITable;
   /**
@@ -78,9 +76,7 @@ export class ChatFunctions extends Construct {
       [this.chat, modelChain(config)],
       [this.openaiChat, configuredModels(config)],
     ] as const) {
-      fn.useTable(ENV.usersTable, props.usersTable, 'read')
-        .useTable(ENV.guardTable, props.guardTable, 'readWrite')
-        .useBedrockModels(models, config.bedrockRegion);
+      fn.useTable(ENV.guardTable, props.guardTable, 'readWrite').useBedrockModels(models, config.bedrockRegion);
     }
 
     this.handlers = {

@@ -53,8 +53,6 @@ export { WebhookSender, WebhookSigningSecret, type WebhookSenderProps } from './
 export interface ReportsPipelineProps {
   /** The validated configuration (`reports`, `webhooks`; all of it reaches the functions). */
   readonly config: AppConfig;
-  /** API key id → user and plan: read by the two API functions to find the caller. */
-  readonly usersTable: ITable;
   /** Breaker state and token budgets: the worker's model calls are guarded like chat calls. */
   readonly guardTable: ITable;
   /**
@@ -148,22 +146,19 @@ export class ReportsPipeline extends Construct {
     });
     this.webhookSigningSecret = new WebhookSigningSecret(this, 'WebhookSigningSecret');
 
-    // API: submit (users read, reports write, enqueue) and status (users read, reports read).
+    // API: submit (reports write, enqueue) and status (reports read). The caller comes from the API key authorizer.
     this.submitReport = new BaseFunction(this, 'SubmitReport', {
       functionName: 'submit-report',
       config,
       timeout: Duration.seconds(10),
     })
-      .useTable(ENV.usersTable, props.usersTable, 'read')
       .useTable(ENV.reportsTable, this.table, 'readWrite')
       .useQueue(ENV.reportsQueueUrl, this.jobQueue, 'send');
     this.getReport = new BaseFunction(this, 'GetReport', {
       functionName: 'get-report',
       config,
       timeout: Duration.seconds(10),
-    })
-      .useTable(ENV.usersTable, props.usersTable, 'read')
-      .useTable(ENV.reportsTable, this.table, 'read');
+    }).useTable(ENV.reportsTable, this.table, 'read');
 
     const bus = { eventBus: this.eventBus, reportsTable: this.table };
     this.worker = new ReportWorker(this, 'Worker', {
