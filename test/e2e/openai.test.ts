@@ -211,7 +211,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it.each([
-    [{ tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, 'tools'],
+    [{ tools: [{ type: 'custom', custom: { name: 'f' } }] }, 'tools[0].type'],
     [{ n: 2 }, 'n'],
     [{ logprobs: true }, 'logprobs'],
     [{ audio: { voice: 'alloy', format: 'mp3' } }, 'audio'],
@@ -222,12 +222,12 @@ describe('POST /v1/chat/completions', () => {
             role: 'user',
             content: [
               { type: 'text', text: 'what is this?' },
-              { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+              { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
             ],
           },
         ],
       },
-      'messages[0].content[1]',
+      'messages[0].content[1].image_url',
     ],
     [{ temperature: 'hot' }, 'temperature'],
     [{ messages: [] }, 'messages'],

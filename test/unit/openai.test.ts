@@ -17,6 +17,7 @@ import {
   finishReasonOf,
   modelList,
   ownerOf,
+  toolCallDelta,
 } from '../../lambda/core/openai/response';
 
 const PRIMARY = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
@@ -96,8 +97,8 @@ describe('parseOpenAIChatRequest', () => {
     [{ model: PRIMARY }, 'messages', 'missing_required_parameter'],
     [
       { model: PRIMARY, messages: [{ role: 'tool', content: 'x', tool_call_id: 'a' }] },
-      'messages[0].role',
-      'unsupported_parameter',
+      'messages[0].tool_call_id',
+      'invalid_value',
     ],
     [{ model: PRIMARY, messages: [{ role: 'assistant', content: 'x' }] }, 'messages', 'invalid_value'],
     [{ model: PRIMARY, messages: [{ role: 'user', content: 7 }] }, 'messages[0].content', 'invalid_type'],
@@ -111,7 +112,7 @@ describe('parseOpenAIChatRequest', () => {
     [
       { model: PRIMARY, messages: [{ role: 'user', content: 'x' }], tool_choice: 'auto' },
       'tool_choice',
-      'unsupported_parameter',
+      'invalid_value',
     ],
     [
       { model: PRIMARY, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } },
@@ -146,6 +147,227 @@ describe('parseOpenAIChatRequest', () => {
   });
 });
 
+const WEATHER = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+const CLOCK = { type: 'function', function: { name: 'get_time' } };
+/** A 1x1 PNG. */
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
+/** A conversation where the model called get_weather and get_time, and the client answered both. */
+const roundTrip = (extra: Record<string, unknown>[] = []) => [
+  { role: 'user', content: 'Weather and time in Paris?' },
+  {
+    role: 'assistant',
+    content: null,
+    tool_calls: [
+      { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '' } },
+    ],
+  },
+  { role: 'tool', tool_call_id: 'call_1', content: 'sunny, 21 C' },
+  { role: 'tool', tool_call_id: 'call_2', content: [{ type: 'text', text: '14:00' }] },
+  ...extra,
+];
+
+describe('parseOpenAIChatRequest: tools', () => {
+  it('offers function tools to the model, mapping tool_choice to Converse (auto, required → any, a function → tool)', () => {
+    const messages = [{ role: 'user', content: 'hi' }];
+    const auto = parse({ model: PRIMARY, messages, tools: [WEATHER, CLOCK] }).request;
+    expect(auto.tools).toEqual([
+      {
+        name: 'get_weather',
+        description: 'Weather in a city',
+        inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+      // No parameters: a function without arguments.
+      { name: 'get_time', description: undefined, inputSchema: { type: 'object', properties: {} } },
+    ]);
+    expect(auto.toolChoice).toEqual({ type: 'auto' });
+    const choice = (tool_choice: unknown) =>
+      parse({ model: PRIMARY, messages, tools: [WEATHER, CLOCK], tool_choice }).request.toolChoice;
+    expect(choice('auto')).toEqual({ type: 'auto' });
+    expect(choice('required')).toEqual({ type: 'any' });
+    expect(choice({ type: 'function', function: { name: 'get_time' } })).toEqual({ type: 'tool', name: 'get_time' });
+    // Converse has no "none": the model is offered no tools at all.
+    const none = parse({ model: PRIMARY, messages, tools: [WEATHER], tool_choice: 'none' }).request;
+    expect(none.tools).toBeUndefined();
+    expect(none.toolChoice).toBeUndefined();
+  });
+
+  it('turns assistant tool_calls into toolUse blocks and consecutive tool messages into one user turn of toolResults', () => {
+    const parsed = parse({
+      model: PRIMARY,
+      tools: [WEATHER, CLOCK],
+      messages: roundTrip([{ role: 'user', content: 'Thanks, and tomorrow?' }]),
+    });
+    expect(parsed.request.messages).toEqual([
+      { role: 'user', content: 'Weather and time in Paris?' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'toolUse', toolUseId: 'call_1', name: 'get_weather', input: { city: 'Paris' } },
+          { type: 'toolUse', toolUseId: 'call_2', name: 'get_time', input: {} },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'toolResult', toolUseId: 'call_1', text: 'sunny, 21 C' },
+          { type: 'toolResult', toolUseId: 'call_2', text: '14:00' },
+          { type: 'text', text: 'Thanks, and tomorrow?' },
+        ],
+      },
+    ]);
+  });
+
+  it('turns a data: URL image part into an image block beside the text', () => {
+    const parsed = parse({
+      model: PRIMARY,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}`, detail: 'low' } },
+          ],
+        },
+      ],
+    });
+    const [turn] = parsed.request.messages;
+    expect(turn?.content).toEqual([
+      { type: 'text', text: 'What is this?' },
+      { type: 'image', format: 'png', bytes: Buffer.from(PNG, 'base64') },
+    ]);
+  });
+
+  const user = { role: 'user', content: 'x' };
+  const image = (url: unknown) => ({
+    model: PRIMARY,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'see' },
+          { type: 'image_url', image_url: { url } },
+        ],
+      },
+    ],
+  });
+  it.each([
+    [image('https://example.com/cat.png'), 'messages[0].content[1].image_url', 'unsupported_parameter'],
+    [image('data:image/bmp;base64,Qk0='), 'messages[0].content[1].image_url', 'invalid_value'],
+    [image('data:image/png;base64,abc'), 'messages[0].content[1].image_url', 'invalid_value'],
+    [image(7), 'messages[0].content[1].image_url.url', 'invalid_type'],
+    [
+      {
+        model: PRIMARY,
+        messages: [
+          user,
+          { role: 'assistant', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] },
+        ],
+      },
+      'messages[1].content[0].type',
+      'invalid_value',
+    ],
+    [{ model: PRIMARY, messages: [user], tools: [] }, 'tools', 'invalid_value'],
+    [
+      { model: PRIMARY, messages: [user], tools: [{ type: 'custom', custom: { name: 'x' } }] },
+      'tools[0].type',
+      'unsupported_parameter',
+    ],
+    [
+      { model: PRIMARY, messages: [user], tools: [{ type: 'function', function: { name: 'bad name' } }] },
+      'tools[0].function.name',
+      'invalid_value',
+    ],
+    [{ model: PRIMARY, messages: [user], tools: [WEATHER, WEATHER] }, 'tools[1].function.name', 'invalid_value'],
+    [
+      {
+        model: PRIMARY,
+        messages: [user],
+        tools: [WEATHER],
+        tool_choice: { type: 'function', function: { name: 'nope' } },
+      },
+      'tool_choice.function.name',
+      'invalid_value',
+    ],
+    [{ model: PRIMARY, messages: [user], tools: [WEATHER], tool_choice: 'sometimes' }, 'tool_choice', 'invalid_value'],
+    [{ model: PRIMARY, messages: roundTrip() }, 'tools', 'invalid_value'],
+    [{ model: PRIMARY, messages: roundTrip(), tools: [WEATHER, CLOCK], tool_choice: 'none' }, 'tools', 'invalid_value'],
+    [{ model: PRIMARY, messages: roundTrip().slice(0, 3), tools: [WEATHER, CLOCK] }, 'messages', 'invalid_value'],
+    [
+      { model: PRIMARY, messages: [...roundTrip().slice(0, 3), user], tools: [WEATHER, CLOCK] },
+      'messages[3]',
+      'invalid_value',
+    ],
+    [
+      {
+        model: PRIMARY,
+        messages: [...roundTrip(), { role: 'tool', tool_call_id: 'call_1', content: 'again' }],
+        tools: [WEATHER, CLOCK],
+      },
+      'messages[4].tool_call_id',
+      'invalid_value',
+    ],
+    [
+      {
+        model: PRIMARY,
+        tools: [WEATHER],
+        messages: [
+          user,
+          {
+            role: 'assistant',
+            tool_calls: [{ id: 'c', type: 'function', function: { name: 'get_weather', arguments: '{"city":' } }],
+          },
+          { role: 'tool', tool_call_id: 'c', content: 'x' },
+        ],
+      },
+      'messages[1].tool_calls[0].function.arguments',
+      'invalid_value',
+    ],
+    [
+      { model: PRIMARY, messages: [user, { role: 'tool', content: 'x' }] },
+      'messages[1].tool_call_id',
+      'missing_required_parameter',
+    ],
+    [{ model: PRIMARY, messages: [user], functions: [{ name: 'f' }] }, 'functions', 'unsupported_parameter'],
+  ])('refuses %j naming %s', (body, param, code) => {
+    const err = refusal(body);
+    expect(err).toBeInstanceOf(OpenAIParamError);
+    expect(err).toMatchObject({ param, openaiCode: code });
+  });
+
+  it('refuses a tool schema or tool call input nested deeper than serialising it again allows, as a 400', () => {
+    // Too deep to stringify, so the bodies are written as text, as a client would send them.
+    const deep = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
+    const refusalOf = (raw: string) => {
+      try {
+        parseOpenAIChatRequest(raw, config);
+      } catch (err) {
+        return err;
+      }
+      throw new Error('accepted');
+    };
+    const user = '{"role":"user","content":"x"}';
+    const schema = refusalOf(
+      `{"model":"${PRIMARY}","messages":[${user}],"tools":[{"type":"function","function":{"name":"deep","parameters":${deep}}}]}`,
+    );
+    expect(schema).toMatchObject({ param: 'tools[0].function.parameters', openaiCode: 'invalid_value' });
+    const call = `{"id":"c","type":"function","function":{"name":"deep","arguments":${JSON.stringify(deep)}}}`;
+    const args = refusalOf(
+      `{"model":"${PRIMARY}","tools":[{"type":"function","function":{"name":"deep"}}],"messages":[${user},` +
+        `{"role":"assistant","tool_calls":[${call}]},{"role":"tool","tool_call_id":"c","content":"x"}]}`,
+    );
+    expect(args).toMatchObject({ param: 'messages[1].tool_calls[0].function.arguments', openaiCode: 'invalid_value' });
+  });
+});
+
 describe('OpenAI objects', () => {
   const identity = completionIdentity('req-1', 1_700_000_000_500);
   const result = {
@@ -172,6 +394,32 @@ describe('OpenAI objects', () => {
         },
       ],
       usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 },
+    });
+  });
+
+  it('builds tool calls: content null when the model only called tools, OpenAI ids, types and JSON arguments', () => {
+    const toolCalls = [{ toolUseId: 'tooluse_abc', name: 'get_weather', input: '{"city":"Paris"}' }];
+    const completion = chatCompletion(identity, { ...result, text: '', toolCalls, stopReason: 'tool_use' });
+    expect(completion.choices[0]).toMatchObject({
+      message: {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'tooluse_abc', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        ],
+      },
+      finish_reason: 'tool_calls',
+    });
+    const withText = chatCompletion(identity, { ...result, text: 'Checking.', toolCalls, stopReason: 'tool_use' });
+    expect(withText.choices[0]?.message.content).toBe('Checking.');
+  });
+
+  it('streams a tool call as deltas: id, type and name first, then argument fragments, all with its index', () => {
+    expect(toolCallDelta({ type: 'toolUseStart', index: 1, toolUseId: 'tooluse_x', name: 'get_time' })).toEqual({
+      tool_calls: [{ index: 1, id: 'tooluse_x', type: 'function', function: { name: 'get_time', arguments: '' } }],
+    });
+    expect(toolCallDelta({ type: 'toolUseDelta', index: 1, input: '{"tz":' })).toEqual({
+      tool_calls: [{ index: 1, function: { arguments: '{"tz":' } }],
     });
   });
 

@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { ChatResult } from '../chat';
-import type { TokenUsage } from '../model';
+import type { TokenUsage, ToolCall, ToolCallEvent } from '../model';
 import type { OpenAIErrorBody } from './errors';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
@@ -53,8 +53,16 @@ export function completionIdentity(requestId: string, nowMs: number): Completion
   return { id: `chatcmpl-${requestId}`, created: Math.floor(nowMs / 1000) };
 }
 
+/** A tool call as OpenAI's `ChatCompletionMessageToolCall`: the Converse `toolUseId` is its id. */
+function messageToolCall(call: ToolCall) {
+  return { id: call.toolUseId, type: 'function' as const, function: { name: call.name, arguments: call.input } };
+}
+
 /** A non-streaming answer; `usage` is always present. */
 export function chatCompletion(identity: CompletionIdentity, result: ChatResult) {
+  const toolCalls = result.toolCalls ?? [];
+  // OpenAI answers `content: null` when the model only called tools.
+  const content = toolCalls.length > 0 && result.text === '' ? null : result.text;
   return {
     id: identity.id,
     object: 'chat.completion' as const,
@@ -63,7 +71,12 @@ export function chatCompletion(identity: CompletionIdentity, result: ChatResult)
     choices: [
       {
         index: 0,
-        message: { role: 'assistant' as const, content: result.text, refusal: null },
+        message: {
+          role: 'assistant' as const,
+          content,
+          refusal: null,
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls.map(messageToolCall) } : {}),
+        },
         logprobs: null,
         finish_reason: finishReasonOf(result.stopReason),
       },
@@ -72,9 +85,30 @@ export function chatCompletion(identity: CompletionIdentity, result: ChatResult)
   };
 }
 
+/** A fragment of a streamed tool call (`ChatCompletionChunk.Choice.Delta.ToolCall`). */
+export interface ChunkToolCall {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
 export interface ChunkDelta {
   role?: 'assistant';
   content?: string;
+  tool_calls?: ChunkToolCall[];
+}
+
+/**
+ * A streamed tool call event as a chunk delta: the first names the call (`id`, `type`, `function.name`, empty
+ * arguments), the next ones carry `function.arguments` fragments; `index` tells the calls apart.
+ */
+export function toolCallDelta(event: ToolCallEvent): ChunkDelta {
+  const call: ChunkToolCall =
+    event.type === 'toolUseStart'
+      ? { index: event.index, id: event.toolUseId, type: 'function', function: { name: event.name, arguments: '' } }
+      : { index: event.index, function: { arguments: event.input } };
+  return { tool_calls: [call] };
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   completionIdentity,
   finishReasonOf,
   OPENAI_STREAM_HEADERS,
+  toolCallDelta,
   usageOf,
 } from '../../core/openai/response';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
@@ -123,7 +124,7 @@ export const handler = awslambda.streamifyResponse(
 );
 
 /**
- * Streams one answer as `chat.completion.chunk`s, then the finish chunk, the usage chunk when asked for, and `[DONE]`.
+ * Streams one answer as `chat.completion.chunk`s (text, and tool calls as `tool_calls` deltas), then the finish chunk, the usage chunk when asked for, and `[DONE]`.
  * The role chunk waits for the first token, so that every chunk names the model that is answering (a model that fails
  * before its first token hands over to the next one unseen).
  */
@@ -141,10 +142,18 @@ async function streamChunks(
     const role = { delta: { role: 'assistant' as const, content: '' }, finishReason: null };
     writer.data(chatCompletionChunk(identity, servingModel, role, usage));
   };
-  const result = await call.stream((text) => {
-    open(call.model);
-    writer.data(chatCompletionChunk(identity, call.model, { delta: { content: text }, finishReason: null }, usage));
-  });
+  const result = await call.stream(
+    (text) => {
+      open(call.model);
+      writer.data(chatCompletionChunk(identity, call.model, { delta: { content: text }, finishReason: null }, usage));
+    },
+    (event) => {
+      open(call.model);
+      writer.data(
+        chatCompletionChunk(identity, call.model, { delta: toolCallDelta(event), finishReason: null }, usage),
+      );
+    },
+  );
   open(result.model);
   const finish = { delta: {}, finishReason: finishReasonOf(result.stopReason) };
   writer.data(chatCompletionChunk(identity, result.model, finish, usage));
