@@ -21,6 +21,29 @@ const KEY = 'fuzz-pro-key-00000000000000000';
 const OTHER_KEY = 'fuzz-other-key-000000000000000';
 /** The 503s the contract designs; any other 5xx is a defect. */
 const DESIGNED_503_CODES = ['MODEL_UNAVAILABLE', 'SERVICE_UNAVAILABLE'];
+const DESIGNED_OPENAI_503_CODES = ['model_unavailable', 'service_unavailable'];
+
+/** The OpenAI-compatible routes answer in OpenAI's error shape. */
+function isOpenAIRoute(c: FuzzCase): boolean {
+  const target = c.requestLine.split(' ')[1] ?? '';
+  // An absolute-form target (`POST http://host/chat/completions`) reaches the route of its path.
+  const path = /^https?:\/\//i.test(target) ? target.replace(/^https?:\/\/[^/]*/i, '') : target;
+  return /^\/(v1\/)?(chat\/completions|models)(\/|\?|$)/.test(path);
+}
+
+/** `{"error":{"message","type","param","code"}}`, as OpenAI's SDKs expect it. */
+function isOpenAIError(json: unknown): boolean {
+  const e = (json as { error?: Record<string, unknown> } | undefined)?.error;
+  return (
+    e !== undefined &&
+    Object.keys(json as object).length === 1 &&
+    typeof e.message === 'string' &&
+    e.message.length > 0 &&
+    typeof e.type === 'string' &&
+    'param' in e &&
+    'code' in e
+  );
+}
 
 let cloud: LocalCloud;
 
@@ -49,11 +72,15 @@ function problemWith(c: FuzzCase, res: RawResponse): string | undefined {
     | { error?: { code?: unknown; message?: unknown; retryable?: unknown }; message?: unknown }
     | undefined;
   const text = res.body.toString('utf8').slice(0, 160);
+  const openai = isOpenAIRoute(c);
   if (res.status >= 500) {
     const code = json?.error?.code;
     if (res.status === 503 && typeof code === 'string' && DESIGNED_503_CODES.includes(code)) return undefined;
+    if (res.status === 503 && openai && typeof code === 'string' && DESIGNED_OPENAI_503_CODES.includes(code))
+      return undefined;
     return `${res.status} ${text}`;
   }
+  if (res.status >= 400 && openai && isOpenAIError(json)) return undefined;
   if (res.status >= 400) {
     if (!c.expectsBody) return undefined;
     const contractError =
@@ -65,6 +92,16 @@ function problemWith(c: FuzzCase, res: RawResponse): string | undefined {
       typeof json.error.retryable === 'boolean';
     const gatewayError = json !== undefined && Object.keys(json).length === 1 && typeof json.message === 'string';
     return contractError || gatewayError ? undefined : `${res.status} without a contract error body: ${text}`;
+  }
+  if ((res.headers['content-type'] ?? '').startsWith('text/event-stream') && openai) {
+    // OpenAI's stream: `data:` lines, ending with `[DONE]` or, after a failure, an error object (never both).
+    const data: string[] = [];
+    createParser({ onEvent: (e) => data.push(e.data) }).feed(res.body.toString('utf8'));
+    const last = data.at(-1);
+    if (last === '[DONE]') return undefined;
+    return last !== undefined && isOpenAIError(JSON.parse(last))
+      ? undefined
+      : `an OpenAI stream that ended with ${last}`;
   }
   if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
     const events: string[] = [];

@@ -350,6 +350,31 @@ const ODD_IDS = [
 
 /** Bodies that each route would accept, built from edge-case strings. */
 function validBody(route: BodyRoute, r: Random): Json {
+  if (route === 'openai') {
+    const role = pickFrom(r, ['user', 'user', 'system', 'developer', 'assistant']);
+    const turns: Json[] = [
+      obj([
+        ['role', str(role)],
+        ['content', str(pickFrom(r, EDGE_STRINGS))],
+      ]),
+    ];
+    if (role !== 'user')
+      turns.push(
+        obj([
+          ['role', str('user')],
+          ['content', str(pickFrom(r, EDGE_STRINGS))],
+        ]),
+      );
+    const entries: [string, Json][] = [
+      ['model', str(pickFrom(r, OPENAI_MODELS))],
+      ['messages', arr(turns)],
+    ];
+    if (r() < 0.5) entries.push(['stream', String(r() < 0.7)]);
+    if (r() < 0.3) entries.push(['stream_options', obj([['include_usage', 'true']])]);
+    if (r() < 0.4) entries.push([pickFrom(r, ['max_tokens', 'max_completion_tokens']), String(int(r, 1, 300))]);
+    if (r() < 0.2) entries.push(['temperature', pickFrom(r, ['0', '0.5', '1', '2', '-1'])]);
+    return obj(entries);
+  }
   if (route === 'reports') {
     const entries: [string, Json][] = [
       [
@@ -407,13 +432,54 @@ function keyAtDepth(key: string, depth: number, value: Json): Json {
   return out;
 }
 
-type BodyRoute = 'chat-stream' | 'chat' | 'reports';
-const BODY_ROUTES: Record<BodyRoute, string> = { 'chat-stream': '/chat/stream', chat: '/chat', reports: '/reports' };
+type BodyRoute = 'chat-stream' | 'chat' | 'reports' | 'openai';
+const BODY_ROUTES: Record<BodyRoute, string> = {
+  'chat-stream': '/chat/stream',
+  chat: '/chat',
+  reports: '/reports',
+  openai: '/chat/completions',
+};
 const FIELDS: Record<BodyRoute, readonly string[]> = {
   'chat-stream': ['message', 'history', 'system', 'maxTokens'],
   chat: ['message', 'history', 'system', 'maxTokens'],
   reports: ['prompt', 'callbackUrl', 'metadata'],
+  openai: [
+    'model',
+    'messages',
+    'stream',
+    'stream_options',
+    'max_tokens',
+    'temperature',
+    'stop',
+    'tools',
+    'tool_choice',
+    'n',
+  ],
 };
+/** The OpenAI route's `model`: configured ids and aliases, and names nobody configured. */
+const OPENAI_MODELS = [
+  'us.anthropic.claude-sonnet-4-20250514-v1:0',
+  'default',
+  'gpt-4o',
+  '',
+  'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+];
+
+/** The smallest valid OpenAI request body's fields, for mutations to start from. */
+function openaiBase(): [string, Json][] {
+  return [
+    ['model', str(OPENAI_MODELS[0] ?? '')],
+    [
+      'messages',
+      arr([
+        obj([
+          ['role', str('user')],
+          ['content', str('hi')],
+        ]),
+      ]),
+    ],
+  ];
+}
 
 function pickFrom<T>(r: Random, items: readonly T[]): T {
   return items[Math.floor(r() * items.length)];
@@ -425,8 +491,8 @@ function int(r: Random, min: number, max: number): number {
 
 /** One body of the given category for a body route. */
 function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffer {
-  const main = route === 'reports' ? 'prompt' : 'message';
-  const base = (): [string, Json][] => [[main, str('hi')]];
+  const main = route === 'reports' ? 'prompt' : route === 'openai' ? 'messages' : 'message';
+  const base = (): [string, Json][] => (route === 'openai' ? openaiBase() : [[main, str('hi')]]);
   switch (category) {
     case 'malformed-json': {
       const text = validBody(route, r);
@@ -678,6 +744,7 @@ const BODY_CATEGORIES: readonly [string, number][] = [
 
 const REQUEST_CATEGORIES: readonly [string, number][] = [
   ['body', 62],
+  ['models', 3],
   ['report-id', 10],
   ['odd-method', 4],
   ['odd-path', 6],
@@ -731,6 +798,19 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
           body: toBuffer(mutateBody(sub, route, r)),
         };
       }
+      break;
+    }
+    case 'models': {
+      // GET /models: the list of models, with the key in either header or none, and odd query strings.
+      const auth = pickFrom(r, ['x-api-key', 'bearer', 'missing', 'garbage']);
+      label = `models-${auth}/models`;
+      const headers: [string, string][] = [];
+      if (auth === 'x-api-key') headers.push(['x-api-key', ctx.key]);
+      if (auth === 'bearer') headers.push(['Authorization', `Bearer ${ctx.key}`]);
+      if (auth === 'garbage')
+        headers.push(['Authorization', pickFrom(r, ['Bearer', 'Bearer  ', 'Basic eDp5', `bearer ${ctx.key}`])]);
+      const query = pickFrom(r, ['', '?limit=1', '?after=%zz', `?${'x'.repeat(3_000)}`, '/', '/default']);
+      parts = { method: 'GET', target: `/models${query}`, headers };
       break;
     }
     case 'report-id': {
