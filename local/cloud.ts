@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { handlerEntry } from '../config/functions';
-import { type FunctionName, OPENAI_BASE_PATH, ROUTES, type RouteDefinition } from '../config/routes';
+import { type FunctionName, OPENAI_BASE_PATH, type RouteDefinition } from '../config/routes';
 import { ENV, runtimeConfigJson } from '../config/runtime';
 import type { AppConfig, AppConfigInput } from '../config/schema';
 import { TABLES } from '../config/tables';
@@ -138,8 +138,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         1000,
       timeouts: options.gatewayTimeouts,
       // The deployed stage URL ends in `/v1`, which OpenAI clients take as their base URL; locally the same routes
-      // answer both at `/` and under `/v1/`.
-      routes: [...ROUTES, ...ROUTES.map((r) => ({ ...r, id: `V1${r.id}`, path: `${OPENAI_BASE_PATH}${r.path}` }))],
+      // answer both at `/` and under `/v1/`, as the stage.
+      stagePrefix: OPENAI_BASE_PATH,
       extraRoutes: [simulatorControl(simulator)],
       onGatewayError: (err) => console.error('[local] gateway error:', err),
       onHandlerError: (err, route) => {

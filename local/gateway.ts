@@ -94,6 +94,12 @@ export interface LocalGatewayOptions {
   readonly onGatewayError?: (err: unknown) => void;
   /** @default ROUTES */
   readonly routes?: readonly RouteDefinition[];
+  /**
+   * A path prefix that names the stage, as the deployed URL's `/v1` does: a request under it is served by the same
+   * routes, with `resource` and `path` relative to the stage and `requestContext.path` the full path, as on AWS.
+   * Requests without it are served too (the local URL has no stage). @default none
+   */
+  readonly stagePrefix?: string;
   /** @default DEFAULT_GATEWAY_TIMEOUTS */
   readonly timeouts?: GatewayTimeouts;
   /** The authorizer's result cache, as the stack configures it. @default the stack's (`config/auth.ts`) */
@@ -226,10 +232,13 @@ export class LocalGateway {
     }
 
     const method = (req.method ?? 'GET').toUpperCase();
+    const prefix = this.options.stagePrefix;
+    const stagePath =
+      prefix && url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : url.pathname;
     let route: RouteDefinition | undefined;
     let pathParameters: Record<string, string> | undefined;
     for (const candidate of this.options.routes ?? ROUTES) {
-      const params = candidate.method === method ? matchPath(candidate.path, url.pathname) : undefined;
+      const params = candidate.method === method ? matchPath(candidate.path, stagePath) : undefined;
       if (params) {
         route = candidate;
         pathParameters = params;
@@ -238,7 +247,7 @@ export class LocalGateway {
     }
     if (!route || !pathParameters) return send(res, 403, { message: 'Missing Authentication Token' });
 
-    const event = toProxyEvent(req, url, body, route, pathParameters, requestId, this.url);
+    const event = toProxyEvent(req, url, stagePath, body, route, pathParameters, requestId, this.url);
     const authorized = await this.authorize(event, route);
     if (authorized.outcome !== 'allowed') {
       // UNAUTHORIZED, ACCESS_DENIED (both rendered by the stack's gateway responses) and AUTHORIZER_FAILURE.
@@ -465,6 +474,7 @@ function readBody(req: IncomingMessage, idleMs: number): Promise<BodyRead> {
 function toProxyEvent(
   req: IncomingMessage,
   url: URL,
+  stagePath: string,
   body: Buffer,
   route: RouteDefinition,
   pathParameters: Record<string, string>,
@@ -495,7 +505,7 @@ function toProxyEvent(
   const hasBody = body.length > 0;
   return {
     resource: route.path,
-    path: url.pathname,
+    path: stagePath,
     httpMethod: route.method,
     headers,
     multiValueHeaders,
@@ -512,7 +522,8 @@ function toProxyEvent(
       domainName: host,
       domainPrefix: 'local',
       httpMethod: route.method,
-      // No stage prefix: the local URL has none, so handlers can build absolute URLs from domainName + path.
+      // The path the client called, stage prefix included when it used one, so handlers build absolute URLs from
+      // domainName + path as they do on AWS.
       path: url.pathname,
       protocol: `HTTP/${req.httpVersion}`,
       requestId,

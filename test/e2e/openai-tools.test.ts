@@ -24,8 +24,7 @@ afterAll(async () => {
 });
 
 /** As an OpenAI user writes one; the key goes in x-api-key too, which every version of the gateway accepts. */
-const client = () =>
-  new OpenAI({ apiKey: KEY, baseURL: `${cloud.url}/v1`, defaultHeaders: { 'x-api-key': KEY }, maxRetries: 0 });
+const client = () => new OpenAI({ apiKey: KEY, baseURL: `${cloud.url}/v1`, maxRetries: 0 });
 
 const weather: OpenAI.ChatCompletionTool = {
   type: 'function',

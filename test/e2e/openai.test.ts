@@ -51,9 +51,11 @@ afterEach(async () => {
   await postJson(`${cloud.url}/_local/model`, { mode: 'normal' });
 });
 
-/** An SDK client as an OpenAI user writes one, pointed at the local base URL; no retries, so failures show at once. */
-const client = (key = PRO) =>
-  new OpenAI({ apiKey: key, baseURL: `${cloud.url}/v1`, defaultHeaders: { 'x-api-key': key }, maxRetries: 0 });
+/**
+ * An SDK client as an OpenAI user writes one: the key as `apiKey` (sent as `Authorization: Bearer`), the local base URL;
+ * no retries, so failures show at once.
+ */
+const client = (key = PRO) => new OpenAI({ apiKey: key, baseURL: `${cloud.url}/v1`, maxRetries: 0 });
 
 const ask = (content: string) => [
   { role: 'system' as const, content: 'Answer briefly.' },
@@ -139,6 +141,19 @@ describe('POST /v1/chat/completions', () => {
   it('answers an alias with the model it names', async () => {
     const completion = await client().chat.completions.create({ model: 'fast', messages: ask('quick one') });
     expect(completion.model).toBe('us.anthropic.claude-3-5-haiku-20241022-v1:0');
+  });
+
+  it('answers a bad key with 401 invalid_api_key (the SDK AuthenticationError), without calling a model', async () => {
+    const calls = cloud.simulator.stats.calls;
+    for (const create of [
+      () => client('not-a-key-000000000000000000').chat.completions.create({ model: primary, messages: ask('hi') }),
+      () => client('not-a-key-000000000000000000').models.list(),
+    ]) {
+      const err = await create().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+      expect(err).toMatchObject({ status: 401, code: 'invalid_api_key', type: 'invalid_request_error' });
+    }
+    expect(cloud.simulator.stats.calls).toBe(calls);
   });
 
   it('answers an unknown model with 404 model_not_found (the SDK NotFoundError)', async () => {
