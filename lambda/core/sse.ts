@@ -19,8 +19,12 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
 
 export type SseEventName = 'start' | 'delta' | 'end' | 'error';
 
-export class SseWriter {
-  private nextId = 1;
+/**
+ * A `text/event-stream` body: raw writes, a `: keep-alive` comment whenever nothing else was written for
+ * `keepAliveMs`, and nothing once closed or once the client's stream is gone. The native and the OpenAI-compatible
+ * streams differ only in how they frame their events.
+ */
+export class EventStreamWriter {
   private lastWriteAt: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -31,11 +35,6 @@ export class SseWriter {
     private readonly now: () => number = Date.now,
   ) {
     this.lastWriteAt = now();
-  }
-
-  /** Writes one event; returns false once the stream can no longer be written. */
-  event(name: SseEventName, data: unknown): boolean {
-    return this.write(`id: ${this.nextId++}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
   comment(text: string): boolean {
@@ -56,11 +55,22 @@ export class SseWriter {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private write(chunk: string): boolean {
+  /** Writes `chunk`; returns false once the stream can no longer be written. */
+  protected write(chunk: string): boolean {
     if (this.closed || this.out.destroyed || this.out.writableEnded) return false;
     this.lastWriteAt = this.now();
     this.out.write(chunk);
     return true;
+  }
+}
+
+/** The native stream: named events, each with an `id:` counter. */
+export class SseWriter extends EventStreamWriter {
+  private nextId = 1;
+
+  /** Writes one event; returns false once the stream can no longer be written. */
+  event(name: SseEventName, data: unknown): boolean {
+    return this.write(`id: ${this.nextId++}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 }
 

@@ -3,9 +3,9 @@
  * `model` list, and the Server-Sent Events framing of a stream (`data:` lines only, then `data: [DONE]`), as the
  * OpenAI SDKs parse them.
  */
-import type { Writable } from 'node:stream';
 import type { ChatResult } from '../chat';
 import type { TokenUsage, ToolCall, ToolCallEvent } from '../model';
+import { EventStreamWriter } from '../sse';
 import type { OpenAIErrorBody } from './errors';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
@@ -131,31 +131,12 @@ export function chatCompletionChunk(
   };
 }
 
-/** Headers of a streamed answer. */
-export const OPENAI_STREAM_HEADERS: Readonly<Record<string, string>> = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache, no-transform',
-  'x-accel-buffering': 'no',
-};
-
 /**
  * A stream of OpenAI chunks: one `data:` line per object and no event names (the SDKs read unnamed events only), a
  * `: keep-alive` comment whenever nothing else was written for `keepAliveMs` (comments are ignored by every SSE parser),
  * and `data: [DONE]` only after a complete answer.
  */
-export class ChunkWriter {
-  private lastWriteAt: number;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly out: Writable,
-    private readonly keepAliveMs: number,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.lastWriteAt = now();
-  }
-
+export class ChunkWriter extends EventStreamWriter {
   data(value: unknown): boolean {
     return this.write(`data: ${JSON.stringify(value)}\n\n`);
   }
@@ -167,26 +148,6 @@ export class ChunkWriter {
 
   done(): boolean {
     return this.write('data: [DONE]\n\n');
-  }
-
-  startKeepAlive(): void {
-    const tick = Math.max(50, Math.floor(this.keepAliveMs / 4));
-    this.timer = setInterval(() => {
-      if (this.now() - this.lastWriteAt >= this.keepAliveMs) this.write(': keep-alive\n');
-    }, tick);
-    this.timer.unref?.();
-  }
-
-  close(): void {
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-  }
-
-  private write(chunk: string): boolean {
-    if (this.closed || this.out.destroyed || this.out.writableEnded) return false;
-    this.lastWriteAt = this.now();
-    this.out.write(chunk);
-    return true;
   }
 }
 

@@ -24,11 +24,11 @@ import {
   chatCompletionChunk,
   completionIdentity,
   finishReasonOf,
-  OPENAI_STREAM_HEADERS,
   toolCallDelta,
   usageOf,
 } from '../../core/openai/response';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
+import { SSE_HEADERS } from '../../core/sse';
 
 const ENDPOINT = ENDPOINTS.openaiChat;
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
@@ -80,7 +80,7 @@ export const handler = awslambda.streamifyResponse(
         model = result.model;
         respond(200, JSON_HEADERS).write(JSON.stringify(chatCompletion(identity, result)));
       } else {
-        chunks = new ChunkWriter(respond(200, OPENAI_STREAM_HEADERS), config.chat.keepAliveMs);
+        chunks = new ChunkWriter(respond(200, SSE_HEADERS), config.chat.keepAliveMs);
         chunks.startKeepAlive();
         result = await streamChunks(active, chunks, identity, parsed.includeUsage);
         model = result.model;
