@@ -6,6 +6,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricResolution, Metrics } from '@aws-lambda-powertools/metrics';
 import { DIMENSIONS, METRICS, type MetricSpec } from '../../config/metrics';
 import type { ChatMetrics, ChatResult } from './chat';
+import { type ApiError, toApiError } from './errors';
+import { ClientGoneError } from './model-attempt';
 import type { TokenUsage } from './model';
 
 export function createLogger(): Logger {
@@ -106,4 +108,66 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
     outcome: o.errorCode ?? 'ok',
   });
   metrics.publishStoredMetrics();
+}
+
+/**
+ * What one chat request did, filled in as it goes, for its one log line and metrics: the same bookkeeping for every
+ * chat endpoint, whatever its wire format.
+ */
+export class ChatRequestRecord {
+  userId?: string;
+  model?: string;
+  status = 200;
+  result?: ChatResult;
+  errorCode?: string;
+  private failure: unknown;
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly requestId: string,
+  ) {}
+
+  /** The model answered: the one that served. */
+  answered(result: ChatResult): void {
+    this.result = result;
+    this.model = result.model;
+  }
+
+  /**
+   * Records how the request failed and returns the error to answer with; undefined when the client had gone (nothing
+   * is answered, and the model is not blamed). A bug is logged with its stack.
+   */
+  failed(err: unknown, logger: Pick<Logger, 'error'>): ApiError | undefined {
+    if (err instanceof ClientGoneError) {
+      this.status = 499;
+      this.errorCode = 'CLIENT_CLOSED';
+      return undefined;
+    }
+    const apiErr = toApiError(err);
+    this.errorCode = apiErr.code;
+    this.failure = err;
+    if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
+    return apiErr;
+  }
+
+  report(logger: Logger, metrics: Metrics): void {
+    reportChatRequest(logger, metrics, {
+      endpoint: this.endpoint,
+      requestId: this.requestId,
+      userId: this.userId,
+      model: this.model,
+      status: this.status,
+      result: this.result,
+      errorCode: this.errorCode,
+      error: this.failure,
+    });
+  }
+}
+
+/** Aborted when the client disconnects, where the platform says so (the local gateway does; Lambda does not). */
+export function clientDisconnect(responseStream: NodeJS.EventEmitter): AbortSignal {
+  const gone = new AbortController();
+  responseStream.on('close', () => gone.abort());
+  responseStream.on('error', () => gone.abort());
+  return gone.signal;
 }

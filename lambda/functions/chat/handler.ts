@@ -1,11 +1,9 @@
 /** POST /chat: the synchronous baseline. The whole answer in one JSON response. */
 import { ENDPOINTS } from '../../../config/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import type { ChatResult } from '../../core/chat';
-import { toApiError } from '../../core/errors';
 import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
-import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
+import { ChatRequestRecord, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { parseChatRequest } from '../../core/validation';
@@ -28,42 +26,26 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
   logger.addContext(context);
   const requestId = event.requestContext?.requestId ?? context.awsRequestId;
   const config = runtimeConfig();
-  let userId: string | undefined;
-  let model: string | undefined;
-  let result: ChatResult | undefined;
+  const record = new ChatRequestRecord(ENDPOINT, requestId);
   let response: APIGatewayProxyResult;
-  let errorCode: string | undefined;
-  let failure: unknown;
   try {
     const request = parseChatRequest(event.body, config, event.isBase64Encoded);
     const caller = resolveCaller(event);
-    userId = caller.userId;
+    record.userId = caller.userId;
     const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), syncDeadlineMs(config.chat.syncTimeoutSeconds));
     const call = await chatService().begin(request, { caller, requestId, deadlineAt });
-    model = call.model;
+    record.model = call.model;
     try {
-      result = await call.complete();
+      const result = await call.complete();
+      record.answered(result);
+      response = jsonResponse(200, result);
     } finally {
       await call.flush();
     }
-    model = result.model;
-    response = jsonResponse(200, result);
   } catch (err) {
-    const apiErr = toApiError(err);
-    errorCode = apiErr.code;
-    failure = err;
-    if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
-    response = errorResponse(apiErr);
+    response = errorResponse(record.failed(err, logger) ?? err);
   }
-  reportChatRequest(logger, metrics, {
-    endpoint: ENDPOINT,
-    requestId,
-    userId,
-    model,
-    status: response.statusCode,
-    result,
-    errorCode,
-    error: failure,
-  });
+  record.status = response.statusCode;
+  record.report(logger, metrics);
   return response;
 };

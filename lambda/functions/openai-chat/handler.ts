@@ -12,10 +12,9 @@ import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ENDPOINTS } from '../../../config/metrics';
 import { createChatService } from '../../aws/chat-runtime';
-import { type ChatCall, ClientGoneError, type ChatResult } from '../../core/chat';
-import { toApiError } from '../../core/errors';
+import type { ChatCall, ChatResult } from '../../core/chat';
 import { resolveCaller } from '../../core/identity';
-import { createLogger, createMetrics, reportChatRequest } from '../../core/observability';
+import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
 import { toOpenAIError } from '../../core/openai/errors';
 import { parseOpenAIChatRequest } from '../../core/openai/request';
 import {
@@ -44,24 +43,16 @@ export const handler = awslambda.streamifyResponse(
     const config = runtimeConfig();
     // As in /chat/stream: where the platform signals a disconnect (the local gateway does, Lambda does not), generation
     // stops and the model is not blamed.
-    const clientGone = new AbortController();
-    responseStream.on('close', () => clientGone.abort());
-    responseStream.on('error', () => clientGone.abort());
-
+    const signal = clientDisconnect(responseStream);
+    const record = new ChatRequestRecord(ENDPOINT, requestId);
     const respond = (statusCode: number, headers: Record<string, string>) =>
       awslambda.HttpResponseStream.from(responseStream, { statusCode, headers });
     let chunks: ChunkWriter | undefined;
-    let userId: string | undefined;
-    let model: string | undefined;
     let call: ChatCall | undefined;
-    let result: ChatResult | undefined;
-    let status = 200;
-    let errorCode: string | undefined;
-    let failure: unknown;
     let clientUser: string | undefined;
     try {
       const caller = resolveCaller(event);
-      userId = caller.userId;
+      record.userId = caller.userId;
       const parsed = parseOpenAIChatRequest(event.body, config, event.isBase64Encoded);
       clientUser = parsed.user;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
@@ -69,38 +60,28 @@ export const handler = awslambda.streamifyResponse(
         caller,
         requestId,
         deadlineAt,
-        signal: clientGone.signal,
+        signal,
         models: parsed.models,
       });
       call = active;
-      model = active.model;
-
+      record.model = active.model;
       if (!parsed.stream) {
-        result = await active.complete();
-        model = result.model;
+        const result = await active.complete();
+        record.answered(result);
         respond(200, JSON_HEADERS).write(JSON.stringify(chatCompletion(identity, result)));
       } else {
         chunks = new ChunkWriter(respond(200, SSE_HEADERS), config.chat.keepAliveMs);
         chunks.startKeepAlive();
-        result = await streamChunks(active, chunks, identity, parsed.includeUsage);
-        model = result.model;
+        record.answered(await streamChunks(active, chunks, identity, parsed.includeUsage));
       }
     } catch (err) {
-      if (err instanceof ClientGoneError) {
-        status = 499;
-        errorCode = 'CLIENT_CLOSED';
-      } else {
-        const apiErr = toApiError(err);
-        errorCode = apiErr.code;
-        failure = err;
-        if (apiErr.code === 'INTERNAL_ERROR') logger.error('unexpected error', { error: err as Error });
-        const openaiErr = toOpenAIError(apiErr);
-        if (chunks) {
-          chunks.error(openaiErr.body);
-        } else {
-          status = openaiErr.status;
-          respond(status, { ...JSON_HEADERS, ...openaiErr.headers }).write(JSON.stringify(openaiErr.body));
-        }
+      const apiErr = record.failed(err, logger);
+      const openaiErr = apiErr && toOpenAIError(apiErr);
+      if (openaiErr && chunks) {
+        chunks.error(openaiErr.body);
+      } else if (openaiErr) {
+        record.status = openaiErr.status;
+        respond(openaiErr.status, { ...JSON_HEADERS, ...openaiErr.headers }).write(JSON.stringify(openaiErr.body));
       }
     } finally {
       chunks?.close();
@@ -108,16 +89,7 @@ export const handler = awslambda.streamifyResponse(
       if (!responseStream.writableEnded) responseStream.end();
       // OpenAI's `user` names the client's own end user: logged for the operator, never sent to the model.
       if (clientUser !== undefined) logger.appendKeys({ client_user: clientUser });
-      reportChatRequest(logger, metrics, {
-        endpoint: ENDPOINT,
-        requestId,
-        userId,
-        model,
-        status,
-        result,
-        errorCode,
-        error: failure,
-      });
+      record.report(logger, metrics);
       if (clientUser !== undefined) logger.removeKeys(['client_user']);
     }
   },
