@@ -31,6 +31,7 @@ import type {
 } from 'aws-lambda';
 import { AUTHORIZER_RESULT_TTL_SECONDS, OPENAI_INVALID_API_KEY } from '../config/auth';
 import { matchPath, ROUTES, type FunctionName, type RouteDefinition } from '../config/routes';
+import { headerOf } from '../lambda/core/http';
 import type { UsagePlans } from './api-keys';
 import {
   createContext,
@@ -281,7 +282,7 @@ export class LocalGateway {
     const settings = this.options.authorizerCache ?? { ttlSeconds: AUTHORIZER_RESULT_TTL_SECONDS, identityHeaders: [] };
     let cacheKey: string | undefined;
     if (settings.ttlSeconds > 0) {
-      const values = settings.identityHeaders.map((h) => headerIn(event.headers, h));
+      const values = settings.identityHeaders.map((h) => headerOf(event.headers, h));
       if (values.some((v) => !v)) return { outcome: 'unauthorized' };
       cacheKey = JSON.stringify(values);
       const hit = this.authorizerCache.get(cacheKey);
@@ -560,12 +561,6 @@ type AuthorizerOutcome =
       readonly context: Record<string, string | number | boolean | null>;
     }
   | { readonly outcome: 'denied' | 'unauthorized' | 'failed' };
-
-function headerIn(headers: APIGatewayProxyEvent['headers'], name: string): string | undefined {
-  const lower = name.toLowerCase();
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === lower && v) return v;
-  return undefined;
-}
 
 /** The REQUEST authorizer's input: the request's parameters, as API Gateway passes them. */
 function toAuthorizerEvent(event: APIGatewayProxyEvent, methodArn: string): APIGatewayRequestAuthorizerEvent {

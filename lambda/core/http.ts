@@ -2,7 +2,11 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { type ApiError, toApiError } from './errors';
 
-const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' } as const;
+/** Headers of every JSON answer: never cached, as each names one caller's data. */
+export const JSON_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'application/json',
+  'cache-control': 'no-store',
+};
 
 export function jsonResponse(
   statusCode: number,
@@ -20,4 +24,16 @@ export function errorHeaders(err: ApiError): Record<string, string> {
 export function errorResponse(err: unknown): APIGatewayProxyResult {
   const apiErr = toApiError(err);
   return jsonResponse(apiErr.status, apiErr.toBody(), errorHeaders(apiErr));
+}
+
+/** A request header, whatever its case (API Gateway passes names as the client spelled them). */
+export function headerOf(
+  headers: Readonly<Record<string, string | undefined>> | null | undefined,
+  name: string,
+): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers ?? {})) {
+    if (key.toLowerCase() === wanted && value !== undefined) return value;
+  }
+  return undefined;
 }

@@ -12,6 +12,7 @@ import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayReques
 import { API_KEY_HEADER, AUTHORIZATION_HEADER, type AuthorizerContext } from '../../config/auth';
 import type { RouteDefinition } from '../../config/routes';
 import { ForbiddenError } from './errors';
+import { headerOf } from './http';
 
 export type Caller = AuthorizerContext;
 
@@ -47,12 +48,6 @@ export function resolveCaller(event: Pick<APIGatewayProxyEvent, 'requestContext'
   return { userId, plan, apiKeyId };
 }
 
-/** Header names are case-insensitive; API Gateway passes them as the client spelled them. */
-function header(headers: Readonly<Record<string, string | undefined>> | null | undefined, name: string) {
-  for (const [k, v] of Object.entries(headers ?? {})) if (k.toLowerCase() === name && v) return v;
-  return undefined;
-}
-
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 export type KeyFromHeaders = { readonly key: string } | { readonly key?: undefined; readonly reason: string };
@@ -64,9 +59,9 @@ export type KeyFromHeaders = { readonly key: string } | { readonly key?: undefin
 export function apiKeyFromHeaders(
   headers: Readonly<Record<string, string | undefined>> | null | undefined,
 ): KeyFromHeaders {
-  const authorization = header(headers, AUTHORIZATION_HEADER);
+  const authorization = headerOf(headers, AUTHORIZATION_HEADER);
   const bearer = authorization ? BEARER.exec(authorization)?.[1] : undefined;
-  const xApiKey = header(headers, API_KEY_HEADER)?.trim() || undefined;
+  const xApiKey = headerOf(headers, API_KEY_HEADER)?.trim() || undefined;
   if (bearer && xApiKey && bearer !== xApiKey) return { reason: 'Authorization and x-api-key hold different keys' };
   const key = bearer ?? xApiKey;
   if (key) return { key };

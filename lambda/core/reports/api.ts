@@ -3,17 +3,9 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { submitReportRequestSchema } from '../../../config/contract';
 import { ENV } from '../../../config/runtime';
 import { ValidationError } from '../errors';
+import { headerOf } from '../http';
 import { parseJsonBody, parseWith } from '../validation';
 import type { SubmitReportInput } from './submit';
-
-/** A request header, whatever its case. */
-export function headerOf(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === wanted && value !== undefined) return value;
-  }
-  return undefined;
-}
 
 /**
  * The `POST /reports` request: body and `Idempotency-Key`. `metadata` is kept exactly as `JSON.parse` made it (zod's
@@ -39,7 +31,7 @@ export function parseSubmitReportRequest(
     prompt: body.prompt,
     callbackUrl: body.callbackUrl,
     metadata: body.metadata === undefined ? undefined : (raw.metadata as Record<string, unknown>),
-    idempotencyKey: headerOf(event, 'idempotency-key'),
+    idempotencyKey: headerOf(event.headers, 'idempotency-key'),
   };
 }
 

@@ -15,6 +15,7 @@ import { createChatService } from '../../aws/chat-runtime';
 import type { ChatCall, ChatResult } from '../../core/chat';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
+import { JSON_HEADERS } from '../../core/http';
 import { toOpenAIError } from '../../core/openai/errors';
 import { parseOpenAIChatRequest } from '../../core/openai/request';
 import {
@@ -30,7 +31,6 @@ import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { SSE_HEADERS } from '../../core/sse';
 
 const ENDPOINT = ENDPOINTS.openaiChat;
-const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
 const logger = createLogger();
 const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));
