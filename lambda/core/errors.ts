@@ -4,11 +4,12 @@
  * `http.ts` and the handlers; nothing else formats error bodies.
  */
 
+import type { z } from 'zod';
+import type { errorBodySchema } from '../../config/responses';
 import { errorFacts, NETWORK_ERROR_CODES, THROTTLING_NAMES } from './error-facts';
 
-export interface ErrorBody {
-  error: { code: string; message: string; retryable: boolean };
-}
+/** `{"error":{"code","message","retryable"}}`, as the contract's schema (config/responses.ts) describes it. */
+export type ErrorBody = z.infer<typeof errorBodySchema>;
 
 export abstract class ApiError extends Error {
   abstract readonly status: number;

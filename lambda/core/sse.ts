@@ -8,7 +8,8 @@
  * application an empty message, whose `JSON.parse(data)` throws.
  */
 import type { Writable } from 'node:stream';
-import type { ApiError, ErrorBody } from './errors';
+import type { StreamEventData } from '../../config/responses';
+import type { ApiError } from './errors';
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -17,7 +18,8 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'x-accel-buffering': 'no',
 };
 
-export type SseEventName = 'start' | 'delta' | 'end' | 'error';
+/** The events of the native stream; each one's data is typed by the contract's schema (config/responses.ts). */
+export type SseEventName = keyof StreamEventData;
 
 /**
  * A `text/event-stream` body: raw writes, a `: keep-alive` comment whenever nothing else was written for
@@ -69,7 +71,7 @@ export class SseWriter extends EventStreamWriter {
   private nextId = 1;
 
   /** Writes one event; returns false once the stream can no longer be written. */
-  event(name: SseEventName, data: unknown): boolean {
+  event<N extends SseEventName>(name: N, data: StreamEventData[N]): boolean {
     return this.write(`id: ${this.nextId++}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 }
@@ -78,7 +80,7 @@ export class SseWriter extends EventStreamWriter {
  * The data of an `error` event: the error body every response uses, plus `retryAfterSeconds` where known. A stream has
  * committed to `200` before the failure, so the `Retry-After` a `503` would carry has to travel in the event itself.
  */
-export function errorEventData(err: ApiError): ErrorBody & { error: { retryAfterSeconds?: number } } {
+export function errorEventData(err: ApiError): StreamEventData['error'] {
   const body = err.toBody();
   const seconds = err.retryAfterWholeSeconds;
   return seconds === undefined ? body : { error: { ...body.error, retryAfterSeconds: seconds } };

@@ -17,10 +17,10 @@ import {
   toApiError,
   ValidationError,
 } from '../errors';
+import type { OpenAIErrorBodyShape } from './schemas';
 
-export interface OpenAIErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
-}
+/** OpenAI's error object, as the contract's schema (./schemas.ts) describes it. */
+export type OpenAIErrorBody = OpenAIErrorBodyShape;
 
 /** A request field we cannot accept, named as OpenAI names it (`messages[1].content[0]`). */
 export class OpenAIParamError extends ValidationError {

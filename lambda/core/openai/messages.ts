@@ -26,11 +26,11 @@ export interface Conversation {
 }
 
 /** An image as Converse takes it: base64 of one of its formats, in a `data:` URL. */
-const DATA_URL = /^data:image\/(png|jpeg|gif|webp);base64,([A-Za-z0-9+/]*={0,2})$/;
+export const DATA_URL = /^data:image\/(png|jpeg|gif|webp);base64,([A-Za-z0-9+/]*={0,2})$/;
 /** Converse's limit for one image sent as bytes: 3.75 MB. */
 const MAX_IMAGE_BYTES = 3.75 * 1024 * 1024;
 /** Tool call ids as Converse accepts them for `toolUseId` (OpenAI's `call_…` ids fit). */
-const TOOL_CALL_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+export const TOOL_CALL_ID = /^[a-zA-Z0-9_-]{1,64}$/;
 
 function imageBlock(part: Json, at: string): ContentBlock {
   const param = `${at}.image_url`;

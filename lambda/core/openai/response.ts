@@ -3,12 +3,24 @@
  * `model` list, and the Server-Sent Events framing of a stream (`data:` lines only, then `data: [DONE]`), as the
  * OpenAI SDKs parse them.
  */
+import type { z } from 'zod';
 import type { ChatResult } from '../chat';
 import type { TokenUsage, ToolCall, ToolCallEvent } from '../model';
 import { EventStreamWriter } from '../sse';
 import type { OpenAIErrorBody } from './errors';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  chunkDeltaSchema,
+  chunkToolCallSchema,
+  finishReasonSchema,
+  ModelList,
+  modelEntrySchema,
+  openAIUsageSchema,
+} from './schemas';
 
-export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+// The objects below are typed by the contract's schemas (./schemas.ts), from which the OpenAPI description is generated.
+export type FinishReason = z.infer<typeof finishReasonSchema>;
 
 /** Converse's `stopReason` as OpenAI's `finish_reason`. */
 export function finishReasonOf(stopReason: string): FinishReason {
@@ -27,11 +39,7 @@ export function finishReasonOf(stopReason: string): FinishReason {
   }
 }
 
-export interface OpenAIUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-}
+export type OpenAIUsage = z.infer<typeof openAIUsageSchema>;
 
 export function usageOf(usage: TokenUsage): OpenAIUsage {
   return {
@@ -59,7 +67,7 @@ function messageToolCall(call: ToolCall) {
 }
 
 /** A non-streaming answer; `usage` is always present. */
-export function chatCompletion(identity: CompletionIdentity, result: ChatResult) {
+export function chatCompletion(identity: CompletionIdentity, result: ChatResult): ChatCompletion {
   const toolCalls = result.toolCalls ?? [];
   // OpenAI answers `content: null` when the model only called tools.
   const content = toolCalls.length > 0 && result.text === '' ? null : result.text;
@@ -86,18 +94,9 @@ export function chatCompletion(identity: CompletionIdentity, result: ChatResult)
 }
 
 /** A fragment of a streamed tool call (`ChatCompletionChunk.Choice.Delta.ToolCall`). */
-export interface ChunkToolCall {
-  index: number;
-  id?: string;
-  type?: 'function';
-  function: { name?: string; arguments: string };
-}
+export type ChunkToolCall = z.infer<typeof chunkToolCallSchema>;
 
-export interface ChunkDelta {
-  role?: 'assistant';
-  content?: string;
-  tool_calls?: ChunkToolCall[];
-}
+export type ChunkDelta = z.infer<typeof chunkDeltaSchema>;
 
 /**
  * A streamed tool call event as a chunk delta: the first names the call (`id`, `type`, `function.name`, empty
@@ -120,7 +119,7 @@ export function chatCompletionChunk(
   model: string,
   choice: { delta: ChunkDelta; finishReason: FinishReason | null } | undefined,
   usage?: { includeUsage: boolean; value?: OpenAIUsage },
-) {
+): ChatCompletionChunk {
   return {
     id: identity.id,
     object: 'chat.completion.chunk' as const,
@@ -162,15 +161,10 @@ export function ownerOf(modelId: string): string {
   return GEOGRAPHY_PREFIXES.has(first) && parts.length > 2 && second ? second : first;
 }
 
-export interface ModelEntry {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: string;
-}
+export type ModelEntry = z.infer<typeof modelEntrySchema>;
 
 /** `GET /models`: the configured ids, then the aliases, each listed once; `created` is not known for Bedrock models. */
-export function modelList(ids: readonly string[], aliases: Readonly<Record<string, { model: string }>>) {
+export function modelList(ids: readonly string[], aliases: Readonly<Record<string, { model: string }>>): ModelList {
   const entry = (id: string, target: string): ModelEntry => ({
     id,
     object: 'model',

@@ -8,8 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { ReportEventType, ReportWebhookPayload } from '../../../config/reports';
+import type { ReportStatusBody } from '../../../config/responses';
 
-export type ReportStatus = 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED';
+export type ReportStatus = ReportStatusBody['status'];
 export type FinishedStatus = Extract<ReportStatus, 'COMPLETED' | 'FAILED'>;
 
 export interface ReportResult {
@@ -73,15 +74,8 @@ export interface IdempotencyItem {
   replayedAt?: string;
 }
 
-/** `GET /reports/{id}` body (the client contract: docs/reports.md, "Polling"). */
-export interface ReportView {
-  reportId: string;
-  status: ReportStatus;
-  createdAt: string;
-  updatedAt: string;
-  result?: ReportResult;
-  error?: ReportError;
-}
+/** `GET /reports/{id}` body (the client contract: docs/reports.md, "Polling"), as its schema in config/responses.ts. */
+export type ReportView = ReportStatusBody;
 
 export const reportKey = (reportId: string): string => `report#${reportId}`;
 
