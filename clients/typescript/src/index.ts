@@ -1,0 +1,22 @@
+/**
+ * `@serverless-genai/client`: a typed client for the serverless GenAI API, for Node.js 20+ and browsers. It uses only
+ * web-standard globals (`fetch`, `ReadableStream`, `TextDecoder`, `AbortController`); webhook verification, which
+ * servers need, is the separate entry `@serverless-genai/client/webhooks`.
+ *
+ * @example
+ * import { GenAIClient, GenAIError } from '@serverless-genai/client';
+ *
+ * const client = new GenAIClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: process.env.GENAI_API_KEY! });
+ * for await (const event of client.chatStream({ message: 'Explain circuit breakers in two sentences' })) {
+ *   if (event.type === 'delta') process.stdout.write(event.text);
+ * }
+ */
+export { type CallOptions, GenAIClient, type GenAIClientOptions } from './client';
+export { GenAIError, type GenAIErrorCode, type GenAIErrorOptions, parseRetryAfter } from './errors';
+export {
+  type CreateReportOptions,
+  FINISHED_REPORT_STATUSES,
+  type ReportsApi,
+  type WaitForReportOptions,
+} from './reports';
+export type * from './types';
