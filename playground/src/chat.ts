@@ -1,0 +1,342 @@
+/**
+ * The chat tab: one prompt, sent at the same moment to `POST /chat/stream` and `POST /chat`, each in its own pane with
+ * the time to its first token (for `/chat`, the whole answer), its total latency, tokens per second and the model that
+ * served it. Times are measured here, in the browser, from sending: what a person waits. Stop aborts both requests;
+ * a finished answer can be rated (`POST /feedback`).
+ */
+import type { ChatRequest, GenAIClient } from '../../clients/typescript/src';
+import type { ConnectionPanel } from './connection';
+import { ConnectionFieldError } from './connection';
+import { byId, formatMs, formatRate, isAbort, showError, within } from './dom';
+import { describeError, describeStreamError, statusOf } from './errors';
+
+/** How often the running clocks are redrawn. */
+const TICK_MS = 100;
+
+interface Finished {
+  readonly requestId: string;
+  readonly model: string;
+  readonly outputTokens: number;
+}
+
+/** One pane: its metrics, status line, answer, error and rating buttons. */
+class Pane {
+  private readonly ttft: HTMLElement;
+  private readonly latency: HTMLElement;
+  private readonly rate: HTMLElement;
+  private readonly model: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly answer: HTMLElement;
+  private readonly error: HTMLElement;
+  private readonly feedback: HTMLElement;
+  private readonly feedbackStatus: HTMLElement;
+  private readonly ratingButtons: HTMLButtonElement[];
+  private startedAt = 0;
+  private firstTokenAt?: number;
+  private endedAt?: number;
+  private deltas = 0;
+  private rated?: { client: GenAIClient; requestId: string };
+
+  constructor(
+    root: HTMLElement,
+    private readonly label: string,
+  ) {
+    this.ttft = within(root, '[data-metric="ttft"]', HTMLElement);
+    this.latency = within(root, '[data-metric="latency"]', HTMLElement);
+    this.rate = within(root, '[data-metric="rate"]', HTMLElement);
+    this.model = within(root, '[data-metric="model"]', HTMLElement);
+    this.status = within(root, '[data-role="status"]', HTMLElement);
+    this.answer = within(root, '[data-role="answer"]', HTMLElement);
+    this.error = within(root, '[data-role="error"]', HTMLElement);
+    this.feedback = within(root, '[data-role="feedback"]', HTMLElement);
+    this.feedbackStatus = within(root, '[data-role="feedback-status"]', HTMLElement);
+    this.ratingButtons = [...root.querySelectorAll<HTMLButtonElement>('button[data-rating]')];
+    for (const button of this.ratingButtons) button.addEventListener('click', () => void this.submitRating(button));
+  }
+
+  get running(): boolean {
+    return this.startedAt > 0 && this.endedAt === undefined;
+  }
+
+  begin(startedAt: number): void {
+    this.startedAt = startedAt;
+    this.firstTokenAt = undefined;
+    this.endedAt = undefined;
+    this.deltas = 0;
+    this.rated = undefined;
+    this.answer.textContent = '';
+    this.answer.setAttribute('aria-busy', 'true');
+    this.model.textContent = '–';
+    this.rate.textContent = '–';
+    showError(this.error, undefined);
+    this.feedback.hidden = true;
+    this.feedbackStatus.textContent = '';
+    for (const b of this.ratingButtons) {
+      b.disabled = false;
+      b.setAttribute('aria-pressed', 'false');
+    }
+    this.setStatus('Waiting for the first token…');
+    this.tick(startedAt);
+  }
+
+  /** The model the call starts with (streaming `start`). */
+  starting(model: string): void {
+    this.model.textContent = model;
+  }
+
+  firstToken(at: number): void {
+    if (this.firstTokenAt !== undefined) return;
+    this.firstTokenAt = at;
+    this.ttft.textContent = formatMs(at - this.startedAt);
+    this.setStatus(`First token after ${formatMs(at - this.startedAt)}. Receiving…`);
+  }
+
+  append(text: string, at: number): void {
+    this.firstToken(at);
+    this.deltas += 1;
+    this.answer.append(text);
+  }
+
+  setAnswer(text: string): void {
+    this.answer.textContent = text;
+  }
+
+  /** Redraws the running clocks: time to first token until it came, latency until the end. */
+  tick(now: number): void {
+    if (!this.running) return;
+    if (this.firstTokenAt === undefined) this.ttft.textContent = formatMs(now - this.startedAt);
+    this.latency.textContent = formatMs(now - this.startedAt);
+    if (this.firstTokenAt !== undefined && this.deltas > 0)
+      this.rate.textContent = formatRate(this.deltas, now - this.startedAt);
+  }
+
+  /** `expectedModel`: the model a call without a fallback would name; unset when unknown. */
+  finish(result: Finished, at: number, expectedModel: string | undefined, client: GenAIClient): void {
+    this.firstToken(at);
+    this.endedAt = at;
+    const total = at - this.startedAt;
+    this.latency.textContent = formatMs(total);
+    this.rate.textContent = formatRate(result.outputTokens, total);
+    this.showModel(result.model, expectedModel);
+    this.answer.setAttribute('aria-busy', 'false');
+    this.setStatus(`Done in ${formatMs(total)}: ${result.outputTokens} output tokens.`);
+    this.rated = result.requestId ? { client, requestId: result.requestId } : undefined;
+    this.feedback.hidden = !this.rated;
+  }
+
+  /** A failure: the partial answer stays, the error names its code. */
+  fail(message: string, at: number): void {
+    this.endedAt = at;
+    this.latency.textContent = formatMs(at - this.startedAt);
+    if (this.firstTokenAt === undefined) this.ttft.textContent = '–';
+    this.answer.setAttribute('aria-busy', 'false');
+    showError(this.error, message);
+    this.setStatus(`Failed after ${formatMs(at - this.startedAt)}.`);
+  }
+
+  stopped(at: number): void {
+    this.endedAt = at;
+    this.latency.textContent = formatMs(at - this.startedAt);
+    if (this.firstTokenAt === undefined) this.ttft.textContent = '–';
+    this.answer.setAttribute('aria-busy', 'false');
+    this.setStatus(`Stopped after ${formatMs(at - this.startedAt)}.`);
+  }
+
+  /** The serving model, marked when it is not the one the call started with (or the primary): a fallback. */
+  private showModel(model: string, expected: string | undefined): void {
+    this.model.textContent = model;
+    if (model === 'degraded') {
+      this.model.append(badge('degraded answer'));
+    } else if (expected && model !== expected) {
+      this.model.append(badge('fallback'));
+      this.model.title = `Fallback: ${expected} did not serve this call`;
+    } else {
+      this.model.removeAttribute('title');
+    }
+  }
+
+  private setStatus(text: string): void {
+    this.status.textContent = `${this.label}: ${text}`;
+  }
+
+  private async submitRating(button: HTMLButtonElement): Promise<void> {
+    const target = this.rated;
+    const rating = button.dataset.rating;
+    if (!target || (rating !== 'up' && rating !== 'down')) return;
+    for (const b of this.ratingButtons) b.disabled = true;
+    this.feedbackStatus.textContent = 'Sending…';
+    try {
+      await target.client.feedback({ requestId: target.requestId, rating });
+      button.setAttribute('aria-pressed', 'true');
+      this.feedbackStatus.textContent = `Thanks: rated ${rating === 'up' ? 'up' : 'down'} (request ${target.requestId}).`;
+    } catch (err) {
+      for (const b of this.ratingButtons) b.disabled = false;
+      this.feedbackStatus.textContent =
+        statusOf(err) === 404
+          ? 'The API does not know this answer any more (or it belongs to another key); the rating was not recorded.'
+          : `The rating was not recorded: ${describeError(err)}`;
+    }
+  }
+}
+
+function badge(text: string): HTMLElement {
+  const el = document.createElement('span');
+  el.className = 'badge';
+  el.textContent = text;
+  return el;
+}
+
+export class ChatTab {
+  private readonly form = byId('chat-form', HTMLFormElement);
+  private readonly prompt = byId('chat-prompt', HTMLTextAreaElement);
+  private readonly maxTokens = byId('chat-max-tokens', HTMLInputElement);
+  private readonly send = byId('chat-send', HTMLButtonElement);
+  private readonly stop = byId('chat-stop', HTMLButtonElement);
+  private readonly formError = byId('chat-form-error', HTMLParagraphElement);
+  private readonly stream = new Pane(byId('pane-stream', HTMLElement), 'Streaming');
+  private readonly sync = new Pane(byId('pane-sync', HTMLElement), 'Synchronous');
+  private controller?: AbortController;
+  private ticker?: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly connection: ConnectionPanel,
+    /** Told when a run ends (the simulator tab refreshes the breakers). */
+    private readonly onRunEnd: () => void = () => undefined,
+  ) {
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.run();
+    });
+    this.stop.addEventListener('click', () => this.controller?.abort());
+  }
+
+  private async run(): Promise<void> {
+    const request = this.readRequest();
+    if (!request) return;
+    let client: GenAIClient;
+    try {
+      client = this.connection.client();
+    } catch (err) {
+      if (!(err instanceof ConnectionFieldError)) throw err;
+      showError(this.formError, err.message);
+      err.field.focus();
+      return;
+    }
+    showError(this.formError, undefined);
+    this.controller?.abort();
+    const controller = new AbortController();
+    this.controller = controller;
+    this.send.disabled = true;
+    this.stop.disabled = false;
+
+    const startedAt = performance.now();
+    this.stream.begin(startedAt);
+    this.sync.begin(startedAt);
+    clearInterval(this.ticker);
+    this.ticker = setInterval(() => {
+      const now = performance.now();
+      this.stream.tick(now);
+      this.sync.tick(now);
+    }, TICK_MS);
+
+    const primary = this.connection.primaryModel();
+    await Promise.all([
+      this.runStream(client, request, controller.signal, primary),
+      this.runSync(client, request, controller.signal, primary),
+    ]);
+    if (this.controller === controller) {
+      clearInterval(this.ticker);
+      this.send.disabled = false;
+      this.stop.disabled = true;
+      this.controller = undefined;
+    }
+    this.onRunEnd();
+  }
+
+  private async runStream(
+    client: GenAIClient,
+    request: ChatRequest,
+    signal: AbortSignal,
+    primary: string | undefined,
+  ): Promise<void> {
+    const pane = this.stream;
+    let startModel: string | undefined;
+    let requestId: string | undefined;
+    let ended = false;
+    try {
+      for await (const event of client.chatStream(request, { signal })) {
+        const now = performance.now();
+        switch (event.type) {
+          case 'start':
+            startModel = event.model;
+            requestId = event.requestId;
+            pane.starting(event.model);
+            break;
+          case 'delta':
+            pane.append(event.text, now);
+            break;
+          case 'end':
+            ended = true;
+            pane.finish(
+              { requestId: requestId ?? '', model: event.model, outputTokens: event.usage.outputTokens },
+              now,
+              // The primary when known: a call that started on a fallback (the primary's breaker open) is one too.
+              primary ?? startModel,
+              client,
+            );
+            break;
+          case 'error':
+            ended = true;
+            pane.fail(describeStreamError(event.error), now);
+            break;
+        }
+      }
+      if (!ended) pane.fail('The stream closed without an end or error event.', performance.now());
+    } catch (err) {
+      if (isAbort(err)) pane.stopped(performance.now());
+      else pane.fail(describeError(err), performance.now());
+    }
+  }
+
+  private async runSync(
+    client: GenAIClient,
+    request: ChatRequest,
+    signal: AbortSignal,
+    primary: string | undefined,
+  ): Promise<void> {
+    const pane = this.sync;
+    try {
+      const answer = await client.chat(request, { signal });
+      const now = performance.now();
+      pane.setAnswer(answer.text);
+      pane.finish(
+        { requestId: answer.requestId, model: answer.model, outputTokens: answer.usage.outputTokens },
+        now,
+        primary,
+        client,
+      );
+    } catch (err) {
+      if (isAbort(err)) pane.stopped(performance.now());
+      else pane.fail(describeError(err), performance.now());
+    }
+  }
+
+  /** The request from the form, or undefined (with the reason shown) when a field is invalid. */
+  private readRequest(): ChatRequest | undefined {
+    const message = this.prompt.value.trim();
+    if (!message) {
+      showError(this.formError, 'Enter a prompt.');
+      this.prompt.focus();
+      return undefined;
+    }
+    const raw = this.maxTokens.value.trim();
+    if (!raw) return { message };
+    const maxTokens = Number(raw);
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) {
+      showError(this.formError, 'Max tokens must be a whole number of at least 1, or empty.');
+      this.maxTokens.focus();
+      return undefined;
+    }
+    return { message, maxTokens };
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The connection panel: the API URL, the key and how to send it. Values typed in are kept in this tab's
+ * sessionStorage (never in the URL, never in localStorage); on load they win over what the page was served with.
+ * Every request builds its client from the current values, so a change applies to the next request.
+ */
+import { GenAIClient } from '../../clients/typescript/src';
+import { byId } from './dom';
+import { describeError } from './errors';
+import { LocalTools } from './local-tools';
+import type { PageConfig } from './page-config';
+
+type AuthMode = 'x-api-key' | 'bearer';
+
+const STORAGE_PREFIX = 'genai-playground.';
+
+/** Thrown by {@link ConnectionPanel.client} when a field cannot be used; the message says which and why. */
+export class ConnectionFieldError extends Error {
+  constructor(
+    message: string,
+    readonly field: HTMLElement,
+  ) {
+    super(message);
+    this.name = 'ConnectionFieldError';
+  }
+}
+
+export interface ConnectionListener {
+  /** The API URL changed: local tools found at it, or undefined. */
+  localTools(tools: LocalTools | undefined): void;
+}
+
+export class ConnectionPanel {
+  private readonly url = byId('api-url', HTMLInputElement);
+  private readonly key = byId('api-key', HTMLInputElement);
+  private readonly keyToggle = byId('api-key-toggle', HTMLButtonElement);
+  private readonly auth = byId('api-auth', HTMLSelectElement);
+  private readonly status = byId('connection-status', HTMLParagraphElement);
+  private readonly listeners: ConnectionListener[] = [];
+  private detecting?: AbortController;
+  /** The first model `GET /models` lists: the configured primary, so any other serving model is a fallback. */
+  private primary?: string;
+  private tools?: LocalTools;
+
+  constructor(config: PageConfig, pageOrigin: string) {
+    this.url.value = stored('apiUrl') ?? config.apiUrl ?? pageOrigin;
+    this.key.value = stored('apiKey') ?? config.apiKey ?? '';
+    const auth = stored('auth');
+    if (auth === 'bearer' || auth === 'x-api-key') this.auth.value = auth;
+
+    this.url.addEventListener('change', () => {
+      store('apiUrl', this.url.value.trim());
+      this.primary = undefined;
+      void this.detectLocalTools();
+    });
+    this.key.addEventListener('change', () => store('apiKey', this.key.value.trim()));
+    this.auth.addEventListener('change', () => store('auth', this.auth.value));
+    this.keyToggle.addEventListener('click', () => {
+      const show = this.key.type === 'password';
+      this.key.type = show ? 'text' : 'password';
+      this.keyToggle.textContent = show ? 'Hide' : 'Show';
+      this.keyToggle.setAttribute('aria-pressed', String(show));
+    });
+    byId('connection-form', HTMLFormElement).addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.check();
+    });
+  }
+
+  onChange(listener: ConnectionListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Looks for the local tools, then checks the key when one is filled in. */
+  async start(): Promise<void> {
+    await this.detectLocalTools();
+    if (this.key.value.trim()) await this.check();
+  }
+
+  /** The API base URL as typed, without a trailing slash. */
+  apiUrl(): string {
+    return this.url.value.trim().replace(/\/+$/, '');
+  }
+
+  /** The configured primary model, once a connection check has listed the models. */
+  primaryModel(): string | undefined {
+    return this.primary;
+  }
+
+  localTools(): LocalTools | undefined {
+    return this.tools;
+  }
+
+  /** A client for the current values. @throws ConnectionFieldError naming the field to fix */
+  client(): GenAIClient {
+    const baseUrl = this.apiUrl();
+    let url: URL;
+    try {
+      url = new URL(baseUrl);
+    } catch {
+      throw new ConnectionFieldError('Enter the API URL (an absolute http or https URL).', this.url);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new ConnectionFieldError('The API URL must start with https:// (or http:// locally).', this.url);
+    const apiKey = this.key.value.trim();
+    if (!apiKey) throw new ConnectionFieldError('Enter an API key.', this.key);
+    return new GenAIClient({ baseUrl, apiKey, auth: this.auth.value as AuthMode });
+  }
+
+  /** Lists the models with the current values: proves the URL and the key, and learns the primary model. */
+  async check(): Promise<void> {
+    let client: GenAIClient;
+    try {
+      client = this.client();
+    } catch (err) {
+      if (!(err instanceof ConnectionFieldError)) throw err;
+      this.setStatus(err.message, 'bad');
+      err.field.focus();
+      return;
+    }
+    this.setStatus('Checking…');
+    try {
+      const models = await client.models();
+      this.primary = models.data[0]?.id;
+      const list = models.data.map((m) => m.id).join(', ');
+      this.setStatus(`Connected. Models: ${list || 'none'}.`, 'ok');
+    } catch (err) {
+      this.primary = undefined;
+      this.setStatus(`Not connected: ${describeError(err)}`, 'bad');
+    }
+  }
+
+  private async detectLocalTools(): Promise<void> {
+    this.detecting?.abort();
+    const controller = new AbortController();
+    this.detecting = controller;
+    const tools = await LocalTools.detect(this.apiUrl(), controller.signal);
+    if (controller.signal.aborted) return;
+    this.tools = tools;
+    for (const l of this.listeners) l.localTools(tools);
+  }
+
+  private setStatus(text: string, tone?: 'ok' | 'bad'): void {
+    this.status.textContent = text;
+    this.status.classList.toggle('ok', tone === 'ok');
+    this.status.classList.toggle('bad', tone === 'bad');
+  }
+}
+
+function stored(name: string): string | undefined {
+  try {
+    return sessionStorage.getItem(STORAGE_PREFIX + name) || undefined;
+  } catch {
+    // Storage can be switched off; the page then works with what it was served.
+    return undefined;
+  }
+}
+
+function store(name: string, value: string): void {
+  try {
+    if (value) sessionStorage.setItem(STORAGE_PREFIX + name, value);
+    else sessionStorage.removeItem(STORAGE_PREFIX + name);
+  } catch {
+    // As above: nothing is kept, and nothing breaks.
+  }
+}
