@@ -54,3 +54,31 @@ export const submitReportRequestSchema = z
   })
   .strict();
 export type SubmitReportRequest = z.infer<typeof submitReportRequestSchema>;
+
+/** The ratings of `POST /feedback`, and the values of the `rating` dimension of the `Feedback` metric. */
+export const RATINGS = ['up', 'down'] as const;
+
+/** Longest `comment` of a feedback, in characters. */
+export const FEEDBACK_COMMENT_MAX_CHARS = 2_000;
+
+/** Longest id `POST /feedback` accepts; the ids the API hands out are far shorter. */
+export const FEEDBACK_REQUEST_ID_MAX_CHARS = 128;
+
+/**
+ * `POST /feedback`: a rating of one of the caller's own requests. `requestId` is what the answer named: `requestId` of
+ * `/chat/stream` (`start`) and `/chat`, the `x-request-id` header of any answer, a report's `reportId`, or an OpenAI
+ * completion's `id` (`chatcmpl-<requestId>`).
+ */
+export const feedbackRequestSchema = z
+  .object({
+    requestId: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(FEEDBACK_REQUEST_ID_MAX_CHARS)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must be a request id (letters, digits, ".", "_", ":", "-")'),
+    rating: z.enum(RATINGS),
+    comment: z.string().max(FEEDBACK_COMMENT_MAX_CHARS).optional(),
+  })
+  .strict();
+export type FeedbackRequest = z.infer<typeof feedbackRequestSchema>;
+export type Rating = (typeof RATINGS)[number];

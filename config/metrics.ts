@@ -9,8 +9,15 @@
 export const ENDPOINTS = { chatStream: 'chat-stream', chat: 'chat', openaiChat: 'openai-chat' } as const;
 export type EndpointId = (typeof ENDPOINTS)[keyof typeof ENDPOINTS];
 
+/**
+ * Endpoint ids of the requests a user can rate (`POST /feedback`): the chat endpoints and reports. The `endpoint` of a
+ * request record (config/tables.ts `requests`) and the `endpoint` dimension of the `Feedback` metric.
+ */
+export const RATED_ENDPOINTS = { ...ENDPOINTS, reports: 'reports' } as const;
+export type RatedEndpointId = (typeof RATED_ENDPOINTS)[keyof typeof RATED_ENDPOINTS];
+
 /** Dimension names. Every metric also carries Powertools' `service` dimension. */
-export const DIMENSIONS = { endpoint: 'endpoint', model: 'model', from: 'from', to: 'to' } as const;
+export const DIMENSIONS = { endpoint: 'endpoint', model: 'model', from: 'from', to: 'to', rating: 'rating' } as const;
 
 /** CloudWatch units, spelled as Powertools' `MetricUnit` values (which are these strings). */
 export type MetricUnitName = 'Count' | 'Milliseconds' | 'Count/Second' | 'None';
@@ -50,6 +57,10 @@ export const METRICS = {
   webhooksDelivered: spec('WebhooksDelivered', 'Count'),
   webhooksDeadLettered: spec('WebhooksDeadLettered', 'Count'),
   webhookAttempts: spec('WebhookAttempts', 'Count'),
+  // Satisfaction: one per rating a user gives (`POST /feedback`), by the rated request's endpoint and serving model.
+  feedback: spec('Feedback', 'Count', ['rating', 'model', 'endpoint']),
+  // A request record (who may rate a request) that could not be written; the answer itself was not affected.
+  requestRecordErrors: spec('RequestRecordErrors', 'Count'),
 } as const satisfies Record<string, MetricSpec>;
 
 /** Values of the `BreakerState` gauge. */

@@ -12,6 +12,7 @@ export const ENV = {
   usersTable: 'USERS_TABLE_NAME',
   guardTable: 'GUARD_TABLE_NAME',
   reportsTable: 'REPORTS_TABLE_NAME',
+  requestsTable: 'REQUESTS_TABLE_NAME',
   reportsQueueUrl: 'REPORTS_QUEUE_URL',
   eventBusName: 'EVENT_BUS_NAME',
   webhookSecretArn: 'WEBHOOK_SECRET_ARN',

@@ -143,6 +143,16 @@ export const reportsSchema = z
   })
   .strict();
 
+export const feedbackSchema = z
+  .object({
+    /**
+     * How long a request can be rated, and its record (owner, endpoint, model, rating) kept: DynamoDB TTL, and compared
+     * when feedback is written, since TTL deletion can lag by days.
+     */
+    retentionDays: z.number().int().min(1).max(3650).default(30),
+  })
+  .strict();
+
 export const subscriberSchema = z
   .object({
     /** A short name, used in resource ids. */
@@ -223,6 +233,7 @@ export const appConfigSchema = z
       .default(defaultPlans),
     breaker: breakerSchema.default(breakerSchema.parse({})),
     reports: reportsSchema.default(reportsSchema.parse({})),
+    feedback: feedbackSchema.default(feedbackSchema.parse({})),
     webhooks: webhooksSchema.default(webhooksSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
   })

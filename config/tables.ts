@@ -15,4 +15,9 @@ export const TABLES = {
   guard: { partitionKey: 'pk', ttlAttribute: 'expiresAt' },
   /** Reports (`report#<id>`) and their Idempotency-Key records (`idem#<user>#<key hash>`). */
   reports: { partitionKey: 'pk', ttlAttribute: 'expiresAt' },
+  /**
+   * Who each answered request belongs to (`requestId` of a chat request, `reportId` of a report): user, endpoint and
+   * serving model, and later the user's feedback on it. Written once per request; kept `feedback.retentionDays`.
+   */
+  requests: { partitionKey: 'requestId', ttlAttribute: 'expiresAt' },
 } as const satisfies Record<string, TableDefinition>;
