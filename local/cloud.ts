@@ -125,6 +125,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     });
     stoppers.add(async () => db.destroy());
     await createGuardTables(db, env, keys);
+    await createTable(db, env[ENV.requestsTable], TABLES.requests);
 
     installLambdaGlobals();
     const loadHandler = handlerLoader();
@@ -187,6 +188,7 @@ function functionEnvironment(
     [ENV.config]: runtimeConfigJson(config),
     [ENV.usersTable]: 'genai-local-users',
     [ENV.guardTable]: 'genai-local-guard',
+    [ENV.requestsTable]: 'genai-local-requests',
     [ENV.bedrockRegion]: REGION,
     // The gateway listens on plain http; the functions build their absolute URLs with it.
     [ENV.apiUrlScheme]: 'http',

@@ -7,6 +7,7 @@ import { MetricResolution, Metrics } from '@aws-lambda-powertools/metrics';
 import { DIMENSIONS, METRICS, type MetricSpec } from '../../config/metrics';
 import type { ChatMetrics, ChatResult } from './chat';
 import { type ApiError, toApiError } from './errors';
+import type { RequestRecorder } from './feedback';
 import { ClientGoneError } from './model-attempt';
 import type { TokenUsage } from './model';
 
@@ -72,6 +73,8 @@ export interface ChatRequestOutcome {
   errorCode?: string;
   /** The error behind it: its innermost cause (an upstream exception's name and message) is logged, never sent. */
   error?: unknown;
+  /** The end user the client named (OpenAI's `user`): logged for the operator, never sent to the model. */
+  clientUser?: string;
 }
 
 /** The innermost cause of an error, as `{name, message}`: what the upstream service said, for the operator. */
@@ -99,6 +102,7 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
     output_tokens: o.result?.usage.outputTokens,
     error: o.errorCode,
     error_cause: rootCauseOf(o.error),
+    ...(o.clientUser === undefined ? {} : { client_user: o.clientUser }),
   });
   recordChatMetrics(metrics, {
     endpoint: o.endpoint,
@@ -111,8 +115,8 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
 }
 
 /**
- * What one chat request did, filled in as it goes, for its one log line and metrics: the same bookkeeping for every
- * chat endpoint, whatever its wire format.
+ * What one chat request did, filled in as it goes, for its one log line and metrics, and for its request record (who
+ * may rate it, `lambda/core/feedback.ts`): the same bookkeeping for every chat endpoint, whatever its wire format.
  */
 export class ChatRequestRecord {
   userId?: string;
@@ -120,17 +124,28 @@ export class ChatRequestRecord {
   status = 200;
   result?: ChatResult;
   errorCode?: string;
+  /** OpenAI's `user`: the client's own end user, logged as `client_user`. */
+  clientUser?: string;
   private failure: unknown;
+  private recording?: Promise<unknown>;
 
+  /**
+   * @param requests where the request record is written; unset: none is (the request cannot be rated)
+   */
   constructor(
     private readonly endpoint: string,
     private readonly requestId: string,
+    private readonly requests?: Pick<RequestRecorder, 'record'>,
   ) {}
 
-  /** The model answered: the one that served. */
+  /**
+   * The model answered: the one that served. The request record is written from here on, beside the writes that
+   * settle the call, and long after the first token.
+   */
   answered(result: ChatResult): void {
     this.result = result;
     this.model = result.model;
+    this.remember();
   }
 
   /**
@@ -150,7 +165,14 @@ export class ChatRequestRecord {
     return apiErr;
   }
 
-  report(logger: Logger, metrics: Metrics): void {
+  /**
+   * Waits for the request record (a request that reached a model is recorded even when it failed: its owner may rate
+   * the failure), then writes the log line and the metrics. The function must await it before it returns, or Lambda may
+   * freeze the write half-done. Never throws: a record that could not be written is logged and counted.
+   */
+  async report(logger: Logger, metrics: Metrics): Promise<void> {
+    this.remember();
+    await this.recording;
     reportChatRequest(logger, metrics, {
       endpoint: this.endpoint,
       requestId: this.requestId,
@@ -160,7 +182,15 @@ export class ChatRequestRecord {
       result: this.result,
       errorCode: this.errorCode,
       error: this.failure,
+      clientUser: this.clientUser,
     });
+  }
+
+  /** Starts the request record once, as soon as the request has an owner and a model. */
+  private remember(): void {
+    if (this.recording || !this.requests || this.userId === undefined || this.model === undefined) return;
+    const { requestId, endpoint, userId, model } = this;
+    this.recording = this.requests.record({ requestId, userId, endpoint, model });
   }
 }
 

@@ -15,9 +15,11 @@
  *   consumer fails the report (`RETRIES_EXHAUSTED`) and publishes its event.
  */
 import { backoffMs, type BackoffPolicy } from '../../../config/backoff';
+import { RATED_ENDPOINTS } from '../../../config/metrics';
 import type { AppConfig } from '../../../config/schema';
 import type { ChatContext, ChatResult } from '../chat';
 import { ApiError, TokenBudgetExceededError, toApiError } from '../errors';
+import type { RequestRecorder } from '../feedback';
 import type { ModelRequest } from '../model';
 import { isFinished, type ReportError, type ReportItem } from './model';
 import type { Outcome, ReportEventPublisher, ReportStore } from './ports';
@@ -33,6 +35,11 @@ export interface ReportWorkerDeps {
   publisher: ReportEventPublisher;
   generate: GenerateFn;
   config: Pick<AppConfig, 'reports'>;
+  /**
+   * Where a finished report is recorded as its owner's request (keyed by `reportId`), so the owner can rate it
+   * (`POST /feedback`); unset: reports cannot be rated.
+   */
+  requests?: Pick<RequestRecorder, 'record'>;
   now?: () => number;
   random?: () => number;
 }
@@ -103,6 +110,14 @@ export async function runReportJob(
     };
   }
 
+  // Recorded before the report shows as finished, so an owner who sees it finished can rate it at once. If this
+  // delivery then turns out to have lost its lease, the record still names the right owner (it is written only once).
+  await deps.requests?.record({
+    requestId: reportId,
+    userId: claimed.userId,
+    endpoint: RATED_ENDPOINTS.reports,
+    model: outcome.status === 'COMPLETED' ? outcome.model : 'none',
+  });
   const finished = await deps.repo.finish(reportId, claimed.attempts, outcome, now());
   // Lost the lease while working (overran it and another delivery took over): that one owns the outcome.
   if (!finished) return settleUnclaimable(reportId, deps);

@@ -13,6 +13,7 @@ import { errorResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
+import { createRequestRecorder } from '../../aws/feedback-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
 import { parseChatRequest } from '../../core/validation';
@@ -21,6 +22,7 @@ const ENDPOINT = ENDPOINTS.chatStream;
 const logger = createLogger();
 const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));
+const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 
 export const handler = awslambda.streamifyResponse(
   async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
@@ -30,7 +32,7 @@ export const handler = awslambda.streamifyResponse(
     // Lambda does not tell a function when the client disconnects (the stream only closes when we end it); where the
     // platform does signal it, as the local gateway does, generation stops and the model is not blamed.
     const signal = clientDisconnect(responseStream);
-    const record = new ChatRequestRecord(ENDPOINT, requestId);
+    const record = new ChatRequestRecord(ENDPOINT, requestId, requestRecorder());
     let sse: SseWriter | undefined;
     let call: ChatCall | undefined;
     try {
@@ -65,7 +67,7 @@ export const handler = awslambda.streamifyResponse(
       // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes.
       await call?.flush();
       if (!responseStream.writableEnded) responseStream.end();
-      record.report(logger, metrics);
+      await record.report(logger, metrics);
     }
   },
 );

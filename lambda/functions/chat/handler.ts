@@ -5,6 +5,7 @@ import { errorResponse, jsonResponse } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
+import { createRequestRecorder } from '../../aws/feedback-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { parseChatRequest } from '../../core/validation';
 
@@ -21,12 +22,13 @@ const syncDeadlineMs = (syncTimeoutSeconds: number) => syncTimeoutSeconds * 1000
 const logger = createLogger();
 const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));
+const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 
 export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
   const requestId = event.requestContext?.requestId ?? context.awsRequestId;
   const config = runtimeConfig();
-  const record = new ChatRequestRecord(ENDPOINT, requestId);
+  const record = new ChatRequestRecord(ENDPOINT, requestId, requestRecorder());
   let response: APIGatewayProxyResult;
   try {
     const request = parseChatRequest(event.body, config, event.isBase64Encoded);
@@ -46,6 +48,6 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     response = errorResponse(record.failed(err, logger) ?? err);
   }
   record.status = response.statusCode;
-  record.report(logger, metrics);
+  await record.report(logger, metrics);
   return response;
 };

@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ENDPOINTS } from '../../../config/metrics';
 import { createChatService } from '../../aws/chat-runtime';
+import { createRequestRecorder } from '../../aws/feedback-runtime';
 import type { ChatCall, ChatResult } from '../../core/chat';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
@@ -34,6 +35,7 @@ const ENDPOINT = ENDPOINTS.openaiChat;
 const logger = createLogger();
 const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));
+const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 
 export const handler = awslambda.streamifyResponse(
   async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
@@ -44,17 +46,17 @@ export const handler = awslambda.streamifyResponse(
     // As in /chat/stream: where the platform signals a disconnect (the local gateway does, Lambda does not), generation
     // stops and the model is not blamed.
     const signal = clientDisconnect(responseStream);
-    const record = new ChatRequestRecord(ENDPOINT, requestId);
+    const record = new ChatRequestRecord(ENDPOINT, requestId, requestRecorder());
     const respond = (statusCode: number, headers: Record<string, string>) =>
       awslambda.HttpResponseStream.from(responseStream, { statusCode, headers });
     let chunks: ChunkWriter | undefined;
     let call: ChatCall | undefined;
-    let clientUser: string | undefined;
     try {
       const caller = resolveCaller(event);
       record.userId = caller.userId;
       const parsed = parseOpenAIChatRequest(event.body, config, event.isBase64Encoded);
-      clientUser = parsed.user;
+      // OpenAI's `user` names the client's own end user: logged for the operator, never sent to the model.
+      record.clientUser = parsed.user;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
       const active = await chatService().begin(parsed.request, {
         caller,
@@ -87,10 +89,7 @@ export const handler = awslambda.streamifyResponse(
       chunks?.close();
       await call?.flush();
       if (!responseStream.writableEnded) responseStream.end();
-      // OpenAI's `user` names the client's own end user: logged for the operator, never sent to the model.
-      if (clientUser !== undefined) logger.appendKeys({ client_user: clientUser });
-      record.report(logger, metrics);
-      if (clientUser !== undefined) logger.removeKeys(['client_user']);
+      await record.report(logger, metrics);
     }
   },
 );

@@ -19,6 +19,7 @@ import {
   type ReportWorkerDeps,
 } from '../../core/reports/worker';
 import { createChatService } from '../../aws/chat-runtime';
+import { createRequestRecorder } from '../../aws/feedback-runtime';
 import { generate, lazy } from '../../core/runtime';
 
 const logger = createLogger();
@@ -26,6 +27,7 @@ const metrics = createMetrics();
 const processor = new BatchProcessor(EventType.SQS);
 // The breaker and the budget report through this function's logger and metrics, like every other model caller's.
 const chatService = lazy(() => createChatService({ logger, metrics }));
+const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 
 /** Kept back from the function's deadline to record the outcome and publish the event after the model call. */
 const FINISH_MARGIN_MS = 5_000;
@@ -38,6 +40,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     publisher: reportEventPublisher(),
     generate: (request: ModelRequest, ctx: ChatContext) => generate(chatService(), request, ctx),
     config: reportsConfig(),
+    requests: requestRecorder(),
   };
   const recordHandler = (record: SQSRecord) => runJob(record, deadlineAt, deps);
   try {
