@@ -1,6 +1,7 @@
 /**
  * API keys and usage plans as API Gateway enforces them: a key belongs to one plan; the plan's throttle is a token
  * bucket per key (`rateLimit` tokens per second, `burstLimit` capacity) and its quota a count per key per UTC day.
+ * Keys come from `LOCAL_API_KEYS` at start, and later from `POST /_local/keys` (`genai keys create`, local only).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { PlanConfig } from '../config/schema';
@@ -24,8 +25,17 @@ export class ApiKeySpecError extends Error {
 /** API Gateway requires key values of at least 20 characters. */
 const MIN_KEY_LENGTH = 20;
 
+/** A user id as keys are issued to (`genai keys create --user`): what API Gateway tags and key names accept. */
+export const USER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
+
 function keyId(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 10);
+}
+
+/** A new random key for `userId` on `plan`. */
+export function generateApiKey(userId: string, plan: string, prefix = 'local'): LocalApiKey {
+  const key = `${prefix}-${plan}-${randomBytes(16).toString('hex')}`;
+  return { userId, plan, key, apiKeyId: keyId(key) };
 }
 
 /**
@@ -33,12 +43,7 @@ function keyId(key: string): string {
  * Throws {@link ApiKeySpecError} naming the bad entry.
  */
 export function parseApiKeys(spec: string | undefined, plans: Record<string, PlanConfig>): LocalApiKey[] {
-  if (!spec || !spec.trim()) {
-    return Object.keys(plans).map((plan) => {
-      const key = `demo-${plan}-${randomBytes(16).toString('hex')}`;
-      return { userId: `demo-${plan}`, plan, key, apiKeyId: keyId(key) };
-    });
-  }
+  if (!spec?.trim()) return Object.keys(plans).map((plan) => generateApiKey(`demo-${plan}`, plan, 'demo'));
   const seen = new Set<string>();
   return spec
     .split(',')
@@ -91,6 +96,20 @@ export class UsagePlans {
 
   lookup(key: string | undefined): LocalApiKey | undefined {
     return key ? this.byKey.get(key) : undefined;
+  }
+
+  /** The names of the plans keys can belong to. */
+  planNames(): string[] {
+    return Object.keys(this.plans);
+  }
+
+  /** Adds a key to its plan, as CreateUsagePlanKey does. Throws {@link ApiKeySpecError} for an unknown plan. */
+  add(apiKey: LocalApiKey): void {
+    if (!this.plans[apiKey.plan]) {
+      throw new ApiKeySpecError(`unknown plan "${apiKey.plan}" (plans: ${this.planNames().join(', ')})`);
+    }
+    if (this.byKey.has(apiKey.key)) throw new ApiKeySpecError('the key is already in a plan');
+    this.byKey.set(apiKey.key, apiKey);
   }
 
   /** Admits one request for `key`, consuming one throttle token and one unit of the day's quota. */
