@@ -9,6 +9,7 @@
  * // POST `${cloud.url}/chat/stream` with header x-api-key: alice-key-000000000000000
  * await cloud.stop();
  */
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -23,6 +24,7 @@ import { BedrockSimulator, SimulatorSettingsError } from './bedrock-simulator';
 import { loadLocalConfig } from './config';
 import { createTable, startLocalDynamo } from './dynamodb';
 import { LocalGateway, type GatewayTimeouts } from './gateway';
+import { keysRoute } from './keys-route';
 import { installLambdaGlobals } from './lambda-runtime';
 import { startLocalReports, type LocalReports } from './reports';
 import { Stoppers } from './stoppers';
@@ -64,6 +66,8 @@ export interface LocalCloud {
   readonly env: Readonly<Record<string, string>>;
   /** The reports pipeline: queues, worker poller, event bus, webhook secret (see `local/reports.ts`). */
   readonly reports: LocalReports;
+  /** Bearer token of the local admin routes (`POST /_local/keys`); `npm start` puts it in its owner-only state file. */
+  readonly adminToken: string;
   stop(): Promise<void>;
 }
 
@@ -129,10 +133,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
     installLambdaGlobals();
     const loadHandler = handlerLoader();
+    const plans = new UsagePlans(keys, config.plans);
+    const adminToken = randomBytes(32).toString('base64url');
     const gateway = await LocalGateway.start({
       host,
       port: options.port ?? 0,
-      plans: new UsagePlans(keys, config.plans),
+      plans,
       loadHandler,
       timeoutMs: (route: RouteDefinition) =>
         (route.transferMode === 'STREAM' ? config.chat.streamTimeoutSeconds : config.chat.syncTimeoutSeconds + 1) *
@@ -141,7 +147,15 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       // The deployed stage URL ends in `/v1`, which OpenAI clients take as their base URL; locally the same routes
       // answer both at `/` and under `/v1/`, as the stage.
       stagePrefix: OPENAI_BASE_PATH,
-      extraRoutes: [simulatorControl(simulator)],
+      extraRoutes: [
+        simulatorControl(simulator),
+        keysRoute({
+          plans,
+          adminToken,
+          register: (k) =>
+            registerApiKey(k, { documentClient: DynamoDBDocumentClient.from(db), tableName: env[ENV.usersTable] }),
+        }),
+      ],
       onGatewayError: (err) => console.error('[local] gateway error:', err),
       onHandlerError: (err, route) => {
         if (!options.quiet) console.error(`[local] ${route.functionName} failed:`, err);
@@ -164,7 +178,17 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     Object.assign(env, reports.env);
 
     const stop = () => stoppers.stopAll();
-    return { url: gateway.url, keys, simulator, config, dynamoEndpoint: dynamo.endpoint, env, reports, stop };
+    return {
+      url: gateway.url,
+      keys,
+      simulator,
+      config,
+      dynamoEndpoint: dynamo.endpoint,
+      env,
+      reports,
+      adminToken,
+      stop,
+    };
   } catch (err) {
     await stoppers.stopAll();
     throw err;
