@@ -6,6 +6,7 @@
  * Every field has a default; a bad value fails at synth or start with a message naming the field.
  */
 import { z } from 'zod';
+import { ANY_ORIGIN, isExactOrigin } from './headers';
 import { issueLines, problemOf } from './zod-issues';
 
 const modelId = z
@@ -207,6 +208,46 @@ export const observabilitySchema = z
   })
   .strict();
 
+export const corsSchema = z
+  .object({
+    /**
+     * Origins whose browser pages may call the API (CORS), each exactly as a browser sends it in `Origin`:
+     * `scheme://host[:port]`, `http` or `https`, lowercase, no default port, no path or trailing slash, e.g.
+     * `["https://app.example.com", "http://localhost:5173"]`. `["*"]` alone allows any origin, which is safe here
+     * because the API key travels in a header, never in a cookie, so a page can only use a key it already holds.
+     * Empty: CORS is off (no preflight methods, no CORS headers), and browsers refuse cross-origin calls.
+     */
+    allowOrigins: z
+      .array(
+        z
+          .string()
+          .refine(
+            (o) => o === ANY_ORIGIN || isExactOrigin(o),
+            'must be an origin as browsers send it: http(s)://host[:port], lowercase, without the default port, ' +
+              'a path or a trailing slash; or "*" alone',
+          ),
+      )
+      .max(50)
+      .default([])
+      .superRefine((origins, ctx) => {
+        if (origins.includes(ANY_ORIGIN) && origins.length > 1) {
+          ctx.addIssue({ code: 'custom', message: '"*" (any origin) must be the only entry' });
+        }
+        const repeated = origins.find((o, i) => origins.indexOf(o) !== i);
+        if (repeated !== undefined) ctx.addIssue({ code: 'custom', message: `must not repeat ${repeated}` });
+      }),
+    /** How long a browser may reuse a preflight answer (`Access-Control-Max-Age`); Chromium caps it at 7200. */
+    maxAgeSeconds: z.number().int().min(1).max(86_400).default(600),
+  })
+  .strict();
+
+export const apiSchema = z
+  .object({
+    /** Cross-origin calls from browser pages; every preflight is answered without an API key. */
+    cors: corsSchema.default(corsSchema.parse({})),
+  })
+  .strict();
+
 const defaultPlans: Record<string, PlanConfig> = {
   free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000 },
   pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
@@ -236,6 +277,7 @@ export const appConfigSchema = z
     feedback: feedbackSchema.default(feedbackSchema.parse({})),
     webhooks: webhooksSchema.default(webhooksSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
+    api: apiSchema.default(apiSchema.parse({})),
   })
   .strict()
   .superRefine((c, ctx) => {
