@@ -21,13 +21,16 @@ import { TABLES } from '../config/tables';
 import { registerApiKey } from '../lambda/aws/users-table';
 import { parseApiKeys, UsagePlans, type LocalApiKey } from './api-keys';
 import { BedrockSimulator, SimulatorSettingsError } from './bedrock-simulator';
+import { breakerRoute } from './breaker-route';
 import { loadLocalConfig } from './config';
 import { createTable, startLocalDynamo } from './dynamodb';
 import { LocalGateway, type GatewayTimeouts } from './gateway';
 import { keysRoute } from './keys-route';
 import { installLambdaGlobals } from './lambda-runtime';
+import { playgroundKey, playgroundRoute } from './playground-route';
 import { startLocalReports, type LocalReports } from './reports';
 import { Stoppers } from './stoppers';
+import { LocalWebhookReceiver } from './webhook-receiver';
 
 export interface LocalCloudOptions {
   /** Port of the API. @default 0 (a free port) */
@@ -135,6 +138,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const loadHandler = handlerLoader();
     const plans = new UsagePlans(keys, config.plans);
     const adminToken = randomBytes(32).toString('base64url');
+    // Verifies against the signing secret once the reports pipeline below has it.
+    const webhookReceiver = new LocalWebhookReceiver();
     const gateway = await LocalGateway.start({
       host,
       port: options.port ?? 0,
@@ -155,6 +160,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
           register: (k) =>
             registerApiKey(k, { documentClient: DynamoDBDocumentClient.from(db), tableName: env[ENV.usersTable] }),
         }),
+        webhookReceiver.route,
+        breakerRoute({ config, tableName: env[ENV.guardTable], documentClient: DynamoDBDocumentClient.from(db) }),
+        playgroundRoute({ apiKey: playgroundKey(keys, config.plans)?.key }),
       ],
       onGatewayError: (err) => console.error('[local] gateway error:', err),
       onHandlerError: (err, route) => {
@@ -176,6 +184,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     // Stopped after the gateway (no new submissions) and before the tables and the simulator its jobs use.
     stoppers.addBeforeLast(1, () => reports.stop());
     Object.assign(env, reports.env);
+    webhookReceiver.useSecret(reports.webhookSecret);
 
     const stop = () => stoppers.stopAll();
     return {
