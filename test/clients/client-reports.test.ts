@@ -25,8 +25,9 @@ beforeAll(async () => {
       webhookSecret: SECRET,
       apiKeys: `alice:pro:${KEY},bob:pro:${OTHER_KEY},pat:trickle:${TRICKLE_KEY}`,
       config: {
-        // Polls are told to come back after 1 s, so honouring Retry-After is visible within a short test.
-        reports: { pollAfterSeconds: 1 },
+        // Polls are told to come back after 2 s: longer than the client's 1 s fallback and its 250 ms floor, so
+        // honouring Retry-After shows, within a short test.
+        reports: { pollAfterSeconds: 2 },
         plans: {
           pro: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
           trickle: { rateLimit: 1, burstLimit: 1, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
@@ -82,10 +83,10 @@ describe('reports', () => {
     expect(statuses.at(-1)).toBe('COMPLETED');
     expect(statuses.length).toBeGreaterThanOrEqual(2);
     for (const status of statuses.slice(0, -1)) expect(['QUEUED', 'RUNNING']).toContain(status);
-    // Unfinished reports carry Retry-After: 1, and the next poll waited for it (not the 250 ms floor).
+    // Unfinished reports carry Retry-After: 2, and the next poll waited for it.
     for (const [i, { report: seen, at }] of progress.slice(0, -1).entries()) {
-      expect(seen.retryAfterSeconds).toBe(1);
-      expect(progress[i + 1]!.at - at).toBeGreaterThanOrEqual(950);
+      expect(seen.retryAfterSeconds).toBe(2);
+      expect(progress[i + 1]!.at - at).toBeGreaterThanOrEqual(1_950);
     }
   });
 
