@@ -56,14 +56,16 @@ afterEach(() => {
 /** What a request carried and what its answer's body was, byte for byte: the client is given this `fetch`. */
 interface Recorded {
   requests: { url: string; method: string; headers: Headers }[];
+  responses: Headers[];
   bodies: string[];
 }
 
 function recordingFetch(): { fetch: typeof fetch; recorded: Recorded } {
-  const recorded: Recorded = { requests: [], bodies: [] };
+  const recorded: Recorded = { requests: [], responses: [], bodies: [] };
   const recordingFetch: typeof fetch = async (input, init) => {
     recorded.requests.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers) });
     const response = await fetch(input, init);
+    recorded.responses.push(response.headers);
     if (!response.body) return response;
     const [forClient, forRecord] = response.body.tee();
     const index = recorded.bodies.push('') - 1;
@@ -134,6 +136,8 @@ describe('chatStream', () => {
     expect(request?.headers.get('accept')).toBe('text/event-stream');
     expect(request?.headers.get('content-type')).toBe('application/json');
     expect(request?.headers.get('x-api-key')).toBe(KEY);
+    // The id `feedback()` rates is the one the answer's x-request-id header names.
+    expect(recorded.responses[0]?.get('x-request-id')).toBe(start?.type === 'start' ? start.requestId : 'no start');
   });
 
   it('never surfaces keep-alive comments as events', async () => {
@@ -280,6 +284,7 @@ describe('typed errors', () => {
       expect(seen).toEqual([]);
       expect(err).toBeInstanceOf(GenAIError);
       expect(err).toMatchObject({ status: 403, code: 'FORBIDDEN', retryable: false, message: 'Forbidden' });
+      expect((err as GenAIError).requestId).toMatch(/\S/);
       await expect(stranger.chat({ message: 'Hello' })).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN' });
       await expect(stranger.models()).rejects.toMatchObject({ status: 401, code: 'UNAUTHORIZED', retryable: false });
     }
@@ -291,6 +296,7 @@ describe('typed errors', () => {
     expect(err).toBeInstanceOf(GenAIError);
     expect(err).toMatchObject({ status: 400, code: 'VALIDATION_ERROR', retryable: false });
     expect((err as GenAIError).message).toMatch(/^message: /);
+    expect((err as GenAIError).requestId).toMatch(/\S/);
     await expect(client().chat({ message: 'hi', maxTokens: 10 ** 9 })).rejects.toMatchObject({
       status: 400,
       code: 'VALIDATION_ERROR',
