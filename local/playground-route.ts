@@ -4,9 +4,10 @@
  * (`npm run build:playground`) is the same page for hosting next to a deployed API.
  *
  * The page starts with its own origin as the API URL. It also starts with one of the local cloud's API keys, but
- * only for a page this machine opened through a loopback name: the request must come from a loopback address and
- * name a loopback host (`127.0.0.1`, `localhost`, `[::1]`), so a web page elsewhere that resolves its own name to
- * 127.0.0.1 (DNS rebinding) gets a page without it. The answer is never cached and may not be framed.
+ * only for a page this machine opened through a loopback name ({@link mayCarryKey}): the request must come from a
+ * loopback address, name a loopback host (`127.0.0.1`, `localhost`, `[::1]`), so a web page elsewhere that resolves
+ * its own name to 127.0.0.1 (DNS rebinding) gets a page without it, and be no other page's cross-origin request. The
+ * page is never cached, may not be framed, and carries no CORS header whatever `api.cors` allows.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
@@ -73,7 +74,9 @@ export function playgroundRoute(options: PlaygroundRouteOptions = {}): ExtraRout
       return true;
     }
     if (isPage) {
-      const apiKey = options.apiKey && isFromThisMachine(req) ? options.apiKey : undefined;
+      const apiKey = options.apiKey && mayCarryKey(req) ? options.apiKey : undefined;
+      // The page is no API answer: no other origin may read it (it may carry a key).
+      for (const name of res.getHeaderNames()) if (name.startsWith('access-control-')) res.removeHeader(name);
       res.writeHead(200, PAGE_HEADERS);
       res.end(built.renderIndex(apiKey ? { apiKey } : {}));
       return true;
@@ -93,6 +96,18 @@ export function playgroundRoute(options: PlaygroundRouteOptions = {}): ExtraRout
     res.end(asset.contents);
     return true;
   };
+}
+
+/**
+ * A request the page may answer with a key: from this machine ({@link isFromThisMachine}) and not a script of another
+ * page reading it (browsers mark those with `Sec-Fetch-Mode` other than `navigate`, and send their `Origin`).
+ */
+export function mayCarryKey(req: IncomingMessage): boolean {
+  const mode = req.headers['sec-fetch-mode'];
+  if (mode !== undefined && mode !== 'navigate') return false;
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${req.headers.host}`) return false;
+  return isFromThisMachine(req);
 }
 
 /** A loopback peer that named a loopback host: a browser on this machine that opened the local cloud's own address. */

@@ -26,6 +26,8 @@ beforeAll(async () => {
     quiet: true,
     webhookSecret: SECRET,
     apiKeys: `fran:free:${FREE_KEY},paula:pro:${PRO_KEY}`,
+    // Every origin may call the API; the page must still be readable by none.
+    config: { api: { cors: { allowOrigins: ['*'] } } },
   });
 });
 
@@ -103,6 +105,13 @@ describe('GET / (the playground)', () => {
       expect(page.body).not.toContain(PRO_KEY);
       expect(page.body).not.toContain(FREE_KEY);
     }
+  });
+
+  test("carries no key and no CORS header when another page's script reads it, even with every origin allowed", async () => {
+    const read = await call('GET', '/', { headers: { origin: 'https://attacker.example', 'sec-fetch-mode': 'cors' } });
+    expect(read.status).toBe(200);
+    expect(pageConfig(read.body)).toEqual({});
+    expect(read.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   test('serves the hashed script and stylesheet it names, immutable; an unknown asset is a 404', async () => {

@@ -3,7 +3,7 @@
  * config travels inside the HTML without being able to break out of it.
  */
 import type { IncomingMessage } from 'node:http';
-import { isFromThisMachine, playgroundKey } from '../../local/playground-route';
+import { isFromThisMachine, mayCarryKey, playgroundKey } from '../../local/playground-route';
 import { parsePageConfig, serializePageConfig } from '../../playground/src/page-config';
 
 const request = (remoteAddress: string | undefined, host: string | undefined) =>
@@ -31,6 +31,27 @@ describe('isFromThisMachine', () => {
     ['no peer address', undefined, '127.0.0.1:3000'],
   ])('%s does not', (_what, peer, host) => {
     expect(isFromThisMachine(request(peer, host))).toBe(false);
+  });
+});
+
+describe('mayCarryKey', () => {
+  const page = (headers: Record<string, string>) =>
+    ({
+      socket: { remoteAddress: '127.0.0.1' },
+      headers: { host: '127.0.0.1:3000', ...headers },
+    }) as unknown as IncomingMessage;
+
+  test('a navigation or a client without fetch metadata (curl) gets the key', () => {
+    expect(mayCarryKey(page({ 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' }))).toBe(true);
+    expect(mayCarryKey(page({}))).toBe(true);
+    expect(mayCarryKey(page({ origin: 'http://127.0.0.1:3000' }))).toBe(true);
+  });
+
+  test("another page's script reading it does not, whatever CORS would allow", () => {
+    expect(mayCarryKey(page({ 'sec-fetch-mode': 'cors', origin: 'https://attacker.example' }))).toBe(false);
+    expect(mayCarryKey(page({ 'sec-fetch-mode': 'no-cors' }))).toBe(false);
+    expect(mayCarryKey(page({ origin: 'https://attacker.example' }))).toBe(false);
+    expect(mayCarryKey(page({ origin: 'null' }))).toBe(false);
   });
 });
 
