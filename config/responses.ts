@@ -76,10 +76,15 @@ export function streamErrorEventSchemaFor(code: z.ZodType<string> = errorCodeTex
     .describe('`event: error`: the stream failed after it started; it closes after this event.');
 }
 
-/** API Gateway's own rejections (a missing key, a usage-plan throttle or quota, a timeout) keep its shape. */
-export const gatewayMessageSchema = z
-  .object({ message: z.string().describe("API Gateway's message, e.g. `Forbidden` or `Too Many Requests`.") })
-  .describe("API Gateway's own rejection, in API Gateway's shape.");
+/**
+ * API Gateway's own rejections (a missing key, a usage-plan throttle or quota, a timeout) keep its shape,
+ * `{"message"}`. `message` narrows the message (the OpenAPI generator passes the ones a response can carry).
+ */
+export function gatewayMessageSchemaFor(message: z.ZodType<string> = z.string()) {
+  return z
+    .object({ message: message.describe("API Gateway's message, e.g. `Forbidden` or `Too Many Requests`.") })
+    .describe("API Gateway's own rejection, in API Gateway's shape.");
+}
 
 /** `POST /chat`. */
 export const chatResponseSchema = z

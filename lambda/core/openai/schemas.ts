@@ -20,9 +20,9 @@ const unset = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
 
 const toolName = z.string().regex(TOOL_NAME).describe("The tool's name: 1 to 64 of a-z, A-Z, 0-9, `_` and `-`.");
 
-const textPart = z.looseObject({ type: z.literal('text'), text: z.string() }).describe('A text part.');
+export const textPartSchema = z.looseObject({ type: z.literal('text'), text: z.string() }).describe('A text part.');
 
-const imagePart = z
+export const imagePartSchema = z
   .looseObject({
     type: z.literal('image_url'),
     image_url: z
@@ -39,9 +39,11 @@ const imagePart = z
   })
   .describe('An image part (user messages only).');
 
-const textContent = z.union([z.string(), z.array(textPart)]).describe('Text, as a string or an array of text parts.');
+export const textContentSchema = z
+  .union([z.string(), z.array(textPartSchema)])
+  .describe('Text, as a string or an array of text parts.');
 
-const messageToolCall = z
+export const messageToolCallSchema = z
   .looseObject({
     id: z.string().regex(TOOL_CALL_ID).describe('The call id the answering `tool` message names.'),
     type: z.literal('function'),
@@ -52,35 +54,35 @@ const messageToolCall = z
   })
   .describe('A tool call the model made, replayed in the conversation.');
 
-const systemMessage = z
-  .looseObject({ role: z.enum(['system', 'developer']), content: textContent })
+export const systemMessageSchema = z
+  .looseObject({ role: z.enum(['system', 'developer']), content: textContentSchema })
   .describe('Instructions: every `system` and `developer` message becomes the system prompt.');
 
-const userMessage = z
+export const userMessageSchema = z
   .looseObject({
     role: z.literal('user'),
-    content: z.union([z.string(), z.array(z.union([textPart, imagePart]))]),
+    content: z.union([z.string(), z.array(z.union([textPartSchema, imagePartSchema]))]),
   })
   .describe('A user turn: text, and images as `data:` URLs.');
 
-const assistantMessage = z
+export const assistantMessageSchema = z
   .looseObject({
     role: z.literal('assistant'),
-    content: unset(textContent),
-    tool_calls: unset(z.array(messageToolCall)),
+    content: unset(textContentSchema),
+    tool_calls: unset(z.array(messageToolCallSchema)),
     audio: z.null().optional().describe('Refused unless null: audio is not supported.'),
   })
   .describe('An earlier answer, with the tool calls it made.');
 
-const toolMessage = z
+export const toolMessageSchema = z
   .looseObject({
     role: z.literal('tool'),
     tool_call_id: z.string().describe('The id of the tool call of the assistant message before that this answers.'),
-    content: textContent,
+    content: textContentSchema,
   })
   .describe('The result of a tool call.');
 
-const functionTool = z
+export const functionToolSchema = z
   .looseObject({
     type: z.literal('function'),
     function: z.looseObject({
@@ -104,7 +106,7 @@ export const chatCompletionRequestSchema = z
   .looseObject({
     model: z.string().describe('A configured model id or a `models.aliases` name (`GET /models` lists them).'),
     messages: z
-      .array(z.union([systemMessage, userMessage, assistantMessage, toolMessage]))
+      .array(z.union([systemMessageSchema, userMessageSchema, assistantMessageSchema, toolMessageSchema]))
       .min(1)
       .describe(
         'The conversation. It must start with a user message (after any instructions); consecutive messages of one ' +
@@ -119,7 +121,7 @@ export const chatCompletionRequestSchema = z
     stream_options: unset(z.looseObject({ include_usage: unset(z.boolean()) })).describe(
       'Only with `stream: true`. `include_usage`: a last chunk with `usage` and no choices.',
     ),
-    tools: unset(z.array(functionTool).min(1)).describe('Function tools; names must be unique.'),
+    tools: unset(z.array(functionToolSchema).min(1)).describe('Function tools; names must be unique.'),
     tool_choice: unset(toolChoice),
     user: unset(z.string()).describe("The client's end-user id: logged, never sent to the model."),
     n: unset(z.literal(1)).describe('Only one choice per request.'),

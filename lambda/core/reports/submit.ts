@@ -50,7 +50,7 @@ export interface SubmitReportDeps {
 }
 
 /** Printable ASCII without spaces, as the IETF Idempotency-Key draft and most APIs accept. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Times a submit starts over when the key it read was freed or taken anew before it could pin it. */
 const MAX_KEY_ROUNDS = 3;

@@ -1,0 +1,445 @@
+/**
+ * What the description says about each route, keyed by the route table's `id` (config/routes.ts): summary, request
+ * body, parameters and every documented response. Bodies are named schemas (openapi/components.ts), error bodies name
+ * their codes (checked against `lambda/core/errors.ts`), and API Gateway's own rejections name their messages. A route
+ * without an entry here fails the generator, and the tests with it.
+ */
+import { z } from 'zod';
+import { IDEMPOTENCY_KEY } from '../lambda/core/reports/submit';
+import type { SchemaName } from './components';
+
+export type Tag = 'Chat' | 'Reports' | 'Feedback' | 'OpenAI-compatible';
+
+export const TAGS: Readonly<Record<Tag, string>> = {
+  Chat: 'Chat answers: streamed as Server-Sent Events, or whole.',
+  Reports: 'Long jobs: an instant `202`, then the result by polling or a signed webhook.',
+  Feedback: 'Satisfaction feedback on answers.',
+  'OpenAI-compatible':
+    "OpenAI's chat API: the stage URL (ending in `/v1`) is the OpenAI base URL, so OpenAI SDKs and tools work " +
+    'unchanged.',
+};
+
+/** Response headers a route may send besides `x-request-id`, which every response carries. */
+export type HeaderName = 'Retry-After' | 'Location' | 'Idempotent-Replayed' | 'x-should-retry' | 'WWW-Authenticate';
+
+/** One possible JSON body of a response. */
+export type Body =
+  /** A named schema. */
+  | { readonly schema: SchemaName }
+  /** The native error body, `code` one of these. */
+  | { readonly errors: readonly [string, ...string[]] }
+  /** API Gateway's own rejection, `{"message"}`, with one of these messages. */
+  | { readonly gateway: readonly [string, ...string[]] };
+
+export interface HeaderUse {
+  /** Whether every response with this status carries it. */
+  readonly required: boolean;
+  readonly description: string;
+}
+
+export interface ResponseDoc {
+  readonly description: string;
+  /** `application/json` bodies; with more than one, the body is one of them. Unset and no stream: no body. */
+  readonly json?: readonly Body[];
+  /** A `text/event-stream` body, each event as this schema describes. */
+  readonly eventStream?: 'ChatStreamEvent' | 'ChatCompletionStreamEvent';
+  readonly headers?: Partial<Record<HeaderName, HeaderUse>>;
+}
+
+export interface ParameterDoc {
+  readonly description: string;
+  readonly schema: z.ZodType<string>;
+}
+
+export interface RequestBodyDoc {
+  /**
+   * The body's named schema. Where the route table names a `requestSchema`, it must be that very schema; the
+   * OpenAI-compatible route validates its body in the function, in OpenAI's error shape, and names none there.
+   */
+  readonly schema: SchemaName;
+  readonly description: string;
+  /** Checked against the schema and the handler's parser by the tests. */
+  readonly examples: Readonly<Record<string, { readonly summary: string; readonly value: unknown }>>;
+}
+
+export interface OperationDoc {
+  readonly summary: string;
+  readonly description: string;
+  readonly tag: Tag;
+  readonly requestBody?: RequestBodyDoc;
+  /** Path parameters of the route's path and the request headers of its `requestHeaders`, by name. */
+  readonly parameters?: Readonly<Record<string, ParameterDoc>>;
+  readonly responses: Readonly<Record<number, ResponseDoc>>;
+}
+
+const RETRY_AFTER_503: HeaderUse = { required: true, description: 'Whole seconds after which a retry may succeed.' };
+
+const validationError = (what: string): ResponseDoc => ({
+  description: `Bad input: ${what}. The message names the field first (\`field: problem\`). Nothing was changed.`,
+  json: [{ errors: ['VALIDATION_ERROR'] }],
+});
+
+/** No or unknown key on a native route. */
+const FORBIDDEN: ResponseDoc = {
+  description:
+    'No or unknown API key (in `Authorization: Bearer` or `x-api-key`), or two different keys in the two headers: ' +
+    'API Gateway\'s `{"message":"Forbidden"}`. `FORBIDDEN`: the request reached the function without passing the ' +
+    'API key authorizer (a method deployed without it).',
+  json: [{ gateway: ['Forbidden'] }, { errors: ['FORBIDDEN'] }],
+};
+
+/** A key the authorizer accepted but whose usage plan refuses it (on the OpenAI-compatible routes). */
+const PLAN_FORBIDDEN: ResponseDoc = {
+  description: 'The key is in no usage plan of this API: API Gateway\'s `{"message":"Forbidden"}`.',
+  json: [{ gateway: ['Forbidden'] }],
+};
+
+const TOO_LARGE: ResponseDoc = {
+  description: "The request is larger than API Gateway accepts (10 MB): API Gateway's own answer.",
+  json: [{ gateway: ['Request Too Long'] }],
+};
+
+const USAGE_PLAN =
+  "The key's usage plan refused the request, in API Gateway's shape: `Too Many Requests` (rate or burst) or " +
+  '`Limit Exceeded` (daily request quota), without `Retry-After`: back off and retry.';
+
+const PLAN_LIMITED: ResponseDoc = {
+  description: USAGE_PLAN,
+  json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }],
+};
+
+const BUDGET_LIMITED: ResponseDoc = {
+  description:
+    `${USAGE_PLAN} \`TOKEN_BUDGET_EXCEEDED\`: the user's daily token budget is spent (\`Retry-After\` until it ` +
+    'resets at midnight UTC), or this request alone may use more tokens than the plan allows per day (no ' +
+    '`Retry-After`: ask for fewer `maxTokens`).',
+  json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }, { errors: ['TOKEN_BUDGET_EXCEEDED'] }],
+  headers: {
+    'Retry-After': { required: false, description: 'With `TOKEN_BUDGET_EXCEEDED`: seconds until it resets.' },
+  },
+};
+
+const MODEL_UNAVAILABLE: ResponseDoc = {
+  description:
+    "`MODEL_UNAVAILABLE`: every model's breaker is open, or every model failed before answering. " +
+    '`SERVICE_UNAVAILABLE`: a backing service (DynamoDB, …) is unavailable. Retry after `Retry-After`.',
+  json: [{ errors: ['MODEL_UNAVAILABLE', 'SERVICE_UNAVAILABLE'] }],
+  headers: { 'Retry-After': RETRY_AFTER_503 },
+};
+
+const SERVICE_UNAVAILABLE: ResponseDoc = {
+  description: 'A backing service (DynamoDB, SQS, …) is unavailable; nothing was changed. Retry after `Retry-After`.',
+  json: [{ errors: ['SERVICE_UNAVAILABLE'] }],
+  headers: { 'Retry-After': RETRY_AFTER_503 },
+};
+
+const CHAT_EXAMPLES = {
+  question: {
+    summary: 'A question',
+    value: { message: 'Explain circuit breakers in two sentences', maxTokens: 200 },
+  },
+  conversation: {
+    summary: 'A follow-up, with the conversation so far and a system prompt',
+    value: {
+      message: 'And what does half-open mean?',
+      history: [
+        { role: 'user', content: 'What is a circuit breaker?' },
+        { role: 'assistant', content: 'A guard that stops calling a failing service for a while.' },
+      ],
+      system: 'Answer in one paragraph.',
+    },
+  },
+};
+
+const CHAT_BODY =
+  '`message` is the next user turn; `history` alternates, starting with `user` and ending with `assistant`. ' +
+  '`maxTokens` is at most `chat.maxTokensLimit`; `message`, `system` and each history turn at most ' +
+  '`chat.maxMessageChars`, all together at most `chat.maxTotalChars`.';
+
+// OpenAI-compatible routes answer a bad key with OpenAI's 401, and their errors in OpenAI's shape.
+const OPENAI_UNAUTHORIZED: ResponseDoc = {
+  description:
+    "No or unknown API key: OpenAI's `invalid_api_key` error, so the OpenAI SDKs raise `AuthenticationError`. Send " +
+    'the key as `Authorization: Bearer <key>` (or `x-api-key`).',
+  json: [{ schema: 'OpenAIErrorBody' }],
+  headers: { 'WWW-Authenticate': { required: false, description: '`Bearer` (API Gateway sends it).' } },
+};
+
+export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
+  ChatStream: {
+    summary: 'Stream a chat answer (Server-Sent Events)',
+    description:
+      'The answer token by token: `start` before the model is called, a `delta` per model chunk, then `end` (with ' +
+      'the model that actually served, usage and timings) or `error`. A stream always ends with `end` or `error`. ' +
+      'Before the model has answered, a failing model hands over to the next configured one inside the same stream. ' +
+      'Everything that can fail fast (body, key, limits, breakers with no model left) fails before the stream ' +
+      'starts, with a real status and a JSON body. Close the connection to cancel.',
+    tag: 'Chat',
+    requestBody: { schema: 'ChatRequest', description: CHAT_BODY, examples: CHAT_EXAMPLES },
+    responses: {
+      200: {
+        description:
+          'The answer, as Server-Sent Events (`text/event-stream`). A failure after `start` is an `error` event, ' +
+          'and the stream closes: when every model fails before answering, that is `MODEL_UNAVAILABLE` with ' +
+          '`retryAfterSeconds`. OpenAPI 3.1 cannot describe the events themselves: `x-itemSchema` (OpenAPI 3.2’s ' +
+          '`itemSchema`) does.',
+        eventStream: 'ChatStreamEvent',
+      },
+      400: validationError(
+        'malformed JSON, wrong types, empty or oversized fields, bad history, out-of-range `maxTokens`',
+      ),
+      403: FORBIDDEN,
+      413: TOO_LARGE,
+      429: BUDGET_LIMITED,
+      503: {
+        ...MODEL_UNAVAILABLE,
+        description: `${MODEL_UNAVAILABLE.description} Once \`start\` is sent this is an \`error\` event instead.`,
+      },
+    },
+  },
+  Chat: {
+    summary: 'Get a whole chat answer (synchronous)',
+    description:
+      'The whole answer at once, for short calls and as the baseline. It must finish within ' +
+      '`chat.syncTimeoutSeconds`; use `POST /chat/stream` or `POST /reports` for long answers.',
+    tag: 'Chat',
+    requestBody: { schema: 'ChatRequest', description: CHAT_BODY, examples: CHAT_EXAMPLES },
+    responses: {
+      200: { description: 'The whole answer.', json: [{ schema: 'ChatResponse' }] },
+      400: validationError(
+        'malformed JSON, wrong types, empty or oversized fields, bad history, out-of-range `maxTokens`',
+      ),
+      403: FORBIDDEN,
+      413: TOO_LARGE,
+      429: BUDGET_LIMITED,
+      503: MODEL_UNAVAILABLE,
+      504: {
+        description:
+          '`DEADLINE_EXCEEDED`: the answer took longer than `chat.syncTimeoutSeconds` allows. `Endpoint request ' +
+          "timed out`: API Gateway's own integration timeout.",
+        json: [{ errors: ['DEADLINE_EXCEEDED'] }, { gateway: ['Endpoint request timed out'] }],
+      },
+    },
+  },
+  SubmitReport: {
+    summary: 'Submit a report (a long job)',
+    description:
+      'Queues the job and answers at once with its id and where to poll. The result arrives by polling ' +
+      '`GET /reports/{id}`, and, with a `callbackUrl`, as a signed webhook (see `webhooks`). With an ' +
+      '`Idempotency-Key`, the same key and body return the same report for `reports.idempotencyHours`.',
+    tag: 'Reports',
+    requestBody: {
+      schema: 'SubmitReportRequest',
+      description:
+        '`callbackUrl` must be `https` and must not resolve to a loopback, private, link-local or metadata address. ' +
+        '`metadata` is any JSON object stored with the report: at most `reports.maxMetadataBytes` of JSON, 32 levels ' +
+        'deep, with numbers a 64-bit float keeps exactly (send large ids as strings).',
+      examples: {
+        report: {
+          summary: 'A report with a webhook',
+          value: {
+            prompt: 'Write a one-page market summary',
+            callbackUrl: 'https://hooks.example.com/reports',
+            metadata: { ticket: 'OPS-42' },
+          },
+        },
+      },
+    },
+    parameters: {
+      'Idempotency-Key': {
+        description:
+          'Makes retries safe: the same key with the same body returns the same report; with another body, `422`. ' +
+          'Printable ASCII without spaces, up to 255 characters.',
+        schema: z.string().regex(IDEMPOTENCY_KEY),
+      },
+    },
+    responses: {
+      202: {
+        description: 'Accepted and queued.',
+        json: [{ schema: 'ReportAccepted' }],
+        headers: {
+          Location: { required: true, description: 'The `statusUrl`: where to poll.' },
+          'Idempotent-Replayed': {
+            required: false,
+            description: '`true` when an earlier request with this `Idempotency-Key` created the report.',
+          },
+        },
+      },
+      400: validationError('malformed JSON, a missing or oversized `prompt`, a refused `callbackUrl`, bad `metadata`'),
+      403: FORBIDDEN,
+      413: TOO_LARGE,
+      422: {
+        description: 'The `Idempotency-Key` was used with another body.',
+        json: [{ errors: ['IDEMPOTENCY_KEY_REUSED'] }],
+      },
+      429: PLAN_LIMITED,
+      503: {
+        ...SERVICE_UNAVAILABLE,
+        description: `${SERVICE_UNAVAILABLE.description} Retrying with the same \`Idempotency-Key\` is safe.`,
+      },
+    },
+  },
+  GetReport: {
+    summary: "Get a report's status and result",
+    description:
+      'The status (`QUEUED → RUNNING → COMPLETED | FAILED`), with the result or the error once finished. Poll after ' +
+      '`Retry-After` while it is not finished.',
+    tag: 'Reports',
+    parameters: {
+      id: {
+        description: "The `reportId`. Unknown ids and other users' reports are `404`.",
+        schema: z.uuid(),
+      },
+    },
+    responses: {
+      200: {
+        description: "The report's status.",
+        json: [{ schema: 'ReportStatus' }],
+        headers: {
+          'Retry-After': { required: false, description: 'While not finished: seconds until the next poll.' },
+        },
+      },
+      403: FORBIDDEN,
+      404: { description: "No such report, or another user's.", json: [{ errors: ['NOT_FOUND'] }] },
+      429: PLAN_LIMITED,
+      503: SERVICE_UNAVAILABLE,
+    },
+  },
+  OpenAIChatCompletions: {
+    summary: 'Create a chat completion (OpenAI-compatible)',
+    description:
+      "OpenAI's chat completions over the same guarded chat core as `POST /chat/stream` (usage plan, token budget, " +
+      'breakers and fallbacks, deadlines). `stream: true` answers `chat.completion.chunk` events, then ' +
+      '`data: [DONE]`; otherwise one `chat.completion`. Function tools and `data:` URL images are supported; ' +
+      "parameters whose meaning cannot be honoured are refused with `400` naming them in `param`. Errors are OpenAI's " +
+      '`{"error":{"message","type","param","code"}}`, so the OpenAI SDKs raise their own error classes.',
+    tag: 'OpenAI-compatible',
+    requestBody: {
+      schema: 'ChatCompletionRequest',
+      description: 'As OpenAI defines it; the schema says what this API accepts and refuses.',
+      examples: {
+        stream: {
+          summary: 'A streamed answer with usage',
+          value: {
+            model: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
+            messages: [
+              { role: 'system', content: 'Be brief.' },
+              { role: 'user', content: 'Hello' },
+            ],
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+        },
+        tools: {
+          summary: 'A function tool',
+          value: {
+            model: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
+            messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+            tools: [
+              {
+                type: 'function',
+                function: {
+                  name: 'get_weather',
+                  description: 'The current weather in a city',
+                  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description:
+          'Without `stream`: one `chat.completion` (always with `usage`). With `stream: true`: Server-Sent Events, ' +
+          'one `data:` line per `chat.completion.chunk` (a role chunk, one per token, tool call fragments, a chunk ' +
+          'with `finish_reason`, with `include_usage` a last chunk with `usage`), then `data: [DONE]`. A failure ' +
+          'after the stream started ends it with a `data:` error object and no `[DONE]`. `x-itemSchema` (OpenAPI ' +
+          '3.2’s `itemSchema`) describes the events.',
+        json: [{ schema: 'ChatCompletion' }],
+        eventStream: 'ChatCompletionStreamEvent',
+      },
+      400: {
+        description:
+          '`invalid_request_error`, naming the field in `param`: malformed JSON, wrong types or values, a refused ' +
+          'parameter (`unsupported_parameter`), a malformed conversation.',
+        json: [{ schema: 'OpenAIErrorBody' }],
+      },
+      401: OPENAI_UNAUTHORIZED,
+      403: PLAN_FORBIDDEN,
+      404: {
+        description: '`model_not_found`: `model` is neither a configured model id nor an alias (`GET /models`).',
+        json: [{ schema: 'OpenAIErrorBody' }],
+      },
+      413: TOO_LARGE,
+      429: {
+        description:
+          `${USAGE_PLAN} \`rate_limit_exceeded\` (type \`tokens\`): the user's daily token budget is spent; ` +
+          '`x-should-retry: false` keeps the SDKs from retrying, since it resets daily.',
+        json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }, { schema: 'OpenAIErrorBody' }],
+        headers: {
+          'Retry-After': {
+            required: false,
+            description: 'With `rate_limit_exceeded`: seconds until the budget resets.',
+          },
+          'x-should-retry': { required: false, description: '`false` with `rate_limit_exceeded`.' },
+        },
+      },
+      503: {
+        description:
+          '`model_unavailable`: no model can answer right now; `service_unavailable`: a backing service is down. ' +
+          'Retry after `Retry-After`.',
+        json: [{ schema: 'OpenAIErrorBody' }],
+        headers: { 'Retry-After': RETRY_AFTER_503 },
+      },
+      504: {
+        description: '`timeout`: the answer ran out of time (without `stream`).',
+        json: [{ schema: 'OpenAIErrorBody' }],
+      },
+    },
+  },
+  OpenAIModels: {
+    summary: 'List the models (OpenAI-compatible)',
+    description: 'The names `model` accepts: the configured model ids (primary, then fallbacks), then the aliases.',
+    tag: 'OpenAI-compatible',
+    responses: {
+      200: { description: "The models, in OpenAI's list shape.", json: [{ schema: 'ModelList' }] },
+      401: OPENAI_UNAUTHORIZED,
+      403: PLAN_FORBIDDEN,
+      429: PLAN_LIMITED,
+    },
+  },
+  Feedback: {
+    summary: 'Rate an answer',
+    description:
+      "A thumbs up or down on one of the caller's own requests, within `feedback.retentionDays`; the last rating " +
+      'wins. The comment is stored, never logged.',
+    tag: 'Feedback',
+    requestBody: {
+      schema: 'FeedbackRequest',
+      description:
+        '`requestId` is what the answer named: `requestId` of `/chat/stream` (`start`) and `/chat`, the ' +
+        "`x-request-id` header of any answer, a report's `reportId`, or an OpenAI completion's `id` " +
+        '(`chatcmpl-<requestId>`).',
+      examples: {
+        up: {
+          summary: 'A thumbs up with a comment',
+          value: { requestId: '5f0c4f4e-8a51-4d8e-9d3c-2c7a8e0b6b11', rating: 'up', comment: 'Clear and short.' },
+        },
+      },
+    },
+    responses: {
+      204: { description: 'The rating is stored.' },
+      400: validationError('malformed JSON, a missing or malformed `requestId`, a `rating` other than up or down'),
+      403: FORBIDDEN,
+      404: {
+        description: "No such request of the caller's: unknown, expired, or another user's.",
+        json: [{ errors: ['NOT_FOUND'] }],
+      },
+      413: TOO_LARGE,
+      429: PLAN_LIMITED,
+      503: SERVICE_UNAVAILABLE,
+    },
+  },
+};
