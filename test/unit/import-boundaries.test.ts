@@ -33,7 +33,7 @@ function offending(file: string, folders: string[], packages: string[] = []): st
 describe('import boundaries', () => {
   it.each(sources('lambda'))('%s imports neither the CDK app nor the local cloud', (file) => {
     expect(
-      offending(file, ['lib', 'bin', 'local', 'scripts', 'test'], ['aws-cdk-lib', 'constructs', 'cdk-nag']),
+      offending(file, ['lib', 'bin', 'local', 'scripts', 'test', 'openapi'], ['aws-cdk-lib', 'constructs', 'cdk-nag']),
     ).toEqual([]);
   });
 
@@ -46,6 +46,18 @@ describe('import boundaries', () => {
   });
 
   it.each(sources('config'))('%s stays free of the CDK and of runtime code', (file) => {
-    expect(offending(file, ['lib', 'bin', 'local', 'lambda'], ['aws-cdk-lib', 'constructs', '@aws-sdk'])).toEqual([]);
+    expect(
+      offending(file, ['lib', 'bin', 'local', 'lambda', 'openapi'], ['aws-cdk-lib', 'constructs', '@aws-sdk']),
+    ).toEqual([]);
+  });
+
+  it.each(sources('openapi'))('%s describes the contract without the CDK, the AWS SDK or the local cloud', (file) => {
+    expect(
+      offending(
+        file,
+        ['lib', 'bin', 'local', 'lambda/aws', 'lambda/functions'],
+        ['aws-cdk-lib', 'constructs', '@aws-sdk', '@smithy'],
+      ),
+    ).toEqual([]);
   });
 });
