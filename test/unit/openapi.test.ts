@@ -2,7 +2,8 @@
  * The OpenAPI description: committed as generated, valid OpenAPI 3.1, exactly the route table's paths and methods,
  * complete for every route, and describing request bodies as the handlers accept them.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { chatRequestSchema } from '../../config/contract';
@@ -17,6 +18,7 @@ import { parseSubmitReportRequest } from '../../lambda/core/reports/api';
 import { parseChatRequest } from '../../lambda/core/validation';
 import { buildOpenApiDocument, OPENAPI_FILE, OpenApiGenerationError, serializeOpenApi } from '../../openapi/document';
 import { OPERATIONS } from '../../openapi/operations';
+import { main as writeOpenApi } from '../../scripts/openapi';
 import { pointerSegment, resolveRef, type SpecPaths, specSchemas, validateOpenApi } from '../helpers/openapi';
 
 const ROOT = join(__dirname, '..', '..');
@@ -40,6 +42,22 @@ describe('docs/openapi.json', () => {
     expect(current ? 'current' : `${OPENAPI_FILE} is out of date: run \`npm run openapi\` and commit it`).toBe(
       'current',
     );
+  });
+
+  it('is written by npm run openapi, whose --check tells a stale file apart', () => {
+    const root = mkdtempSync(join(tmpdir(), 'openapi-'));
+    try {
+      mkdirSync(join(root, 'docs'));
+      expect(writeOpenApi(['--check'], root)).toEqual({
+        message: 'docs/openapi.json is not current: run npm run openapi',
+        exitCode: 1,
+      });
+      expect(writeOpenApi([], root)).toEqual({ message: 'wrote docs/openapi.json', exitCode: 0 });
+      expect(readFileSync(join(root, OPENAPI_FILE), 'utf8')).toBe(serializeOpenApi(document));
+      expect(writeOpenApi(['--check'], root)).toEqual({ message: 'docs/openapi.json is current', exitCode: 0 });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('is valid OpenAPI 3.1 for a real validator', async () => {
