@@ -3,14 +3,20 @@
  * the route table (`config/routes.ts`), the same table the local gateway serves. Every method runs the Lambda REQUEST
  * authorizer (`lib/constructs/authorizer.ts`), which accepts the key as `Authorization: Bearer <key>` or `x-api-key`
  * and returns it to API Gateway (`apiKeySource: AUTHORIZER`), so each key still gets its usage plan per `config.plans`.
+ *
+ * Every answer carries `x-request-id` and, with `api.cors.allowOrigins` set, CORS headers (`config/headers.ts`): the
+ * functions add them to theirs, the gateway responses below to API Gateway's own, and each route's resource gets an
+ * `OPTIONS` method that answers preflights from a mock integration, without a key.
  */
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, Stack, Validations } from 'aws-cdk-lib';
 import {
   AccessLogField,
   AccessLogFormat,
   ApiKeySourceType,
   AuthorizationType,
+  type CfnMethod,
   EndpointType,
+  type IResource,
   LambdaIntegration,
   LogGroupLogDestination,
   type Method,
@@ -29,6 +35,15 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AUTHORIZER_RESULT_TTL_SECONDS, OPENAI_INVALID_API_KEY } from '../../config/auth';
+import {
+  allowsAnyOrigin,
+  CORS_ALLOW_HEADERS,
+  CORS_EXPOSE_HEADERS,
+  type CorsSettings,
+  corsEnabled,
+  preflightMethods,
+  REQUEST_ID_HEADER,
+} from '../../config/headers';
 import type { FunctionName, RouteDefinition } from '../../config/routes';
 import type { AppConfig } from '../../config/schema';
 import { modelSchemaFor } from '../api-models';
@@ -39,10 +54,10 @@ import { retentionDays } from './base-function';
 export type RouteHandlers = Partial<Record<FunctionName, IFunction>>;
 
 /** The slice of the configuration the API reads. */
-export type GenAiApiConfig = Pick<AppConfig, 'plans' | 'chat' | 'observability'>;
+export type GenAiApiConfig = Pick<AppConfig, 'plans' | 'chat' | 'observability' | 'api'>;
 
 export interface GenAiApiProps {
-  /** The parts of the validated configuration it reads: usage plans, chat timeouts, log retention. */
+  /** The parts of the validated configuration it reads: usage plans, chat timeouts, log retention, CORS. */
   readonly config: GenAiApiConfig;
   /** The function of the Lambda REQUEST authorizer every method runs (`ApiKeyAuthorizerFunction`). */
   readonly authorizerFunction: IFunction;
@@ -57,12 +72,6 @@ export interface GenAiApiProps {
    * @default { rateLimit: 500, burstLimit: 1000 }
    */
   readonly stageThrottle?: ThrottleSettings;
-  /**
-   * Value of `Access-Control-Allow-Origin` on API Gateway's own error responses. Keys travel in a header, not in
-   * cookies, so any origin is safe by default.
-   * @default '*'
-   */
-  readonly corsAllowOrigin?: string;
 }
 
 export class GenAiApi extends Construct {
@@ -82,8 +91,12 @@ export class GenAiApi extends Construct {
   public readonly methods: Record<string, Method> = {};
   /** Request models, by route id. */
   public readonly models: Record<string, Model> = {};
+  /** The `OPTIONS` methods answering CORS preflights, by resource path; none while `api.cors.allowOrigins` is empty. */
+  public readonly preflightMethods: Record<string, Method> = {};
 
   private readonly config: GenAiApiConfig;
+  /** The methods of the routes on each resource with a preflight method, read when the template is synthesised. */
+  private readonly routeMethods = new Map<string, string[]>();
 
   constructor(scope: Construct, id: string, props: GenAiApiProps) {
     super(scope, id);
@@ -164,7 +177,7 @@ export class GenAiApi extends Construct {
     // RestApi adds an `Endpoint` output with a generated name; the stack exports the URL under a stable name instead.
     this.restApi.node.tryRemoveChild('Endpoint');
 
-    this.addGatewayResponses(props.corsAllowOrigin ?? '*');
+    this.addGatewayResponses(config.api.cors);
     this.usagePlans = this.addUsagePlans(stackName);
     this.acknowledgeFindings();
   }
@@ -206,7 +219,8 @@ export class GenAiApi extends Construct {
       this.models[route.id] = model;
     }
 
-    const method = this.restApi.root.resourceForPath(route.path).addMethod(route.method, integration, {
+    const resource = this.restApi.root.resourceForPath(route.path);
+    const method = resource.addMethod(route.method, integration, {
       operationName: route.id,
       apiKeyRequired: true,
       authorizationType: AuthorizationType.CUSTOM,
@@ -219,21 +233,64 @@ export class GenAiApi extends Construct {
         : undefined,
     });
     this.methods[route.id] = method;
+    this.allowPreflight(resource, route.method);
     return method;
   }
 
   /**
-   * CORS on API Gateway's own errors. Bodies are left to API Gateway (`{"message": …}` for a missing key 403 or a
-   * usage-plan 429, as the contract says), and request bodies are validated by the functions, not by the gateway:
-   * a gateway response template is not run through VTL but supports only plain variable substitution (AWS,
+   * Lets browsers preflight `method` on `resource`: its `OPTIONS` method (created with the resource's first route)
+   * allows the methods of every route on the resource. CDK's preflight is a MOCK integration without authorizer or
+   * key, as the CORS protocol requires (a preflight never carries credentials). With several origins its template
+   * answers the request's `Origin` when it is one of them; any other origin gets the first configured one, which the
+   * browser refuses just the same, since it is not the page's.
+   */
+  private allowPreflight(resource: IResource, method: string): void {
+    const cors = this.config.api.cors;
+    if (!corsEnabled(cors.allowOrigins)) return;
+    const known = this.routeMethods.get(resource.path);
+    if (known) {
+      known.push(method);
+      return;
+    }
+    const methods = [method];
+    this.routeMethods.set(resource.path, methods);
+    const preflight = resource.addCorsPreflight({
+      allowOrigins: [...cors.allowOrigins],
+      // Lazy: routes added to the resource later join the list.
+      allowMethods: [Lazy.string({ produce: () => preflightMethods(methods).join(',') })],
+      allowHeaders: [...CORS_ALLOW_HEADERS],
+      maxAge: Duration.seconds(cors.maxAgeSeconds),
+    });
+    // The preflight answers with the request id too. CDK writes only quoted constants into the mock's response
+    // parameters, but an integration response may also map a context variable ("Parameter mapping source reference
+    // for REST APIs in API Gateway").
+    const cfn = preflight.node.defaultChild as CfnMethod;
+    const header = `method\\.response\\.header\\.${REQUEST_ID_HEADER}`;
+    cfn.addPropertyOverride(`Integration.IntegrationResponses.0.ResponseParameters.${header}`, 'context.requestId');
+    cfn.addPropertyOverride(`MethodResponses.0.ResponseParameters.${header}`, true);
+    const reason =
+      'CORS preflight (OPTIONS): browsers send it without credentials, so it cannot carry the API key or run the ' +
+      'authorizer; it is answered by a mock integration with fixed CORS headers, reaches no function and returns no data.';
+    Validations.of(preflight).acknowledge({ id: 'AwsSolutions-APIG4', reason });
+    Validations.of(preflight).acknowledge({ id: 'AwsSolutions-COG4', reason });
+    this.preflightMethods[resource.path] = preflight;
+  }
+
+  /**
+   * `x-request-id` and CORS on API Gateway's own errors. Bodies are left to API Gateway (`{"message": …}` for a missing
+   * key 403 or a usage-plan 429, as the contract says), and request bodies are validated by the functions, not by the
+   * gateway: a gateway response template is not run through VTL but supports only plain variable substitution (AWS,
    * "x-amazon-apigateway-gateway-responses.responseTemplates object"), so `$context.error.validationErrorString`,
    * whose text holds double quotes and values from the request (`object has missing required properties
    * (["message"])`), cannot be escaped into a JSON string, and its wording names no field. The functions answer the
    * same bodies with the contract's `400 VALIDATION_ERROR` and a message that names the field, before a stream
    * commits, exactly as the local cloud does. The request models stay on the methods as the API's description.
+   *
+   * The 4XX and 5XX defaults cover every response type not customised here (a throttle, a quota, a missing route, an
+   * integration timeout).
    */
-  private addGatewayResponses(allowOrigin: string): void {
-    const cors = { 'Access-Control-Allow-Origin': `'${allowOrigin}'` };
+  private addGatewayResponses(cors: CorsSettings): void {
+    const headers = { [REQUEST_ID_HEADER]: 'context.requestId', ...gatewayCorsHeaders(cors.allowOrigins) };
     const json = (body: unknown) => ({ 'application/json': JSON.stringify(body) });
     // The authorizer's Deny (routes without `errorStyle: 'openai'`): API Gateway would say "User is not authorized to
     // access this resource with an explicit deny"; the contract's answer for a missing or unknown key is API Gateway's
@@ -241,7 +298,7 @@ export class GenAiApi extends Construct {
     this.restApi.addGatewayResponse('AccessDenied', {
       type: ResponseType.ACCESS_DENIED,
       statusCode: '403',
-      responseHeaders: cors,
+      responseHeaders: headers,
       templates: json({ message: 'Forbidden' }),
     });
     // The authorizer's `Unauthorized` failure, which it raises only on `errorStyle: 'openai'` routes (with no identity
@@ -249,11 +306,11 @@ export class GenAiApi extends Construct {
     this.restApi.addGatewayResponse('Unauthorized', {
       type: ResponseType.UNAUTHORIZED,
       statusCode: '401',
-      responseHeaders: { ...cors, 'WWW-Authenticate': "'Bearer'" },
+      responseHeaders: { ...headers, 'WWW-Authenticate': "'Bearer'" },
       templates: json(OPENAI_INVALID_API_KEY),
     });
-    this.restApi.addGatewayResponse('Default4xx', { type: ResponseType.DEFAULT_4XX, responseHeaders: cors });
-    this.restApi.addGatewayResponse('Default5xx', { type: ResponseType.DEFAULT_5XX, responseHeaders: cors });
+    this.restApi.addGatewayResponse('Default4xx', { type: ResponseType.DEFAULT_4XX, responseHeaders: headers });
+    this.restApi.addGatewayResponse('Default5xx', { type: ResponseType.DEFAULT_5XX, responseHeaders: headers });
   }
 
   private addUsagePlans(stackName: string): Record<string, UsagePlan> {
@@ -298,4 +355,20 @@ export class GenAiApi extends Construct {
         'documents this managed policy for it. A policy scoped to this API would break logging of the others.',
     });
   }
+}
+
+/**
+ * CORS headers of API Gateway's own errors, as gateway response parameter mappings (a quoted constant, or a request
+ * parameter). A gateway response cannot choose a value by condition, so with several origins it echoes the request's
+ * `Origin`, allowed or not: these answers (a missing key, a throttle, a timeout) carry no data, and a page on another
+ * origin only learns that the call failed, which it could tell anyway. One origin, or any, is a constant.
+ */
+function gatewayCorsHeaders(allowOrigins: readonly string[]): Record<string, string> {
+  if (!corsEnabled(allowOrigins)) return {};
+  const quoted = (value: string) => `'${value}'`;
+  const expose = { 'Access-Control-Expose-Headers': quoted(CORS_EXPOSE_HEADERS.join(',')) };
+  if (allowsAnyOrigin(allowOrigins) || allowOrigins.length === 1) {
+    return { 'Access-Control-Allow-Origin': quoted(allowOrigins[0]), ...expose };
+  }
+  return { 'Access-Control-Allow-Origin': 'method.request.header.Origin', Vary: quoted('Origin'), ...expose };
 }

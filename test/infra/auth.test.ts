@@ -62,7 +62,7 @@ describe('API key authorizer', () => {
     expect(body).toEqual(OPENAI_INVALID_API_KEY);
     expect(body.error).toMatchObject({ type: 'invalid_request_error', param: null, code: 'invalid_api_key' });
     for (const r of [byType.ACCESS_DENIED, byType.UNAUTHORIZED]) {
-      expect(r.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toBe("'*'");
+      expect(r.ResponseParameters['gatewayresponse.header.x-request-id']).toBe('context.requestId');
     }
   });
 
