@@ -5,7 +5,7 @@
 import { ConfigError } from '../config/schema';
 import { ApiKeySpecError } from './api-keys';
 import { startLocalCloud } from './cloud';
-import { removeLocalState, writeLocalState } from './state-file';
+import { localCloudState, removeLocalState, writeLocalState } from './state-file';
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
@@ -22,8 +22,8 @@ async function main(): Promise<void> {
     for (const k of cloud.keys) console.log(`  ${k.plan.padEnd(8)} user ${k.userId.padEnd(12)} x-api-key: ${k.key}`);
   }
   console.log(`Bedrock simulator: POST ${cloud.url}/_local/model to change its behaviour`);
-  const statePath = writeLocalState({ url: cloud.url, pid: process.pid, env: cloud.env });
-  console.log(`Breaker admin: npx tsx scripts/breaker-admin.ts status (finds this local cloud through ${statePath})`);
+  const statePath = writeLocalState(localCloudState(cloud));
+  console.log(`CLI: npx genai chat "Hello", npx genai --help (it finds this local cloud and its keys in ${statePath})`);
   console.log(`GenAI API local cloud ready at ${cloud.url}`);
 
   let stopping = false;

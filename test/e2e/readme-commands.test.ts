@@ -1,13 +1,13 @@
 /**
- * Commands the README shows, run as written: `npm start`'s entry point in a process of its own, the breaker admin
- * command finding it with no endpoint, table, region or credentials given, and the simulator examples in their order.
+ * Commands the README shows, run as written: `npm start`'s entry point in a process of its own, `genai breaker`
+ * finding it with no endpoint, table, region or credentials given, and the simulator examples in their order.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { main as breakerAdmin } from '../../scripts/breaker-admin';
+import { type BreakerAction, breakerAdmin } from '../../cli/admin/breaker';
 import { eventually, postJson } from '../helpers/sse';
 
 jest.setTimeout(60_000);
@@ -25,8 +25,9 @@ const adminEnv = () => {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, GENAI_LOCAL_STATE: stateFile };
   return env;
 };
-const admin = (...argv: string[]) =>
-  breakerAdmin(argv, adminEnv(), () => undefined) as Promise<Record<string, unknown>>;
+/** `genai breaker <action> [--model <id>]`, as the command runs it: one status per breaker. */
+const admin = async (action: BreakerAction, model?: string) =>
+  (await breakerAdmin(action, model === undefined ? {} : { model }, adminEnv())).breakers;
 
 beforeAll(async () => {
   child = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
@@ -54,23 +55,23 @@ afterAll(async () => {
   }
 });
 
-describe('the breaker admin command against npm start', () => {
-  it('npm start says how to run it', () => {
-    expect(output.join('\n')).toMatch(/npx tsx scripts\/breaker-admin\.ts status/);
+describe('genai breaker against npm start', () => {
+  it('npm start says how to run the CLI', () => {
+    expect(output.join('\n')).toMatch(/npx genai --help/);
     expect(existsSync(stateFile)).toBe(true);
   });
 
   it('forces a breaker open and closed with nothing but the model id', async () => {
-    const status = (await admin('status')) as unknown as { modelId: string; state: string }[];
+    const status = await admin('status');
     expect(status.map((s) => s.state)).toEqual(status.map(() => 'CLOSED'));
     const [primary, fallback] = status.map((s) => s.modelId);
 
-    expect(await admin('force-open', '--model', primary)).toMatchObject({ modelId: primary, state: 'OPEN' });
+    expect(await admin('open', primary)).toMatchObject([{ modelId: primary, state: 'OPEN' }]);
     const served = await postJson(`${url}/chat`, { message: 'who answers?' }, proKey);
     expect(served.status).toBe(200);
     expect(served.json.model).toBe(fallback);
 
-    expect(await admin('force-close', '--model', primary)).toMatchObject({ modelId: primary, state: 'CLOSED' });
+    expect(await admin('close', primary)).toMatchObject([{ modelId: primary, state: 'CLOSED' }]);
     // Functions cache breaker reads for breaker.cacheMs (1 s): the primary serves again once that has passed.
     const back = await eventually(
       async () => {
@@ -89,10 +90,7 @@ describe('the breaker admin command against npm start', () => {
     const block = /```sh\n([\s\S]*?)```/.exec(section)![1];
     const steps = block.split('\n').filter((l) => l.startsWith('curl'));
     expect(steps.length).toBeGreaterThanOrEqual(5);
-    const [, primary, fallback] = [
-      undefined,
-      ...((await admin('status')) as unknown as { modelId: string }[]).map((s) => s.modelId),
-    ];
+    const [primary, fallback] = (await admin('status')).map((s) => s.modelId);
 
     for (const step of steps) {
       const body = /-d '([^']*)'/.exec(step)?.[1];
@@ -112,13 +110,11 @@ describe('the breaker admin command against npm start', () => {
     expect(last.json.model).toBe(primary);
   });
 
-  it('removes its state file on Ctrl-C, after which the command asks for a table', async () => {
+  it('removes its state file on Ctrl-C, after which the command says no local cloud runs', async () => {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGINT');
     await exited;
     expect(existsSync(stateFile)).toBe(false);
-    await expect(admin('status')).rejects.toThrow(
-      /No table: pass --table, set GUARD_TABLE_NAME, or start the local cloud/,
-    );
+    await expect(admin('status')).rejects.toThrow(/no local cloud is running \(start one with npm start\)/);
   });
 });

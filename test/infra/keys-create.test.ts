@@ -1,52 +1,70 @@
+/**
+ * `genai keys create` for a deployed stack: its arguments, the stack outputs it reads, and the AWS calls it makes (with
+ * fake clients, no AWS). The local cloud's side is tested end to end in test/clients/cli.test.ts.
+ */
 import { createHash } from 'node:crypto';
+import { type AwsKeyClients, issueAwsApiKey, targetsFromOutputs } from '../../cli/admin/aws-keys';
+import { parseOptions } from '../../cli/args';
+import { command as keys, KEYS_OPTIONS, keysCreateArgs } from '../../cli/commands/keys';
+import { UsageError } from '../../cli/errors';
 import { OUTPUT_USERS_TABLE_NAME, usagePlanOutputKey } from '../../lib/outputs';
-import { parseArgs, targetsFromOutputs, issueApiKey, UsageError, type Clients } from '../../scripts/create-api-key';
 
-describe('create-api-key arguments', () => {
-  it('reads --flag value and --flag=value, with the stack name defaulted', () => {
-    expect(parseArgs(['--user', 'alice', '--plan=pro'])).toEqual({
-      userId: 'alice',
-      plan: 'pro',
-      stackName: 'GenAiApi',
-    });
+describe('keys create arguments', () => {
+  const parse = (argv: string[], stack = 'GenAiApi') =>
+    keysCreateArgs(parseOptions('keys', argv, KEYS_OPTIONS), () => stack);
+
+  it('reads --flag value and --flag=value; no stack or region means the local cloud', () => {
+    expect(parse(['create', '--user', 'alice', '--plan=pro'])).toEqual({ userId: 'alice', plan: 'pro', json: false });
+  });
+
+  it('targets a deployed stack with --stack or --region, the stack name defaulting to the configured one', () => {
     expect(
-      parseArgs(['--user=bob@example.com', '--plan', 'free', '--stack', 'Other', '--region', 'eu-west-1'], 'Cfg'),
+      parse(['create', '--user=bob@example.com', '--plan', 'free', '--stack', 'Other', '--region', 'eu-west-1'], 'Cfg'),
     ).toEqual({
       userId: 'bob@example.com',
       plan: 'free',
-      stackName: 'Other',
-      region: 'eu-west-1',
+      aws: { stackName: 'Other', region: 'eu-west-1' },
+      json: false,
     });
-    expect(parseArgs(['--plan', 'free', '--user', 'u1'], 'FromCdkJson')).toMatchObject({ stackName: 'FromCdkJson' });
+    expect(
+      parse(['create', '--plan', 'free', '--user', 'u1', '--region', 'us-east-1', '--json'], 'FromCdkJson'),
+    ).toEqual({ userId: 'u1', plan: 'free', aws: { stackName: 'FromCdkJson', region: 'us-east-1' }, json: true });
   });
 
-  it('answers help', () => {
-    expect(parseArgs(['--help'])).toBe('help');
+  it('answers --help before checking anything else', async () => {
+    let out = '';
+    const write = (text: string) => (out += text);
+    const ctx = { env: {}, stdout: { write }, stderr: { write }, signal: new AbortController().signal };
+    await expect(keys.run(['create', '--user', 'a b', '-h'], ctx)).resolves.toBe(0);
+    expect(out).toMatch(/^Usage: genai keys create --user <id> --plan <plan>/);
   });
 
   it.each([
-    [['--plan', 'free'], /--user is required/],
-    [['--user', 'alice'], /--plan is required/],
-    [['--user'], /--user needs a value/],
-    [['--user', '--plan', 'free'], /--user needs a value/],
-    [['--user', 'alice', '--plan', 'Free'], /--plan "Free"/],
-    [['--user', 'a b', '--plan', 'free'], /--user "a b"/],
-    [['--user', 'alice', '--plan', 'free', '--region', 'mars'], /--region "mars"/],
-    [['--user', 'alice', '--plan', 'free', '--stack', '1x'], /--stack "1x"/],
-    [['--user', 'a', '--user', 'b', '--plan', 'free'], /--user given twice/],
-    [['--user', 'alice', '--plan', 'free', '--color'], /Unknown argument "--color"/],
+    [['create', '--plan', 'free'], /--user is required/],
+    [['create', '--user', 'alice'], /--plan is required/],
+    [['create', '--user'], /--user needs a value/],
+    [['create', '--user', '--plan', 'free'], /--user needs a value/],
+    [['create', '--user', 'alice', '--plan', 'Free'], /--plan "Free"/],
+    [['create', '--user', 'a b', '--plan', 'free'], /--user "a b"/],
+    [['create', '--user', 'alice', '--plan', 'free', '--region', 'mars'], /--region "mars"/],
+    [['create', '--user', 'alice', '--plan', 'free', '--stack', '1x'], /--stack "1x"/],
+    [['create', '--user', 'a', '--user', 'b', '--plan', 'free'], /--user given twice/],
+    [['create', '--user', 'alice', '--plan', 'free', '--color'], /unknown option --color/],
+    [['create', '--json=yes', '--user', 'alice', '--plan', 'free'], /--json takes no value/],
+    [['--user', 'alice', '--plan', 'free'], /missing create/],
+    [['delete', '--user', 'alice'], /unknown keys command "delete"/],
   ])('rejects %j', (argv, message) => {
-    expect(() => parseArgs(argv)).toThrow(UsageError);
-    expect(() => parseArgs(argv)).toThrow(message);
+    expect(() => parse(argv)).toThrow(UsageError);
+    expect(() => parse(argv)).toThrow(message);
   });
 });
 
-describe('create-api-key stack outputs', () => {
-  const outputs = [
-    { OutputKey: usagePlanOutputKey('free'), OutputValue: 'plan-free' },
-    { OutputKey: usagePlanOutputKey('team-eu'), OutputValue: 'plan-team' },
-    { OutputKey: OUTPUT_USERS_TABLE_NAME, OutputValue: 'users-table' },
-  ];
+describe('keys create stack outputs', () => {
+  const outputs = new Map([
+    [usagePlanOutputKey('free'), 'plan-free'],
+    [usagePlanOutputKey('team-eu'), 'plan-team'],
+    [OUTPUT_USERS_TABLE_NAME, 'users-table'],
+  ]);
 
   it("finds the plan's usage plan and the users table", () => {
     expect(targetsFromOutputs(outputs, 'S', 'team-eu')).toEqual({
@@ -56,13 +74,14 @@ describe('create-api-key stack outputs', () => {
   });
 
   it('names the plans the stack has when the plan is unknown', () => {
+    expect(() => targetsFromOutputs(outputs, 'S', 'pro')).toThrow(UsageError);
     expect(() => targetsFromOutputs(outputs, 'S', 'pro')).toThrow(
-      /no usage plan for plan "pro".*UsagePlanIdFree, UsagePlanIdTeamEu/,
+      /--plan "pro": stack S has no usage plan for it.*UsagePlanIdFree, UsagePlanIdTeamEu/,
     );
   });
 });
 
-describe('create-api-key issuing (fake clients, no AWS)', () => {
+describe('keys create issuing on a stack (fake clients, no AWS)', () => {
   function fakeClients(failOn?: string) {
     const calls: { name: string; input: any }[] = [];
     const client = {
@@ -86,7 +105,7 @@ describe('create-api-key issuing (fake clients, no AWS)', () => {
         return {};
       },
     };
-    const clients = { cloudFormation: client, apiGateway: client, dynamo: client } as unknown as Clients;
+    const clients = { cloudFormation: client, apiGateway: client, dynamo: client } as unknown as AwsKeyClients;
     return { clients, calls };
   }
   const args = { userId: 'alice', plan: 'pro', stackName: 'GenAiApi' };
@@ -94,9 +113,9 @@ describe('create-api-key issuing (fake clients, no AWS)', () => {
 
   it('creates a tagged key, binds it to the plan and records the owner with a conditional put', async () => {
     const { clients, calls } = fakeClients();
-    await expect(issueApiKey(clients, args, now)).resolves.toEqual({
+    await expect(issueAwsApiKey(clients, args, now)).resolves.toEqual({
       apiKeyId: 'key-id',
-      value: 'key-value',
+      key: 'key-value',
       userId: 'alice',
       plan: 'pro',
       createdAt: '2026-03-04T05:06:07.000Z',
@@ -130,7 +149,23 @@ describe('create-api-key issuing (fake clients, no AWS)', () => {
 
   it('deletes the new key again when recording the owner fails', async () => {
     const { clients, calls } = fakeClients('PutCommand');
-    await expect(issueApiKey(clients, args, now)).rejects.toThrow(/PutCommand failed/);
+    await expect(issueAwsApiKey(clients, args, now)).rejects.toThrow(/PutCommand failed/);
     expect(calls.at(-1)).toEqual({ name: 'DeleteApiKeyCommand', input: { apiKey: 'key-id' } });
+  });
+
+  it('names a stack that does not exist, and creates nothing', async () => {
+    const calls: string[] = [];
+    const missing = {
+      send: async (command: { constructor: { name: string } }) => {
+        calls.push(command.constructor.name);
+        throw Object.assign(new Error('Stack with id GenAiApi does not exist'), { name: 'ValidationError' });
+      },
+    };
+    const clients = { cloudFormation: missing, apiGateway: missing, dynamo: missing } as unknown as AwsKeyClients;
+    await expect(issueAwsApiKey(clients, args, now)).rejects.toMatchObject({
+      code: 'STACK_NOT_FOUND',
+      message: 'Stack GenAiApi not found',
+    });
+    expect(calls).toEqual(['DescribeStacksCommand']);
   });
 });

@@ -1,0 +1,163 @@
+/** `genai chat "<message>"`: one answer, streamed (or `--sync`), with the client-side TTFT, latency and tokens/s. */
+import type { ChatRequest, GenAIClient } from '../../clients/typescript/src';
+import { API_OPTIONS, expectPositionals, intOption } from '../args';
+import { defineCommand } from '../command';
+import type { CliContext } from '../context';
+import { EXIT, UsageError } from '../errors';
+import { printApiError } from '../failure';
+import { type ClientMetrics, formatMs, formatRate, measure } from '../measure';
+import { createClient, resolveApiTarget } from '../target';
+
+const OPTIONS = {
+  ...API_OPTIONS,
+  sync: { type: 'boolean' },
+  json: { type: 'boolean' },
+  system: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'model-info': { type: 'boolean' },
+} as const;
+
+/** Far above any model's output limit; the API caps it at `chat.maxTokensLimit` and names the field if it is over. */
+const MAX_TOKENS_BOUND = 1_000_000;
+
+const HELP = `Usage: genai chat <message> [options]
+
+Sends <message> to POST /chat/stream and writes the answer to stdout as it arrives, then writes the time to first
+token (TTFT), the total latency, output tokens per second (output tokens / time from first token to end) and the
+model that served to stderr, so stdout stays the answer. "-" reads the message from stdin.
+
+Options:
+  --sync             call POST /chat instead (the whole answer at once: the baseline); same metrics, TTFT = latency
+  --json             print one JSON object when done, instead of the text: requestId, model, text, stopReason,
+                     usage, metrics {ttftMs, latencyMs, tokensPerSecond} (measured here), apiMetrics {ttftMs,
+                     latencyMs} (measured by the API); a failed stream adds error {code, message, retryable}
+  --system <text>    system prompt
+  --max-tokens <n>   upper bound on the answer's length in tokens
+  --model-info       also print the request id, the model asked first and the one that served (a fallback shows),
+                     the stop reason, the token counts and the API's own TTFT and latency
+  --url, --key, --bearer, -h, --help: see genai --help
+
+Ctrl-C cancels the request (the API stops generating) and exits 130. An error after the answer started keeps the
+text received so far on stdout, prints the error to stderr and exits 1.`;
+
+/** The answer and what it took, whichever endpoint served it. */
+interface Answer {
+  requestId?: string;
+  /** The model the API tried first (`start`); a stream only. */
+  firstModel?: string;
+  model?: string;
+  text: string;
+  stopReason?: string;
+  usage?: { inputTokens: number; outputTokens: number };
+  metrics: ClientMetrics;
+  apiMetrics?: { ttftMs: number; latencyMs: number };
+  error?: { code: string; message: string; retryable: boolean; retryAfterSeconds?: number };
+}
+
+async function readStdin(ctx: CliContext): Promise<string> {
+  const chunks: string[] = [];
+  for await (const chunk of ctx.stdin ?? []) chunks.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+  return chunks.join('').replace(/\n$/, '');
+}
+
+async function streamed(client: GenAIClient, request: ChatRequest, ctx: CliContext, echo: boolean): Promise<Answer> {
+  const answer: Answer = { text: '', metrics: measure(0, undefined, 0, 0) };
+  const sentAt = performance.now();
+  let firstTokenAt: number | undefined;
+  try {
+    for await (const event of client.chatStream(request, { signal: ctx.signal })) {
+      if (event.type === 'start') {
+        answer.requestId = event.requestId;
+        answer.firstModel = event.model;
+      } else if (event.type === 'delta') {
+        firstTokenAt ??= performance.now();
+        answer.text += event.text;
+        if (echo) ctx.stdout.write(event.text);
+      } else if (event.type === 'end') {
+        answer.model = event.model;
+        answer.stopReason = event.stopReason;
+        answer.usage = event.usage;
+        answer.apiMetrics = event.metrics;
+      } else {
+        answer.error = event.error;
+      }
+    }
+  } finally {
+    // Whatever ends the stream (an interrupt too), the text so far ends its line.
+    if (echo && answer.text && !answer.text.endsWith('\n')) ctx.stdout.write('\n');
+  }
+  answer.metrics = measure(sentAt, firstTokenAt, performance.now(), answer.usage?.outputTokens ?? 0);
+  return answer;
+}
+
+async function buffered(client: GenAIClient, request: ChatRequest, ctx: CliContext, echo: boolean): Promise<Answer> {
+  const sentAt = performance.now();
+  const response = await client.chat(request, { signal: ctx.signal });
+  const metrics = measure(sentAt, undefined, performance.now(), response.usage.outputTokens);
+  if (echo) ctx.stdout.write(response.text.endsWith('\n') ? response.text : `${response.text}\n`);
+  const { requestId, model, text, stopReason, usage, metrics: apiMetrics } = response;
+  return { requestId, model, text, stopReason, usage, metrics, apiMetrics };
+}
+
+function printMetrics(answer: Answer, ctx: CliContext, modelInfo: boolean): void {
+  const { metrics } = answer;
+  const fallback = answer.firstModel && answer.model && answer.firstModel !== answer.model;
+  ctx.stderr.write(
+    `TTFT ${formatMs(metrics.ttftMs)} · latency ${formatMs(metrics.latencyMs)} · ${formatRate(metrics.tokensPerSecond)}` +
+      ` · model ${answer.model}${fallback ? ` (fallback from ${answer.firstModel})` : ''}\n`,
+  );
+  if (!modelInfo) return;
+  const lines = [
+    `request id:  ${answer.requestId ?? '–'}`,
+    ...(answer.firstModel ? [`asked first: ${answer.firstModel}`] : []),
+    `served by:   ${answer.model ?? '–'}`,
+    `stop reason: ${answer.stopReason ?? '–'}`,
+    `tokens:      ${answer.usage?.inputTokens ?? '–'} in, ${answer.usage?.outputTokens ?? '–'} out`,
+    `API timing:  TTFT ${formatMs(answer.apiMetrics?.ttftMs)}, latency ${formatMs(answer.apiMetrics?.latencyMs)}`,
+  ];
+  ctx.stderr.write(`${lines.join('\n')}\n`);
+}
+
+function toJson(answer: Answer): Record<string, unknown> {
+  return {
+    requestId: answer.requestId ?? null,
+    model: answer.model ?? answer.firstModel ?? null,
+    text: answer.text,
+    stopReason: answer.stopReason ?? null,
+    usage: answer.usage ?? null,
+    metrics: answer.metrics,
+    apiMetrics: answer.apiMetrics ?? null,
+    ...(answer.error ? { error: answer.error } : {}),
+  };
+}
+
+export const command = defineCommand({
+  name: 'chat',
+  options: OPTIONS,
+  help: HELP,
+  async run({ values, positionals }, ctx) {
+    let [message] = expectPositionals('chat', positionals, ['<message>']);
+    const maxTokens = intOption('chat', '--max-tokens', values['max-tokens'], { min: 1, max: MAX_TOKENS_BOUND });
+    if (values.system === '') throw new UsageError('--system is empty', 'chat');
+    const client = createClient(resolveApiTarget(values, ctx.env, 'chat'), ctx);
+    if (message === '-') message = await readStdin(ctx);
+    if (!message?.trim()) throw new UsageError('<message> is empty', 'chat');
+
+    const request: ChatRequest = {
+      message,
+      ...(values.system !== undefined ? { system: values.system } : {}),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
+    };
+    const echo = !values.json;
+    const answer = values.sync
+      ? await buffered(client, request, ctx, echo)
+      : await streamed(client, request, ctx, echo);
+    if (values.json) ctx.stdout.write(`${JSON.stringify(toJson(answer))}\n`);
+    if (answer.error) {
+      printApiError(ctx.stderr, { ...answer.error, requestId: answer.requestId });
+      return EXIT.failed;
+    }
+    if (!values.json) printMetrics(answer, ctx, values['model-info'] === true);
+    return EXIT.ok;
+  },
+});
