@@ -3,7 +3,7 @@
  * integrations) and by the local gateway (routing, API keys, STREAM vs buffered). Adding a route here adds it in both.
  */
 import type { ZodType } from 'zod';
-import { chatRequestSchema, submitReportRequestSchema } from './contract';
+import { chatRequestSchema, feedbackRequestSchema, submitReportRequestSchema } from './contract';
 
 /** Folder name under `lambda/functions/` whose `handler.ts` exports `handler`. */
 export type FunctionName =
@@ -13,6 +13,7 @@ export type FunctionName =
   | 'get-report'
   | 'openai-chat'
   | 'models'
+  | 'feedback'
   | 'authorizer'
   | BackgroundFunctionName;
 
@@ -83,6 +84,15 @@ export const ROUTES: readonly RouteDefinition[] = [
     functionName: 'models',
     transferMode: 'BUFFERED',
     errorStyle: 'openai',
+  },
+  // A rating of one of the caller's own requests (chat, OpenAI chat, reports); others' requests do not exist.
+  {
+    id: 'Feedback',
+    method: 'POST',
+    path: '/feedback',
+    functionName: 'feedback',
+    transferMode: 'BUFFERED',
+    requestSchema: feedbackRequestSchema,
   },
 ];
 

@@ -9,6 +9,7 @@ import { type AppConfig, modelChain } from '../config/schema';
 import { type RouteHandlers, GenAiApi } from './constructs/api';
 import { ApiKeyAuthorizerFunction } from './constructs/authorizer';
 import { ChatFunctions } from './constructs/chat';
+import { Feedback } from './constructs/feedback';
 import { GuardTables } from './constructs/guard-tables';
 import { lambdaFunctionsIn, Observability, reportsDeadLetterQueues } from './constructs/observability';
 import { ReportsPipeline } from './constructs/reports-pipeline';
@@ -31,6 +32,7 @@ export class GenAiApiStack extends Stack {
   public readonly tables: GuardTables;
   public readonly chat: ChatFunctions;
   public readonly reports: ReportsPipeline;
+  public readonly feedback: Feedback;
   public readonly api: GenAiApi;
   public readonly observability: Observability;
 
@@ -45,10 +47,14 @@ export class GenAiApiStack extends Stack {
     this.tables = new GuardTables(this, 'Tables');
     this.chat = new ChatFunctions(this, 'Chat', { config, guardTable: this.tables.guardTable });
     this.reports = new ReportsPipeline(this, 'Reports', { config, guardTable: this.tables.guardTable });
+    // Every function that answers a request records who it belongs to, so its owner can rate it.
+    this.feedback = new Feedback(this, 'Feedback', { config });
+    const { chatStream, chat, openaiChat } = this.chat;
+    this.feedback.recordRequestsOf(chatStream, chat, openaiChat, this.reports.worker);
     const authorizer = new ApiKeyAuthorizerFunction(this, 'Auth', { config, usersTable: this.tables.usersTable });
     this.api = new GenAiApi(this, 'Api', { config, authorizerFunction: authorizer.function });
 
-    const handlers: RouteHandlers = { ...this.chat.handlers, ...this.reports.handlers };
+    const handlers: RouteHandlers = { ...this.chat.handlers, ...this.reports.handlers, ...this.feedback.handlers };
     this.api.addRoutes(ROUTES, handlers);
 
     // Last, so that it finds every function of the stack.
@@ -59,7 +65,12 @@ export class GenAiApiStack extends Stack {
       functions: lambdaFunctionsIn(this),
       deadLetterQueues: reportsDeadLetterQueues(this.reports, config.reports),
       workQueues: { ReportJobs: this.reports.jobQueue },
-      tables: { Users: this.tables.usersTable, Guard: this.tables.guardTable, Reports: this.reports.table },
+      tables: {
+        Users: this.tables.usersTable,
+        Guard: this.tables.guardTable,
+        Reports: this.reports.table,
+        Requests: this.feedback.requestsTable,
+      },
     });
 
     new CfnOutput(this, OUTPUT_API_URL, {

@@ -16,6 +16,11 @@ export function jsonResponse(
   return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
 }
 
+/** An answer without a body (`204 No Content`): no content type, and never cached, like the JSON answers. */
+export function noContentResponse(headers: Record<string, string> = {}): APIGatewayProxyResult {
+  return { statusCode: 204, headers: { 'cache-control': 'no-store', ...headers }, body: '' };
+}
+
 export function errorHeaders(err: ApiError): Record<string, string> {
   const seconds = err.retryAfterWholeSeconds;
   return seconds === undefined ? {} : { 'retry-after': String(seconds) };

@@ -57,8 +57,17 @@ export interface BaseFunctionProps {
   readonly reservedConcurrentExecutions?: number;
 }
 
-/** Access levels for `useTable`. */
-export type TableAccess = 'read' | 'readWrite';
+/**
+ * Access levels for `useTable`: read items; read and write them; or a single write action, for a function that only
+ * creates items (`putItem`) or only changes existing ones (`updateItem`).
+ */
+export type TableAccess = 'read' | 'readWrite' | 'putItem' | 'updateItem';
+
+/** The DynamoDB action of each single-action {@link TableAccess}. */
+const SINGLE_TABLE_ACTIONS: Readonly<Record<'putItem' | 'updateItem', string>> = {
+  putItem: 'dynamodb:PutItem',
+  updateItem: 'dynamodb:UpdateItem',
+};
 /**
  * Access levels for `useQueue`: send messages; receive and delete them; or only change the visibility of messages
  * an event source mapping delivered (to delay a redelivery).
@@ -135,7 +144,13 @@ export class BaseFunction extends Construct {
   public useTable(envName: EnvName, table: ITable, access: TableAccess): this {
     this.function.addEnvironment(envName, table.tableName);
     if (access === 'read') table.grantReadData(this.role);
-    else table.grantReadWriteData(this.role);
+    else if (access === 'readWrite') table.grantReadWriteData(this.role);
+    else {
+      table.grant(this.role, SINGLE_TABLE_ACTIONS[access]);
+      // `grant` covers the table only; under a customer managed key the item must be encrypted (and, for an update
+      // that returns the item, decrypted) too. The AWS managed key needs no grant.
+      table.encryptionKey?.grantEncryptDecrypt(this.role);
+    }
     return this;
   }
 

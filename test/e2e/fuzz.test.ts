@@ -136,6 +136,8 @@ it(`keeps the contract for ${CASES} malformed and edge-case requests over every 
   const other = reportsApi(cloud.url, OTHER_KEY);
   const own = await Promise.all([1, 2, 3].map((i) => api.submit({ prompt: `fuzz seed report ${i}` })));
   const foreign = await Promise.all([1, 2].map((i) => other.submit({ prompt: `someone else's report ${i}` })));
+  // Answers to rate (POST /feedback): a chat request of the fuzzing user, and its reports once they finish.
+  const rated = await postJson(`${cloud.url}/chat`, { message: 'An answer to rate' }, KEY);
   const cases = generateFuzzCases(
     SEED,
     CASES,
@@ -144,6 +146,7 @@ it(`keeps the contract for ${CASES} malformed and edge-case requests over every 
       otherKey: OTHER_KEY,
       reportIds: own.map((r) => r.body.reportId),
       foreignReportIds: foreign.map((r) => r.body.reportId),
+      ratedIds: [rated.json.requestId, ...own.map((r) => r.body.reportId)],
     },
     mulberry32,
   );
@@ -194,6 +197,10 @@ it(`keeps the contract for ${CASES} malformed and edge-case requests over every 
   expect(finished.status).toBe('COMPLETED');
   expect((await api.get(submitted.body.reportId)).status).toBe(200);
   expect((await other.get(submitted.body.reportId)).status).toBe(404);
+
+  const rating = { requestId: submitted.body.reportId, rating: 'up', comment: 'Still fine after the fuzz' };
+  expect((await postJson(`${cloud.url}/feedback`, rating, KEY)).status).toBe(204);
+  expect((await postJson(`${cloud.url}/feedback`, rating, OTHER_KEY)).status).toBe(404);
 
   // Every route of the table was exercised.
   for (const route of ROUTES) {

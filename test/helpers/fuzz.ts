@@ -157,6 +157,11 @@ export interface FuzzContext {
   readonly reportIds: readonly string[];
   /** Ids of reports that belong to `otherKey`'s user. */
   readonly foreignReportIds: readonly string[];
+  /**
+   * Request ids `key`'s user may rate (`POST /feedback`): finished reports and answered chat requests.
+   * @default reportIds
+   */
+  readonly ratedIds?: readonly string[];
 }
 
 export interface FuzzCase {
@@ -348,8 +353,29 @@ const ODD_IDS = [
   '1e400',
 ];
 
+/** Ids a rating may name: the caller's own, someone else's, an OpenAI completion id, ids nobody issued. */
+function feedbackId(r: Random, ctx: FuzzContext): string {
+  const own = ctx.ratedIds?.length ? ctx.ratedIds : ctx.reportIds;
+  return pickFrom(r, [
+    () => pickFrom(r, own),
+    () => pickFrom(r, own),
+    () => pickFrom(r, ctx.foreignReportIds),
+    () => `chatcmpl-${pickFrom(r, own)}`,
+    () => '00000000-0000-4000-8000-000000000000',
+    () => pickFrom(r, ['x', 'a'.repeat(128), 'chatcmpl-', 'req:1.2_3-4']),
+  ])();
+}
+
 /** Bodies that each route would accept, built from edge-case strings. */
-function validBody(route: BodyRoute, r: Random): Json {
+function validBody(route: BodyRoute, r: Random, ctx: FuzzContext): Json {
+  if (route === 'feedback') {
+    const entries: [string, Json][] = [
+      ['requestId', str(feedbackId(r, ctx))],
+      ['rating', str(pickFrom(r, ['up', 'down']))],
+    ];
+    if (r() < 0.5) entries.push(['comment', str(pickFrom(r, EDGE_STRINGS))]);
+    return obj(entries);
+  }
   if (route === 'openai') {
     const role = pickFrom(r, ['user', 'user', 'system', 'developer', 'assistant']);
     const turns: Json[] = [
@@ -432,17 +458,27 @@ function keyAtDepth(key: string, depth: number, value: Json): Json {
   return out;
 }
 
-type BodyRoute = 'chat-stream' | 'chat' | 'reports' | 'openai';
+type BodyRoute = 'chat-stream' | 'chat' | 'reports' | 'openai' | 'feedback';
 const BODY_ROUTES: Record<BodyRoute, string> = {
   'chat-stream': '/chat/stream',
   chat: '/chat',
   reports: '/reports',
   openai: '/chat/completions',
+  feedback: '/feedback',
+};
+/** The field a body of each route cannot do without. */
+const MAIN_FIELD: Record<BodyRoute, string> = {
+  'chat-stream': 'message',
+  chat: 'message',
+  reports: 'prompt',
+  openai: 'messages',
+  feedback: 'requestId',
 };
 const FIELDS: Record<BodyRoute, readonly string[]> = {
   'chat-stream': ['message', 'history', 'system', 'maxTokens'],
   chat: ['message', 'history', 'system', 'maxTokens'],
   reports: ['prompt', 'callbackUrl', 'metadata'],
+  feedback: ['requestId', 'rating', 'comment'],
   openai: [
     'model',
     'messages',
@@ -490,12 +526,20 @@ function int(r: Random, min: number, max: number): number {
 }
 
 /** One body of the given category for a body route. */
-function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffer {
-  const main = route === 'reports' ? 'prompt' : route === 'openai' ? 'messages' : 'message';
-  const base = (): [string, Json][] => (route === 'openai' ? openaiBase() : [[main, str('hi')]]);
+function mutateBody(category: string, route: BodyRoute, r: Random, ctx: FuzzContext): Json | Buffer {
+  const main = MAIN_FIELD[route];
+  const base = (): [string, Json][] =>
+    route === 'openai'
+      ? openaiBase()
+      : route === 'feedback'
+        ? [
+            [main, str(feedbackId(r, ctx))],
+            ['rating', str('up')],
+          ]
+        : [[main, str('hi')]];
   switch (category) {
     case 'malformed-json': {
-      const text = validBody(route, r);
+      const text = validBody(route, r, ctx);
       const at = int(r, 0, text.length);
       return pickFrom(r, [
         () => text.slice(0, at),
@@ -527,7 +571,9 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
       const field =
         route === 'reports'
           ? pickFrom(r, ['metadata', 'metadata', 'prompt', 'top'])
-          : pickFrom(r, ['history', 'message', 'system', 'maxTokens', 'top']);
+          : route === 'feedback'
+            ? pickFrom(r, ['requestId', 'rating', 'comment', 'top'])
+            : pickFrom(r, ['history', 'message', 'system', 'maxTokens', 'top']);
       if (field === 'top') return nested;
       if (field === 'metadata') return obj([...base(), ['metadata', obj([['deep', nested]])]]);
       if (field === 'history')
@@ -552,6 +598,12 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
         const bad = pickFrom(r, [[0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xff, 0xfe], [0xf4, 0x90, 0x80, 0x80]]);
         return Buffer.concat([Buffer.from(`{"${main}":"a`), Buffer.from(bad), Buffer.from('b"}')]);
       }
+      if (route === 'feedback')
+        return obj([
+          [main, str(r() < 0.5 ? s : feedbackId(r, ctx))],
+          ['rating', str(r() < 0.2 ? s : 'down')],
+          ['comment', str(s)],
+        ]);
       if (route === 'reports')
         return obj([
           [main, str(s || 'x')],
@@ -588,6 +640,7 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
           ['metadata', pickFrom(r, [obj([['n', n]]), obj([['list', arr([n, n])]]), keyAtDepth('n', int(r, 1, 10), n)])],
         ]);
       }
+      if (route === 'feedback') return obj([...base(), [pickFrom(r, ['rating', 'comment', 'requestId']), n]]);
       return obj([...base(), ['maxTokens', n]]);
     }
     case 'proto-keys': {
@@ -625,9 +678,11 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
               ? '{}'
               : field === 'callbackUrl'
                 ? str('https://127.0.0.1/x')
-                : field === 'history'
-                  ? '[]'
-                  : str('s');
+                : field === 'rating'
+                  ? str('up')
+                  : field === 'history'
+                    ? '[]'
+                    : str('s');
       const other = pickFrom(r, WRONG_VALUES);
       const pair: [string, Json][] =
         r() < 0.5
@@ -644,7 +699,7 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
     case 'empty-body':
       return pickFrom(r, ['', ' ', '\r\n', '\u0000', 'null', '""', '0', 'true', '{}', '[]', '{"":""}', '{"":null}']);
     case 'base64-body': {
-      const text = validBody(route, r);
+      const text = validBody(route, r, ctx);
       return pickFrom(r, [
         () => Buffer.from(text).toString('base64'),
         () => Buffer.from(text).toString('base64url'),
@@ -661,7 +716,9 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
       const field =
         route === 'reports'
           ? pickFrom(r, ['prompt', 'metadata', 'callbackUrl'])
-          : pickFrom(r, ['message', 'system', 'history']);
+          : route === 'feedback'
+            ? pickFrom(r, ['comment', 'requestId'])
+            : pickFrom(r, ['message', 'system', 'history']);
       if (field === 'metadata') return obj([...base(), ['metadata', obj([['big', str('m'.repeat(size))]])]]);
       if (field === 'history')
         return obj([
@@ -696,7 +753,7 @@ function mutateBody(category: string, route: BodyRoute, r: Random): Json | Buffe
     case 'callback-url':
       return obj([...base(), ['callbackUrl', str(pickFrom(r, CALLBACK_URLS))]]);
     default:
-      return validBody(route, r);
+      return validBody(route, r, ctx);
   }
 }
 
@@ -788,14 +845,14 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
           method: 'POST',
           target: BODY_ROUTES[route],
           headers,
-          body: toBuffer(r() < 0.5 ? validBody(route, r) : `${route === 'reports' ? 'prompt' : 'message'}=hi`),
+          body: toBuffer(r() < 0.5 ? validBody(route, r, ctx) : `${MAIN_FIELD[route]}=hi`),
         };
       } else {
         parts = {
           method: 'POST',
           target: BODY_ROUTES[route],
           headers: json(),
-          body: toBuffer(mutateBody(sub, route, r)),
+          body: toBuffer(mutateBody(sub, route, r, ctx)),
         };
       }
       break;
@@ -854,9 +911,9 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
       const body =
         method === 'GET' || method === 'HEAD'
           ? r() < 0.3
-            ? Buffer.from(validBody(route, r))
+            ? Buffer.from(validBody(route, r, ctx))
             : undefined
-          : toBuffer(validBody(route, r));
+          : toBuffer(validBody(route, r, ctx));
       parts = { method, target, headers: json(), body };
       break;
     }
@@ -895,7 +952,12 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
       ]);
       const method = pickFrom(r, ['GET', 'POST']);
       label = `odd-path-${method}/${target.slice(0, 24)}`;
-      parts = { method, target, headers: json(), body: method === 'POST' ? toBuffer(validBody(route, r)) : undefined };
+      parts = {
+        method,
+        target,
+        headers: json(),
+        body: method === 'POST' ? toBuffer(validBody(route, r, ctx)) : undefined,
+      };
       break;
     }
     case 'idempotency-key': {
@@ -931,8 +993,8 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
         headers,
         body: toBuffer(
           r() < 0.7
-            ? validBody('reports', r)
-            : mutateBody(pickFrom(r, ['wrong-type', 'malformed-json', 'proto-keys']), 'reports', r),
+            ? validBody('reports', r, ctx)
+            : mutateBody(pickFrom(r, ['wrong-type', 'malformed-json', 'proto-keys']), 'reports', r, ctx),
         ),
       };
       break;
@@ -963,7 +1025,7 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
         method: get ? 'GET' : 'POST',
         target,
         headers,
-        body: get ? undefined : toBuffer(validBody(target === '/reports' ? 'reports' : 'chat', r)),
+        body: get ? undefined : toBuffer(validBody(target === '/reports' ? 'reports' : 'chat', r, ctx)),
       };
       break;
     }
@@ -1004,7 +1066,7 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
       const get = r() < 0.3;
       parts = get
         ? { method: 'GET', target: `/reports/${pickFrom(r, ctx.reportIds)}`, headers }
-        : { method: 'POST', target: BODY_ROUTES[route], headers, body: toBuffer(validBody(route, r)) };
+        : { method: 'POST', target: BODY_ROUTES[route], headers, body: toBuffer(validBody(route, r, ctx)) };
       break;
     }
     default: {
@@ -1022,7 +1084,7 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
         'pipelined',
       ]);
       label = `transport-${kind}/${route}`;
-      const body = Buffer.from(validBody(route, r));
+      const body = Buffer.from(validBody(route, r, ctx));
       const target = BODY_ROUTES[route];
       if (kind === 'absolute-form')
         parts = {
@@ -1105,7 +1167,7 @@ export function generateFuzzCases(
   const r = random(seed);
   const cases = Array.from({ length: count }, () => generateCase(r, ctx));
   for (const route of Object.keys(BODY_ROUTES) as BodyRoute[]) {
-    const main = route === 'reports' ? 'prompt' : 'message';
+    const main = route === 'openai' ? 'message' : MAIN_FIELD[route];
     cases.push({
       label: `oversized-body/${route}`,
       requestLine: `POST ${BODY_ROUTES[route]}`,

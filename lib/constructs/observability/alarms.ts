@@ -170,6 +170,26 @@ export function breakerOpenAlarm(factory: AlarmFactory, metrics: ApplicationMetr
   });
 }
 
+/**
+ * Request records (who may rate a request) that could not be written, in 3 consecutive periods: answers are not
+ * affected, but they cannot be rated. A lasting failure is a broken table or permission, not a blip.
+ */
+export function requestRecordsAlarm(factory: AlarmFactory, metrics: ApplicationMetrics): Alarm {
+  return factory.add('RequestRecordErrors', 'request-records-not-written', {
+    metric: metrics.metric(METRICS.requestRecordErrors, {}, Stats.SUM),
+    threshold: 0,
+    comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 3,
+    // Written only on failure: no data is the healthy state.
+    treatMissingData: TreatMissingData.NOT_BREACHING,
+    alarmDescription:
+      'For 15 minutes the chat functions or the report worker could not record their requests in the requests table. ' +
+      'Answers are not affected, but those requests cannot be rated (POST /feedback answers 404). The functions log ' +
+      'why ("request record not written"): check the requests table (throttling, KMS key access), the ' +
+      'REQUESTS_TABLE_NAME variable and the PutItem permission of the function.',
+  });
+}
+
 /** Construct ids may not contain `/`; the id stays derived from the model, so reordering models replaces no alarm. */
 function constructIdPart(model: string): string {
   return model.replace(/\//g, '_');

@@ -1,7 +1,7 @@
 /**
- * One CloudWatch dashboard: the alarms' status, then chat, circuit breakers, reports, API Gateway, Lambda and
- * DynamoDB. The application graphs read the metric catalogue (`config/metrics.ts`); the dashboard may search, so its
- * per-endpoint totals also count the `none` and `degraded` model values no alarm can name.
+ * One CloudWatch dashboard: the alarms' status, then chat, circuit breakers, reports, satisfaction (CSAT), API Gateway,
+ * Lambda and DynamoDB. The application graphs read the metric catalogue (`config/metrics.ts`); the dashboard may
+ * search, so its per-endpoint totals also count the `none` and `degraded` model values no alarm can name.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { IRestApi } from 'aws-cdk-lib/aws-apigateway';
@@ -22,6 +22,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { RATINGS } from '../../../config/contract';
 import { BREAKER_STATE_VALUE, METRICS, type MetricSpec } from '../../../config/metrics';
 import { OUTPUT_ALARM_TOPIC_ARN } from '../../outputs';
 import type { WatchedDeadLetterQueue } from './alarms';
@@ -36,6 +37,8 @@ export interface OperationsDashboardProps {
   readonly streamingEndpoint: string;
   /** `endpoint` dimension of every chat function. */
   readonly chatEndpoints: readonly string[];
+  /** `endpoint` dimension of the `Feedback` metric: one CSAT line each. */
+  readonly ratedEndpoints: readonly string[];
   /** The TTFT alarm threshold, drawn on the streaming endpoint's graph. */
   readonly ttftAlarmMs: number;
   /** Shown in the status widget. */
@@ -90,6 +93,7 @@ export class OperationsDashboard extends Dashboard {
       ...chatRows(props),
       ...breakerRows(props),
       ...reportRows(props),
+      ...satisfactionRows(props),
       ...apiRows(props.restApi),
       ...lambdaRows(props.functions),
       ...tableRows(props.tables ?? {}),
@@ -253,6 +257,36 @@ function reportRows(props: OperationsDashboardProps): IWidget[][] {
           ),
         },
       ),
+    ],
+  ];
+}
+
+/**
+ * CSAT: the share of `up` among the ratings of each endpoint's requests (`POST /feedback`), over every model, with the
+ * count of each rating beside it; and the request records that could not be written (those requests cannot be rated).
+ */
+function satisfactionRows(props: OperationsDashboardProps): IWidget[][] {
+  const { metrics, ratedEndpoints } = props;
+  const csat = ratedEndpoints.map((endpoint, i) => {
+    const [up, down] = RATINGS.map((rating) => metrics.total(METRICS.feedback, { endpoint, rating }, rating));
+    return new MathExpression({
+      expression: `100 * up${i} / (up${i} + down${i})`,
+      usingMetrics: { [`up${i}`]: up, [`down${i}`]: down },
+      label: `${endpoint} CSAT`,
+      period: PERIOD,
+    });
+  });
+  const ratings = RATINGS.map((rating) => metrics.total(METRICS.feedback, { rating }, `${rating} ratings`));
+  return [
+    section('Satisfaction'),
+    [
+      graph('CSAT: share of "up" ratings by endpoint (%, left) and ratings (right)', HALF, csat, {
+        leftYAxis: { max: 100 },
+        right: ratings,
+      }),
+      graph('Request records not written (those requests cannot be rated)', HALF, [
+        metrics.metric(METRICS.requestRecordErrors, {}, Stats.SUM, METRICS.requestRecordErrors.name),
+      ]),
     ],
   ];
 }

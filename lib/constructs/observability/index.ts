@@ -7,7 +7,8 @@
  * - any `5XXError` on the API stage (the API answers 5xx only when a model or a backing service is down);
  * - errors and throttles of every function;
  * - p99 time to first token of `POST /chat/stream` above `observability.ttftAlarmMs`, per configured model;
- * - a circuit breaker open, per configured model.
+ * - a circuit breaker open, per configured model;
+ * - request records (who may rate a request) failing to be written for 15 minutes.
  *
  * The application metrics are the ones the functions write as EMF with Powertools, as catalogued in
  * `config/metrics.ts`: every metric carries the default `service` dimension; chat metrics add `endpoint` and `model`,
@@ -24,7 +25,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENDPOINTS } from '../../../config/metrics';
+import { ENDPOINTS, RATED_ENDPOINTS } from '../../../config/metrics';
 import type { AppConfig } from '../../../config/schema';
 import { AlarmTopic } from './alarm-topic';
 import {
@@ -33,6 +34,7 @@ import {
   breakerOpenAlarm,
   deadLetterQueueAlarm,
   functionAlarms,
+  requestRecordsAlarm,
   ttftAlarm,
   type WatchedDeadLetterQueue,
 } from './alarms';
@@ -80,6 +82,11 @@ export interface ObservabilityProps {
    */
   readonly chatEndpoints?: readonly string[];
   /**
+   * Values of the `endpoint` dimension of the `Feedback` metric: the satisfaction (CSAT) graph has one line each.
+   * @default - every value of RATED_ENDPOINTS (the chat endpoints and `reports`)
+   */
+  readonly ratedEndpoints?: readonly string[];
+  /**
    * Name of the dashboard. Dashboard names are unique per account across Regions, hence the Region in the default.
    * @default `<stack name>-<Region>`
    */
@@ -106,6 +113,8 @@ export class Observability extends Construct {
   public readonly ttftAlarms: Record<string, Alarm> = {};
   /** Breaker open, by model id. */
   public readonly breakerOpenAlarms: Record<string, Alarm> = {};
+  /** Request records that could not be written (their requests cannot be rated). */
+  public readonly requestRecordsAlarm: Alarm;
 
   private readonly factory: AlarmFactory;
 
@@ -131,12 +140,14 @@ export class Observability extends Construct {
       this.ttftAlarms[model] = ttftAlarm(this.factory, metrics, streamingEndpoint, model, observability.ttftAlarmMs);
     }
     for (const model of models) this.breakerOpenAlarms[model] = breakerOpenAlarm(this.factory, metrics, model);
+    this.requestRecordsAlarm = requestRecordsAlarm(this.factory, metrics);
 
     this.dashboard = new OperationsDashboard(this, 'Dashboard', {
       metrics,
       models,
       streamingEndpoint,
       chatEndpoints: props.chatEndpoints ?? Object.values(ENDPOINTS),
+      ratedEndpoints: props.ratedEndpoints ?? Object.values(RATED_ENDPOINTS),
       ttftAlarmMs: observability.ttftAlarmMs,
       alarms: this.alarms,
       restApi: props.restApi,
