@@ -11,7 +11,7 @@ import type { LocalTools, ReceivedWebhook } from './local-tools';
 
 /** How long a report is watched before the page stops polling (the API keeps the report). */
 const WAIT_TIMEOUT_MS = 15 * 60 * 1000;
-/** How often the local receiver is asked for the report's webhook, and for how long after the report ended. */
+/** How often the local receiver is asked for a finished report's webhook, and for how long. */
 const WEBHOOK_POLL_MS = 500;
 const WEBHOOK_WAIT_MS = 60_000;
 
@@ -111,10 +111,8 @@ export class ReportsTab {
     this.submit.disabled = false;
     this.reportId.textContent = `Report ${reportId}`;
     this.addStatus('QUEUED', new Date().toISOString(), submittedAt, 'accepted (202)');
-    const receiverUsed = this.tools !== undefined && callbackUrl === this.tools.webhookReceiverUrl;
     const tools = this.tools;
-    if (receiverUsed && tools) this.webhooks.hidden = false;
-    const webhooks = receiverUsed && tools ? this.watchWebhooks(tools, reportId, controller.signal) : undefined;
+    const receiver = tools !== undefined && callbackUrl === tools.webhookReceiverUrl ? tools : undefined;
 
     let last = 'QUEUED';
     try {
@@ -132,8 +130,10 @@ export class ReportsTab {
       this.showOutcome(report);
     } catch (err) {
       if (!isAbort(err)) showError(this.error, `Stopped watching: ${describeError(err)}`);
+      return;
     }
-    await webhooks;
+    // A finished report's webhook is on its way (or being retried): watch the local receiver for it.
+    if (receiver) await this.watchWebhooks(receiver, reportId, controller.signal);
   }
 
   private reset(): void {
@@ -168,15 +168,21 @@ export class ReportsTab {
       this.usage.textContent = u ? `Usage: ${u.inputTokens} input tokens, ${u.outputTokens} output tokens.` : '';
     } else if (report.error) {
       showError(this.error, `${report.status}: ${report.error.code}: ${report.error.message}`);
+    } else if (report.status === 'CANCELLED') {
+      showError(
+        this.error,
+        `The report was cancelled${report.cancelledAt ? ` at ${formatClock(report.cancelledAt)}` : ''}.`,
+      );
     } else if (report.status !== 'COMPLETED') {
       showError(this.error, `The report ended ${report.status}.`);
     }
   }
 
-  /** Polls the local receiver until the report's webhook arrived, or a while after the report ended. */
+  /** Polls the local receiver until a verified delivery of the report's webhook arrived, for a minute at most. */
   private async watchWebhooks(tools: LocalTools, reportId: string, signal: AbortSignal): Promise<void> {
+    this.webhooks.hidden = false;
     this.webhooksStatus.textContent = 'Waiting for the webhook…';
-    const deadline = Date.now() + WAIT_TIMEOUT_MS + WEBHOOK_WAIT_MS;
+    const deadline = Date.now() + WEBHOOK_WAIT_MS;
     let shown = 0;
     while (!signal.aborted && Date.now() < deadline) {
       try {
