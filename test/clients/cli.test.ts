@@ -14,6 +14,7 @@ import type { CliContext } from '../../cli/context';
 import { run } from '../../cli/main';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
 import { localCloudState, writeLocalState } from '../../local/state-file';
+import { eventually } from '../helpers/sse';
 
 jest.setTimeout(60_000);
 
@@ -143,8 +144,9 @@ describe('genai chat', () => {
     expect(metrics.ttftMs).toBe(metrics.latencyMs);
   });
 
-  it('Ctrl-C cancels a slow stream: the text so far stays, exit 130 at once', async () => {
+  it('Ctrl-C cancels a slow stream: the text so far stays, exit 130 at once, and the model stops generating', async () => {
     cloud.simulator.configure({ mode: 'normal', ttftMs: 10, tokensPerSecond: 4 });
+    const cancelledBefore = cloud.simulator.stats.cancelled;
     const { child, done } = start(['chat', 'Take your time']);
     // The first words arrive while the answer is still being generated: stdout is written as deltas come.
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
@@ -156,6 +158,8 @@ describe('genai chat', () => {
     expect(result.stdout.trim().length).toBeGreaterThan(0);
     expect(result.stdout.endsWith('\n')).toBe(true);
     expect(result.stderr).toBe('interrupted\n');
+    // The connection closed with the request: the local gateway tells the function, which cancels the model call.
+    await eventually(() => (cloud.simulator.stats.cancelled > cancelledBefore ? true : undefined), 5_000);
   });
 
   it('an error after the answer started keeps the partial text, prints the error and exits 1', async () => {
