@@ -33,7 +33,11 @@ function offending(file: string, folders: string[], packages: string[] = []): st
 describe('import boundaries', () => {
   it.each(sources('lambda'))('%s imports neither the CDK app nor the local cloud', (file) => {
     expect(
-      offending(file, ['lib', 'bin', 'local', 'scripts', 'test', 'openapi'], ['aws-cdk-lib', 'constructs', 'cdk-nag']),
+      offending(
+        file,
+        ['lib', 'bin', 'local', 'scripts', 'test', 'openapi', 'cli'],
+        ['aws-cdk-lib', 'constructs', 'cdk-nag'],
+      ),
     ).toEqual([]);
   });
 
@@ -42,12 +46,12 @@ describe('import boundaries', () => {
   });
 
   it.each([...sources('lib'), ...sources('bin')])('%s does not import the local cloud', (file) => {
-    expect(offending(file, ['local', 'test'])).toEqual([]);
+    expect(offending(file, ['local', 'test', 'cli'])).toEqual([]);
   });
 
   it.each(sources('config'))('%s stays free of the CDK and of runtime code', (file) => {
     expect(
-      offending(file, ['lib', 'bin', 'local', 'lambda', 'openapi'], ['aws-cdk-lib', 'constructs', '@aws-sdk']),
+      offending(file, ['lib', 'bin', 'local', 'lambda', 'openapi', 'cli'], ['aws-cdk-lib', 'constructs', '@aws-sdk']),
     ).toEqual([]);
   });
 
@@ -59,5 +63,9 @@ describe('import boundaries', () => {
         ['aws-cdk-lib', 'constructs', '@aws-sdk', '@smithy'],
       ),
     ).toEqual([]);
+  });
+
+  it.each(sources('cli'))('%s (the genai CLI) runs without the CDK and without the tests', (file) => {
+    expect(offending(file, ['test', 'lib/constructs'], ['aws-cdk-lib', 'constructs', 'cdk-nag'])).toEqual([]);
   });
 });
