@@ -166,13 +166,22 @@ export class ChatRequestRecord {
   }
 
   /**
-   * Waits for the request record (a request that reached a model is recorded even when it failed: its owner may rate
-   * the failure), then writes the log line and the metrics. The function must await it before it returns, or Lambda may
-   * freeze the write half-done. Never throws: a record that could not be written is logged and counted.
+   * Waits for the request record, starting it if the request has an owner and a model by now (a request that reached a
+   * model is recorded even when it failed: its owner may rate the failure). A streaming function awaits it before it
+   * closes the stream, so a client that has read the end can rate the answer at once. Never throws: a record that
+   * could not be written is logged and counted.
    */
-  async report(logger: Logger, metrics: Metrics): Promise<void> {
+  async recorded(): Promise<void> {
     this.remember();
     await this.recording;
+  }
+
+  /**
+   * Waits for the request record ({@link recorded}), then writes the log line and the metrics. The function must await
+   * it before it returns, or Lambda may freeze the write half-done.
+   */
+  async report(logger: Logger, metrics: Metrics): Promise<void> {
+    await this.recorded();
     reportChatRequest(logger, metrics, {
       endpoint: this.endpoint,
       requestId: this.requestId,

@@ -349,6 +349,18 @@ describe('ChatRequestRecord', () => {
     expect(store.get(REQUEST_ID)).toMatchObject({ endpoint: 'openai-chat' });
   });
 
+  test('recorded() waits for the record (a stream closes after it), and the report that follows writes nothing more', async () => {
+    const { store, recorder, logger, metrics } = setup();
+    const put = jest.spyOn(store, 'put');
+    const record = new ChatRequestRecord('chat-stream', REQUEST_ID, recorder);
+    record.userId = 'alice';
+    record.answered(result);
+    await record.recorded();
+    expect(store.get(REQUEST_ID)).toMatchObject({ model: 'model-fallback' });
+    await record.report(logger, metrics);
+    expect(put).toHaveBeenCalledTimes(1);
+  });
+
   test('a failed record write still leaves the log line and metrics of the request', async () => {
     const { store, recorder, logger, metrics, lines, emitted, single } = setup();
     store.failWith = new Error('unreachable');

@@ -64,8 +64,9 @@ export const handler = awslambda.streamifyResponse(
       }
     } finally {
       sse?.close();
-      // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes.
-      await call?.flush();
+      // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes,
+      // and so does the request record, so that a client that has read the end can rate the answer at once.
+      await Promise.all([call?.flush(), record.recorded()]);
       if (!responseStream.writableEnded) responseStream.end();
       await record.report(logger, metrics);
     }

@@ -87,7 +87,7 @@ export const handler = awslambda.streamifyResponse(
       }
     } finally {
       chunks?.close();
-      await call?.flush();
+      await Promise.all([call?.flush(), record.recorded()]);
       if (!responseStream.writableEnded) responseStream.end();
       await record.report(logger, metrics);
     }
