@@ -1,6 +1,11 @@
-/** The one place that turns results and errors into API Gateway proxy responses. */
-import type { APIGatewayProxyResult } from 'aws-lambda';
+/**
+ * The one place that turns results and errors into API Gateway proxy responses, and that gives every response, buffered
+ * or streamed, the headers each answer carries (`config/headers.ts`): its request id and CORS.
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { corsResponseHeaders, REQUEST_ID_HEADER } from '../../config/headers';
 import { type ApiError, toApiError } from './errors';
+import { runtimeConfig } from './runtime';
 
 /** Headers of every JSON answer: never cached, as each names one caller's data. */
 export const JSON_HEADERS: Readonly<Record<string, string>> = {
@@ -41,4 +46,59 @@ export function headerOf(
     if (key.toLowerCase() === wanted && value !== undefined) return value;
   }
   return undefined;
+}
+
+/**
+ * The id of a call: API Gateway's request id (`$context.requestId`, also its `x-amzn-RequestId` header and the access
+ * log's `requestId`), or the Lambda invocation's when the function was invoked without API Gateway.
+ */
+export function requestIdOf(
+  event: Pick<APIGatewayProxyEvent, 'requestContext'>,
+  context: Pick<Context, 'awsRequestId'>,
+): string {
+  return event.requestContext?.requestId ?? context.awsRequestId;
+}
+
+/**
+ * The headers every response of a function carries: `x-request-id`, and CORS for the request's `Origin` per
+ * `api.cors.allowOrigins` of the deployed configuration. API Gateway passes a proxy integration's headers through as
+ * they are, so the function, not the gateway, has to send them.
+ */
+export function responseHeadersFor(
+  event: Pick<APIGatewayProxyEvent, 'requestContext' | 'headers'>,
+  context: Pick<Context, 'awsRequestId'>,
+  allowOrigins: readonly string[] = runtimeConfig().api.cors.allowOrigins,
+): Record<string, string> {
+  return {
+    ...corsResponseHeaders(headerOf(event.headers, 'origin'), allowOrigins),
+    [REQUEST_ID_HEADER]: requestIdOf(event, context),
+  };
+}
+
+export type BufferedHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+/** A buffered handler whose every answer, errors included, carries {@link responseHeadersFor}. */
+export function withResponseHeaders(handler: BufferedHandler): BufferedHandler {
+  return async (event, context) => {
+    const result = await handler(event, context);
+    return { ...result, headers: { ...result.headers, ...responseHeadersFor(event, context) } };
+  };
+}
+
+/** The status and headers a streamed response starts with (its prelude). */
+export type StreamPrelude = {
+  readonly statusCode: number;
+  readonly headers: Record<string, string | number | boolean>;
+};
+
+/**
+ * The prelude builder of a streaming handler's request: whatever status and headers the handler answers with (a stream,
+ * a JSON body, an error before the stream commits), the prelude also carries {@link responseHeadersFor}.
+ */
+export function streamPreludeFor(
+  event: Pick<APIGatewayProxyEvent, 'requestContext' | 'headers'>,
+  context: Pick<Context, 'awsRequestId'>,
+): (statusCode: number, headers?: Readonly<Record<string, string | number | boolean>>) => StreamPrelude {
+  const common = responseHeadersFor(event, context);
+  return (statusCode, headers = {}) => ({ statusCode, headers: { ...headers, ...common } });
 }

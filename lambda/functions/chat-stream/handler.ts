@@ -9,7 +9,7 @@ import { ENDPOINTS } from '../../../config/metrics';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import type { Writable } from 'node:stream';
 import type { ChatCall } from '../../core/chat';
-import { errorResponse } from '../../core/http';
+import { errorResponse, requestIdOf, streamPreludeFor } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
@@ -27,7 +27,8 @@ const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 export const handler = awslambda.streamifyResponse(
   async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
     logger.addContext(context);
-    const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+    const requestId = requestIdOf(event, context);
+    const prelude = streamPreludeFor(event, context);
     const config = runtimeConfig();
     // Lambda does not tell a function when the client disconnects (the stream only closes when we end it); where the
     // platform does signal it, as the local gateway does, generation stops and the model is not blamed.
@@ -43,7 +44,7 @@ export const handler = awslambda.streamifyResponse(
       call = await chatService().begin(request, { caller, requestId, deadlineAt, signal });
       record.model = call.model;
 
-      const body = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: SSE_HEADERS });
+      const body = awslambda.HttpResponseStream.from(responseStream, prelude(200, SSE_HEADERS));
       sse = new SseWriter(body, config.chat.keepAliveMs);
       sse.event('start', { requestId, model: call.model });
       sse.startKeepAlive();
@@ -60,7 +61,7 @@ export const handler = awslambda.streamifyResponse(
         const response = errorResponse(apiErr);
         record.status = response.statusCode;
         const { statusCode, headers } = response;
-        awslambda.HttpResponseStream.from(responseStream, { statusCode, headers }).write(response.body);
+        awslambda.HttpResponseStream.from(responseStream, prelude(statusCode, headers)).write(response.body);
       }
     } finally {
       sse?.close();

@@ -1,7 +1,7 @@
 /** POST /chat: the synchronous baseline. The whole answer in one JSON response. */
 import { ENDPOINTS } from '../../../config/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { errorResponse, jsonResponse } from '../../core/http';
+import { errorResponse, jsonResponse, requestIdOf, withResponseHeaders } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
@@ -24,9 +24,9 @@ const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));
 const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 
-export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
-  const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+  const requestId = requestIdOf(event, context);
   const config = runtimeConfig();
   const record = new ChatRequestRecord(ENDPOINT, requestId, requestRecorder());
   let response: APIGatewayProxyResult;
@@ -51,3 +51,5 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
   await record.report(logger, metrics);
   return response;
 };
+
+export const handler = withResponseHeaders(serve);

@@ -7,7 +7,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { requestRecordStore } from '../../aws/feedback-runtime';
 import { toApiError } from '../../core/errors';
 import { parseFeedbackRequest, reportFeedback, submitFeedback } from '../../core/feedback';
-import { errorResponse, noContentResponse } from '../../core/http';
+import { errorResponse, noContentResponse, requestIdOf, withResponseHeaders } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { createLogger, createMetrics } from '../../core/observability';
 import { lazy } from '../../core/runtime';
@@ -16,9 +16,9 @@ const logger = createLogger();
 const metrics = createMetrics();
 const store = lazy(requestRecordStore);
 
-export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
-  const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+  const requestId = requestIdOf(event, context);
   let userId: string | undefined;
   try {
     userId = resolveCaller(event).userId;
@@ -34,3 +34,5 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     return errorResponse(apiErr);
   }
 };
+
+export const handler = withResponseHeaders(serve);

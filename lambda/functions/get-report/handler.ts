@@ -1,7 +1,7 @@
 /** GET /reports/{id}: a report's status, and its result or error once finished. Other users' reports do not exist. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { NotFoundError, toApiError } from '../../core/errors';
-import { errorResponse, jsonResponse } from '../../core/http';
+import { errorResponse, jsonResponse, withResponseHeaders } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { createLogger } from '../../core/observability';
 import { isFinished, isReportId, toView } from '../../core/reports/model';
@@ -9,7 +9,7 @@ import { reportRepository, reportsConfig } from '../../aws/reports-runtime';
 
 const logger = createLogger();
 
-export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
   try {
     const caller = resolveCaller(event);
@@ -29,3 +29,5 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     return errorResponse(apiErr);
   }
 };
+
+export const handler = withResponseHeaders(serve);

@@ -2,7 +2,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { configuredModels } from '../../../config/schema';
 import { resolveCaller } from '../../core/identity';
-import { jsonResponse } from '../../core/http';
+import { jsonResponse, withResponseHeaders } from '../../core/http';
 import { createLogger } from '../../core/observability';
 import { toOpenAIError } from '../../core/openai/errors';
 import { modelList } from '../../core/openai/response';
@@ -10,7 +10,7 @@ import { runtimeConfig } from '../../core/runtime';
 
 const logger = createLogger();
 
-export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
   try {
     resolveCaller(event);
@@ -22,3 +22,5 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     return jsonResponse(openaiErr.status, openaiErr.body, openaiErr.headers);
   }
 };
+
+export const handler = withResponseHeaders(serve);

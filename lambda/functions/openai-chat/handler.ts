@@ -16,7 +16,7 @@ import { createRequestRecorder } from '../../aws/feedback-runtime';
 import type { ChatCall, ChatResult } from '../../core/chat';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
-import { JSON_HEADERS } from '../../core/http';
+import { JSON_HEADERS, requestIdOf, streamPreludeFor } from '../../core/http';
 import { toOpenAIError } from '../../core/openai/errors';
 import { parseOpenAIChatRequest } from '../../core/openai/request';
 import {
@@ -40,7 +40,8 @@ const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 export const handler = awslambda.streamifyResponse(
   async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
     logger.addContext(context);
-    const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+    const requestId = requestIdOf(event, context);
+    const prelude = streamPreludeFor(event, context);
     const identity = completionIdentity(requestId, Date.now());
     const config = runtimeConfig();
     // As in /chat/stream: where the platform signals a disconnect (the local gateway does, Lambda does not), generation
@@ -48,7 +49,7 @@ export const handler = awslambda.streamifyResponse(
     const signal = clientDisconnect(responseStream);
     const record = new ChatRequestRecord(ENDPOINT, requestId, requestRecorder());
     const respond = (statusCode: number, headers: Record<string, string>) =>
-      awslambda.HttpResponseStream.from(responseStream, { statusCode, headers });
+      awslambda.HttpResponseStream.from(responseStream, prelude(statusCode, headers));
     let chunks: ChunkWriter | undefined;
     let call: ChatCall | undefined;
     try {

@@ -1,7 +1,7 @@
 /** POST /reports: accept a long job, answer `202` with its id and where to poll. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { toApiError } from '../../core/errors';
-import { errorResponse, jsonResponse } from '../../core/http';
+import { errorResponse, jsonResponse, withResponseHeaders } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { createLogger } from '../../core/observability';
 import { parseSubmitReportRequest, statusUrlOf } from '../../core/reports/api';
@@ -10,7 +10,7 @@ import { checkReportCallbackUrl, reportQueue, reportRepository, reportsConfig } 
 
 const logger = createLogger();
 
-export const handler = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
   logger.addContext(context);
   try {
     const request = parseSubmitReportRequest(event);
@@ -34,3 +34,5 @@ export const handler = async (event: APIGatewayProxyEvent, context: Context): Pr
     return errorResponse(apiErr);
   }
 };
+
+export const handler = withResponseHeaders(serve);
