@@ -108,7 +108,8 @@ export function preflightMethods(methods: readonly string[]): string[] {
 
 /**
  * Headers of a preflight answer (`204`, no body) for a resource whose routes take `methods`. A disallowed origin gets
- * no `Access-Control-Allow-Origin`, so the browser refuses the call it asked about.
+ * no CORS header at all, so the browser refuses the call it asked about. (API Gateway's mock preflight, whose headers
+ * are constants, answers it with the first configured origin instead, which the browser refuses just the same.)
  */
 export function preflightHeaders(
   origin: string | undefined,
@@ -116,12 +117,14 @@ export function preflightHeaders(
   methods: readonly string[],
 ): Record<string, string> {
   const allowed = allowedOrigin(origin, settings.allowOrigins);
+  const vary: Record<string, string> = allowsAnyOrigin(settings.allowOrigins) ? {} : { vary: 'Origin' };
+  if (allowed === undefined) return vary;
   return {
-    ...(allowed === undefined ? {} : { 'access-control-allow-origin': allowed }),
+    'access-control-allow-origin': allowed,
     'access-control-allow-methods': preflightMethods(methods).join(','),
     'access-control-allow-headers': CORS_ALLOW_HEADERS.join(','),
     'access-control-max-age': String(settings.maxAgeSeconds),
-    ...(allowsAnyOrigin(settings.allowOrigins) ? {} : { vary: 'Origin' }),
+    ...vary,
   };
 }
 

@@ -152,6 +152,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       // The deployed stage URL ends in `/v1`, which OpenAI clients take as their base URL; locally the same routes
       // answer both at `/` and under `/v1/`, as the stage.
       stagePrefix: OPENAI_BASE_PATH,
+      // Preflights and the CORS headers of the gateway's own answers, as the stack configures API Gateway's.
+      cors: config.api.cors,
       extraRoutes: [
         simulatorControl(simulator),
         keysRoute({

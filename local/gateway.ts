@@ -18,6 +18,11 @@
  *   shape and never with a reset or a 5xx: an unparsable request target or request line, malformed headers (400),
  *   headers over API Gateway's 10,240-byte quota (431), oversized chunk extensions (413), an unmet `Expect` (417), and a
  *   request that does not arrive in time (408, see {@link GatewayTimeouts}).
+ * - The headers of every answer (`config/headers.ts`): the gateway's own answers (its errors, the extra routes) carry
+ *   `x-request-id` and, with {@link LocalGatewayOptions.cors}, CORS headers, as the stack's gateway responses do; a
+ *   function's answer carries what the function sent, as on AWS, where a proxy integration's headers pass through.
+ *   With CORS on, an `OPTIONS` request to a route's path is a preflight, answered without a key and without invoking
+ *   the function, as the stack's mock `OPTIONS` methods answer it; so is one to a local-only `/_local/` path.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -30,6 +35,13 @@ import type {
   APIGatewayRequestAuthorizerEvent,
 } from 'aws-lambda';
 import { AUTHORIZER_RESULT_TTL_SECONDS, OPENAI_INVALID_API_KEY } from '../config/auth';
+import {
+  type CorsSettings,
+  corsEnabled,
+  corsResponseHeaders,
+  preflightHeaders,
+  REQUEST_ID_HEADER,
+} from '../config/headers';
 import { matchPath, ROUTES, type FunctionName, type RouteDefinition } from '../config/routes';
 import { headerOf } from '../lambda/core/http';
 import type { UsagePlans } from './api-keys';
@@ -71,6 +83,9 @@ export const DEFAULT_GATEWAY_TIMEOUTS: Required<GatewayTimeouts> = {
   bodyIdleMs: 10_000,
 };
 
+/** The methods a preflight to a local-only `/_local/` path allows: those endpoints take GET and POST. */
+const LOCAL_ROUTE_METHODS: readonly string[] = ['GET', 'POST'];
+
 /** How long a rejected connection may linger half-closed so the client can read the answer before it is destroyed. */
 const REJECT_LINGER_MS = 1_000;
 
@@ -105,6 +120,8 @@ export interface LocalGatewayOptions {
   readonly timeouts?: GatewayTimeouts;
   /** The authorizer's result cache, as the stack configures it. @default the stack's (`config/auth.ts`) */
   readonly authorizerCache?: AuthorizerCacheSettings;
+  /** CORS, as `api.cors` configures the stack. @default off (no origin allowed) */
+  readonly cors?: CorsSettings;
 }
 
 /**
@@ -175,7 +192,7 @@ export class LocalGateway {
       reject(socket, 400, 'Bad Request: CONNECT is not supported'),
     );
     server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) =>
-      send(res, 417, { message: 'Expectation Failed' }),
+      send(res, 417, { message: 'Expectation Failed' }, { [REQUEST_ID_HEADER]: randomUUID() }),
     );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -195,10 +212,12 @@ export class LocalGateway {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const work = this.serve(req, res).catch((err) => {
+    const requestId = randomUUID();
+    const own = this.ownHeaders(req, requestId);
+    const work = this.serve(req, res, requestId, own).catch((err) => {
       this.options.onGatewayError?.(err);
       if (res.destroyed || res.writableEnded) return;
-      if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
+      if (!res.headersSent) send(res, 502, { message: 'Internal server error' }, own);
       else res.destroy(err as Error);
     });
     this.inFlight.add(work);
@@ -206,9 +225,34 @@ export class LocalGateway {
     this.inFlight.delete(work);
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = randomUUID();
+  /** The headers of the gateway's own answers: the request id, and CORS for the request's origin. */
+  private ownHeaders(req: IncomingMessage, requestId: string): Record<string, string> {
+    const origin = headerOf(req.headers as Record<string, string | undefined>, 'origin');
+    return { [REQUEST_ID_HEADER]: requestId, ...corsResponseHeaders(origin, this.options.cors?.allowOrigins ?? []) };
+  }
+
+  /**
+   * The methods a preflight to `stagePath` allows, or undefined when it is not a preflight the gateway answers: those of
+   * the routes on the resource the path names (a literal segment wins over a `{parameter}`, as in API Gateway), or a
+   * local-only endpoint's.
+   */
+  private preflightMethodsAt(stagePath: string, path: string): readonly string[] | undefined {
+    const matching = (this.options.routes ?? ROUTES).filter((r) => matchPath(r.path, stagePath));
+    const parameters = (routePath: string) => routePath.split('/').filter((p) => p.startsWith('{')).length;
+    const resource = matching.map((r) => r.path).sort((a, b) => parameters(a) - parameters(b))[0];
+    if (resource !== undefined) return matching.filter((r) => r.path === resource).map((r) => r.method);
+    return path.startsWith('/_local/') ? LOCAL_ROUTE_METHODS : undefined;
+  }
+
+  private async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    own: Record<string, string>,
+  ): Promise<void> {
     res.setHeader('x-amzn-requestid', requestId);
+    // Every answer of the gateway itself carries them; a function's answer carries its own (removed below).
+    for (const [name, value] of Object.entries(own)) res.setHeader(name, value);
     const read = await readBody(req, this.timeouts.bodyIdleMs);
     if (read.outcome === 'aborted') return void res.destroy();
     if (read.outcome === 'idle') {
@@ -228,14 +272,23 @@ export class LocalGateway {
     if (req.httpVersion === '1.1' && req.headers.host === undefined)
       return send(res, 400, { message: 'Bad Request: missing Host header' });
 
-    for (const extra of this.options.extraRoutes ?? []) {
-      if (await extra(req, res, body)) return;
-    }
-
     const method = (req.method ?? 'GET').toUpperCase();
     const prefix = this.options.stagePrefix;
     const stagePath =
       prefix && url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : url.pathname;
+    const cors = this.options.cors;
+    if (method === 'OPTIONS' && cors && corsEnabled(cors.allowOrigins)) {
+      const methods = this.preflightMethodsAt(stagePath, url.pathname);
+      if (methods) {
+        const origin = headerOf(req.headers as Record<string, string | undefined>, 'origin');
+        res.writeHead(204, preflightHeaders(origin, cors, methods));
+        return void res.end();
+      }
+    }
+
+    for (const extra of this.options.extraRoutes ?? []) {
+      if (await extra(req, res, body)) return;
+    }
     let route: RouteDefinition | undefined;
     let pathParameters: Record<string, string> | undefined;
     for (const candidate of this.options.routes ?? ROUTES) {
@@ -266,14 +319,15 @@ export class LocalGateway {
     event.requestContext.authorizer = authorized.context;
     event.requestContext.identity.apiKey = admission.apiKey!.key;
     event.requestContext.identity.apiKeyId = admission.apiKey!.apiKeyId;
+    for (const name of Object.keys(own)) res.removeHeader(name);
     const handler = await this.options.loadHandler(route.functionName);
     const context = createContext(route.functionName, this.options.timeoutMs(route));
     if (route.transferMode === 'STREAM') {
       if (!isStreamingHandler(handler))
         throw new Error(`${route.functionName} is not wrapped in awslambda.streamifyResponse`);
-      await this.stream(handler, event, context, res, route);
+      await this.stream(handler, event, context, res, route, own);
     } else {
-      await this.buffered(handler as BufferedHandler, event, context, res, route);
+      await this.buffered(handler as BufferedHandler, event, context, res, route, own);
     }
   }
 
@@ -315,6 +369,7 @@ export class LocalGateway {
     context: ReturnType<typeof createContext>,
     res: ServerResponse,
     route: RouteDefinition,
+    own: Record<string, string>,
   ): Promise<void> {
     let result: APIGatewayProxyResult;
     try {
@@ -326,10 +381,11 @@ export class LocalGateway {
       this.options.onHandlerError?.(err, route);
       // What API Gateway answers when the integration fails or times out.
       return err instanceof IntegrationTimeout
-        ? send(res, 504, { message: 'Endpoint request timed out' })
-        : send(res, 502, { message: 'Internal server error' });
+        ? send(res, 504, { message: 'Endpoint request timed out' }, own)
+        : send(res, 502, { message: 'Internal server error' }, own);
     }
-    if (!result || typeof result.statusCode !== 'number') return send(res, 502, { message: 'Internal server error' });
+    if (!result || typeof result.statusCode !== 'number')
+      return send(res, 502, { message: 'Internal server error' }, own);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
     for (const [k, v] of Object.entries(result.multiValueHeaders ?? {})) headers[k] = v.map(String);
@@ -345,6 +401,7 @@ export class LocalGateway {
     context: ReturnType<typeof createContext>,
     res: ServerResponse,
     route: RouteDefinition,
+    own: Record<string, string>,
   ): Promise<void> {
     const { responseStream, done } = invokeStreaming(handler, event, context);
     const clientGone = () => {
@@ -363,7 +420,7 @@ export class LocalGateway {
     if (responseStream.readableEnded || responseStream.destroyed) await failed;
     if (handlerFailed && first.prelude.statusCode === undefined && first.rest.length === 0) {
       clearTimeout(timer);
-      if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
+      if (!res.headersSent) send(res, 502, { message: 'Internal server error' }, own);
       return;
     }
     const { prelude, rest } = first;
@@ -398,8 +455,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
 
@@ -416,7 +473,10 @@ function resolveTimeouts(timeouts: GatewayTimeouts = {}): Required<GatewayTimeou
 /** Sockets answered by {@link reject}, which only wait for the client to read the answer. */
 const rejected = new WeakSet<Duplex>();
 
-/** Answers on a socket Node's parser gave up on (no `ServerResponse` exists), then closes it. */
+/**
+ * Answers on a socket Node's parser gave up on (no `ServerResponse` exists), then closes it. Without a parsed request
+ * there is no `Origin` to answer CORS for; browsers never send what the parser refuses.
+ */
 function reject(socket: Duplex, status: number, message: string): void {
   if (!socket.writable) {
     socket.destroy();
@@ -426,6 +486,7 @@ function reject(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+      `${REQUEST_ID_HEADER}: ${randomUUID()}\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
   // Half-closed until the client has read the answer and closed its side, or until it lingers too long.
