@@ -83,7 +83,7 @@ describe('keys create stack outputs', () => {
 
 describe('keys create issuing on a stack (fake clients, no AWS)', () => {
   function fakeClients(failOn?: string) {
-    const calls: { name: string; input: any }[] = [];
+    const calls: { name: string; input: unknown }[] = [];
     const client = {
       send: async (command: { constructor: { name: string }; input: unknown }) => {
         const name = command.constructor.name;
