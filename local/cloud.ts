@@ -27,6 +27,7 @@ import { createTable, startLocalDynamo } from './dynamodb';
 import { LocalGateway, type GatewayTimeouts } from './gateway';
 import { keysRoute } from './keys-route';
 import { installLambdaGlobals } from './lambda-runtime';
+import { openApiRoute } from './openapi-route';
 import { playgroundKey, playgroundRoute } from './playground-route';
 import { startLocalReports, type LocalReports } from './reports';
 import { Stoppers } from './stoppers';
@@ -156,6 +157,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       cors: config.api.cors,
       extraRoutes: [
         simulatorControl(simulator),
+        openApiRoute(),
         keysRoute({
           plans,
           adminToken,
