@@ -56,7 +56,8 @@ export function resolveApiTarget(flags: ApiTargetFlags, env: NodeJS.ProcessEnv, 
     }
     baseUrl = normalizeUrl(local.url, 'the local state file url', command);
   }
-  const apiKey = flags.key ?? env[KEY_ENV] ?? localKeyFor(baseUrl, local ?? readLocalState(env));
+  // An empty variable counts as unset, as shells leave them.
+  const apiKey = flags.key ?? (env[KEY_ENV] || undefined) ?? localKeyFor(baseUrl, local ?? readLocalState(env));
   if (apiKey === undefined) throw new UsageError(`--key is required (or set ${KEY_ENV})`, command);
   if (apiKey === '') throw new UsageError('--key is empty', command);
   return { baseUrl, apiKey, auth };
