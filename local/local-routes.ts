@@ -4,9 +4,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** The request's path, without the query. */
+/**
+ * The request's path as sent, without the query. Dot segments are not resolved (API Gateway does not resolve them
+ * either), so `/reports/..` is never taken for `/`.
+ */
 export function pathOf(req: IncomingMessage): string {
-  return new URL(req.url ?? '/', 'http://localhost').pathname;
+  // An absolute-form target (`GET http://host/path`) loses its scheme and authority.
+  const target = (req.url ?? '/').replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/';
+  const query = target.search(/[?#]/);
+  return query === -1 ? target : target.slice(0, query);
 }
 
 export function replyJson(res: ServerResponse, status: number, value: unknown): void {
