@@ -80,7 +80,7 @@ export class GenAiApiStack extends Stack {
     new CfnOutput(this, OUTPUT_API_ID, { value: this.api.restApi.restApiId, description: 'REST API id' });
     new CfnOutput(this, OUTPUT_USERS_TABLE_NAME, {
       value: this.tables.usersTable.tableName,
-      description: 'API key hash -> user and plan (written by scripts/create-api-key.ts)',
+      description: 'API key hash -> user and plan (written by genai keys create)',
     });
     new CfnOutput(this, OUTPUT_GUARD_TABLE_NAME, {
       value: this.tables.guardTable.tableName,

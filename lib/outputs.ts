@@ -1,7 +1,7 @@
 /**
  * Names of the stack outputs, shared by the stack (which writes them), the runbooks and dashboard text that point at
- * them, `scripts/create-api-key.ts` (which reads them with DescribeStacks) and the tests. Plain TypeScript, no
- * aws-cdk-lib, so the script stays light.
+ * them, `genai keys create` (cli/admin/, which reads them with DescribeStacks) and the tests. Plain TypeScript, no
+ * aws-cdk-lib, so the CLI stays light.
  */
 
 export const OUTPUT_API_URL = 'ApiUrl';

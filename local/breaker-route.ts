@@ -2,7 +2,7 @@
  * `GET /_local/breakers` (local only, never deployed): the shared circuit breaker of every configured model, read
  * fresh from the guard table through the same store the functions use (`lambda/aws/breaker-store.ts`), so the
  * playground can show a breaker trip, wait and probe while the simulator fails. The operator's equivalent on AWS is
- * `scripts/breaker-admin.ts status`.
+ * `genai breaker status`.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type AppConfig, configuredModels } from '../config/schema';

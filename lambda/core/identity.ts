@@ -5,7 +5,7 @@
  * users table says about its hash, and what API Gateway must answer when the key is missing or unknown.
  *
  * Keys are stored only as SHA-256 hashes: the users table is `keyHash → {userId, plan, apiKeyId}`, written when a key
- * is issued (`scripts/create-api-key.ts`). A leaked table does not leak usable keys.
+ * is issued (`genai keys create`, cli/admin/aws-keys.ts). A leaked table does not leak usable keys.
  */
 import { createHash } from 'node:crypto';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';

@@ -3,8 +3,8 @@
  * `config/tables.ts`, which the local cloud reads too.
  *
  * - Users: partition key `keyHash` (SHA-256 of the API key, hex; the key itself is never stored); item
- *   `{keyHash, apiKeyId, userId, plan, createdAt}`. Written once per key by `scripts/create-api-key.ts`; read by the
- *   API's authorizer.
+ *   `{keyHash, apiKeyId, userId, plan, createdAt}`. Written once per key by `genai keys create`
+ *   (cli/admin/aws-keys.ts); read by the API's authorizer.
  * - Guard: partition key `pk`; circuit-breaker state per model and per-user daily token counters. Every item carries
  *   `expiresAt` (epoch seconds), which DynamoDB TTL uses for cleanup only: expiry itself is compared inside the
  *   conditional writes, since TTL deletion can lag by days.

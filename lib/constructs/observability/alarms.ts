@@ -165,8 +165,8 @@ export function breakerOpenAlarm(factory: AlarmFactory, metrics: ApplicationMetr
     alarmDescription:
       `The circuit breaker of ${model} was open in the last 5 minutes: calls skip it and go to the fallbacks ` +
       '(or get 503 MODEL_UNAVAILABLE when none is left). The chat functions log the reason ("breaker transition"). Check ' +
-      'Bedrock health, quotas and model access; `scripts/breaker-admin.ts status` shows the state, and ' +
-      'force-close ends a forced open.',
+      'Bedrock health, quotas and model access; `npx genai breaker status --stack <name>` shows the state, and ' +
+      '`npx genai breaker close` ends a forced open.',
   });
 }
 
