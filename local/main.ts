@@ -21,6 +21,8 @@ async function main(): Promise<void> {
     console.log('Demo API keys (set LOCAL_API_KEYS=userId:plan:key,… to choose your own):');
     for (const k of cloud.keys) console.log(`  ${k.plan.padEnd(8)} user ${k.userId.padEnd(12)} x-api-key: ${k.key}`);
   }
+  console.log(`Playground: ${cloud.url}/ (stream vs sync side by side, reports, simulator faults and breakers)`);
+  console.log(`OpenAPI: ${cloud.url}/openapi.json`);
   console.log(`Bedrock simulator: POST ${cloud.url}/_local/model to change its behaviour`);
   const statePath = writeLocalState(localCloudState(cloud));
   console.log(`CLI: npx genai chat "Hello", npx genai --help (it finds this local cloud and its keys in ${statePath})`);

@@ -30,6 +30,15 @@ function offending(file: string, folders: string[], packages: string[] = []): st
   });
 }
 
+/** Imports of `file` that leave the `within` folders, or name a package not in `packages`. */
+function leaving(file: string, within: string[], packages: string[]): string[] {
+  return imports(file).filter((spec) => {
+    if (!spec.startsWith('.')) return !packages.some((p) => spec === p || spec.startsWith(`${p}/`));
+    const target = relative(ROOT, join(ROOT, file, '..', spec));
+    return !within.some((f) => target === f || target.startsWith(`${f}/`));
+  });
+}
+
 describe('import boundaries', () => {
   it.each(sources('lambda'))('%s imports neither the CDK app nor the local cloud', (file) => {
     expect(
@@ -67,5 +76,17 @@ describe('import boundaries', () => {
 
   it.each(sources('cli'))('%s (the genai CLI) runs without the CDK and without the tests', (file) => {
     expect(offending(file, ['test', 'lib/constructs'], ['aws-cdk-lib', 'constructs', 'cdk-nag'])).toEqual([]);
+  });
+
+  // The client is published on its own: nothing of the repository, and only its two declared dependencies (its own
+  // name appears in the examples of its doc comments).
+  it.each(sources('clients/typescript/src'))('%s (the typed client) stands alone', (file) => {
+    const packages = ['eventsource-parser', 'standardwebhooks', '@serverless-genai/client'];
+    expect(leaving(file, ['clients/typescript/src'], packages)).toEqual([]);
+  });
+
+  // The playground is a static site: it reaches the API through the typed client only, and no Node.js module.
+  it.each(sources('playground/src'))('%s (the playground) uses only the typed client', (file) => {
+    expect(leaving(file, ['playground/src', 'clients/typescript/src'], [])).toEqual([]);
   });
 });
