@@ -9,6 +9,9 @@ const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': tsJest },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // ES module sources name their relative imports as they are emitted (`./errors.js`, clients/typescript/src), which
+  // TypeScript, tsx and esbuild resolve to the `.ts` file: Jest is told the same.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
 };
 
 module.exports = {

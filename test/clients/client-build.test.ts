@@ -4,9 +4,19 @@
  * package's name, with declarations a `nodenext` TypeScript project resolves.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const ROOT = resolve(__dirname, '../..');
@@ -98,6 +108,23 @@ describe('browser bundle', () => {
   });
 });
 
+describe('sources', () => {
+  it('name every relative import by its emitted .js file, of a source that exists, as Node.js ES modules need', () => {
+    const src = join(PACKAGE, 'src');
+    const wrong: string[] = [];
+    for (const file of readdirSync(src).filter((name) => name.endsWith('.ts'))) {
+      const text = readFileSync(join(src, file), 'utf8');
+      for (const [, specifier] of text.matchAll(
+        /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]*)['"]/g,
+      )) {
+        const source = resolve(dirname(join(src, file)), specifier!.replace(/\.js$/, '.ts'));
+        if (!specifier!.endsWith('.js') || !existsSync(source)) wrong.push(`${file}: ${specifier}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
+
 describe('dist/ as a package', () => {
   it('builds ES modules and declarations that Node.js imports by name and a nodenext project type-checks', () => {
     // A project beside an installed copy of the package: node_modules/@serverless-genai/client, and its dependencies.
@@ -105,7 +132,14 @@ describe('dist/ as a package', () => {
     const installed = join(project, 'node_modules/@serverless-genai/client');
     mkdirSync(installed, { recursive: true });
     cpSync(join(PACKAGE, 'package.json'), join(installed, 'package.json'));
-    execFileSync(process.execPath, [join(PACKAGE, 'scripts/build.mjs'), join(installed, 'dist')], { encoding: 'utf8' });
+    // `npm run build:client`, into the installed copy.
+    const built = spawnSync(
+      process.execPath,
+      [TSC, '-p', join(PACKAGE, 'tsconfig.json'), '--outDir', join(installed, 'dist')],
+      { encoding: 'utf8', cwd: ROOT },
+    );
+    expect(built.stdout + built.stderr).toBe('');
+    expect(built.status).toBe(0);
     for (const dependency of ['eventsource-parser', 'standardwebhooks', '@stablelib/base64', 'fast-sha256']) {
       mkdirSync(join(project, 'node_modules', dependency, '..'), { recursive: true });
       symlinkSync(join(ROOT, 'node_modules', dependency), join(project, 'node_modules', dependency), 'dir');

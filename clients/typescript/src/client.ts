@@ -1,10 +1,10 @@
 /** The client: one object per base URL and API key. */
-import { abortReason, throwIfAborted } from './abort';
-import { GenAIError, invalidResponse } from './errors';
-import { Transport } from './http';
-import { ReportsApi } from './reports';
-import { sseMessages, toChatEvent } from './sse';
-import type { ChatRequest, ChatResponse, ChatStreamEvent, Feedback, ModelList } from './types';
+import { abortReason, throwIfAborted } from './abort.js';
+import { GenAIError, invalidResponse } from './errors.js';
+import { Transport } from './http.js';
+import { ReportsApi } from './reports.js';
+import { sseMessages, toChatEvent } from './sse.js';
+import type { ChatRequest, ChatResponse, ChatStreamEvent, Feedback, ModelList } from './types.js';
 
 export interface GenAIClientOptions {
   /**

@@ -1,6 +1,6 @@
 /** The one place requests are made: the base URL, the key, the headers, and how a failed request becomes an error. */
-import { abortReason } from './abort';
-import { errorFromResponse, invalidResponse, networkError } from './errors';
+import { abortReason } from './abort.js';
+import { errorFromResponse, invalidResponse, networkError } from './errors.js';
 
 export interface TransportOptions {
   baseUrl: string;

@@ -11,12 +11,12 @@
  *   if (event.type === 'delta') process.stdout.write(event.text);
  * }
  */
-export { type CallOptions, GenAIClient, type GenAIClientOptions } from './client';
-export { GenAIError, type GenAIErrorCode, type GenAIErrorOptions, parseRetryAfter } from './errors';
+export { type CallOptions, GenAIClient, type GenAIClientOptions } from './client.js';
+export { GenAIError, type GenAIErrorCode, type GenAIErrorOptions, parseRetryAfter } from './errors.js';
 export {
   type CreateReportOptions,
   FINISHED_REPORT_STATUSES,
   type ReportsApi,
   type WaitForReportOptions,
-} from './reports';
-export type * from './types';
+} from './reports.js';
+export type * from './types.js';

@@ -1,8 +1,8 @@
 /** Async reports: submit (`POST /reports`), read (`GET /reports/{id}`), and wait for the end by polling. */
-import { abortReason, sleep, throwIfAborted } from './abort';
-import { GenAIError, invalidResponse, parseRetryAfter } from './errors';
-import type { Transport } from './http';
-import type { Report, ReportAccepted, ReportStatus, SubmitReportRequest } from './types';
+import { abortReason, sleep, throwIfAborted } from './abort.js';
+import { GenAIError, invalidResponse, parseRetryAfter } from './errors.js';
+import type { Transport } from './http.js';
+import type { Report, ReportAccepted, ReportStatus, SubmitReportRequest } from './types.js';
 
 export interface CreateReportOptions {
   /**

@@ -3,8 +3,8 @@
  * chunks, CRLF, multi-line data); comments such as `: keep-alive` never reach the caller.
  */
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
-import { invalidResponse } from './errors';
-import type { ApiErrorDetail, ChatEndEvent, ChatStreamEvent } from './types';
+import { invalidResponse } from './errors.js';
+import type { ApiErrorDetail, ChatEndEvent, ChatStreamEvent } from './types.js';
 
 /**
  * Most characters one event may take before the stream is refused. The API's largest event (`end`) is a few hundred

@@ -13,7 +13,7 @@
  * });
  */
 import { Webhook } from 'standardwebhooks';
-import type { ReportWebhookEvent } from './types';
+import type { ReportWebhookEvent } from './types.js';
 
 /** Why a webhook was refused. */
 export type WebhookFailure =
@@ -129,4 +129,4 @@ function reportEvent(text: string): ReportWebhookEvent {
   return e as ReportWebhookEvent;
 }
 
-export type { ReportWebhookEvent } from './types';
+export type { ReportWebhookEvent } from './types.js';
