@@ -11,11 +11,10 @@
  * ({@link Feedback.recordRequestsOf}); the feedback function may only update them, under the owner condition. No
  * function reads or deletes them.
  *
- * Encryption: the AWS managed key (`aws/dynamodb`) by default, as the other tables (see guard-tables.ts for why); pass
- * `tableEncryptionKey` for a customer managed one.
+ * Encryption: the AWS managed key (`aws/dynamodb`) by default, as every table of the stack (see table.ts for why);
+ * pass `tableEncryptionKey` for a customer managed one.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { ENV } from '../../config/runtime';
@@ -23,33 +22,15 @@ import type { AppConfig } from '../../config/schema';
 import { TABLES } from '../../config/tables';
 import type { RouteHandlers } from './api';
 import { BaseFunction } from './base-function';
+import { DataTable, type DataTableOptions } from './table';
 
-export interface RequestsTableProps {
-  /**
-   * What happens to the table when it leaves the stack. It holds users' ratings and comments until TTL removes them.
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
-  /**
-   * Customer managed KMS key.
-   * @default - the AWS managed key for DynamoDB (`aws/dynamodb`)
-   */
-  readonly encryptionKey?: IKey;
-}
+/** Removal policy and key of the requests table; it holds users' ratings and comments, so it is retained by default. */
+export type RequestsTableProps = DataTableOptions;
 
 /** One item per answered request: owner, endpoint, serving model, rating; TTL on `expiresAt`. */
-export class RequestsTable extends Table {
+export class RequestsTable extends DataTable {
   constructor(scope: Construct, id: string, props: RequestsTableProps = {}) {
-    super(scope, id, {
-      partitionKey: { name: TABLES.requests.partitionKey, type: AttributeType.STRING },
-      timeToLiveAttribute: TABLES.requests.ttlAttribute,
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      ...(props.encryptionKey
-        ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey }
-        : { encryption: TableEncryption.AWS_MANAGED }),
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-    });
+    super(scope, id, { ...props, definition: TABLES.requests });
   }
 }
 

@@ -9,15 +9,14 @@
  *   `expiresAt` (epoch seconds), which DynamoDB TTL uses for cleanup only: expiry itself is compared inside the
  *   conditional writes, since TTL deletion can lag by days.
  *
- * Encryption: the AWS managed key (`aws/dynamodb`) by default. Unlike the AWS owned default it is visible in the
- * account and every use is in CloudTrail; unlike a customer managed key it costs nothing per month and needs no key
- * policy. Pass `encryptionKey` when the key must be revocable or shared under your own policy.
+ * Both are {@link DataTable}s (table.ts): on demand, point-in-time recovery, the AWS managed key unless
+ * `encryptionKey` is given.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { TABLES } from '../../config/tables';
+import { DataTable } from './table';
 
 export interface GuardTablesProps {
   /**
@@ -40,32 +39,22 @@ export interface GuardTablesProps {
 
 export class GuardTables extends Construct {
   /** API key id → `{userId, plan, createdAt}`. */
-  public readonly usersTable: Table;
+  public readonly usersTable: DataTable;
   /** Circuit-breaker state and token budget counters, TTL on `expiresAt`. */
-  public readonly guardTable: Table;
+  public readonly guardTable: DataTable;
 
   constructor(scope: Construct, id: string, props: GuardTablesProps = {}) {
     super(scope, id);
-    const encryption = props.encryptionKey
-      ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey }
-      : { encryption: TableEncryption.AWS_MANAGED };
-    const common = {
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      ...encryption,
-    };
-
-    this.usersTable = new Table(this, 'Users', {
-      ...common,
-      partitionKey: { name: TABLES.users.partitionKey, type: AttributeType.STRING },
-      removalPolicy: props.usersTableRemovalPolicy ?? RemovalPolicy.RETAIN,
+    const { encryptionKey } = props;
+    this.usersTable = new DataTable(this, 'Users', {
+      definition: TABLES.users,
+      removalPolicy: props.usersTableRemovalPolicy,
+      encryptionKey,
     });
-
-    this.guardTable = new Table(this, 'Guard', {
-      ...common,
-      partitionKey: { name: TABLES.guard.partitionKey, type: AttributeType.STRING },
-      timeToLiveAttribute: TABLES.guard.ttlAttribute,
+    this.guardTable = new DataTable(this, 'Guard', {
+      definition: TABLES.guard,
       removalPolicy: props.guardTableRemovalPolicy ?? RemovalPolicy.DESTROY,
+      encryptionKey,
     });
   }
 }

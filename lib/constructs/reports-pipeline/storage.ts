@@ -2,44 +2,24 @@
  * Where report jobs and results live: the reports table and the queues. Every queue is encrypted (SSE-SQS) and
  * refuses plain HTTP; the table is encrypted, on demand, with point-in-time recovery and TTL.
  */
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { REPORTS_TABLE } from '../../../config/reports';
+import { DataTable, type DataTableOptions } from '../table';
 
 /** How long dead-letter queues keep messages: SQS's maximum, so an operator has two weeks to look and redrive. */
 export const DLQ_RETENTION = Duration.days(14);
 
 const QUEUE_DEFAULTS = { encryption: QueueEncryption.SQS_MANAGED, enforceSSL: true };
 
-export interface ReportsTableProps {
-  /**
-   * What happens to the table when it leaves the stack. It holds users' results until TTL removes them.
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
-  /**
-   * Customer managed KMS key.
-   * @default - the AWS managed key for DynamoDB (`aws/dynamodb`)
-   */
-  readonly encryptionKey?: IKey;
-}
+/** Removal policy and key of the reports table; it holds users' results, so it is retained by default. */
+export type ReportsTableProps = DataTableOptions;
 
 /** Reports (`report#<id>`) and idempotency keys (`idem#<user>#<hash>`), TTL on `expiresAt` (`config/reports.ts`). */
-export class ReportsTable extends Table {
+export class ReportsTable extends DataTable {
   constructor(scope: Construct, id: string, props: ReportsTableProps = {}) {
-    super(scope, id, {
-      partitionKey: { name: REPORTS_TABLE.partitionKey, type: AttributeType.STRING },
-      timeToLiveAttribute: REPORTS_TABLE.ttlAttribute,
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      ...(props.encryptionKey
-        ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey }
-        : { encryption: TableEncryption.AWS_MANAGED }),
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-    });
+    super(scope, id, { ...props, definition: REPORTS_TABLE });
   }
 }
 
