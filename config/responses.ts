@@ -24,6 +24,9 @@ export const chatMetricsSchema = z
   })
   .describe('Timings of the model call.');
 
+/** The id a client quotes to rate the answer (`POST /feedback`). */
+const requestId = z.string().describe('Id of this request (also in the `x-request-id` header).');
+
 const servingModel = z
   .string()
   .describe(
@@ -89,7 +92,7 @@ export function gatewayMessageSchemaFor(message: z.ZodType<string> = z.string())
 /** `POST /chat`. */
 export const chatResponseSchema = z
   .object({
-    requestId: z.string().describe('Id of this request (also in the `x-request-id` header).'),
+    requestId,
     model: servingModel,
     text: z.string().describe('The whole answer.'),
     stopReason,
@@ -101,7 +104,7 @@ export const chatResponseSchema = z
 /** `POST /chat/stream`: the data of each named event, by event name. */
 export const streamStartEventSchema = z
   .object({
-    requestId: z.string().describe('Id of this request (also in the `x-request-id` header).'),
+    requestId,
     model: z.string().describe('The model that is called first; `end.model` names the one that served.'),
   })
   .describe('`event: start`: written before the model is called.');
