@@ -5,6 +5,8 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { ROUTES } from '../../config/routes';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { send } from '../helpers/http';
+import { ROOMY_PLAN, TRICKLE_PLAN } from '../helpers/local-cloud';
 
 const ALICE = 'alice-pro-key-00000000000000000';
 const BOB = 'bob-free-key-000000000000000000';
@@ -14,12 +16,7 @@ beforeAll(async () => {
   cloud = await startLocalCloud({
     quiet: true,
     apiKeys: `alice:pro:${ALICE},bob:free:${BOB}`,
-    config: {
-      plans: {
-        pro: { rateLimit: 10_000, burstLimit: 10_000, requestsPerDay: 1_000_000, tokensPerDay: 5_000_000 },
-        free: { rateLimit: 1, burstLimit: 3, requestsPerDay: 1_000, tokensPerDay: 100_000 },
-      },
-    },
+    config: { plans: { pro: ROOMY_PLAN, free: { ...TRICKLE_PLAN, burstLimit: 3 } } },
   });
 });
 
@@ -27,21 +24,8 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-type Headers = Readonly<Record<string, string | undefined>>;
-
-async function call(method: string, path: string, headers: Headers, body?: unknown) {
-  const res = await fetch(`${cloud.url}${path}`, {
-    method,
-    headers: Object.fromEntries(
-      Object.entries({ ...(body ? { 'content-type': 'application/json' } : {}), ...headers }).filter(
-        (e): e is [string, string] => e[1] !== undefined,
-      ),
-    ),
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
-}
+const call = (method: string, path: string, headers: Readonly<Record<string, string | undefined>>, body?: unknown) =>
+  send(cloud.url, method, path, { headers, body });
 
 describe('API keys', () => {
   it('accept Authorization: Bearer and x-api-key alike on the native routes', async () => {

@@ -3,10 +3,12 @@
  * route answered without a key, and CORS headers on every answer for an allowed origin (the functions' own, the
  * streams', the gateway's errors and its local-only routes); nothing for any other origin.
  */
-import { createParser } from 'eventsource-parser';
 import { CORS_ALLOW_HEADERS, preflightMethods } from '../../config/headers';
 import { ROUTES } from '../../config/routes';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { type HttpAnswer, send } from '../helpers/http';
+import { ROOMY_PLAN, TRICKLE_PLAN } from '../helpers/local-cloud';
+import { sseMessages } from '../helpers/sse';
 
 const ORIGIN = 'http://app.example.test:8080';
 const SECOND = 'https://second.example.test';
@@ -23,10 +25,7 @@ beforeAll(async () => {
     apiKeys: `alice:pro:${PRO},bob:free:${FREE}`,
     config: {
       api: { cors: { allowOrigins: [ORIGIN, SECOND], maxAgeSeconds: 300 } },
-      plans: {
-        pro: { rateLimit: 10_000, burstLimit: 10_000, requestsPerDay: 1_000_000, tokensPerDay: 5_000_000 },
-        free: { rateLimit: 1, burstLimit: 2, requestsPerDay: 1_000, tokensPerDay: 100_000 },
-      },
+      plans: { pro: ROOMY_PLAN, free: TRICKLE_PLAN },
     },
   });
 });
@@ -35,33 +34,20 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-}
-
-async function call(
+const call = (
   method: string,
   path: string,
   options: { origin?: string; key?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.origin) headers.origin = options.origin;
-  if (options.key) headers['x-api-key'] = options.key;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cloud.url}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+): Promise<HttpAnswer> =>
+  send(cloud.url, method, path, {
+    headers: { ...options.headers, origin: options.origin, 'x-api-key': options.key },
+    body: options.body,
   });
-  return { status: res.status, headers: res.headers, text: await res.text() };
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** An answer a page on `origin` may read: its origin allowed, the request id and Retry-After readable. */
-function expectAllowed(answer: Answer, origin: string): void {
+function expectAllowed(answer: HttpAnswer, origin: string): void {
   expect(answer.headers.get('access-control-allow-origin')).toBe(origin);
   expect(answer.headers.get('access-control-expose-headers')?.split(',')).toEqual(
     expect.arrayContaining(['x-request-id', 'retry-after', 'location']),
@@ -72,7 +58,7 @@ function expectAllowed(answer: Answer, origin: string): void {
 }
 
 /** An answer that lends a page on another origin nothing: no CORS header, and still its request id. */
-function expectRefused(answer: Answer): void {
+function expectRefused(answer: HttpAnswer): void {
   const cors = [...answer.headers.keys()].filter((h) => h.startsWith('access-control-'));
   expect(cors).toEqual([]);
   expect(answer.headers.get('vary')).toMatch(/\bOrigin\b/);
@@ -157,9 +143,7 @@ describe('answers to an allowed origin', () => {
     expect(stream.status).toBe(200);
     expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expectAllowed(stream, ORIGIN);
-    const events: string[] = [];
-    const parser = createParser({ onEvent: (e) => events.push(e.event ?? 'message') });
-    parser.feed(stream.text);
+    const events = sseMessages(stream.text).map((e) => e.event ?? 'message');
     expect(events[0]).toBe('start');
     expect(events.at(-1)).toBe('end');
     const bad = await call('POST', '/chat/stream', { origin: ORIGIN, key: PRO, body: { message: '' } });
@@ -222,7 +206,7 @@ describe('answers to an allowed origin', () => {
   });
 
   it('on a usage-plan 429, whose Retry-After-less body a page can still read', async () => {
-    let throttled: Answer | undefined;
+    let throttled: HttpAnswer | undefined;
     for (let i = 0; i < 10 && !throttled; i++) {
       const answer = await call('GET', '/v1/models', { origin: ORIGIN, key: FREE });
       if (answer.status === 429) throttled = answer;

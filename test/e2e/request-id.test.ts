@@ -4,8 +4,10 @@
  * errors and on the gateway's own; a client can quote it to rate the answer.
  */
 import { connect } from 'node:net';
-import { createParser } from 'eventsource-parser';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { type HttpAnswer, send } from '../helpers/http';
+import { ROOMY_PLAN, TRICKLE_PLAN } from '../helpers/local-cloud';
+import { sseMessages } from '../helpers/sse';
 
 const PRO = 'rid-pro-key-000000000000000000000';
 const FREE = 'rid-free-key-00000000000000000000';
@@ -18,12 +20,7 @@ beforeAll(async () => {
   cloud = await startLocalCloud({
     quiet: true,
     apiKeys: `carol:pro:${PRO},dave:free:${FREE}`,
-    config: {
-      plans: {
-        pro: { rateLimit: 10_000, burstLimit: 10_000, requestsPerDay: 1_000_000, tokensPerDay: 5_000_000 },
-        free: { rateLimit: 1, burstLimit: 2, requestsPerDay: 1_000, tokensPerDay: 100_000 },
-      },
-    },
+    config: { plans: { pro: ROOMY_PLAN, free: TRICKLE_PLAN } },
   });
 });
 
@@ -31,10 +28,7 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
+interface Answer extends HttpAnswer {
   /** The answer's `x-request-id`, checked to be a request id. */
   readonly id: string;
 }
@@ -43,30 +37,19 @@ interface Answer {
 const seen = new Set<string>();
 
 async function call(method: string, path: string, options: { key?: string; body?: unknown } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.key) headers.authorization = `Bearer ${options.key}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cloud.url}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  const answer = await send(cloud.url, method, path, {
+    headers: { authorization: options.key ? `Bearer ${options.key}` : undefined },
+    body: options.body,
   });
-  const text = await res.text();
-  const id = res.headers.get('x-request-id') ?? '';
+  const id = answer.headers.get('x-request-id') ?? '';
   expect(id).toMatch(UUID);
   // The same id API Gateway itself reports (and its access log records).
-  expect(res.headers.get('x-amzn-requestid')).toBe(id);
+  expect(answer.headers.get('x-amzn-requestid')).toBe(id);
   expect(seen.has(id)).toBe(false);
   seen.add(id);
   // CORS is off by default: no answer lends itself to another origin.
-  expect([...res.headers.keys()].filter((h) => h.startsWith('access-control-'))).toEqual([]);
-  return { status: res.status, headers: res.headers, text, id };
-}
-
-function events(text: string): { event: string; data: string }[] {
-  const out: { event: string; data: string }[] = [];
-  createParser({ onEvent: (e) => out.push({ event: e.event ?? 'message', data: e.data }) }).feed(text);
-  return out;
+  expect([...answer.headers.keys()].filter((h) => h.startsWith('access-control-'))).toEqual([]);
+  return { ...answer, id };
 }
 
 describe('x-request-id', () => {
@@ -79,7 +62,7 @@ describe('x-request-id', () => {
   it("is the requestId of the stream's start event", async () => {
     const answer = await call('POST', '/chat/stream', { key: PRO, body: { message: 'Hello' } });
     expect(answer.status).toBe(200);
-    const [start, ...rest] = events(answer.text);
+    const [start, ...rest] = sseMessages(answer.text);
     expect(start.event).toBe('start');
     expect(JSON.parse(start.data).requestId).toBe(answer.id);
     expect(rest.at(-1)?.event).toBe('end');
@@ -95,7 +78,7 @@ describe('x-request-id', () => {
       body: { model: MODEL, messages, stream: true },
     });
     expect(stream.status).toBe(200);
-    const chunks = events(stream.text)
+    const chunks = sseMessages(stream.text)
       .map((e) => e.data)
       .filter((d) => d !== '[DONE]');
     expect(chunks.length).toBeGreaterThan(1);

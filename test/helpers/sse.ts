@@ -3,7 +3,7 @@
  * event and comment arrived.
  */
 import { fetchEventSource, type EventSourceMessage } from '@microsoft/fetch-event-source';
-import { createParser } from 'eventsource-parser';
+import { createParser, type EventSourceMessage as ParsedMessage } from 'eventsource-parser';
 
 export interface ReceivedEvent {
   event: string;
@@ -75,6 +75,13 @@ export async function streamChat(baseUrl: string, options: StreamOptions): Promi
     if (!aborted) throw err;
   }
   return result;
+}
+
+/** The messages of a whole event-stream body, in order, as eventsource-parser reads them (`event` unset when unnamed). */
+export function sseMessages(text: string): ParsedMessage[] {
+  const messages: ParsedMessage[] = [];
+  createParser({ onEvent: (message) => void messages.push(message) }).feed(text);
+  return messages;
 }
 
 export async function postJson(
