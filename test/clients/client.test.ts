@@ -3,11 +3,11 @@
  * synchronous answer, models, Bearer keys, aborts that close the connection, the errors a caller can act on (bad key,
  * bad body, token budget, usage-plan throttle, open breaker, a model failing mid-stream), and feedback.
  */
-import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
-import { CircuitBreaker } from '../../lambda/core/breaker';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { type ChatStreamEvent, GenAIClient, GenAIError, type GenAIClientOptions } from '../../clients/typescript/src';
-import { documentClient, dynamoClient } from '../helpers/dynalite';
+import { cloudBreaker, ROOMY_PLAN, TINY_BUDGET_PLAN, TRICKLE_PLAN } from '../helpers/local-cloud';
 import { eventually } from '../helpers/sse';
 
 const KEY = 'alice-client-key-00000000000000';
@@ -16,7 +16,7 @@ const TINY_KEY = 'tina-client-key-000000000000000';
 const THROTTLED_KEY = 'theo-client-key-000000000000000';
 
 let cloud: LocalCloud;
-let db: ReturnType<typeof dynamoClient>;
+let db: DynamoDBClient;
 let breaker: CircuitBreaker;
 let models: string[];
 
@@ -29,19 +29,11 @@ beforeAll(async () => {
       // Keep-alive comments show up within a short test; breaker reads are never cached, so a forced state shows at once.
       chat: { keepAliveMs: 100 },
       breaker: { cacheMs: 0 },
-      plans: {
-        pro: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
-        tiny: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 300 },
-        trickle: { rateLimit: 1, burstLimit: 1, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
-      },
+      plans: { pro: ROOMY_PLAN, tiny: TINY_BUDGET_PLAN, trickle: TRICKLE_PLAN },
     },
   });
   models = [cloud.config.models.primary, ...cloud.config.models.fallbacks];
-  db = dynamoClient(cloud.dynamoEndpoint);
-  breaker = new CircuitBreaker({
-    store: new DynamoBreakerStore({ tableName: cloud.env.GUARD_TABLE_NAME, documentClient: documentClient(db) }),
-    settings: cloud.config.breaker,
-  });
+  ({ breaker, db } = cloudBreaker(cloud));
 });
 
 afterAll(async () => {

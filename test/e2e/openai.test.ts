@@ -4,10 +4,9 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import OpenAI from 'openai';
-import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
-import { CircuitBreaker } from '../../lambda/core/breaker';
+import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
-import { documentClient, dynamoClient } from '../helpers/dynalite';
+import { cloudBreaker, ROOMY_PLAN, TINY_BUDGET_PLAN } from '../helpers/local-cloud';
 import { postJson } from '../helpers/sse';
 
 const PRO = 'olga-pro-key-00000000000000000';
@@ -28,18 +27,11 @@ beforeAll(async () => {
       // These tests fail models on purpose; the breaker only opens when a test forces it.
       breaker: { minimumCalls: 100_000, cacheMs: 0 },
       models: { aliases: { fast: { model: 'us.anthropic.claude-3-5-haiku-20241022-v1:0' } } },
-      plans: {
-        pro: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
-        tiny: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 300 },
-      },
+      plans: { pro: ROOMY_PLAN, tiny: TINY_BUDGET_PLAN },
     },
   });
   [primary, fallback] = [cloud.config.models.primary, cloud.config.models.fallbacks[0] as string];
-  db = dynamoClient(cloud.dynamoEndpoint);
-  breaker = new CircuitBreaker({
-    store: new DynamoBreakerStore({ tableName: cloud.env.GUARD_TABLE_NAME, documentClient: documentClient(db) }),
-    settings: cloud.config.breaker,
-  });
+  ({ breaker, db } = cloudBreaker(cloud));
 });
 
 afterAll(async () => {

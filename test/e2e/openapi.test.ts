@@ -6,14 +6,15 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
-import { CircuitBreaker } from '../../lambda/core/breaker';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventSourceMessage } from 'eventsource-parser';
+import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { ROUTES, type RouteDefinition } from '../../config/routes';
 import { modelChain } from '../../config/schema';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { buildOpenApiDocument, type OpenApiDocument } from '../../openapi/document';
-import { documentClient, dynamoClient } from '../helpers/dynalite';
+import { send } from '../helpers/http';
+import { cloudBreaker, ROOMY_PLAN } from '../helpers/local-cloud';
 import {
   type ItemSchema,
   pointerSegment,
@@ -24,13 +25,12 @@ import {
   type SpecSchemas,
   specSchemas,
 } from '../helpers/openapi';
-import { eventually, postJson } from '../helpers/sse';
+import { eventually, postJson, sseMessages } from '../helpers/sse';
 
 const PRO = 'olga-pro-key-00000000000000000';
 const OTHER = 'omar-pro-key-00000000000000000';
 const TINY = 'tess-tiny-key-0000000000000000';
 const QUOTA = 'quin-quota-key-000000000000000';
-const PLAN = { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000 };
 
 let cloud: LocalCloud;
 let spec: OpenApiDocument;
@@ -47,10 +47,10 @@ beforeAll(async () => {
       // Failures here are on purpose; the breaker is opened and closed by hand.
       breaker: { minimumCalls: 100_000, cacheMs: 0 },
       plans: {
-        pro: { ...PLAN, tokensPerDay: 5_000_000 },
+        pro: ROOMY_PLAN,
         // A request for 1,000 tokens is more than the whole day's budget: 429 before any model call.
-        tiny: { ...PLAN, tokensPerDay: 100 },
-        quota: { ...PLAN, requestsPerDay: 1, tokensPerDay: 5_000_000 },
+        tiny: { ...ROOMY_PLAN, tokensPerDay: 100 },
+        quota: { ...ROOMY_PLAN, requestsPerDay: 1 },
       },
     },
   });
@@ -88,16 +88,15 @@ async function call(
   options: { key?: string; bearer?: string; body?: unknown; path?: string; headers?: Record<string, string> } = {},
 ): Promise<Checked> {
   const r = route(id);
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.key) headers['x-api-key'] = options.key;
-  if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${cloud.url}${options.path ?? r.path}`, {
-    method: r.method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  const { status, headers, text } = await send(cloud.url, r.method, options.path ?? r.path, {
+    headers: {
+      ...options.headers,
+      'x-api-key': options.key,
+      authorization: options.bearer ? `Bearer ${options.bearer}` : undefined,
+    },
+    body: options.body,
   });
-  return check(r, { status: res.status, headers: res.headers, text: await res.text() });
+  return check(r, { status, headers, text });
 }
 
 /** Holds an answer to the description; returns it with its parsed body or events. */
@@ -129,7 +128,7 @@ function check(r: RouteDefinition, answer: Answer): Checked {
     expect({ where, problems: schemas.problems(`${base}/schema`, json) }).toEqual({ where, problems: undefined });
     return { ...answer, json };
   }
-  const events = parseEvents(answer.text);
+  const events = sseMessages(answer.text);
   const itemPointer = (media['x-itemSchema'] as Ref).$ref.slice(1);
   for (const event of events) {
     const item: Record<string, string> = { data: event.data };
@@ -165,13 +164,6 @@ function dataFits(itemSchema: ItemSchema, item: Record<string, string>): boolean
     }
     return schemas.problems(data.contentSchema.$ref.slice(1), parsed) === undefined;
   });
-}
-
-function parseEvents(text: string): EventSourceMessage[] {
-  const events: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (e) => events.push(e) });
-  parser.feed(text);
-  return events;
 }
 
 const setModel = async (settings: Record<string, unknown>) => {
@@ -257,14 +249,10 @@ describe('native chat answers fit the description', () => {
 
 describe('answers while every breaker is open fit the description', () => {
   let breaker: CircuitBreaker;
-  let db: ReturnType<typeof dynamoClient>;
+  let db: DynamoDBClient;
 
   beforeAll(async () => {
-    db = dynamoClient(cloud.dynamoEndpoint);
-    breaker = new CircuitBreaker({
-      store: new DynamoBreakerStore({ tableName: cloud.env.GUARD_TABLE_NAME!, documentClient: documentClient(db) }),
-      settings: cloud.config.breaker,
-    });
+    ({ breaker, db } = cloudBreaker(cloud));
     for (const id of modelChain(cloud.config)) await breaker.forceOpen(id);
   });
 

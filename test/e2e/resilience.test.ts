@@ -3,10 +3,9 @@
  * TTFT timeout moving to the fallback; the token budget answering 429. No request gets a 500.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
-import { CircuitBreaker } from '../../lambda/core/breaker';
+import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { documentClient, dynamoClient } from '../helpers/dynalite';
+import { cloudBreaker, ROOMY_PLAN, TINY_BUDGET_PLAN } from '../helpers/local-cloud';
 import { eventually, postJson, streamChat } from '../helpers/sse';
 
 const KEY = 'erin-pro-key-00000000000000000';
@@ -32,18 +31,11 @@ beforeAll(async () => {
         probeLeaseSeconds: 5,
         cacheMs: 0,
       },
-      plans: {
-        pro: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
-        tiny: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 300 },
-      },
+      plans: { pro: ROOMY_PLAN, tiny: TINY_BUDGET_PLAN },
     },
   });
   [primary, fallback] = [cloud.config.models.primary, cloud.config.models.fallbacks[0]];
-  db = dynamoClient(cloud.dynamoEndpoint);
-  breaker = new CircuitBreaker({
-    store: new DynamoBreakerStore({ tableName: cloud.env.GUARD_TABLE_NAME, documentClient: documentClient(db) }),
-    settings: cloud.config.breaker,
-  });
+  ({ breaker, db } = cloudBreaker(cloud));
 });
 
 afterAll(async () => {

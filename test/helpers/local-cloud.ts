@@ -1,6 +1,6 @@
 /**
- * What the test files that start a local cloud (local/cloud.ts) give it: usage plans named by what a test does with
- * them.
+ * What the test files that start a local cloud (local/cloud.ts) give it and read from it: usage plans named by what a
+ * test does with them, and the circuit breaker its functions share.
  *
  * @example
  * ```ts
@@ -9,9 +9,16 @@
  *   apiKeys: `alice:pro:${KEY},tina:tiny:${TINY}`,
  *   config: { plans: { pro: ROOMY_PLAN, tiny: TINY_BUDGET_PLAN } },
  * });
+ * ({ breaker, db } = cloudBreaker(cloud));
  * ```
  */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ENV } from '../../config/runtime';
 import type { PlanConfig } from '../../config/schema';
+import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
+import { CircuitBreaker } from '../../lambda/core/breaker';
+import type { LocalCloud } from '../../local/cloud';
+import { documentClient, dynamoClient } from './dynalite';
 
 /** Never in a test's way: no throttle, no daily quota, tokens enough for a whole test file. */
 export const ROOMY_PLAN: PlanConfig = {
@@ -26,3 +33,20 @@ export const TINY_BUDGET_PLAN: PlanConfig = { ...ROOMY_PLAN, tokensPerDay: 300 }
 
 /** One request a second and no burst: a few calls in a row meet the usage plan's 429 (API Gateway's own). */
 export const TRICKLE_PLAN: PlanConfig = { ...ROOMY_PLAN, rateLimit: 1, burstLimit: 1 };
+
+export interface CloudBreaker {
+  /** The breaker on the cloud's guard table, with the cloud's breaker settings. */
+  readonly breaker: CircuitBreaker;
+  /** The DynamoDB client under it: destroy it once the test file is done. */
+  readonly db: DynamoDBClient;
+}
+
+/**
+ * The circuit breaker the cloud's functions share, read and forced as an operator would (`genai breaker`): a state
+ * forced here is what the next request sees (at once with `breaker.cacheMs: 0`).
+ */
+export function cloudBreaker(cloud: LocalCloud): CloudBreaker {
+  const db = dynamoClient(cloud.dynamoEndpoint);
+  const store = new DynamoBreakerStore({ tableName: cloud.env[ENV.guardTable], documentClient: documentClient(db) });
+  return { breaker: new CircuitBreaker({ store, settings: cloud.config.breaker }), db };
+}
