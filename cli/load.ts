@@ -4,9 +4,14 @@
  * reached, whichever comes first. Every call is bounded by its own timeout, so a run lasts at most the duration plus
  * one timeout. Failures are data: each call's HTTP status and error code are kept.
  */
-import { type ChatRequest, type GenAIClient, GenAIError } from '../clients/typescript/src';
+import {
+  type ChatRequest,
+  type ClientMetrics,
+  type GenAIClient,
+  GenAIError,
+  measureClientMetrics,
+} from '../clients/typescript/src';
 import { percentile } from '../bench/stats';
-import { type ClientMetrics, measure, round } from './measure';
 
 export type Mode = 'stream' | 'sync';
 export const MODES: readonly Mode[] = ['stream', 'sync'];
@@ -42,17 +47,24 @@ async function streamCall(client: GenAIClient, request: ChatRequest, signal: Abo
     else if (event.type === 'end') outputTokens = event.usage.outputTokens;
     else if (event.type === 'error') return { mode: 'stream', ok: false, status: 200, code: event.error.code };
   }
-  return { mode: 'stream', ok: true, metrics: measure(sentAt, firstTokenAt, performance.now(), outputTokens ?? 0) };
+  const metrics = measureClientMetrics({
+    sentAt,
+    firstTokenAt,
+    doneAt: performance.now(),
+    outputTokens: outputTokens ?? 0,
+  });
+  return { mode: 'stream', ok: true, metrics };
 }
 
 async function syncCall(client: GenAIClient, request: ChatRequest, signal: AbortSignal): Promise<Sample> {
   const sentAt = performance.now();
   const response = await client.chat(request, { signal });
-  return {
-    mode: 'sync',
-    ok: true,
-    metrics: measure(sentAt, undefined, performance.now(), response.usage.outputTokens),
-  };
+  const metrics = measureClientMetrics({
+    sentAt,
+    doneAt: performance.now(),
+    outputTokens: response.usage.outputTokens,
+  });
+  return { mode: 'sync', ok: true, metrics };
 }
 
 async function oneCall(client: GenAIClient, mode: Mode, options: LoadOptions): Promise<Sample> {
@@ -116,8 +128,9 @@ export interface ModeSummary extends Counts {
   readonly tokensPerSecond: Percentiles;
 }
 
+/** Nearest rank: one of the measured values, already rounded by `measureClientMetrics`. */
 function percentiles(values: readonly number[]): Percentiles {
-  const at = (p: number) => (values.length ? round(percentile(values, p)) : null);
+  const at = (p: number) => (values.length ? percentile(values, p) : null);
   return { p50: at(50), p99: at(99) };
 }
 

@@ -3,7 +3,7 @@
  * with the time waited so far (a log file or a pipe gets the status lines alone).
  */
 import type { Output } from './context';
-import { formatMs } from './measure';
+import { formatMs } from './format';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const FRAME_MS = 100;

@@ -9,7 +9,7 @@ import { API_OPTIONS, expectPositionals, intOption } from '../args';
 import { defineCommand } from '../command';
 import { CommandError, EXIT, UnreachableError, UsageError } from '../errors';
 import { type Counts, count, MODES, type ModeSummary, type Percentiles, runLoad, summarize } from '../load';
-import { formatMs, formatRate } from '../measure';
+import { formatMs, formatRate } from '../format';
 import { createClient, resolveApiTarget } from '../target';
 
 const OPTIONS = {

@@ -1,11 +1,16 @@
 /** `genai chat "<message>"`: one answer, streamed (or `--sync`), with the client-side TTFT, latency and tokens/s. */
-import type { ChatRequest, GenAIClient } from '../../clients/typescript/src';
+import {
+  type ChatRequest,
+  type ClientMetrics,
+  type GenAIClient,
+  measureClientMetrics,
+} from '../../clients/typescript/src';
 import { API_OPTIONS, expectPositionals, intOption } from '../args';
 import { defineCommand } from '../command';
 import type { CliContext } from '../context';
 import { EXIT, UsageError } from '../errors';
 import { printApiError } from '../failure';
-import { type ClientMetrics, formatMs, formatRate, measure } from '../measure';
+import { formatMs, formatRate } from '../format';
 import { createClient, resolveApiTarget } from '../target';
 
 const OPTIONS = {
@@ -61,7 +66,7 @@ async function readStdin(ctx: CliContext): Promise<string> {
 }
 
 async function streamed(client: GenAIClient, request: ChatRequest, ctx: CliContext, echo: boolean): Promise<Answer> {
-  const answer: Answer = { text: '', metrics: measure(0, undefined, 0, 0) };
+  const answer: Omit<Answer, 'metrics'> = { text: '' };
   const sentAt = performance.now();
   let firstTokenAt: number | undefined;
   try {
@@ -86,14 +91,21 @@ async function streamed(client: GenAIClient, request: ChatRequest, ctx: CliConte
     // Whatever ends the stream (an interrupt too), the text so far ends its line.
     if (echo && answer.text && !answer.text.endsWith('\n')) ctx.stdout.write('\n');
   }
-  answer.metrics = measure(sentAt, firstTokenAt, performance.now(), answer.usage?.outputTokens ?? 0);
-  return answer;
+  const outputTokens = answer.usage?.outputTokens ?? 0;
+  return {
+    ...answer,
+    metrics: measureClientMetrics({ sentAt, firstTokenAt, doneAt: performance.now(), outputTokens }),
+  };
 }
 
 async function buffered(client: GenAIClient, request: ChatRequest, ctx: CliContext, echo: boolean): Promise<Answer> {
   const sentAt = performance.now();
   const response = await client.chat(request, { signal: ctx.signal });
-  const metrics = measure(sentAt, undefined, performance.now(), response.usage.outputTokens);
+  const metrics = measureClientMetrics({
+    sentAt,
+    doneAt: performance.now(),
+    outputTokens: response.usage.outputTokens,
+  });
   if (echo) ctx.stdout.write(response.text.endsWith('\n') ? response.text : `${response.text}\n`);
   const { requestId, model, text, stopReason, usage, metrics: apiMetrics } = response;
   return { requestId, model, text, stopReason, usage, metrics, apiMetrics };

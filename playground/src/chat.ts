@@ -4,10 +4,16 @@
  * served it. Times are measured here, in the browser, from sending: what a person waits. Stop aborts both requests;
  * a finished answer can be rated (`POST /feedback`).
  */
-import type { ChatRequest, GenAIClient } from '../../clients/typescript/src';
+import {
+  type ChatRequest,
+  type ClientMetrics,
+  type GenAIClient,
+  measureClientMetrics,
+} from '../../clients/typescript/src';
 import type { ConnectionPanel } from './connection';
 import { ConnectionFieldError } from './connection';
-import { byId, formatMs, formatRate, isAbort, showError, within } from './dom';
+import { byId, isAbort, showError, within } from './dom';
+import { formatMs, formatRate } from './format';
 import { describeError, describeStreamError, statusOf } from './errors';
 
 /** How often the running clocks are redrawn. */
@@ -31,9 +37,10 @@ class Pane {
   private readonly feedback: HTMLElement;
   private readonly feedbackStatus: HTMLElement;
   private readonly ratingButtons: HTMLButtonElement[];
-  private startedAt = 0;
+  private sentAt = 0;
   private firstTokenAt?: number;
   private endedAt?: number;
+  /** Deltas received: the running count of output tokens until `end` tells the real one. */
   private deltas = 0;
   private rated?: { client: GenAIClient; requestId: string };
 
@@ -55,11 +62,11 @@ class Pane {
   }
 
   get running(): boolean {
-    return this.startedAt > 0 && this.endedAt === undefined;
+    return this.sentAt > 0 && this.endedAt === undefined;
   }
 
-  begin(startedAt: number): void {
-    this.startedAt = startedAt;
+  begin(sentAt: number): void {
+    this.sentAt = sentAt;
     this.firstTokenAt = undefined;
     this.endedAt = undefined;
     this.deltas = 0;
@@ -67,7 +74,6 @@ class Pane {
     this.answer.textContent = '';
     this.answer.setAttribute('aria-busy', 'true');
     this.model.textContent = '–';
-    this.rate.textContent = '–';
     showError(this.error, undefined);
     this.feedback.hidden = true;
     this.feedbackStatus.textContent = '';
@@ -76,7 +82,7 @@ class Pane {
       b.setAttribute('aria-pressed', 'false');
     }
     this.setStatus('Waiting for the first token…');
-    this.tick(startedAt);
+    this.tick(sentAt);
   }
 
   /** The model the call starts with (streaming `start`). */
@@ -84,15 +90,13 @@ class Pane {
     this.model.textContent = model;
   }
 
-  firstToken(at: number): void {
-    if (this.firstTokenAt !== undefined) return;
-    this.firstTokenAt = at;
-    this.ttft.textContent = formatMs(at - this.startedAt);
-    this.setStatus(`First token after ${formatMs(at - this.startedAt)}. Receiving…`);
-  }
-
+  /** A streamed delta, received at `at`. */
   append(text: string, at: number): void {
-    this.firstToken(at);
+    if (this.firstTokenAt === undefined) {
+      this.firstTokenAt = at;
+      const metrics = this.show(this.metricsAt(at));
+      this.setStatus(`First token after ${formatMs(metrics.ttftMs)}. Receiving…`);
+    }
     this.deltas += 1;
     this.answer.append(text);
   }
@@ -101,45 +105,60 @@ class Pane {
     this.answer.textContent = text;
   }
 
-  /** Redraws the running clocks: time to first token until it came, latency until the end. */
+  /**
+   * Redraws the running figures: time to first token until it came, latency until the end, and tokens/s over the
+   * deltas so far.
+   */
   tick(now: number): void {
-    if (!this.running) return;
-    if (this.firstTokenAt === undefined) this.ttft.textContent = formatMs(now - this.startedAt);
-    this.latency.textContent = formatMs(now - this.startedAt);
-    if (this.firstTokenAt !== undefined && this.deltas > 0)
-      this.rate.textContent = formatRate(this.deltas, now - this.startedAt);
+    if (this.running) this.show(this.metricsAt(now));
   }
 
   /** `expectedModel`: the model a call without a fallback would name; unset when unknown. */
   finish(result: Finished, at: number, expectedModel: string | undefined, client: GenAIClient): void {
-    this.firstToken(at);
     this.endedAt = at;
-    const total = at - this.startedAt;
-    this.latency.textContent = formatMs(total);
-    this.rate.textContent = formatRate(result.outputTokens, total);
+    // A synchronous answer (or a stream without a delta) arrives whole: no first token of its own, TTFT = latency.
+    const metrics = this.show(this.metricsAt(at, result.outputTokens));
     this.showModel(result.model, expectedModel);
     this.answer.setAttribute('aria-busy', 'false');
-    this.setStatus(`Done in ${formatMs(total)}: ${result.outputTokens} output tokens.`);
+    this.setStatus(`Done in ${formatMs(metrics.latencyMs)}: ${result.outputTokens} output tokens.`);
     this.rated = result.requestId ? { client, requestId: result.requestId } : undefined;
     this.feedback.hidden = !this.rated;
   }
 
   /** A failure: the partial answer stays, the error names its code. */
   fail(message: string, at: number): void {
-    this.endedAt = at;
-    this.latency.textContent = formatMs(at - this.startedAt);
-    if (this.firstTokenAt === undefined) this.ttft.textContent = '–';
-    this.answer.setAttribute('aria-busy', 'false');
+    const metrics = this.interrupted(at);
     showError(this.error, message);
-    this.setStatus(`Failed after ${formatMs(at - this.startedAt)}.`);
+    this.setStatus(`Failed after ${formatMs(metrics.latencyMs)}.`);
   }
 
   stopped(at: number): void {
+    const metrics = this.interrupted(at);
+    this.setStatus(`Stopped after ${formatMs(metrics.latencyMs)}.`);
+  }
+
+  /** Ends a call that did not finish: what arrived is measured, and without a first token there is no TTFT. */
+  private interrupted(at: number): ClientMetrics {
     this.endedAt = at;
-    this.latency.textContent = formatMs(at - this.startedAt);
+    const metrics = this.show(this.metricsAt(at));
     if (this.firstTokenAt === undefined) this.ttft.textContent = '–';
     this.answer.setAttribute('aria-busy', 'false');
-    this.setStatus(`Stopped after ${formatMs(at - this.startedAt)}.`);
+    return metrics;
+  }
+
+  /**
+   * The figures at `at`, as the CLI measures them (`measureClientMetrics`): `outputTokens` is the answer's count once
+   * it is known, and until then the deltas received.
+   */
+  private metricsAt(at: number, outputTokens = this.deltas): ClientMetrics {
+    return measureClientMetrics({ sentAt: this.sentAt, firstTokenAt: this.firstTokenAt, doneAt: at, outputTokens });
+  }
+
+  private show(metrics: ClientMetrics): ClientMetrics {
+    this.ttft.textContent = formatMs(metrics.ttftMs);
+    this.latency.textContent = formatMs(metrics.latencyMs);
+    this.rate.textContent = formatRate(metrics.tokensPerSecond);
+    return metrics;
   }
 
   /** The serving model, marked when it is not the one the call started with (or the primary): a fallback. */
@@ -229,9 +248,9 @@ export class ChatTab {
     this.send.disabled = true;
     this.stop.disabled = false;
 
-    const startedAt = performance.now();
-    this.stream.begin(startedAt);
-    this.sync.begin(startedAt);
+    const sentAt = performance.now();
+    this.stream.begin(sentAt);
+    this.sync.begin(sentAt);
     clearInterval(this.ticker);
     this.ticker = setInterval(() => {
       const now = performance.now();

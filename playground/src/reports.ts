@@ -5,7 +5,8 @@
  */
 import type { GenAIClient, Report } from '../../clients/typescript/src';
 import { ConnectionFieldError, type ConnectionPanel } from './connection';
-import { byId, formatClock, formatMs, isAbort, showError } from './dom';
+import { byId, isAbort, showError } from './dom';
+import { formatClock, formatMs } from './format';
 import { describeError } from './errors';
 import type { LocalTools, ReceivedWebhook } from './local-tools';
 

@@ -161,6 +161,45 @@ describe('chat tab', () => {
     expect(await sync.getByLabel('Synchronous answer').textContent()).toBe(streamed);
   });
 
+  test('tokens/s is the output tokens over the generation time, as genai chat measures it: live while the stream arrives, and at the end', async () => {
+    // A slow first token (1.5 s), then 20 tokens a second: the stream generates at about 20 tokens/s, while over the
+    // total latency (as the synchronous answer is measured, having no first token of its own) it is about half that.
+    cloud.simulator.configure({ mode: 'slow', ttftMs: 1_500, tokensPerSecond: 20 });
+    const page = await openPlayground();
+    await page.getByLabel('Max tokens').fill('30');
+    await send(page, 'Count the tokens');
+    const stream = pane(page, 'Streaming');
+    const sync = pane(page, 'Synchronous');
+
+    await expectText(stream.getByRole('status'), /First token after/);
+    await page.waitForTimeout(500);
+    // Mid-stream, the running figure counts the deltas since the first token: near 20, where the deltas over the time
+    // since sending would be under 6.
+    expect(await stream.getByRole('status').textContent()).toMatch(/Receiving/);
+    expect(Number(await metric(stream, 'rate').textContent())).toBeGreaterThan(14);
+
+    const shown = async (p: Locator) => {
+      const done = await expectText(p.getByRole('status'), /Done in .*: \d+ output tokens/);
+      return {
+        tokens: Number(/(\d+) output tokens/.exec(done)?.[1]),
+        ttft: shownMs((await metric(p, 'ttft').textContent()) ?? ''),
+        latency: shownMs((await metric(p, 'latency').textContent()) ?? ''),
+        rate: Number(await metric(p, 'rate').textContent()),
+      };
+    };
+    const [s, y] = [await shown(stream), await shown(sync)];
+    // The same answer both ways, at most the 30 tokens asked for.
+    expect(s.tokens).toBe(y.tokens);
+    expect(s.tokens).toBeGreaterThan(10);
+    expect(s.tokens).toBeLessThanOrEqual(30);
+    // The shown rates are the output tokens over first token → end (stream) and over the whole request (sync), within
+    // the rounding of the shown times.
+    expect(Math.abs(s.rate - (s.tokens * 1000) / (s.latency - s.ttft)) / s.rate).toBeLessThan(0.03);
+    expect(Math.abs(y.rate - (y.tokens * 1000) / y.latency) / y.rate).toBeLessThan(0.03);
+    expect(y.ttft).toBe(y.latency);
+    expect(s.rate).toBeGreaterThan(1.5 * y.rate);
+  });
+
   test('the thumbs record the rating on the answer’s request, for the key that asked', async () => {
     const page = await openPlayground();
     await send(page, 'Rate me');

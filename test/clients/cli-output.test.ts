@@ -1,26 +1,11 @@
 /**
- * The CLI's pure parts, without a server: how it measures an answer, how the bench counts and summarises calls, the
- * report progress line on a terminal and on a pipe, and where the command word is among the options.
+ * The CLI's pure parts, without a server: how the bench counts and summarises calls, the report progress line on a
+ * terminal and on a pipe, and where the command word is among the options. (What it measures of an answer is the
+ * typed client's, test/clients/client-metrics.test.ts.)
  */
 import { splitCommand } from '../../cli/args';
 import { count, type Sample, summarize } from '../../cli/load';
-import { measure } from '../../cli/measure';
 import { Progress } from '../../cli/progress';
-
-describe('measure', () => {
-  it('a stream: TTFT to the first token, tokens/s over the time from the first token to the end', () => {
-    expect(measure(1_000, 1_100, 1_600, 50)).toEqual({ ttftMs: 100, latencyMs: 600, tokensPerSecond: 100 });
-  });
-
-  it('a synchronous answer arrives whole: TTFT is the latency, tokens/s over the whole request', () => {
-    expect(measure(1_000, undefined, 1_500, 50)).toEqual({ ttftMs: 500, latencyMs: 500, tokensPerSecond: 100 });
-  });
-
-  it('tokens that all arrive at once are counted over the whole request; no tokens, no rate', () => {
-    expect(measure(0, 400, 400.2, 20).tokensPerSecond).toBe(50);
-    expect(measure(0, 100, 200, 0).tokensPerSecond).toBeNull();
-  });
-});
 
 describe('bench counts', () => {
   const ok = (mode: 'stream' | 'sync', ttftMs: number, latencyMs: number): Sample => ({

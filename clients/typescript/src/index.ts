@@ -13,6 +13,7 @@
  */
 export { type CallOptions, GenAIClient, type GenAIClientOptions } from './client.js';
 export { GenAIError, type GenAIErrorCode, type GenAIErrorOptions, parseRetryAfter } from './errors.js';
+export { type ClientMetrics, type ClientTimings, measureClientMetrics } from './metrics.js';
 export {
   type CreateReportOptions,
   FINISHED_REPORT_STATUSES,
