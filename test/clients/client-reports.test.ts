@@ -7,9 +7,10 @@ import { Webhook } from 'standardwebhooks';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { GenAIClient, GenAIError, type Report } from '../../clients/typescript/src';
 import { GenAIWebhookError, verifyWebhook, webhooks } from '../../clients/typescript/src/webhooks';
-import { type Receiver, startReceiver, waitFor } from '../helpers/reports';
+import { ROOMY_PLAN, TRICKLE_PLAN } from '../helpers/local-cloud';
+import { type Receiver, startReceiver, waitFor, webhookSigningSecret } from '../helpers/reports';
 
-const SECRET = 'whsec_' + Buffer.from('client-webhook-signing-secret-01').toString('base64');
+const SECRET = webhookSigningSecret('client-webhook-signing-secret-01');
 const KEY = 'alice-reports-key-000000000000';
 const OTHER_KEY = 'bob-reports-key-00000000000000';
 const TRICKLE_KEY = 'pat-reports-key-00000000000000';
@@ -28,10 +29,7 @@ beforeAll(async () => {
         // Polls are told to come back after 2 s: longer than the client's 1 s fallback and its 250 ms floor, so
         // honouring Retry-After shows, within a short test.
         reports: { pollAfterSeconds: 2 },
-        plans: {
-          pro: { rateLimit: 1000, burstLimit: 1000, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
-          trickle: { rateLimit: 1, burstLimit: 1, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
-        },
+        plans: { pro: ROOMY_PLAN, trickle: TRICKLE_PLAN },
       },
     }),
     startReceiver('/reports-hook'),

@@ -4,11 +4,18 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { reportsApi, startReceiver, waitFor, waitForReport, type Receiver } from '../helpers/reports';
+import {
+  reportsApi,
+  startReceiver,
+  waitFor,
+  waitForReport,
+  webhookSigningSecret,
+  type Receiver,
+} from '../helpers/reports';
 
 jest.setTimeout(60_000);
 
-const SECRET = 'whsec_' + Buffer.from('reports-failures-signing-secret-7').toString('base64');
+const SECRET = webhookSigningSecret('reports-failures-signing-secret-7');
 const KEY = 'alice-failures-key-00000000000';
 
 let cloud: LocalCloud;

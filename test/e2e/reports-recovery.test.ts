@@ -9,11 +9,18 @@ import { Webhook } from 'standardwebhooks';
 import { ENV } from '../../config/runtime';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { documentClient, dynamoClient } from '../helpers/dynalite';
-import { reportsApi, startReceiver, waitFor, waitForReport, type Receiver } from '../helpers/reports';
+import {
+  reportsApi,
+  startReceiver,
+  waitFor,
+  waitForReport,
+  webhookSigningSecret,
+  type Receiver,
+} from '../helpers/reports';
 
 jest.setTimeout(60_000);
 
-const SECRET = 'whsec_' + Buffer.from('reports-recovery-signing-secret-42').toString('base64');
+const SECRET = webhookSigningSecret('reports-recovery-signing-secret-42');
 const KEY = 'alice-recovery-key-00000000000';
 
 let cloud: LocalCloud;

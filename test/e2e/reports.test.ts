@@ -10,11 +10,18 @@ import { REPORT_EVENT_SOURCE } from '../../config/reports';
 import { ENV } from '../../config/runtime';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { documentClient, dynamoClient } from '../helpers/dynalite';
-import { reportsApi, startReceiver, waitFor, waitForReport, type Receiver } from '../helpers/reports';
+import {
+  reportsApi,
+  startReceiver,
+  waitFor,
+  waitForReport,
+  webhookSigningSecret,
+  type Receiver,
+} from '../helpers/reports';
 
 jest.setTimeout(60_000);
 
-const SECRET = 'whsec_' + Buffer.from('reports-e2e-signing-secret-0123456789').toString('base64');
+const SECRET = webhookSigningSecret('reports-e2e-signing-secret-0123456789');
 const ALICE = 'alice-reports-key-000000000000';
 const BOB = 'bob-reports-key-00000000000000';
 const SUBSCRIBER_SECRET_NAME = 'audit-subscriber-key';

@@ -7,12 +7,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { httpSender } from '../../lambda/core/webhooks';
-import { reportsApi, waitFor, waitForReport } from '../helpers/reports';
+import { reportsApi, waitFor, waitForReport, webhookSigningSecret } from '../helpers/reports';
 import { TUNNELLED_INTERNAL_ADDRESSES } from '../helpers/ssrf-addresses';
 
 jest.setTimeout(60_000);
 
-const SECRET = 'whsec_' + Buffer.from('webhook-delivery-signing-secret-1').toString('base64');
+const SECRET = webhookSigningSecret('webhook-delivery-signing-secret-1');
 const KEY = 'alice-delivery-key-000000000000';
 /** Short, so a body that outlasts it does so within a fast test. */
 const DELIVERY_TIMEOUT_MS = 1_000;
