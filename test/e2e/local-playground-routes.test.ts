@@ -4,21 +4,23 @@
  * `/_local/breakers`. All local only; none of them is deployed.
  */
 import { request } from 'node:http';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Webhook } from 'standardwebhooks';
-import { ENV } from '../../config/runtime';
 import { configuredModels, modelChain } from '../../config/schema';
-import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
-import { CircuitBreaker } from '../../lambda/core/breaker';
+import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { documentClient, dynamoClient } from '../helpers/dynalite';
+import { cloudBreaker } from '../helpers/local-cloud';
+import { webhookSigningSecret } from '../helpers/reports';
 
 jest.setTimeout(60_000);
 
-const SECRET = 'whsec_' + Buffer.from('playground-routes-signing-secret-01').toString('base64');
+const SECRET = webhookSigningSecret('playground-routes-signing-secret-01');
 const FREE_KEY = 'free-playground-routes-key-000000';
 const PRO_KEY = 'pro-playground-routes-key-0000000';
 
 let cloud: LocalCloud;
+let breaker: CircuitBreaker;
+let db: DynamoDBClient;
 
 beforeAll(async () => {
   cloud = await startLocalCloud({
@@ -29,9 +31,11 @@ beforeAll(async () => {
     // Every origin may call the API; the page must still be readable by none.
     config: { api: { cors: { allowOrigins: ['*'] } } },
   });
+  ({ breaker, db } = cloudBreaker(cloud));
 });
 
 afterAll(async () => {
+  db?.destroy();
   await cloud?.stop();
 });
 
@@ -237,11 +241,6 @@ describe('GET /_local/breakers', () => {
     expect(initial.breakers.every((b) => b.state === 'CLOSED')).toBe(true);
 
     const [primary] = modelChain(cloud.config);
-    const store = new DynamoBreakerStore({
-      tableName: cloud.env[ENV.guardTable]!,
-      documentClient: documentClient(dynamoClient(cloud.dynamoEndpoint)),
-    });
-    const breaker = new CircuitBreaker({ store, settings: cloud.config.breaker });
     await breaker.forceOpen(primary!);
     const after = JSON.parse((await call('GET', '/_local/breakers')).body) as typeof initial;
     expect(after.breakers.find((b) => b.modelId === primary)).toMatchObject({ state: 'OPEN', forced: true });

@@ -4,11 +4,10 @@
  * reads the `BreakerState` gauge), exactly as one that chat traffic opens.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
-import { CircuitBreaker } from '../../lambda/core/breaker';
+import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { documentClient, dynamoClient } from '../helpers/dynalite';
-import { reportsApi, waitFor } from '../helpers/reports';
+import { cloudBreaker } from '../helpers/local-cloud';
+import { reportsApi, waitFor, webhookSigningSecret } from '../helpers/reports';
 
 jest.setTimeout(60_000);
 
@@ -16,6 +15,7 @@ const KEY = 'olga-observed-key-000000000000';
 
 let cloud: LocalCloud;
 let db: DynamoDBClient;
+let breaker: CircuitBreaker;
 const workerLines: string[] = [];
 
 beforeAll(async () => {
@@ -26,14 +26,14 @@ beforeAll(async () => {
       if (fn === 'report-worker') workerLines.push(line);
     },
     apiKeys: `olga:pro:${KEY}`,
-    webhookSecret: 'whsec_' + Buffer.from('reports-observability-secret-01').toString('base64'),
+    webhookSecret: webhookSigningSecret('reports-observability-secret-01'),
     config: {
       models: { fallbacks: [] },
       breaker: { minimumCalls: 2, windowSeconds: 30, openSeconds: 20, maxOpenSeconds: 20, cacheMs: 0 },
       chat: { retryRounds: 0 },
     },
   });
-  db = dynamoClient(cloud.dynamoEndpoint);
+  ({ breaker, db } = cloudBreaker(cloud));
 });
 
 afterAll(async () => {
@@ -56,10 +56,6 @@ const emfMetricNames = (blob: Record<string, any>): string[] =>
 
 test('a breaker opened by report traffic is logged and metered by the worker', async () => {
   const primary = cloud.config.models.primary;
-  const breaker = new CircuitBreaker({
-    store: new DynamoBreakerStore({ tableName: cloud.env.GUARD_TABLE_NAME, documentClient: documentClient(db) }),
-    settings: cloud.config.breaker,
-  });
   cloud.simulator.configure({ mode: 'error', ttftMs: 0 });
 
   const api = reportsApi(cloud.url, KEY);
