@@ -6,13 +6,13 @@
  *
  * The seed is printed; `FUZZ_SEED=<n> npx jest test/e2e/fuzz.test.ts` replays a run.
  */
-import { createParser } from 'eventsource-parser';
 import { ROUTES } from '../../config/routes';
 import { mulberry32 } from '../../local/bedrock-simulator';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { generateFuzzCases, jsonOf, rawRequest, type FuzzCase, type RawResponse } from '../helpers/fuzz';
+import { ROOMY_PLAN } from '../helpers/local-cloud';
 import { reportsApi, waitForReport } from '../helpers/reports';
-import { postJson, streamChat } from '../helpers/sse';
+import { postJson, sseMessages, streamChat } from '../helpers/sse';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
 const CASES = 2_000;
@@ -48,13 +48,12 @@ function isOpenAIError(json: unknown): boolean {
 let cloud: LocalCloud;
 
 beforeAll(async () => {
-  const limits = { rateLimit: 10_000, burstLimit: 10_000, requestsPerDay: 1_000_000, tokensPerDay: 50_000_000 };
   cloud = await startLocalCloud({
     quiet: true,
     apiKeys: `fuzz:pro:${KEY},fuzz-other:pro:${OTHER_KEY}`,
     // Requests that stall (a chunk shorter than announced) are answered in a second rather than ten.
     gatewayTimeouts: { headersMs: 2_000, requestMs: 5_000, bodyIdleMs: 1_000 },
-    config: { plans: { pro: limits } },
+    config: { plans: { pro: { ...ROOMY_PLAN, tokensPerDay: 50_000_000 } } },
   });
 });
 
@@ -95,8 +94,7 @@ function problemWith(c: FuzzCase, res: RawResponse): string | undefined {
   }
   if ((res.headers['content-type'] ?? '').startsWith('text/event-stream') && openai) {
     // OpenAI's stream: `data:` lines, ending with `[DONE]` or, after a failure, an error object (never both).
-    const data: string[] = [];
-    createParser({ onEvent: (e) => data.push(e.data) }).feed(res.body.toString('utf8'));
+    const data = sseMessages(res.body.toString('utf8')).map((e) => e.data);
     const last = data.at(-1);
     if (last === '[DONE]') return undefined;
     return last !== undefined && isOpenAIError(JSON.parse(last))
@@ -104,9 +102,7 @@ function problemWith(c: FuzzCase, res: RawResponse): string | undefined {
       : `an OpenAI stream that ended with ${last}`;
   }
   if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-    const events: string[] = [];
-    const parser = createParser({ onEvent: (e) => events.push(e.event ?? 'message') });
-    parser.feed(res.body.toString('utf8'));
+    const events = sseMessages(res.body.toString('utf8')).map((e) => e.event ?? 'message');
     const last = events.at(-1);
     return last === 'end' || last === 'error'
       ? undefined

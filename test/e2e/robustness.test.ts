@@ -10,6 +10,7 @@ import { mulberry32 } from '../../local/bedrock-simulator';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { dynamoClient } from '../helpers/dynalite';
 import { jsonOf, rawRequest, type RawResponse } from '../helpers/fuzz';
+import { ROOMY_PLAN } from '../helpers/local-cloud';
 import { streamChat } from '../helpers/sse';
 
 const KEY = 'rob-pro-key-000000000000000000';
@@ -24,7 +25,7 @@ beforeAll(async () => {
     apiKeys: `rob:pro:${KEY}`,
     gatewayTimeouts: TIMEOUTS,
     config: {
-      plans: { pro: { rateLimit: 10_000, burstLimit: 10_000, requestsPerDay: 1_000_000, tokensPerDay: 5_000_000 } },
+      plans: { pro: ROOMY_PLAN },
       chat: { keepAliveMs: KEEP_ALIVE_MS },
     },
   });
