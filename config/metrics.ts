@@ -61,6 +61,8 @@ export const METRICS = {
   feedback: spec('Feedback', 'Count', ['rating', 'model', 'endpoint']),
   // A request record (who may rate a request) that could not be written; the answer itself was not affected.
   requestRecordErrors: spec('RequestRecordErrors', 'Count'),
+  // One per stream resumed from the stream log (`GET /chat/stream/{requestId}` answered 200).
+  resumed: spec('Resumed', 'Count'),
 } as const satisfies Record<string, MetricSpec>;
 
 /** Values of the `BreakerState` gauge. */
