@@ -11,8 +11,7 @@ import {
   measureClientMetrics,
 } from '../../clients/typescript/src';
 import type { ConnectionPanel } from './connection';
-import { ConnectionFieldError } from './connection';
-import { byId, isAbort, showError, within } from './dom';
+import { byId, isAbort, onSubmit, showError, within } from './dom';
 import { formatMs, formatRate } from './format';
 import { describeError, describeStreamError, statusOf } from './errors';
 
@@ -25,8 +24,22 @@ interface Finished {
   readonly outputTokens: number;
 }
 
-/** One pane: its metrics, status line, answer, error and rating buttons. */
+/** What tells the two panes apart. */
+interface PaneWords {
+  /** Starts its status lines: `Streaming: Done in 1.24 s…`. */
+  readonly label: string;
+  /** The name of its first metric: what the person waits for before seeing anything. */
+  readonly ttftLabel: string;
+  /** The accessible name of its answer. */
+  readonly answerLabel: string;
+}
+
+/**
+ * One pane: its metrics, status line, answer, error and rating buttons, from the page's `#pane-body` template below
+ * the pane's heading.
+ */
 class Pane {
+  private readonly label: string;
   private readonly ttft: HTMLElement;
   private readonly latency: HTMLElement;
   private readonly rate: HTMLElement;
@@ -44,19 +57,21 @@ class Pane {
   private deltas = 0;
   private rated?: { client: GenAIClient; requestId: string };
 
-  constructor(
-    root: HTMLElement,
-    private readonly label: string,
-  ) {
-    this.ttft = within(root, '[data-metric="ttft"]', HTMLElement);
-    this.latency = within(root, '[data-metric="latency"]', HTMLElement);
-    this.rate = within(root, '[data-metric="rate"]', HTMLElement);
-    this.model = within(root, '[data-metric="model"]', HTMLElement);
-    this.status = within(root, '[data-role="status"]', HTMLElement);
-    this.answer = within(root, '[data-role="answer"]', HTMLElement);
-    this.error = within(root, '[data-role="error"]', HTMLElement);
-    this.feedback = within(root, '[data-role="feedback"]', HTMLElement);
-    this.feedbackStatus = within(root, '[data-role="feedback-status"]', HTMLElement);
+  constructor(root: HTMLElement, words: PaneWords) {
+    root.append(byId('pane-body', HTMLTemplateElement).content.cloneNode(true));
+    const part = (selector: string) => within(root, selector, HTMLElement);
+    this.label = words.label;
+    part('[data-role="ttft-label"]').textContent = words.ttftLabel;
+    this.ttft = part('[data-metric="ttft"]');
+    this.latency = part('[data-metric="latency"]');
+    this.rate = part('[data-metric="rate"]');
+    this.model = part('[data-metric="model"]');
+    this.status = part('[data-role="status"]');
+    this.answer = part('[data-role="answer"]');
+    this.answer.setAttribute('aria-label', words.answerLabel);
+    this.error = part('[data-role="error"]');
+    this.feedback = part('[data-role="feedback"]');
+    this.feedbackStatus = part('[data-role="feedback-status"]');
     this.ratingButtons = [...root.querySelectorAll<HTMLButtonElement>('button[data-rating]')];
     for (const button of this.ratingButtons) button.addEventListener('click', () => void this.submitRating(button));
   }
@@ -212,8 +227,16 @@ export class ChatTab {
   private readonly send = byId('chat-send', HTMLButtonElement);
   private readonly stop = byId('chat-stop', HTMLButtonElement);
   private readonly formError = byId('chat-form-error', HTMLParagraphElement);
-  private readonly stream = new Pane(byId('pane-stream', HTMLElement), 'Streaming');
-  private readonly sync = new Pane(byId('pane-sync', HTMLElement), 'Synchronous');
+  private readonly stream = new Pane(byId('pane-stream', HTMLElement), {
+    label: 'Streaming',
+    ttftLabel: 'Time to first token',
+    answerLabel: 'Streamed answer',
+  });
+  private readonly sync = new Pane(byId('pane-sync', HTMLElement), {
+    label: 'Synchronous',
+    ttftLabel: 'Time to answer',
+    answerLabel: 'Synchronous answer',
+  });
   private controller?: AbortController;
   private ticker?: ReturnType<typeof setInterval>;
 
@@ -222,25 +245,15 @@ export class ChatTab {
     /** Told when a run ends (the simulator tab refreshes the breakers). */
     private readonly onRunEnd: () => void = () => undefined,
   ) {
-    this.form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.run();
-    });
+    onSubmit(this.form, () => this.run());
     this.stop.addEventListener('click', () => this.controller?.abort());
   }
 
   private async run(): Promise<void> {
     const request = this.readRequest();
     if (!request) return;
-    let client: GenAIClient;
-    try {
-      client = this.connection.client();
-    } catch (err) {
-      if (!(err instanceof ConnectionFieldError)) throw err;
-      showError(this.formError, err.message);
-      err.field.focus();
-      return;
-    }
+    const client = this.connection.client((message) => showError(this.formError, message));
+    if (!client) return;
     showError(this.formError, undefined);
     this.controller?.abort();
     const controller = new AbortController();

@@ -4,7 +4,7 @@
  * Every request builds its client from the current values, so a change applies to the next request.
  */
 import { GenAIClient } from '../../clients/typescript/src';
-import { byId } from './dom';
+import { byId, onSubmit, showStatus } from './dom';
 import { describeError } from './errors';
 import { LocalTools } from './local-tools';
 import type { PageConfig } from './page-config';
@@ -12,17 +12,6 @@ import type { PageConfig } from './page-config';
 type AuthMode = 'x-api-key' | 'bearer';
 
 const STORAGE_PREFIX = 'genai-playground.';
-
-/** Thrown by {@link ConnectionPanel.client} when a field cannot be used; the message says which and why. */
-export class ConnectionFieldError extends Error {
-  constructor(
-    message: string,
-    readonly field: HTMLElement,
-  ) {
-    super(message);
-    this.name = 'ConnectionFieldError';
-  }
-}
 
 export interface ConnectionListener {
   /** The API URL changed: local tools found at it, or undefined. */
@@ -60,10 +49,7 @@ export class ConnectionPanel {
       this.keyToggle.textContent = show ? 'Hide' : 'Show';
       this.keyToggle.setAttribute('aria-pressed', String(show));
     });
-    byId('connection-form', HTMLFormElement).addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.check();
-    });
+    onSubmit(byId('connection-form', HTMLFormElement), () => this.check());
   }
 
   onChange(listener: ConnectionListener): void {
@@ -90,33 +76,28 @@ export class ConnectionPanel {
     return this.tools;
   }
 
-  /** A client for the current values. @throws ConnectionFieldError naming the field to fix */
-  client(): GenAIClient {
-    const baseUrl = this.apiUrl();
-    let url: URL;
-    try {
-      url = new URL(baseUrl);
-    } catch {
-      throw new ConnectionFieldError('Enter the API URL (an absolute http or https URL).', this.url);
+  /**
+   * A client for the current values. When a field cannot be used: undefined, after `explain` was told which field and
+   * why, and that field was focused.
+   */
+  client(explain: (message: string) => void): GenAIClient | undefined {
+    const problem = this.fieldProblem();
+    if (problem) {
+      explain(problem.message);
+      problem.field.focus();
+      return undefined;
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:')
-      throw new ConnectionFieldError('The API URL must start with https:// (or http:// locally).', this.url);
-    const apiKey = this.key.value.trim();
-    if (!apiKey) throw new ConnectionFieldError('Enter an API key.', this.key);
-    return new GenAIClient({ baseUrl, apiKey, auth: this.auth.value as AuthMode });
+    return new GenAIClient({
+      baseUrl: this.apiUrl(),
+      apiKey: this.key.value.trim(),
+      auth: this.auth.value as AuthMode,
+    });
   }
 
   /** Lists the models with the current values: proves the URL and the key, and learns the primary model. */
   async check(): Promise<void> {
-    let client: GenAIClient;
-    try {
-      client = this.client();
-    } catch (err) {
-      if (!(err instanceof ConnectionFieldError)) throw err;
-      this.setStatus(err.message, 'bad');
-      err.field.focus();
-      return;
-    }
+    const client = this.client((message) => this.setStatus(message, 'bad'));
+    if (!client) return;
     this.setStatus('Checking…');
     try {
       const models = await client.models();
@@ -127,6 +108,20 @@ export class ConnectionPanel {
       this.primary = undefined;
       this.setStatus(`Not connected: ${describeError(err)}`, 'bad');
     }
+  }
+
+  /** The first field that cannot be used, and why. */
+  private fieldProblem(): { readonly message: string; readonly field: HTMLElement } | undefined {
+    let url: URL;
+    try {
+      url = new URL(this.apiUrl());
+    } catch {
+      return { message: 'Enter the API URL (an absolute http or https URL).', field: this.url };
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      return { message: 'The API URL must start with https:// (or http:// locally).', field: this.url };
+    if (!this.key.value.trim()) return { message: 'Enter an API key.', field: this.key };
+    return undefined;
   }
 
   private async detectLocalTools(): Promise<void> {
@@ -140,9 +135,7 @@ export class ConnectionPanel {
   }
 
   private setStatus(text: string, tone?: 'ok' | 'bad'): void {
-    this.status.textContent = text;
-    this.status.classList.toggle('ok', tone === 'ok');
-    this.status.classList.toggle('bad', tone === 'bad');
+    showStatus(this.status, text, tone);
   }
 }
 

@@ -14,6 +14,21 @@ export function within<T extends Element>(root: ParentNode, selector: string, ty
   return el;
 }
 
+/** Runs `handler` when the form is submitted, instead of the browser's navigation. */
+export function onSubmit(form: HTMLFormElement, handler: () => unknown): void {
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void handler();
+  });
+}
+
+/** Writes a status line, marked good or bad (or neither) by its class. */
+export function showStatus(el: HTMLElement, text: string, tone?: 'ok' | 'bad'): void {
+  el.textContent = text;
+  el.classList.toggle('ok', tone === 'ok');
+  el.classList.toggle('bad', tone === 'bad');
+}
+
 /** Shows `message` in an error element, or hides it when there is none. */
 export function showError(el: HTMLElement, message: string | undefined): void {
   el.textContent = message ?? '';

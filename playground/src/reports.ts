@@ -3,9 +3,9 @@
  * `Retry-After`), with the time of each change, and show the result. With the local receiver as the callback, the
  * signed webhook is shown as it arrives, with whether its signature verified.
  */
-import type { GenAIClient, Report } from '../../clients/typescript/src';
-import { ConnectionFieldError, type ConnectionPanel } from './connection';
-import { byId, isAbort, showError } from './dom';
+import type { Report } from '../../clients/typescript/src';
+import type { ConnectionPanel } from './connection';
+import { byId, isAbort, onSubmit, showError } from './dom';
 import { formatClock, formatMs } from './format';
 import { describeError } from './errors';
 import type { LocalTools, ReceivedWebhook } from './local-tools';
@@ -37,10 +37,7 @@ export class ReportsTab {
   private typedCallback = '';
 
   constructor(private readonly connection: ConnectionPanel) {
-    this.form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.run();
-    });
+    onSubmit(this.form, () => this.run());
     this.useLocal.addEventListener('change', () => this.applyLocalReceiver());
   }
 
@@ -83,15 +80,8 @@ export class ReportsTab {
       this.callback.focus();
       return;
     }
-    let client: GenAIClient;
-    try {
-      client = this.connection.client();
-    } catch (err) {
-      if (!(err instanceof ConnectionFieldError)) throw err;
-      showError(this.formError, err.message);
-      err.field.focus();
-      return;
-    }
+    const client = this.connection.client((message) => showError(this.formError, message));
+    if (!client) return;
     showError(this.formError, undefined);
     this.watching?.abort();
     const controller = new AbortController();

@@ -2,7 +2,7 @@
  * The simulator tab (local cloud only): set the Bedrock simulator's fault mode for every model or one, and watch each
  * model's circuit breaker. Its tab exists only while {@link LocalTools} are found at the API URL.
  */
-import { byId } from './dom';
+import { byId, onSubmit, showStatus } from './dom';
 import {
   type BreakerView,
   type LocalTools,
@@ -35,10 +35,9 @@ export class SimulatorTab {
   private lastStates = new Map<string, BreakerView['state']>();
 
   constructor() {
-    this.form.addEventListener('submit', (event) => {
-      event.preventDefault();
+    onSubmit(this.form, () => {
       const settings = this.readSettings();
-      if (settings) void this.apply(settings);
+      return settings ? this.apply(settings) : undefined;
     });
     this.reset.addEventListener('click', () => void this.apply({ mode: 'normal' }));
   }
@@ -85,7 +84,7 @@ export class SimulatorTab {
       const raw = input.value.trim();
       const value = raw ? Number(raw) : undefined;
       if (value !== undefined && !(Number.isFinite(value) && valid(value))) {
-        this.say(rule, 'bad');
+        showStatus(this.status, rule, 'bad');
         input.focus();
         return undefined;
       }
@@ -107,18 +106,12 @@ export class SimulatorTab {
     try {
       const state = await tools.configure(settings);
       this.renderSettings(state);
-      this.say(`Applied: ${settings.mode} for ${settings.model ?? 'all models'}.`, 'ok');
+      showStatus(this.status, `Applied: ${settings.mode} for ${settings.model ?? 'all models'}.`, 'ok');
       void this.refresh();
     } catch (err) {
       const message = err instanceof LocalToolsError ? err.message : (err as Error).message;
-      this.say(`Not applied: ${message}`, 'bad');
+      showStatus(this.status, `Not applied: ${message}`, 'bad');
     }
-  }
-
-  private say(text: string, tone: 'ok' | 'bad'): void {
-    this.status.textContent = text;
-    this.status.classList.toggle('ok', tone === 'ok');
-    this.status.classList.toggle('bad', tone === 'bad');
   }
 
   private renderSettings(state: SimulatorState): void {

@@ -107,6 +107,46 @@ describe('the page the local cloud serves at /', () => {
     );
   });
 
+  test('each chat pane names its first metric and its answer', async () => {
+    const page = await openPlayground();
+    for (const [name, first, answer] of [
+      ['Streaming', 'Time to first token', 'Streamed answer'],
+      ['Synchronous', 'Time to answer', 'Synchronous answer'],
+    ] as const) {
+      const p = pane(page, name);
+      expect(await p.locator('dt').allTextContents()).toEqual([first, 'Total latency', 'Tokens/s', 'Model']);
+      expect(await p.getByRole('log', { name: answer }).count()).toBe(1);
+      expect(await p.getByRole('status').textContent()).toBe('Idle');
+    }
+  });
+
+  test('an empty key or an unusable API URL is named and focused, and no tab sends a request', async () => {
+    const page = await openPlayground();
+    const sent: string[] = [];
+    page.on('request', (r) => {
+      if (/\/(chat|reports)/.test(new URL(r.url()).pathname)) sent.push(r.url());
+    });
+    const focused = () => page.evaluate(() => document.activeElement?.id);
+
+    await page.getByLabel('API key', { exact: true }).fill('');
+    await send(page, 'Hello');
+    await expectText(page.locator('#chat-form-error'), /^Enter an API key\.$/);
+    expect(await focused()).toBe('api-key');
+    expect(await pane(page, 'Streaming').getByRole('status').textContent()).toBe('Idle');
+
+    await page.getByLabel('API key', { exact: true }).fill(ALICE);
+    await page.getByLabel('API URL').fill('ftp://127.0.0.1/');
+    await page.getByRole('button', { name: 'Check connection' }).click();
+    await expectText(page.locator('#connection-status'), /must start with https:\/\//);
+    expect(await focused()).toBe('api-url');
+
+    await page.getByRole('tab', { name: 'Reports' }).click();
+    await page.getByRole('button', { name: 'Submit report' }).click();
+    await expectText(page.locator('#report-form-error'), /must start with https:\/\//);
+    expect(await focused()).toBe('api-url');
+    expect(sent).toEqual([]);
+  });
+
   test('tabs follow the keyboard: arrows, Home and End move the selection and show its panel', async () => {
     const page = await openPlayground();
     const tab = (name: string) => page.getByRole('tab', { name });
