@@ -151,7 +151,7 @@ describe('dist/ as a package', () => {
       join(project, 'main.mjs'),
       `
 import { createServer } from 'node:http';
-import { GenAIClient, GenAIError } from '@serverless-genai/client';
+import { GenAIClient, GenAIError, measureClientMetrics } from '@serverless-genai/client';
 import { webhooks, GenAIWebhookError } from '@serverless-genai/client/webhooks';
 const server = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -162,13 +162,15 @@ const server = createServer((req, res) => {
   const types = [];
   for await (const event of client.chatStream({ message: 'hi' })) types.push(event.type);
   server.close();
-  console.log(JSON.stringify({ types, GenAIError: typeof GenAIError, verify: typeof webhooks.verify, GenAIWebhookError: typeof GenAIWebhookError }));
+  const metrics = measureClientMetrics({ sentAt: 0, firstTokenAt: 100, doneAt: 600, outputTokens: 50 });
+  console.log(JSON.stringify({ types, metrics, GenAIError: typeof GenAIError, verify: typeof webhooks.verify, GenAIWebhookError: typeof GenAIWebhookError }));
 });
 `,
     );
     const ran = JSON.parse(execFileSync(process.execPath, [join(project, 'main.mjs')], { encoding: 'utf8' }));
     expect(ran).toEqual({
       types: ['start', 'delta', 'end'],
+      metrics: { ttftMs: 100, latencyMs: 600, tokensPerSecond: 100 },
       GenAIError: 'function',
       verify: 'function',
       GenAIWebhookError: 'function',
@@ -178,7 +180,7 @@ const server = createServer((req, res) => {
     writeFileSync(
       join(project, 'check.ts'),
       `
-import { GenAIClient, GenAIError, type ChatStreamEvent, type Report } from '@serverless-genai/client';
+import { GenAIClient, GenAIError, measureClientMetrics, type ChatStreamEvent, type ClientMetrics, type Report } from '@serverless-genai/client';
 import { verifyWebhook, type ReportWebhookEvent } from '@serverless-genai/client/webhooks';
 export async function use(client: GenAIClient): Promise<number> {
   let n = 0;
@@ -194,7 +196,10 @@ export async function use(client: GenAIClient): Promise<number> {
   const hook: ReportWebhookEvent = verifyWebhook('whsec_x', '{}', {});
   // @ts-expect-error code is a string
   const code: number = new GenAIError('x', { status: 0, code: 'TIMEOUT', retryable: true }).code;
-  return n + status + code + hook.reportId.length;
+  const metrics: ClientMetrics = measureClientMetrics({ sentAt: 0, doneAt: 1, outputTokens: n });
+  // @ts-expect-error tokensPerSecond is null without output tokens
+  const rate: number = metrics.tokensPerSecond;
+  return n + status + code + rate + hook.reportId.length;
 }
 `,
     );
