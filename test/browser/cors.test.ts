@@ -3,45 +3,30 @@
  * `fetch` and a ReadableStream reader, reads the request id of the answer, and reads the gateway's own error; a page
  * on an origin the API does not allow is refused by the browser before its request is sent.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { launchChromium, type HeadlessChromium } from '../helpers/browser';
+import { serveBlankPage, type StaticSite } from '../helpers/static-site';
 
 jest.setTimeout(90_000);
 
 const KEY = 'cors-browser-key-00000000000000';
 
-let allowedSite: Server;
-let strangerSite: Server;
-let allowedOrigin: string;
-let strangerOrigin: string;
+let allowedSite: StaticSite;
+let strangerSite: StaticSite;
 let cloud: LocalCloud;
 let chromium: HeadlessChromium;
 let context: BrowserContext | undefined;
 
-/** A site with one empty page: the origin the test's scripts run on. */
-async function site(): Promise<{ server: Server; origin: string }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end('<!doctype html><html><head><title>client</title></head><body></body></html>');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-const close = (server: Server | undefined) => new Promise((resolve) => (server ? server.close(resolve) : resolve(0)));
-
 beforeAll(async () => {
-  ({ server: allowedSite, origin: allowedOrigin } = await site());
-  ({ server: strangerSite, origin: strangerOrigin } = await site());
+  // Two sites with one empty page each, whose origins the test's scripts run on: one allowed, one not.
+  [allowedSite, strangerSite] = await Promise.all([serveBlankPage(), serveBlankPage()]);
   [cloud, chromium] = await Promise.all([
     startLocalCloud({
       port: 0,
       quiet: true,
       apiKeys: `erin:pro:${KEY}`,
-      config: { api: { cors: { allowOrigins: [allowedOrigin] } } },
+      config: { api: { cors: { allowOrigins: [allowedSite.origin] } } },
     }),
     launchChromium(),
   ]);
@@ -52,12 +37,12 @@ afterAll(async () => {
   await context?.close();
   await chromium?.close();
   await cloud?.stop();
-  await Promise.all([close(allowedSite), close(strangerSite)]);
+  await Promise.all([allowedSite?.close(), strangerSite?.close()]);
 });
 
-async function pageOn(origin: string): Promise<Page> {
+async function pageOn(site: StaticSite): Promise<Page> {
   const page = await context!.newPage();
-  await page.goto(`${origin}/`);
+  await page.goto(`${site.origin}/`);
   return page;
 }
 
@@ -105,7 +90,7 @@ function streamFromPage(page: Page): Promise<StreamSeen> {
 
 describe('a page on an allowed origin', () => {
   it('streams an answer through CORS: start, deltas, end, and reads its request id', async () => {
-    const page = await pageOn(allowedOrigin);
+    const page = await pageOn(allowedSite);
     const seen = await streamFromPage(page);
     expect(seen.status).toBe(200);
     const names = seen.events.map((e) => e.event);
@@ -123,7 +108,7 @@ describe('a page on an allowed origin', () => {
   });
 
   it("reads the gateway's own error (a missing key) and its request id", async () => {
-    const page = await pageOn(allowedOrigin);
+    const page = await pageOn(allowedSite);
     const seen = await page.evaluate(async (api) => {
       const res = await fetch(`${api}/chat`, {
         method: 'POST',
@@ -139,7 +124,7 @@ describe('a page on an allowed origin', () => {
 
 describe('a page on an origin the API does not allow', () => {
   it('is refused by the browser, its request never sent', async () => {
-    const page = await pageOn(strangerOrigin);
+    const page = await pageOn(strangerSite);
     const callsBefore = cloud.simulator.stats.calls;
     const outcome = await page.evaluate(
       async ({ api, key }) => {

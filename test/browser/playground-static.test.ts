@@ -5,56 +5,33 @@
  * through the API's CORS (`api.cors.allowOrigins`).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { modelChain } from '../../config/schema';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { writePlayground, type WrittenPlayground } from '../../playground/build';
 import { launchChromium, type HeadlessChromium } from '../helpers/browser';
+import { serveDirectory, type StaticSite } from '../helpers/static-site';
 
 jest.setTimeout(90_000);
 
 const KEY = 'static-playground-key-000000000';
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-};
 
 let dir: string;
 let site: WrittenPlayground;
-let server: Server;
+let server: StaticSite;
 let siteOrigin: string;
 let cloud: LocalCloud;
 let chromium: HeadlessChromium;
 let context: BrowserContext | undefined;
 
-/** A static file server for `root`, as S3 or any web server would serve the build. */
-async function serveStatic(root: string): Promise<Server> {
-  const s = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const file = normalize(join(root, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(root)) return void res.writeHead(403).end();
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-    }
-  });
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  return s;
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'playground-static-'));
   site = await writePlayground(join(dir, 'site'));
-  server = await serveStatic(site.outDir);
-  siteOrigin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Served as S3 or any web server would serve the build.
+  server = await serveDirectory(site.outDir);
+  siteOrigin = server.origin;
   [cloud, chromium] = await Promise.all([
     startLocalCloud({
       port: 0,
@@ -70,7 +47,7 @@ afterAll(async () => {
   await context?.close();
   await chromium?.close();
   await cloud?.stop();
-  await new Promise((resolve) => server?.close(resolve));
+  await server?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
