@@ -141,6 +141,11 @@ export const reportsSchema = z
     idempotencyHours: z.number().int().positive().default(24),
     /** `Retry-After` sent while a report is not finished. */
     pollAfterSeconds: z.number().int().positive().default(5),
+    /**
+     * How often a running report's worker renews its lease check and learns of a cancel (`POST /reports/{id}/cancel`);
+     * a cancelled report stops within about this long plus the model's abort.
+     */
+    cancelCheckIntervalMs: z.number().int().min(100).max(1_000).default(1_000),
   })
   .strict();
 
@@ -151,6 +156,25 @@ export const feedbackSchema = z
      * when feedback is written, since TTL deletion can lag by days.
      */
     retentionDays: z.number().int().min(1).max(3650).default(30),
+  })
+  .strict();
+
+export const streamsSchema = z
+  .object({
+    /**
+     * Whether every `/chat/stream` answer is recorded in the stream log (config/tables.ts `streams`), so it can be
+     * cancelled on AWS and resumed. Off: no log writes, no resume, and cancel answers `404`.
+     */
+    enabled: z.boolean().default(true),
+    /** How long a stream can be resumed; after it, resume and cancel answer `410` for a day, then `404`. */
+    retentionMinutes: z.number().int().min(1).max(10080).default(60),
+    /**
+     * How often the writer flushes its batch and reads the cancel flag back (also with nothing new to write, as a
+     * heartbeat): at most 1000 so that a cancel is learnt within a second.
+     */
+    flushIntervalMs: z.number().int().min(50).max(1000).default(500),
+    /** A batch is flushed as soon as its events reach this many bytes (DynamoDB items hold at most 400 KB). */
+    maxBatchBytes: z.number().int().min(1024).max(262144).default(65536),
   })
   .strict();
 
@@ -275,6 +299,7 @@ export const appConfigSchema = z
     breaker: breakerSchema.default(breakerSchema.parse({})),
     reports: reportsSchema.default(reportsSchema.parse({})),
     feedback: feedbackSchema.default(feedbackSchema.parse({})),
+    streams: streamsSchema.default(streamsSchema.parse({})),
     webhooks: webhooksSchema.default(webhooksSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     api: apiSchema.default(apiSchema.parse({})),

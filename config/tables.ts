@@ -4,6 +4,8 @@
 export interface TableDefinition {
   /** Partition key attribute (string). */
   readonly partitionKey: string;
+  /** Sort key attribute (a number), for tables whose items are ordered within a partition. */
+  readonly sortKey?: string;
   /** TTL attribute (epoch seconds). TTL only cleans up; code compares expiry in its condition expressions. */
   readonly ttlAttribute?: string;
 }
@@ -20,4 +22,9 @@ export const TABLES = {
    * serving model, and later the user's feedback on it. Written once per request; kept `feedback.retentionDays`.
    */
   requests: { partitionKey: 'requestId', ttlAttribute: 'expiresAt' },
+  /**
+   * The stream log: per streamed answer (`requestId`), its head (`part` 0: owner, status, cancel flag, progress) and its
+   * batches of SSE events (`part` 1, 2, …). Kept `streams.retentionMinutes` plus a day (lambda/aws/stream-log-store.ts).
+   */
+  streams: { partitionKey: 'requestId', sortKey: 'part', ttlAttribute: 'expiresAt' },
 } as const satisfies Record<string, TableDefinition>;

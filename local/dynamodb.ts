@@ -43,8 +43,14 @@ export async function createTable(client: DynamoDBClient, name: string, table: T
   await client.send(
     new CreateTableCommand({
       TableName: name,
-      AttributeDefinitions: [{ AttributeName: table.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: table.partitionKey, KeyType: 'HASH' }],
+      AttributeDefinitions: [
+        { AttributeName: table.partitionKey, AttributeType: 'S' },
+        ...(table.sortKey ? [{ AttributeName: table.sortKey, AttributeType: 'N' as const }] : []),
+      ],
+      KeySchema: [
+        { AttributeName: table.partitionKey, KeyType: 'HASH' },
+        ...(table.sortKey ? [{ AttributeName: table.sortKey, KeyType: 'RANGE' as const }] : []),
+      ],
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );

@@ -137,3 +137,43 @@ export class IdempotencyKeyReusedError extends ApiError {
   readonly code = 'IDEMPOTENCY_KEY_REUSED';
   readonly retryable = false;
 }
+
+/**
+ * The owner cancelled the request (`POST /chat/stream/{requestId}/cancel`): the model call was stopped and the budget
+ * settled with the tokens used. Only ever reported in-band (SSE `error`, OpenAI's error chunk) or to a non-streaming
+ * OpenAI call still waiting, with 499 (the client's own request ended it, as nginx's "client closed request").
+ */
+export class CancelledError extends ApiError {
+  readonly status = 499;
+  readonly code = 'CANCELLED';
+  readonly retryable = false;
+}
+
+/** What a finished stream or report ended as, in an {@link AlreadyFinishedError}. */
+export type FinishedStatus = 'COMPLETED' | 'FAILED' | 'CANCELLED';
+
+/** A cancel reached a stream or report that had already ended: `409`, with the final `status` in the body. */
+export class AlreadyFinishedError extends ApiError {
+  readonly status = 409;
+  readonly code = 'ALREADY_FINISHED';
+  readonly retryable = false;
+
+  constructor(
+    message: string,
+    readonly finalStatus: FinishedStatus,
+  ) {
+    super(message);
+  }
+
+  override toBody(): ErrorBody {
+    const body = super.toBody();
+    return { error: { ...body.error, status: this.finalStatus } } as ErrorBody;
+  }
+}
+
+/** The stream is past its retention (`streams.retentionMinutes`): it can no longer be resumed or cancelled. */
+export class StreamExpiredError extends ApiError {
+  readonly status = 410;
+  readonly code = 'STREAM_EXPIRED';
+  readonly retryable = false;
+}

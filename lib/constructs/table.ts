@@ -1,6 +1,6 @@
 /**
  * Every DynamoDB table of the stack (users, guard, reports, requests) is built the same way: on demand, with
- * point-in-time recovery, encrypted, its partition key and TTL attribute taken from `config/tables.ts`, the definitions
+ * point-in-time recovery, encrypted, its keys and TTL attribute taken from `config/tables.ts`, the definitions
  * the local cloud creates its tables from, so the two cannot disagree.
  *
  * Encryption: the AWS managed key (`aws/dynamodb`) by default. Unlike the AWS owned default it is visible in the
@@ -28,7 +28,7 @@ export interface DataTableOptions {
 }
 
 export interface DataTableProps extends DataTableOptions {
-  /** Partition key (a string) and TTL attribute, from `config/tables.ts`. */
+  /** Partition key (a string), sort key (a number), if any, and TTL attribute, from `config/tables.ts`. */
   readonly definition: TableDefinition;
 }
 
@@ -37,6 +37,7 @@ export class DataTable extends Table {
   constructor(scope: Construct, id: string, props: DataTableProps) {
     super(scope, id, {
       partitionKey: { name: props.definition.partitionKey, type: AttributeType.STRING },
+      ...(props.definition.sortKey ? { sortKey: { name: props.definition.sortKey, type: AttributeType.NUMBER } } : {}),
       timeToLiveAttribute: props.definition.ttlAttribute,
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
