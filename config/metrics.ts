@@ -17,7 +17,17 @@ export const RATED_ENDPOINTS = { ...ENDPOINTS, reports: 'reports' } as const;
 export type RatedEndpointId = (typeof RATED_ENDPOINTS)[keyof typeof RATED_ENDPOINTS];
 
 /** Dimension names. Every metric also carries Powertools' `service` dimension. */
-export const DIMENSIONS = { endpoint: 'endpoint', model: 'model', from: 'from', to: 'to', rating: 'rating' } as const;
+export const DIMENSIONS = {
+  endpoint: 'endpoint',
+  model: 'model',
+  from: 'from',
+  to: 'to',
+  rating: 'rating',
+  kind: 'kind',
+} as const;
+
+/** Values of the `kind` dimension of `Cancelled`: what was cancelled. */
+export const CANCEL_KINDS = { stream: 'stream', report: 'report' } as const;
 
 /** CloudWatch units, spelled as Powertools' `MetricUnit` values (which are these strings). */
 export type MetricUnitName = 'Count' | 'Milliseconds' | 'Count/Second' | 'None';
@@ -61,6 +71,13 @@ export const METRICS = {
   feedback: spec('Feedback', 'Count', ['rating', 'model', 'endpoint']),
   // A request record (who may rate a request) that could not be written; the answer itself was not affected.
   requestRecordErrors: spec('RequestRecordErrors', 'Count'),
+  // Cancellation (`POST /chat/stream/{requestId}/cancel`, `POST /reports/{id}/cancel`): one per request that stopped
+  // because its owner cancelled it, by what was cancelled.
+  cancelled: spec('Cancelled', 'Count', ['kind']),
+  // Output tokens a cancel spared: the call's `maxTokens` reservation less the output tokens it had used.
+  tokensSavedByCancel: spec('TokensSavedByCancel', 'Count', ['kind']),
+  // A stream log write that failed: the live stream went on, but the log stopped for it (no resume, no cancel).
+  streamLogErrors: spec('StreamLogErrors', 'Count'),
   // One per stream resumed from the stream log (`GET /chat/stream/{requestId}` answered 200).
   resumed: spec('Resumed', 'Count'),
 } as const satisfies Record<string, MetricSpec>;
