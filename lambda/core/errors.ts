@@ -177,3 +177,15 @@ export class StreamExpiredError extends ApiError {
   readonly code = 'STREAM_EXPIRED';
   readonly retryable = false;
 }
+
+/**
+ * A resumed stream could not be followed to its end: its writer stopped updating the stream log before it finished
+ * (the function died, or the log could not be written), or the resuming function ran out of time. Only ever in-band
+ * (an SSE `error` event of `GET /chat/stream/{requestId}`), as the resumed stream has committed to `200`. Retryable: a
+ * later resume with the last event id continues where this one stopped.
+ */
+export class StreamInterruptedError extends ApiError {
+  readonly status = 503;
+  readonly code = 'STREAM_INTERRUPTED';
+  readonly retryable = true;
+}
