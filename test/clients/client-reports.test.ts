@@ -7,8 +7,8 @@ import { Webhook } from 'standardwebhooks';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { GenAIClient, GenAIError, type Report } from '../../clients/typescript/src';
 import { GenAIWebhookError, verifyWebhook, webhooks } from '../../clients/typescript/src/webhooks';
-import { ROOMY_PLAN, TRICKLE_PLAN } from '../helpers/local-cloud';
-import { type Receiver, startReceiver, waitFor, webhookSigningSecret } from '../helpers/reports';
+import { ROOMY_PLAN, TRICKLE_PLAN, webhookSigningSecret } from '../helpers/local-cloud';
+import { type Receiver, startReceiver, waitFor } from '../helpers/reports';
 
 const SECRET = webhookSigningSecret('client-webhook-signing-secret-01');
 const KEY = 'alice-reports-key-000000000000';

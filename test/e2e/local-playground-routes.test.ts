@@ -9,8 +9,7 @@ import { Webhook } from 'standardwebhooks';
 import { configuredModels, modelChain } from '../../config/schema';
 import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { cloudBreaker } from '../helpers/local-cloud';
-import { webhookSigningSecret } from '../helpers/reports';
+import { cloudBreaker, webhookSigningSecret } from '../helpers/local-cloud';
 
 jest.setTimeout(60_000);
 

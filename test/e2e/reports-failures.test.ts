@@ -4,14 +4,8 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import {
-  reportsApi,
-  startReceiver,
-  waitFor,
-  waitForReport,
-  webhookSigningSecret,
-  type Receiver,
-} from '../helpers/reports';
+import { webhookSigningSecret } from '../helpers/local-cloud';
+import { reportsApi, startReceiver, waitFor, waitForReport, type Receiver } from '../helpers/reports';
 
 jest.setTimeout(60_000);
 

@@ -6,8 +6,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { cloudBreaker } from '../helpers/local-cloud';
-import { reportsApi, waitFor, webhookSigningSecret } from '../helpers/reports';
+import { cloudBreaker, webhookSigningSecret } from '../helpers/local-cloud';
+import { reportsApi, waitFor } from '../helpers/reports';
 
 jest.setTimeout(60_000);
 

@@ -10,14 +10,8 @@ import { REPORT_EVENT_SOURCE } from '../../config/reports';
 import { ENV } from '../../config/runtime';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { documentClient, dynamoClient } from '../helpers/dynalite';
-import {
-  reportsApi,
-  startReceiver,
-  waitFor,
-  waitForReport,
-  webhookSigningSecret,
-  type Receiver,
-} from '../helpers/reports';
+import { webhookSigningSecret } from '../helpers/local-cloud';
+import { reportsApi, startReceiver, waitFor, waitForReport, type Receiver } from '../helpers/reports';
 
 jest.setTimeout(60_000);
 

@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { httpSender } from '../../lambda/core/webhooks';
-import { reportsApi, waitFor, waitForReport, webhookSigningSecret } from '../helpers/reports';
+import { webhookSigningSecret } from '../helpers/local-cloud';
+import { reportsApi, waitFor, waitForReport } from '../helpers/reports';
 import { TUNNELLED_INTERNAL_ADDRESSES } from '../helpers/ssrf-addresses';
 
 jest.setTimeout(60_000);

@@ -1,6 +1,6 @@
 /**
  * What the test files that start a local cloud (local/cloud.ts) give it and read from it: usage plans named by what a
- * test does with them, and the circuit breaker its functions share.
+ * test does with them, the secret it signs webhooks with, and the circuit breaker its functions share.
  *
  * @example
  * ```ts
@@ -33,6 +33,14 @@ export const TINY_BUDGET_PLAN: PlanConfig = { ...ROOMY_PLAN, tokensPerDay: 300 }
 
 /** One request a second and no burst: a few calls in a row meet the usage plan's 429 (API Gateway's own). */
 export const TRICKLE_PLAN: PlanConfig = { ...ROOMY_PLAN, rateLimit: 1, burstLimit: 1 };
+
+/**
+ * A Standard Webhooks signing secret (`whsec_` and base64) for `webhookSecret`, made from `seed` so that each test
+ * file signs with its own.
+ */
+export function webhookSigningSecret(seed: string): string {
+  return 'whsec_' + Buffer.from(seed).toString('base64');
+}
 
 export interface CloudBreaker {
   /** The breaker on the cloud's guard table, with the cloud's breaker settings. */

@@ -1,14 +1,7 @@
-/**
- * Helpers for report tests and the reports bench: an API client, webhook signing secrets and receivers, bounded polling.
- */
+/** Helpers for report tests and the reports bench: an API client, webhook receivers, bounded polling. */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-/** A Standard Webhooks signing secret (`whsec_` and base64), made from `seed` so each test file signs with its own. */
-export function webhookSigningSecret(seed: string): string {
-  return 'whsec_' + Buffer.from(seed).toString('base64');
-}
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
