@@ -14,14 +14,14 @@ export const REPORTS_TABLE = TABLES.reports;
 /** `source` of every report event. */
 export const REPORT_EVENT_SOURCE = 'genai-api.reports';
 
-export const REPORT_EVENT_TYPES = ['report.completed', 'report.failed'] as const;
+export const REPORT_EVENT_TYPES = ['report.completed', 'report.failed', 'report.cancelled'] as const;
 export type ReportEventType = (typeof REPORT_EVENT_TYPES)[number];
 
 /** The webhook body of the client contract (docs/reports.md, "Payload"). */
 export interface ReportWebhookPayload {
   type: ReportEventType;
   reportId: string;
-  status: 'COMPLETED' | 'FAILED';
+  status: 'COMPLETED' | 'FAILED' | 'CANCELLED';
   result?: { text: string; usage: { inputTokens: number; outputTokens: number } };
   error?: { code: string; message: string };
   /** When the report finished (ISO 8601); the same on every re-publication. */
@@ -38,7 +38,7 @@ export interface ReportEventDetail {
 /** An EventBridge event pattern (the subset of the pattern language our rules use is all plain JSON). */
 export type EventPattern = Record<string, unknown>;
 
-/** Every finished report: what deploy-time subscribers (API destinations) receive. */
+/** Every finished report (completed, failed or cancelled): what deploy-time subscribers (API destinations) receive. */
 export const FINISHED_REPORTS_PATTERN: EventPattern = {
   source: [REPORT_EVENT_SOURCE],
   'detail-type': [...REPORT_EVENT_TYPES],

@@ -61,6 +61,19 @@ export function errorBodySchemaFor(code: z.ZodType<string> = errorCodeText) {
 export const errorBodySchema = errorBodySchemaFor();
 
 /**
+ * `409 ALREADY_FINISHED`: a cancel reached a stream or report that had already ended; `status` is how it ended (the
+ * `AlreadyFinishedError` of lambda/core/errors.ts).
+ */
+export const alreadyFinishedErrorSchema = z
+  .object({
+    error: z.object({
+      ...errorFields(z.literal('ALREADY_FINISHED').describe('Stable, machine-readable error code.')),
+      status: z.enum(['COMPLETED', 'FAILED', 'CANCELLED']).describe('How it ended.'),
+    }),
+  })
+  .describe('A cancel of something that has already finished.');
+
+/**
  * The data of an `error` event: the error body, plus `retryAfterSeconds` where known (a stream committed to `200`
  * before the failure, so the `Retry-After` a `503` would carry travels in the event).
  */
@@ -127,7 +140,7 @@ export const STREAM_EVENTS = {
 /** The data each event of the native stream carries, by event name. */
 export type StreamEventData = { [E in keyof typeof STREAM_EVENTS]: z.infer<(typeof STREAM_EVENTS)[E]> };
 
-export const REPORT_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED'] as const;
+export const REPORT_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 
 const reportId = z.uuid().describe('The report id, as `POST /reports` answered it.');
 
@@ -155,11 +168,21 @@ export const reportAcceptedSchema = z
 export const reportStatusSchema = z
   .object({
     reportId,
-    status: z.enum(REPORT_STATUSES).describe('`QUEUED → RUNNING → COMPLETED | FAILED`.'),
+    status: z
+      .enum(REPORT_STATUSES)
+      .describe('`QUEUED → RUNNING → COMPLETED | FAILED`; `CANCELLED` once its owner cancelled it before it finished.'),
     createdAt: z.iso.datetime().describe('When the report was accepted (ISO 8601, UTC).'),
     updatedAt: z.iso.datetime().describe('When its status last changed (ISO 8601, UTC).'),
     result: reportResultSchema.optional().describe('Present once `COMPLETED`.'),
     error: reportErrorSchema.optional().describe('Present once `FAILED`.'),
+    cancelRequestedAt: z.iso
+      .datetime()
+      .optional()
+      .describe('While `RUNNING`: when its owner asked to cancel it (the worker stops within 2 s).'),
+    cancelledAt: z.iso
+      .datetime()
+      .optional()
+      .describe('Present once `CANCELLED`: when it was cancelled (ISO 8601, UTC).'),
   })
   .describe("A report's status, with its result or error once finished.");
 
@@ -170,9 +193,22 @@ export const reportWebhookPayloadSchema = z
   .object({
     type: z.enum(REPORT_EVENT_TYPES).describe('What happened.'),
     reportId,
-    status: z.enum(['COMPLETED', 'FAILED']).describe("The report's final status."),
+    status: z.enum(['COMPLETED', 'FAILED', 'CANCELLED']).describe("The report's final status."),
     result: reportResultSchema.optional().describe('Present for `report.completed`.'),
     error: reportErrorSchema.optional().describe('Present for `report.failed`.'),
     occurredAt: z.iso.datetime().describe('When the report finished (ISO 8601); the same on every redelivery.'),
   })
   .describe('The body of a report webhook.');
+
+/** `POST /chat/stream/{requestId}/cancel`: the cancel is requested. */
+export const streamCancelAcceptedSchema = z
+  .object({
+    requestId: z.string().describe('The stream cancelled (its `requestId`, without a `chatcmpl-` prefix).'),
+    status: z
+      .literal('CANCELLING')
+      .describe(
+        'The stream is asked to stop: within about a second it ends with `event: error` `CANCELLED` (the OpenAI ' +
+          'route: an error chunk with code `cancelled`) and its owner is charged only the tokens used.',
+      ),
+  })
+  .describe('The cancel of a running stream is requested.');

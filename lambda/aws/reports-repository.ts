@@ -19,8 +19,11 @@ import {
   type ReportError,
   type ReportItem,
 } from '../core/reports/model';
-import type { CreateResult, IdempotencyClaim, NewReport, Outcome, ReportStore } from '../core/reports/ports';
+import type { CreateResult, Heartbeat, IdempotencyClaim, NewReport, Outcome, ReportStore } from '../core/reports/ports';
 import { isConditionalCheckFailed } from './dynamodb-errors';
+
+/** Condition part: the owner has not asked to cancel (`:true` bound to `true`). */
+const NO_CANCEL_REQUESTED = '(attribute_not_exists(cancelRequested) OR cancelRequested <> :true)';
 
 export interface ReportRepositoryOptions {
   documentClient: DynamoDBDocumentClient;
@@ -198,19 +201,90 @@ export class DynamoReportRepository implements ReportStore {
     }
   }
 
-  /** `RUNNING → QUEUED` after a retryable failure, by the lease holder only; false if it no longer holds it. */
+  /**
+   * The lease holder's heartbeat: a conditional write on its own lease (`attempts`) that returns `cancelRequested`
+   * (`UPDATED_NEW`), so learning of a cancel costs no read. `heartbeatAt` is the last time the holder was seen alive.
+   */
+  async heartbeat(reportId: string, attempt: number, now: number): Promise<Heartbeat> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: reportKey(reportId) },
+          UpdateExpression: 'SET heartbeatAt = :now, cancelRequested = if_not_exists(cancelRequested, :false)',
+          ConditionExpression: '#status = :running AND attempts = :attempt',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':running': 'RUNNING', ':attempt': attempt, ':now': now, ':false': false },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return { held: true, cancelRequested: Attributes?.cancelRequested === true };
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return { held: false };
+      throw err;
+    }
+  }
+
+  /** `QUEUED`, or `RUNNING` whose lease expired (its worker died), → `CANCELLED`, for the report's owner only. */
+  async cancelIdle(reportId: string, userId: string, now: number): Promise<ReportItem | undefined> {
+    return this.cancelWhere(reportId, now, {
+      condition: 'userId = :user AND (#status = :queued OR (#status = :running AND leaseUntil < :now))',
+      values: { ':user': userId, ':queued': 'QUEUED', ':running': 'RUNNING', ':now': now },
+    });
+  }
+
+  /** Sets `cancelRequested` on a `RUNNING` report with a live lease, for its owner only; the first request's time stays. */
+  async requestCancel(reportId: string, userId: string, now: number): Promise<ReportItem | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: reportKey(reportId) },
+          UpdateExpression: 'SET cancelRequested = :true, cancelRequestedAt = if_not_exists(cancelRequestedAt, :iso)',
+          ConditionExpression: 'userId = :user AND #status = :running AND leaseUntil >= :now',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':user': userId,
+            ':running': 'RUNNING',
+            ':now': now,
+            ':true': true,
+            ':iso': new Date(now).toISOString(),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ReportItem;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** `RUNNING → CANCELLED` by the lease holder once a cancel was requested; undefined if it lost the lease. */
+  async finishCancelled(reportId: string, attempt: number, now: number): Promise<ReportItem | undefined> {
+    return this.cancelWhere(reportId, now, {
+      condition: '#status = :running AND attempts = :attempt AND cancelRequested = :true',
+      values: { ':running': 'RUNNING', ':attempt': attempt, ':true': true },
+    });
+  }
+
+  /**
+   * `RUNNING → QUEUED` after a retryable failure, by the lease holder only and only while no cancel was requested; false
+   * if it no longer holds the lease or the report is to be cancelled.
+   */
   async release(reportId: string, attempt: number, lastError: ReportError, now: number): Promise<boolean> {
     return this.ignoreConditionFailure(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: reportKey(reportId) },
         UpdateExpression: 'SET #status = :queued, lastError = :error, updatedAt = :iso REMOVE leaseUntil',
-        ConditionExpression: '#status = :running AND attempts = :attempt',
+        ConditionExpression: `#status = :running AND attempts = :attempt AND ${NO_CANCEL_REQUESTED}`,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':queued': 'QUEUED',
           ':running': 'RUNNING',
           ':attempt': attempt,
+          ':true': true,
           ':error': lastError,
           ':iso': new Date(now).toISOString(),
         },
@@ -218,11 +292,14 @@ export class DynamoReportRepository implements ReportStore {
     );
   }
 
-  /** `RUNNING → COMPLETED | FAILED` by the lease holder; returns the finished report, or undefined if it lost the lease. */
+  /**
+   * `RUNNING → COMPLETED | FAILED` by the lease holder while no cancel was requested (a cancel that got in first wins);
+   * returns the finished report, or undefined if it lost the lease or the report is to be cancelled.
+   */
   async finish(reportId: string, attempt: number, outcome: Outcome, now: number): Promise<ReportItem | undefined> {
     return this.finishWhere(reportId, outcome, now, {
-      condition: '#status = :running AND attempts = :attempt',
-      values: { ':running': 'RUNNING', ':attempt': attempt },
+      condition: `#status = :running AND attempts = :attempt AND ${NO_CANCEL_REQUESTED}`,
+      values: { ':running': 'RUNNING', ':attempt': attempt, ':true': true },
     });
   }
 
@@ -244,15 +321,49 @@ export class DynamoReportRepository implements ReportStore {
         TableName: this.tableName,
         Key: { pk: reportKey(reportId) },
         UpdateExpression: 'SET eventPublishedAt = :iso',
-        ConditionExpression: '#status IN (:completed, :failed) AND attribute_not_exists(eventPublishedAt)',
+        ConditionExpression: '#status IN (:completed, :failed, :cancelled) AND attribute_not_exists(eventPublishedAt)',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':completed': 'COMPLETED',
           ':failed': 'FAILED',
+          ':cancelled': 'CANCELLED',
           ':iso': new Date(now).toISOString(),
         },
       }),
     );
+  }
+
+  /** `→ CANCELLED` under `guard`; the cancelled report, or undefined when the guard did not hold. */
+  private async cancelWhere(
+    reportId: string,
+    now: number,
+    guard: { condition: string; values: Record<string, unknown> },
+  ): Promise<ReportItem | undefined> {
+    const iso = new Date(now).toISOString();
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: reportKey(reportId) },
+          UpdateExpression:
+            'SET #status = :cancelled, cancelledAt = :iso, finishedAt = :iso, updatedAt = :iso, expiresAt = :expires ' +
+            'REMOVE leaseUntil',
+          ConditionExpression: guard.condition,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ...guard.values,
+            ':cancelled': 'CANCELLED',
+            ':iso': iso,
+            ':expires': epochSecondsAfterDays(now, this.retentionDays),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ReportItem;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return undefined;
+      throw err;
+    }
   }
 
   private async finishWhere(

@@ -9,6 +9,7 @@ import type { IdempotencyItem, ReportError, ReportItem } from '../../lambda/core
 import { epochSecondsAfterDays, idempotencyKeyOf, isFinished, reportKey } from '../../lambda/core/reports/model';
 import type {
   CreateResult,
+  Heartbeat,
   IdempotencyClaim,
   NewReport,
   Outcome,
@@ -123,10 +124,46 @@ export class InMemoryReportStore implements ReportStore {
     return stored(item);
   }
 
+  async heartbeat(reportId: string, attempt: number, now: number): Promise<Heartbeat> {
+    await tick();
+    const item = this.live(reportId);
+    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt) return { held: false };
+    item.heartbeatAt = now;
+    item.cancelRequested ??= false;
+    return { held: true, cancelRequested: item.cancelRequested };
+  }
+
+  async cancelIdle(reportId: string, userId: string, now: number): Promise<ReportItem | undefined> {
+    await tick();
+    const item = this.live(reportId);
+    if (!item || item.userId !== userId) return undefined;
+    if (!(item.status === 'QUEUED' || (item.status === 'RUNNING' && (item.leaseUntil ?? Infinity) < now)))
+      return undefined;
+    return this.cancelItem(item, now);
+  }
+
+  async requestCancel(reportId: string, userId: string, now: number): Promise<ReportItem | undefined> {
+    await tick();
+    const item = this.live(reportId);
+    if (!item || item.userId !== userId || item.status !== 'RUNNING' || (item.leaseUntil ?? -Infinity) < now)
+      return undefined;
+    item.cancelRequested = true;
+    item.cancelRequestedAt ??= new Date(now).toISOString();
+    return stored(item);
+  }
+
+  async finishCancelled(reportId: string, attempt: number, now: number): Promise<ReportItem | undefined> {
+    await tick();
+    const item = this.live(reportId);
+    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested !== true)
+      return undefined;
+    return this.cancelItem(item, now);
+  }
+
   async release(reportId: string, attempt: number, lastError: ReportError, now: number): Promise<boolean> {
     await tick();
     const item = this.live(reportId);
-    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt) return false;
+    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested === true) return false;
     Object.assign(item, { status: 'QUEUED', lastError: stored(lastError), updatedAt: new Date(now).toISOString() });
     delete item.leaseUntil;
     return true;
@@ -135,7 +172,8 @@ export class InMemoryReportStore implements ReportStore {
   async finish(reportId: string, attempt: number, outcome: Outcome, now: number): Promise<ReportItem | undefined> {
     await tick();
     const item = this.live(reportId);
-    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt) return undefined;
+    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested === true)
+      return undefined;
     return this.finishItem(item, outcome, now);
   }
 
@@ -152,6 +190,19 @@ export class InMemoryReportStore implements ReportStore {
     const item = this.live(reportId);
     if (item && isFinished(item.status) && item.eventPublishedAt === undefined)
       item.eventPublishedAt = new Date(now).toISOString();
+  }
+
+  private cancelItem(item: ReportItem, now: number): ReportItem {
+    const iso = new Date(now).toISOString();
+    Object.assign(item, {
+      status: 'CANCELLED',
+      cancelledAt: iso,
+      finishedAt: iso,
+      updatedAt: iso,
+      expiresAt: epochSecondsAfterDays(now, this.retentionDays),
+    });
+    delete item.leaseUntil;
+    return stored(item);
   }
 
   private finishItem(item: ReportItem, outcome: Outcome, now: number): ReportItem {

@@ -1,7 +1,9 @@
 /**
  * A report's record, the views of it clients see (status response, webhook body), and the pure rules about it.
  *
- * Lifecycle: `QUEUED → RUNNING → COMPLETED | FAILED`. A `RUNNING` report is held by one worker through a lease
+ * Lifecycle: `QUEUED → RUNNING → COMPLETED | FAILED`, and `QUEUED | RUNNING → CANCELLED` by its owner: a `QUEUED` report
+ * is cancelled at once; a `RUNNING` one gets `cancelRequested`, which its worker learns from its lease heartbeat, stops
+ * the model call and finishes it as `CANCELLED`. A `RUNNING` report is held by one worker through a lease
  * (`leaseUntil`, epoch ms) and an attempt number (`attempts`, the lease token); a lease that has expired may be taken over
  * by a redelivered message. A finished report without `eventPublishedAt` still owes its event; whoever sees it next
  * (a redelivery, the dead-letter backstop) publishes it without calling the model.
@@ -11,7 +13,7 @@ import type { ReportEventType, ReportWebhookPayload } from '../../../config/repo
 import type { ReportStatusBody } from '../../../config/responses';
 
 export type ReportStatus = ReportStatusBody['status'];
-export type FinishedStatus = Extract<ReportStatus, 'COMPLETED' | 'FAILED'>;
+export type FinishedStatus = Extract<ReportStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
 
 export interface ReportResult {
   text: string;
@@ -53,7 +55,14 @@ export interface ReportItem {
   modelLatencyMs?: number;
   error?: ReportError;
   finishedAt?: string;
-  /** Set once the report's `report.completed|failed` event is on the bus. */
+  /** While `RUNNING`: its owner asked to cancel it; the lease holder stops and finishes it as `CANCELLED`. */
+  cancelRequested?: boolean;
+  cancelRequestedAt?: string;
+  /** When it became `CANCELLED`. */
+  cancelledAt?: string;
+  /** The lease holder's last heartbeat (epoch ms). */
+  heartbeatAt?: number;
+  /** Set once the report's `report.completed|failed|cancelled` event is on the bus. */
   eventPublishedAt?: string;
   /** DynamoDB TTL (epoch seconds): cleanup only. */
   expiresAt: number;
@@ -90,7 +99,7 @@ export function metadataJsonOf(item: Pick<ReportItem, 'metadataJson' | 'metadata
 }
 
 export function isFinished(status: ReportStatus): status is FinishedStatus {
-  return status === 'COMPLETED' || status === 'FAILED';
+  return status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED';
 }
 
 export function toView(item: ReportItem): ReportView {
@@ -102,6 +111,9 @@ export function toView(item: ReportItem): ReportView {
   };
   if (item.status === 'COMPLETED' && item.result) view.result = item.result;
   if (item.status === 'FAILED' && item.error) view.error = item.error;
+  if (item.status === 'RUNNING' && item.cancelRequested && item.cancelRequestedAt)
+    view.cancelRequestedAt = item.cancelRequestedAt;
+  if (item.status === 'CANCELLED') view.cancelledAt = item.cancelledAt ?? item.finishedAt ?? item.updatedAt;
   return view;
 }
 
@@ -115,7 +127,7 @@ export const isReportId = (value: string): boolean => REPORT_ID.test(value);
  */
 export function webhookPayloadOf(item: ReportItem): ReportWebhookPayload {
   if (!isFinished(item.status)) throw new Error(`Report ${item.reportId} is ${item.status}, not finished`);
-  const type: ReportEventType = item.status === 'COMPLETED' ? 'report.completed' : 'report.failed';
+  const type: ReportEventType = EVENT_TYPE_OF[item.status];
   const payload: ReportWebhookPayload = {
     type,
     reportId: item.reportId,
@@ -126,6 +138,12 @@ export function webhookPayloadOf(item: ReportItem): ReportWebhookPayload {
   if (item.status === 'FAILED') payload.error = item.error ?? { code: 'INTERNAL_ERROR', message: 'The report failed' };
   return payload;
 }
+
+const EVENT_TYPE_OF: Record<FinishedStatus, ReportEventType> = {
+  COMPLETED: 'report.completed',
+  FAILED: 'report.failed',
+  CANCELLED: 'report.cancelled',
+};
 
 /** Standard Webhooks `webhook-id`: one message per report (it finishes once), the same on every retry and re-publish. */
 export const webhookIdOf = (reportId: string): string => `msg_${reportId}`;

@@ -53,15 +53,41 @@ export interface ReportStore {
    * (the lease token), or undefined when it is not claimable (finished, leased, unknown).
    */
   claim(reportId: string, now: number, leaseMs: number): Promise<ReportItem | undefined>;
-  /** `RUNNING → QUEUED` after a retryable failure, by the lease holder only; false if it no longer holds it. */
+  /**
+   * The lease holder's heartbeat (every `reports.cancelCheckIntervalMs`): one conditional write that checks the lease is
+   * still `attempt`'s and returns whether the owner asked to cancel, without a separate read.
+   */
+  heartbeat(reportId: string, attempt: number, now: number): Promise<Heartbeat>;
+  /**
+   * The owner's cancel of a report nobody is working on: `QUEUED` (or `RUNNING` whose lease expired) → `CANCELLED`. The
+   * cancelled report, or undefined when it is not the caller's or not in such a state.
+   */
+  cancelIdle(reportId: string, userId: string, now: number): Promise<ReportItem | undefined>;
+  /**
+   * The owner's cancel of a `RUNNING` report with a live lease: sets `cancelRequested` (idempotent; the first request's
+   * time is kept). The report, or undefined when it is not the caller's or not in that state.
+   */
+  requestCancel(reportId: string, userId: string, now: number): Promise<ReportItem | undefined>;
+  /** `RUNNING (cancel requested) → CANCELLED` by the lease holder; undefined if it lost the lease. */
+  finishCancelled(reportId: string, attempt: number, now: number): Promise<ReportItem | undefined>;
+  /**
+   * `RUNNING → QUEUED` after a retryable failure, by the lease holder only, unless a cancel was requested; false if it
+   * no longer holds it or the report is to be cancelled.
+   */
   release(reportId: string, attempt: number, lastError: ReportError, now: number): Promise<boolean>;
-  /** `RUNNING → COMPLETED | FAILED` by the lease holder; the finished report, or undefined if it lost the lease. */
+  /**
+   * `RUNNING → COMPLETED | FAILED` by the lease holder, unless a cancel was requested (the cancel won the race); the
+   * finished report, or undefined if it lost the lease or the report is to be cancelled.
+   */
   finish(reportId: string, attempt: number, outcome: Outcome, now: number): Promise<ReportItem | undefined>;
   /** `QUEUED | RUNNING (lease expired) → FAILED`: the dead-letter backstop. Undefined when finished or leased. */
   failAbandoned(reportId: string, error: ReportError, now: number): Promise<ReportItem | undefined>;
   /** Records that the report's event is on the bus (once, and only for a finished report). */
   markEventPublished(reportId: string, now: number): Promise<void>;
 }
+
+/** What a lease heartbeat learnt: whether the caller still holds the lease, and whether a cancel was requested. */
+export type Heartbeat = { held: false } | { held: true; cancelRequested: boolean };
 
 /** The job queue; a message is `{"reportId"}` (the prompt stays in the table). */
 export interface ReportQueue {

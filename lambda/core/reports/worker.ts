@@ -10,6 +10,12 @@
  *   acknowledged: the holder's own message stays in flight and comes back if the holder dies.
  * - Finishing is conditional on still holding the lease (`attempts`), so a worker that overran cannot overwrite the
  *   result of the one that took over.
+ * - A cancel is settled by the same conditions: a `QUEUED` report is cancelled at once, so its message finds nothing to
+ *   claim and is acknowledged without a model call. For a `RUNNING` one the owner sets `cancelRequested`; the holder's
+ *   lease heartbeat (every `reports.cancelCheckIntervalMs`, a conditional write that returns the flag) sees it, aborts
+ *   the model call (the budget is settled with the tokens used and the breaker is not told, as for a client that left)
+ *   and finishes the report as `CANCELLED`. Finishing or releasing is refused once a cancel is requested, so a cancel
+ *   that got in before the result wins, and a result written first makes the cancel a `409`.
  * - The message is acknowledged only after the event is on the bus. On the last allowed receive a retryable failure
  *   fails the report instead of retrying; if that receive dies too, the message reaches the dead-letter queue, whose
  *   consumer fails the report (`RETRIES_EXHAUSTED`) and publishes its event.
@@ -42,6 +48,8 @@ export interface ReportWorkerDeps {
   requests?: Pick<RequestRecorder, 'record'>;
   now?: () => number;
   random?: () => number;
+  /** Told about a lease heartbeat that failed (an outage): the job goes on, and the next heartbeat tries again. */
+  onHeartbeatError?: (err: unknown, reportId: string) => void;
 }
 
 export interface JobDelivery {
@@ -54,6 +62,8 @@ export interface JobDelivery {
 export type JobOutcome =
   /** This delivery finished the report and published its event. */
   | { kind: 'completed' | 'failed'; report: ReportItem }
+  /** Its owner cancelled it while this delivery held it: the model call was stopped and `report.cancelled` is out. */
+  | { kind: 'cancelled'; report: ReportItem }
   /** The report was finished before; its owed event is out now. */
   | { kind: 'republished'; report: ReportItem }
   /** Nothing to do: finished and published, or a live worker holds it. */
@@ -77,11 +87,15 @@ export async function runReportJob(
   const { reports } = deps.config;
   const claimed = await deps.repo.claim(reportId, now(), reports.workerTimeoutSeconds * 1000);
   if (!claimed) return settleUnclaimable(reportId, deps);
+  // Taken over from a worker that died after its owner asked to cancel: finish the cancel, never call the model.
+  if (claimed.cancelRequested) return settleCancelRequested(reportId, claimed.attempts, deps);
 
   const lastDelivery = delivery.receiveCount >= reports.maxReceiveCount;
+  const controller = new AbortController();
+  const lease = watchLease(claimed, controller, deps);
   let outcome: Outcome;
   try {
-    const result = await callModel(claimed, delivery.deadlineAt, deps);
+    const result = await callModel(claimed, delivery.deadlineAt, controller, deps);
     outcome = {
       status: 'COMPLETED',
       result: {
@@ -92,10 +106,13 @@ export async function runReportJob(
       modelLatencyMs: result.metrics.latencyMs,
     };
   } catch (err) {
+    await lease.stop();
+    if (lease.state === 'cancelled') return settleCancelRequested(reportId, claimed.attempts, deps);
+    if (lease.state === 'lost') return settleUnclaimable(reportId, deps);
     const error = reportErrorOf(err);
     if (isRetryable(err) && !lastDelivery) {
       if (!(await deps.repo.release(reportId, claimed.attempts, error, now())))
-        return settleUnclaimable(reportId, deps);
+        return settleCancelRequested(reportId, claimed.attempts, deps);
       const delaySeconds = retryDelaySeconds(reportRetryPolicy(deps.config), delivery.receiveCount, {
         retryAfterSeconds: err instanceof ApiError ? err.retryAfterSeconds : undefined,
         random: deps.random,
@@ -108,6 +125,8 @@ export async function runReportJob(
         ? { ...error, message: `${error.message} (gave up after ${delivery.receiveCount} attempts)` }
         : error,
     };
+  } finally {
+    await lease.stop();
   }
 
   // Recorded before the report shows as finished, so an owner who sees it finished can rate it at once. If this
@@ -119,8 +138,9 @@ export async function runReportJob(
     model: outcome.status === 'COMPLETED' ? outcome.model : 'none',
   });
   const finished = await deps.repo.finish(reportId, claimed.attempts, outcome, now());
-  // Lost the lease while working (overran it and another delivery took over): that one owns the outcome.
-  if (!finished) return settleUnclaimable(reportId, deps);
+  // The owner's cancel got in first (it wins), or this delivery lost the lease while working (overran it and another
+  // delivery took over, which then owns the outcome).
+  if (!finished) return settleCancelRequested(reportId, claimed.attempts, deps);
   await publishOwedEvent(finished, deps);
   return { kind: finished.status === 'COMPLETED' ? 'completed' : 'failed', report: finished };
 }
@@ -136,6 +156,14 @@ export async function failExhaustedReport(
   const now = deps.now ?? Date.now;
   const report = await deps.repo.get(reportId);
   if (!report) return { kind: 'missing' };
+  if (report.cancelRequested && !isFinished(report.status)) {
+    // Its owner asked to cancel it: it ends as cancelled, not failed, once nobody holds it.
+    const cancelled = await deps.repo.cancelIdle(reportId, report.userId, now());
+    if (cancelled) {
+      await publishOwedEvent(cancelled, deps);
+      return { kind: 'cancelled', report: cancelled };
+    }
+  }
   if (!isFinished(report.status)) {
     const last = report.lastError ? `; last error ${report.lastError.code}: ${report.lastError.message}` : '';
     const error: ReportError = {
@@ -158,8 +186,7 @@ export async function failExhaustedReport(
   return settleUnclaimable(reportId, deps);
 }
 
-async function callModel(report: ReportItem, deadlineAt: number, deps: ReportWorkerDeps) {
-  const controller = new AbortController();
+async function callModel(report: ReportItem, deadlineAt: number, controller: AbortController, deps: ReportWorkerDeps) {
   const timer = setTimeout(() => controller.abort(), Math.max(0, deadlineAt - (deps.now ?? Date.now)()));
   try {
     return await deps.generate(
@@ -174,6 +201,73 @@ async function callModel(report: ReportItem, deadlineAt: number, deps: ReportWor
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * What a lease heartbeat has learnt: `running` (nothing yet), `cancelled` (the owner asked to cancel: the model call was
+ * aborted), or `lost` (another delivery holds the report now, or it was cancelled while the lease had run out: the
+ * model call was aborted, as its result could not be written).
+ */
+export type LeaseState = 'running' | 'cancelled' | 'lost';
+
+export interface LeaseWatch {
+  readonly state: LeaseState;
+  /** Stops the heartbeat and waits for one in flight, so nothing writes after the job has moved on. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The lease heartbeat of a claimed report: every `reports.cancelCheckIntervalMs`, one conditional write on the holder's
+ * own lease that returns `cancelRequested`; a cancel or a lost lease aborts `controller` (the model call). A heartbeat
+ * that fails (an outage) is reported and the next one tries again: the model call is never stopped by our own store.
+ */
+export function watchLease(report: ReportItem, controller: AbortController, deps: ReportWorkerDeps): LeaseWatch {
+  const now = deps.now ?? Date.now;
+  const intervalMs = deps.config.reports.cancelCheckIntervalMs;
+  let state: LeaseState = 'running';
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+  const beat = async () => {
+    try {
+      const heartbeat = await deps.repo.heartbeat(report.reportId, report.attempts, now());
+      if (stopped) return;
+      if (!heartbeat.held) state = 'lost';
+      else if (heartbeat.cancelRequested) state = 'cancelled';
+    } catch (err) {
+      deps.onHeartbeatError?.(err, report.reportId);
+    }
+    if (state !== 'running') controller.abort();
+    else schedule();
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      inFlight = beat();
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    get state() {
+      return state;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await inFlight;
+    },
+  };
+}
+
+/**
+ * This delivery could not finish or release the report it claimed: its owner asked to cancel it (then this delivery,
+ * still holding the lease, finishes it as `CANCELLED` and publishes `report.cancelled`), or it lost the lease.
+ */
+async function settleCancelRequested(reportId: string, attempt: number, deps: ReportWorkerDeps): Promise<JobOutcome> {
+  const cancelled = await deps.repo.finishCancelled(reportId, attempt, (deps.now ?? Date.now)());
+  if (!cancelled) return settleUnclaimable(reportId, deps);
+  await publishOwedEvent(cancelled, deps);
+  return { kind: 'cancelled', report: cancelled };
 }
 
 /** The claim did not apply: the report is finished (maybe owing its event), held by a live worker, or unknown. */

@@ -5,7 +5,7 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { METRICS } from '../../../config/metrics';
+import { CANCEL_KINDS, DIMENSIONS, METRICS } from '../../../config/metrics';
 import { reportEventPublisher, reportQueue, reportRepository, reportsConfig } from '../../aws/reports-runtime';
 import type { ChatContext } from '../../core/chat';
 import type { ModelRequest } from '../../core/model';
@@ -41,6 +41,8 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     generate: (request: ModelRequest, ctx: ChatContext) => generate(chatService(), request, ctx),
     config: reportsConfig(),
     requests: requestRecorder(),
+    onHeartbeatError: (err, reportId) =>
+      logger.warn('report lease heartbeat failed; the job goes on', { reportId, error: err as Error }),
   };
   const recordHandler = (record: SQSRecord) => runJob(record, deadlineAt, deps);
   try {
@@ -81,6 +83,12 @@ async function recordOutcome(record: SQSRecord, reportId: string, outcome: JobOu
       const finishedAt = Date.parse(outcome.report.finishedAt ?? outcome.report.updatedAt);
       const turnaround = finishedAt - Date.parse(outcome.report.createdAt);
       metrics.addMetric(METRICS.reportTurnaround.name, METRICS.reportTurnaround.unit, turnaround);
+      return;
+    }
+    case 'cancelled': {
+      const single = metrics.singleMetric();
+      single.addDimension(DIMENSIONS.kind, CANCEL_KINDS.report);
+      single.addMetric(METRICS.cancelled.name, METRICS.cancelled.unit, 1);
       return;
     }
     case 'republished':

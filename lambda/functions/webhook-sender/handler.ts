@@ -23,7 +23,7 @@ const DEAD_LETTER_MARGIN_MS = 3_000;
 const payloadSchema = z.object({
   type: z.enum(REPORT_EVENT_TYPES),
   reportId: z.string().min(1),
-  status: z.enum(['COMPLETED', 'FAILED']),
+  status: z.enum(['COMPLETED', 'FAILED', 'CANCELLED']),
   result: z
     .object({ text: z.string(), usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }) })
     .optional(),
