@@ -56,6 +56,24 @@ export interface LocalCloudOptions {
   readonly root?: string;
   /** How long the gateway waits for a client's request (tests shorten them). @default DEFAULT_GATEWAY_TIMEOUTS */
   readonly gatewayTimeouts?: GatewayTimeouts;
+  /**
+   * Whether a streaming function learns that its client disconnected. `false` behaves as Lambda does (no signal: only
+   * `POST /chat/stream/{requestId}/cancel` stops the model), to prove the AWS path locally.
+   * @default the environment variable LOCAL_SIGNAL_DISCONNECT (`true` or `false`), else true
+   */
+  readonly signalDisconnect?: boolean;
+}
+
+/** The environment variable that turns the local gateway's disconnect signal off (`false`), as on Lambda. */
+export const SIGNAL_DISCONNECT_ENV = 'LOCAL_SIGNAL_DISCONNECT';
+
+/** `signalDisconnect` from the option, else from {@link SIGNAL_DISCONNECT_ENV}; anything but `true`/`false` is refused. */
+export function signalDisconnectFrom(option: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (option !== undefined) return option;
+  const raw = env[SIGNAL_DISCONNECT_ENV]?.trim().toLowerCase();
+  if (raw === undefined || raw === '' || raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new Error(`${SIGNAL_DISCONNECT_ENV} must be true or false, not ${JSON.stringify(env[SIGNAL_DISCONNECT_ENV])}`);
 }
 
 export interface LocalCloud {
@@ -87,7 +105,10 @@ function simulatorControl(simulator: BedrockSimulator) {
       res.end(JSON.stringify(value));
     };
     if (req.method === 'GET') {
-      reply(200, simulator.state());
+      // The settings, and the counters that show what the model did: calls, tokens sent, streams still open, and
+      // calls whose caller went away (a cancelled stream stops `tokensSent` growing).
+      const { calls, byModel, tokensSent, active, cancelled } = simulator.stats;
+      reply(200, { ...simulator.state(), stats: { calls, byModel: { ...byModel }, tokensSent, active, cancelled } });
     } else if (req.method === 'POST') {
       let parsed: unknown;
       try {
@@ -111,6 +132,7 @@ function simulatorControl(simulator: BedrockSimulator) {
 
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const config = loadLocalConfig(options.config ?? {}, options.root);
+  const signalDisconnect = signalDisconnectFrom(options.signalDisconnect);
   const keys = parseApiKeys(options.apiKeys, config.plans);
   const stoppers = new Stoppers();
 
@@ -134,6 +156,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     stoppers.add(async () => db.destroy());
     await createGuardTables(db, env, keys);
     await createTable(db, env[ENV.requestsTable], TABLES.requests);
+    await createTable(db, env[ENV.streamsTable], TABLES.streams);
 
     installLambdaGlobals();
     const loadHandler = handlerLoader();
@@ -155,6 +178,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stagePrefix: OPENAI_BASE_PATH,
       // Preflights and the CORS headers of the gateway's own answers, as the stack configures API Gateway's.
       cors: config.api.cors,
+      signalDisconnect,
       extraRoutes: [
         simulatorControl(simulator),
         openApiRoute(),
@@ -226,6 +250,7 @@ function functionEnvironment(
     [ENV.usersTable]: 'genai-local-users',
     [ENV.guardTable]: 'genai-local-guard',
     [ENV.requestsTable]: 'genai-local-requests',
+    [ENV.streamsTable]: 'genai-local-streams',
     [ENV.bedrockRegion]: REGION,
     // The gateway listens on plain http; the functions build their absolute URLs with it.
     [ENV.apiUrlScheme]: 'http',

@@ -13,7 +13,8 @@
  * - STREAM routes: the handler's prelude + 8 NUL bytes + body is split exactly as API Gateway does, and bytes are
  *   forwarded as they are written. BUFFERED routes: the proxy result is sent as one response.
  * - A client that disconnects destroys the response stream (Lambda itself does not tell the function; this is the
- *   "where the platform lets us know" case).
+ *   "where the platform lets us know" case), unless {@link LocalGatewayOptions.signalDisconnect} is false: then, as on
+ *   Lambda, the function never learns of it and its writes go on into the void until it ends the stream.
  * - Requests API Gateway would never pass to a function are answered by the gateway, in API Gateway's `{"message": …}`
  *   shape and never with a reset or a 5xx: an unparsable request target or request line, malformed headers (400),
  *   headers over API Gateway's 10,240-byte quota (431), oversized chunk extensions (413), an unmet `Expect` (417), and a
@@ -122,6 +123,12 @@ export interface LocalGatewayOptions {
   readonly authorizerCache?: AuthorizerCacheSettings;
   /** CORS, as `api.cors` configures the stack. @default off (no origin allowed) */
   readonly cors?: CorsSettings;
+  /**
+   * Whether a streaming function learns that its client disconnected (its response stream is destroyed). `false`
+   * behaves as Lambda response streaming does: nothing reaches the function, which generates until it ends the stream;
+   * only `POST /chat/stream/{requestId}/cancel` stops it. @default true
+   */
+  readonly signalDisconnect?: boolean;
 }
 
 /**
@@ -405,7 +412,7 @@ export class LocalGateway {
   ): Promise<void> {
     const { responseStream, done } = invokeStreaming(handler, event, context);
     const clientGone = () => {
-      if (!responseStream.writableEnded) responseStream.destroy();
+      if (this.options.signalDisconnect !== false && !responseStream.writableEnded) responseStream.destroy();
     };
     res.on('close', clientGone);
     const timer = setTimeout(() => responseStream.destroy(), context.getRemainingTimeInMillis());
@@ -430,7 +437,10 @@ export class LocalGateway {
     if (responseStream.readableEnded) {
       res.end();
     } else {
-      responseStream.on('data', (chunk: Buffer) => res.write(chunk));
+      // A client that left without the function being told (signalDisconnect: false) gets nothing more.
+      responseStream.on('data', (chunk: Buffer) => {
+        if (!res.destroyed) res.write(chunk);
+      });
       responseStream.once('end', () => res.end());
       responseStream.once('close', () => {
         if (!res.writableEnded) res.end();
