@@ -13,6 +13,7 @@ import { Feedback } from './constructs/feedback';
 import { GuardTables } from './constructs/guard-tables';
 import { lambdaFunctionsIn, Observability, reportsDeadLetterQueues } from './constructs/observability';
 import { ReportsPipeline } from './constructs/reports-pipeline';
+import { StreamLog } from './constructs/stream-log';
 import {
   OUTPUT_ALARM_TOPIC_ARN,
   OUTPUT_API_ID,
@@ -33,6 +34,7 @@ export class GenAiApiStack extends Stack {
   public readonly chat: ChatFunctions;
   public readonly reports: ReportsPipeline;
   public readonly feedback: Feedback;
+  public readonly streams: StreamLog;
   public readonly api: GenAiApi;
   public readonly observability: Observability;
 
@@ -51,10 +53,18 @@ export class GenAiApiStack extends Stack {
     this.feedback = new Feedback(this, 'Feedback', { config });
     const { chatStream, chat, openaiChat } = this.chat;
     this.feedback.recordRequestsOf(chatStream, chat, openaiChat, this.reports.worker);
+    // The streaming functions log their answers (resume) and learn of cancels from the log.
+    this.streams = new StreamLog(this, 'Streams', { config });
+    this.streams.writtenBy(chatStream, openaiChat);
     const authorizer = new ApiKeyAuthorizerFunction(this, 'Auth', { config, usersTable: this.tables.usersTable });
     this.api = new GenAiApi(this, 'Api', { config, authorizerFunction: authorizer.function });
 
-    const handlers: RouteHandlers = { ...this.chat.handlers, ...this.reports.handlers, ...this.feedback.handlers };
+    const handlers: RouteHandlers = {
+      ...this.chat.handlers,
+      ...this.reports.handlers,
+      ...this.feedback.handlers,
+      ...this.streams.handlers,
+    };
     this.api.addRoutes(ROUTES, handlers);
 
     // Last, so that it finds every function of the stack.
@@ -70,6 +80,7 @@ export class GenAiApiStack extends Stack {
         Guard: this.tables.guardTable,
         Reports: this.reports.table,
         Requests: this.feedback.requestsTable,
+        Streams: this.streams.table,
       },
     });
 

@@ -69,10 +69,24 @@ export class EventStreamWriter {
 /** The native stream: named events, each with an `id:` counter. */
 export class SseWriter extends EventStreamWriter {
   private nextId = 1;
+  private listener: ((id: number, sse: string) => void) | undefined;
+
+  /**
+   * Also hands each event's id and exact bytes (keep-alive comments excluded) to `listener`, after the client's write:
+   * the stream log records them (lambda/core/streams/log.ts). `listener` must not block.
+   */
+  tee(listener: (id: number, sse: string) => void): this {
+    this.listener = listener;
+    return this;
+  }
 
   /** Writes one event; returns false once the stream can no longer be written. */
   event<N extends SseEventName>(name: N, data: StreamEventData[N]): boolean {
-    return this.write(`id: ${this.nextId++}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    const id = this.nextId++;
+    const chunk = `id: ${id}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+    const written = this.write(chunk);
+    this.listener?.(id, chunk);
+    return written;
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import {
   type ApiError,
+  CancelledError,
   DeadlineExceededError,
   ForbiddenError,
   ModelStreamError,
@@ -81,6 +82,12 @@ export function toOpenAIError(err: unknown): OpenAIErrorResponse {
   if (apiErr instanceof DeadlineExceededError)
     return answer(504, body(apiErr.message, 'server_error', null, 'timeout'));
   if (apiErr instanceof ModelStreamError) return answer(502, body(apiErr.message, 'server_error', null, 'model_error'));
+  // The owner cancelled it (`POST /chat/stream/{requestId}/cancel`): in a stream, the last chunk is this error and no
+  // `[DONE]` follows; a non-streaming call still waiting is answered 499 with it. Retrying would only cancel again.
+  if (apiErr instanceof CancelledError) {
+    headers['x-should-retry'] = 'false';
+    return answer(499, body(apiErr.message, 'invalid_request_error', null, 'cancelled'));
+  }
   return answer(
     apiErr.status,
     body(apiErr.message, apiErr.status >= 500 ? 'server_error' : 'invalid_request_error', null, null),

@@ -14,8 +14,10 @@ import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
 import { createRequestRecorder } from '../../aws/feedback-runtime';
+import { createStreamLogWriter, streamLogStore } from '../../aws/stream-log-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
+import { cancelAware, finalStatusOf, reportStreamCancelled } from '../../core/streams/cancel';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = ENDPOINTS.chatStream;
@@ -23,6 +25,7 @@ const logger = createLogger();
 const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));
 const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
+const streamLogs = lazy(streamLogStore);
 
 export const handler = awslambda.streamifyResponse(
   async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
@@ -30,31 +33,55 @@ export const handler = awslambda.streamifyResponse(
     const requestId = requestIdOf(event, context);
     const prelude = streamPreludeFor(event, context);
     const config = runtimeConfig();
+    // The stream log (lambda/core/streams/log.ts) records every event for resume, and its flushes read back the cancel
+    // flag that `POST /chat/stream/{requestId}/cancel` sets: that is how a cancel reaches this function on Lambda.
+    const log = createStreamLogWriter(requestId, streamLogs(), { logger, metrics }, config);
     // Lambda does not tell a function when the client disconnects (the stream only closes when we end it); where the
-    // platform does signal it, as the local gateway does, generation stops and the model is not blamed.
-    const signal = clientDisconnect(responseStream);
+    // platform does signal it, as the local gateway does, generation stops and the model is not blamed. A cancel
+    // aborts the call the same way.
+    const disconnect = clientDisconnect(responseStream);
+    const signal = log ? AbortSignal.any([disconnect, log.cancelSignal]) : disconnect;
     const record = new ChatRequestRecord(ENDPOINT, requestId, requestRecorder());
     let sse: SseWriter | undefined;
     let call: ChatCall | undefined;
+    let maxTokens = 0;
+    let outputChars = 0;
     try {
       const request = parseChatRequest(event.body, config, event.isBase64Encoded);
+      maxTokens = request.maxTokens;
       const caller = resolveCaller(event);
       record.userId = caller.userId;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
       call = await chatService().begin(request, { caller, requestId, deadlineAt, signal });
       record.model = call.model;
+      // Not awaited: the head is written while the model is called.
+      log?.start({ requestId, userId: caller.userId, endpoint: ENDPOINT, model: call.model });
 
       const body = awslambda.HttpResponseStream.from(responseStream, prelude(200, SSE_HEADERS));
       sse = new SseWriter(body, config.chat.keepAliveMs);
+      if (log) sse.tee((id, bytes) => log.record(id, bytes));
       sse.event('start', { requestId, model: call.model });
       sse.startKeepAlive();
       const writer = sse;
-      const result = await call.stream((text) => writer.event('delta', { text }));
+      const result = await call.stream((text) => {
+        outputChars += text.length;
+        writer.event('delta', { text });
+      });
       record.answered(result);
       const { model, stopReason, usage, metrics: timings } = result;
       sse.event('end', { model, stopReason, usage, metrics: timings });
-    } catch (err) {
+    } catch (raw) {
+      const err = cancelAware(raw, log);
       const apiErr = record.failed(err, logger);
+      if (apiErr?.code === 'CANCELLED') {
+        reportStreamCancelled(logger, metrics, {
+          requestId,
+          userId: record.userId,
+          endpoint: ENDPOINT,
+          maxTokens,
+          outputChars,
+        });
+      }
       if (apiErr && sse) {
         sse.event('error', errorEventData(apiErr));
       } else if (apiErr) {
@@ -67,7 +94,7 @@ export const handler = awslambda.streamifyResponse(
       sse?.close();
       // The client already has `end`; the breaker and budget writes finish before the stream closes and Lambda freezes,
       // and so does the request record, so that a client that has read the end can rate the answer at once.
-      await Promise.all([call?.flush(), record.recorded()]);
+      await Promise.all([call?.flush(), record.recorded(), log?.end(finalStatusOf(record.errorCode))]);
       if (!responseStream.writableEnded) responseStream.end();
       await record.report(logger, metrics);
     }

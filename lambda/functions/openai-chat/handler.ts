@@ -13,6 +13,7 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ENDPOINTS } from '../../../config/metrics';
 import { createChatService } from '../../aws/chat-runtime';
 import { createRequestRecorder } from '../../aws/feedback-runtime';
+import { createStreamLogWriter, streamLogStore } from '../../aws/stream-log-runtime';
 import type { ChatCall, ChatResult } from '../../core/chat';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
@@ -30,12 +31,14 @@ import {
 } from '../../core/openai/response';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { SSE_HEADERS } from '../../core/sse';
+import { cancelAware, finalStatusOf, reportStreamCancelled } from '../../core/streams/cancel';
 
 const ENDPOINT = ENDPOINTS.openaiChat;
 const logger = createLogger();
 const metrics = createMetrics();
 const chatService = lazy(() => createChatService({ logger, metrics }));
 const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
+const streamLogs = lazy(streamLogStore);
 
 export const handler = awslambda.streamifyResponse(
   async (event: APIGatewayProxyEvent, responseStream: Writable, context: Context): Promise<void> => {
@@ -45,8 +48,14 @@ export const handler = awslambda.streamifyResponse(
     const identity = completionIdentity(requestId, Date.now());
     const config = runtimeConfig();
     // As in /chat/stream: where the platform signals a disconnect (the local gateway does, Lambda does not), generation
-    // stops and the model is not blamed.
-    const signal = clientDisconnect(responseStream);
+    // stops and the model is not blamed; `POST /chat/stream/{requestId}/cancel` (this response's `x-request-id`) stops
+    // it the same way, through the stream log's head. The chunks themselves are not logged: resume serves the native
+    // stream only.
+    const log = createStreamLogWriter(requestId, streamLogs(), { logger, metrics }, config);
+    const disconnect = clientDisconnect(responseStream);
+    const signal = log ? AbortSignal.any([disconnect, log.cancelSignal]) : disconnect;
+    const produced = { chars: 0 };
+    let maxTokens = 0;
     const record = new ChatRequestRecord(ENDPOINT, requestId, requestRecorder());
     const respond = (statusCode: number, headers: Record<string, string>) =>
       awslambda.HttpResponseStream.from(responseStream, prelude(statusCode, headers));
@@ -56,6 +65,7 @@ export const handler = awslambda.streamifyResponse(
       const caller = resolveCaller(event);
       record.userId = caller.userId;
       const parsed = parseOpenAIChatRequest(event.body, config, event.isBase64Encoded);
+      maxTokens = parsed.request.maxTokens;
       // OpenAI's `user` names the client's own end user: logged for the operator, never sent to the model.
       record.clientUser = parsed.user;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
@@ -68,6 +78,8 @@ export const handler = awslambda.streamifyResponse(
       });
       call = active;
       record.model = active.model;
+      // Not awaited: the head is written while the model is called.
+      log?.start({ requestId, userId: caller.userId, endpoint: ENDPOINT, model: active.model });
       if (!parsed.stream) {
         const result = await active.complete();
         record.answered(result);
@@ -75,10 +87,21 @@ export const handler = awslambda.streamifyResponse(
       } else {
         chunks = new ChunkWriter(respond(200, SSE_HEADERS), config.chat.keepAliveMs);
         chunks.startKeepAlive();
-        record.answered(await streamChunks(active, chunks, identity, parsed.includeUsage));
+        record.answered(await streamChunks(active, chunks, identity, parsed.includeUsage, produced));
       }
-    } catch (err) {
+    } catch (raw) {
+      const err = cancelAware(raw, log);
       const apiErr = record.failed(err, logger);
+      if (apiErr?.code === 'CANCELLED') {
+        const { userId } = record;
+        reportStreamCancelled(logger, metrics, {
+          requestId,
+          userId,
+          endpoint: ENDPOINT,
+          maxTokens,
+          outputChars: produced.chars,
+        });
+      }
       const openaiErr = apiErr && toOpenAIError(apiErr);
       if (openaiErr && chunks) {
         chunks.error(openaiErr.body);
@@ -88,7 +111,7 @@ export const handler = awslambda.streamifyResponse(
       }
     } finally {
       chunks?.close();
-      await Promise.all([call?.flush(), record.recorded()]);
+      await Promise.all([call?.flush(), record.recorded(), log?.end(finalStatusOf(record.errorCode))]);
       if (!responseStream.writableEnded) responseStream.end();
       await record.report(logger, metrics);
     }
@@ -105,6 +128,7 @@ async function streamChunks(
   writer: ChunkWriter,
   identity: ReturnType<typeof completionIdentity>,
   includeUsage: boolean,
+  produced: { chars: number },
 ): Promise<ChatResult> {
   const usage = { includeUsage };
   let started = false;
@@ -116,6 +140,7 @@ async function streamChunks(
   };
   const result = await call.stream(
     (text) => {
+      produced.chars += text.length;
       open(call.model);
       writer.data(chatCompletionChunk(identity, call.model, { delta: { content: text }, finishReason: null }, usage));
     },
