@@ -9,11 +9,14 @@
  * The head outlives its batches by a day, so a request for an expired stream is told `410` for that day before its id
  * becomes unknown (`404`). TTL deletion can lag by days, so `retainUntil` is compared in the cancel's condition.
  *
+ * The cancel is one conditional UpdateItem; when its condition fails, the head as it was (`ALL_OLD`) says why (an
+ * unknown id has none, and is then read to be sure: one GetItem).
+ *
  * Writes per stream: one head PutItem, then per flush one batch PutItem (when there are new events) and one head
  * UpdateItem, whose `ReturnValues: UPDATED_NEW` carries the cancel flag back; one last UpdateItem for the status.
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TABLES } from '../../config/tables';
 import type {
   CancelOutcome,
@@ -147,6 +150,14 @@ export class DynamoStreamLogStore implements StreamLogStore {
     );
   }
 
+  /** The head, read consistently (only to explain a refused cancel). */
+  private async head(requestId: string): Promise<Partial<StreamHeadItem> | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.table(), Key: { [KEY]: requestId, [SORT]: HEAD_PART }, ConsistentRead: true }),
+    );
+    return Item as Partial<StreamHeadItem> | undefined;
+  }
+
   async requestCancel(requestId: string, userId: string, now: number): Promise<CancelOutcome> {
     try {
       await this.client.send(
@@ -172,9 +183,10 @@ export class DynamoStreamLogStore implements StreamLogStore {
       return { kind: 'requested' };
     } catch (err) {
       if (!isConditionalCheckFailed(err)) throw err;
-      // The document client does not unmarshall the item an error carries.
+      // The document client does not unmarshall the item an error carries. No item: the head does not exist, or the
+      // store does not return it (dynalite); a consistent read of the head tells.
       const old = (err as { Item?: Record<string, AttributeValue> }).Item;
-      return refusal(old && headFacts(old), userId, now);
+      return refusal(old ? headFacts(old) : await this.head(requestId), userId, now);
     }
   }
 }

@@ -3,14 +3,14 @@
  *
  * ```
  * chat-stream, openai-chat ──PutItem (head, batches), UpdateItem (progress: returns the cancel flag)──> streams table
- * POST /chat/stream/{requestId}/cancel ─> CancelStream ──UpdateItem, if owner, streaming, retained──> streams table
+ * POST /chat/stream/{requestId}/cancel ─> CancelStream ──UpdateItem if owner, streaming, retained; GetItem──> streams table
  * GET /chat/stream/{requestId} ─> resume function ──GetItem, Query──> streams table (read only)
  * ```
  *
  * The table (config/tables.ts `streams`, key `requestId` + `part`; format in lambda/aws/stream-log-store.ts) holds each
  * streamed answer's head and its batches of SSE events for `streams.retentionMinutes`, then TTL on `expiresAt` removes
- * them. The writers may only create and update items; the cancel function may only update them, under its condition;
- * readers only read. No function deletes or scans.
+ * them. The writers may only create and update items; the cancel function may only update heads, under its condition
+ * (and read one to explain a refusal); readers only read. No function deletes or scans.
  *
  * Encryption: the AWS managed key (`aws/dynamodb`) by default, as every table of the stack (see table.ts for why); pass
  * `tableEncryptionKey` for a customer managed one.
@@ -60,7 +60,7 @@ export interface StreamLogProps {
 export class StreamLog extends Construct {
   /** Heads and batches of the streamed answers. */
   public readonly table: StreamsTable;
-  /** `POST /chat/stream/{requestId}/cancel`: sets the cancel flag (UpdateItem on the table, nothing else). */
+  /** `POST /chat/stream/{requestId}/cancel`: sets the cancel flag (UpdateItem; GetItem to explain a refusal). */
   public readonly cancelStream: BaseFunction;
   /**
    * `GET /chat/stream/{requestId}`: replays a stream and follows it live from the table alone (read only), for as long
@@ -81,6 +81,8 @@ export class StreamLog extends Construct {
       config: props.config,
       timeout: Duration.seconds(10),
     }).useTable(ENV.streamsTable, this.table, 'updateItem');
+    // A refused cancel is explained from the head the failed condition returns; when none is returned, one GetItem.
+    this.table.grant(this.cancelStream.role, 'dynamodb:GetItem');
     this.resumeStream = new BaseFunction(this, 'ResumeStream', {
       functionName: 'resume-stream',
       config: props.config,
