@@ -14,6 +14,7 @@ export type FunctionName =
   | 'openai-chat'
   | 'models'
   | 'feedback'
+  | 'resume-stream'
   | 'authorizer'
   | BackgroundFunctionName;
 
@@ -33,6 +34,8 @@ export interface RouteDefinition {
   readonly requestSchema?: ZodType;
   /** Request headers API Gateway should accept as declared method parameters. */
   readonly requestHeaders?: readonly string[];
+  /** Query string parameters API Gateway should accept as declared (optional) method parameters. */
+  readonly requestQueryParameters?: readonly string[];
   /**
    * `openai`: a missing or unknown API key is answered `401` in OpenAI's error shape (`invalid_api_key`). Otherwise
    * `403 {"message":"Forbidden"}`, API Gateway's answer for a missing key.
@@ -48,6 +51,16 @@ export const ROUTES: readonly RouteDefinition[] = [
     functionName: 'chat-stream',
     transferMode: 'STREAM',
     requestSchema: chatRequestSchema,
+  },
+  // Resumes a stream of the caller's from the stream log: the events after Last-Event-ID, then the live answer.
+  {
+    id: 'ResumeChatStream',
+    method: 'GET',
+    path: '/chat/stream/{requestId}',
+    functionName: 'resume-stream',
+    transferMode: 'STREAM',
+    requestHeaders: ['Last-Event-ID'],
+    requestQueryParameters: ['lastEventId'],
   },
   {
     id: 'Chat',

@@ -191,6 +191,7 @@ function parametersOf(route: RouteDefinition, doc: OperationDoc, where: string):
   const wanted = [
     ...[...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => ({ name: m[1] as string, in: 'path', required: true })),
     ...(route.requestHeaders ?? []).map((name) => ({ name, in: 'header', required: false })),
+    ...(route.requestQueryParameters ?? []).map((name) => ({ name, in: 'query', required: false })),
   ];
   const unused = Object.keys(documented).filter((name) => !wanted.some((p) => p.name === name));
   if (unused.length > 0)

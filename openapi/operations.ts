@@ -197,6 +197,53 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       },
     },
   },
+  ResumeChatStream: {
+    summary: 'Resume a stream (Server-Sent Events)',
+    description:
+      'Resumes one of your streams from the stream log, kept `streams.retentionMinutes`: every event after ' +
+      '`Last-Event-ID` (or `lastEventId`; the header wins) with its original `id:` and bytes, then the live answer as ' +
+      'it is written (within about half a second), until its `end` or `error`; then the connection closes. Without ' +
+      'either, from the first event (`start`). Keep-alive comments while waiting. Works from any connection: the ' +
+      'stream is read from the log, not from the function that generates it.',
+    tag: 'Chat',
+    parameters: {
+      requestId: {
+        description: "The stream's `requestId` (its `start` event, or the `x-request-id` of `POST /chat/stream`).",
+        schema: z.string().min(1).max(128),
+      },
+      'Last-Event-ID': {
+        description: 'The `id:` of the last event received; the events after it are sent. Wins over `lastEventId`.',
+        schema: z.string().regex(/^[0-9]+$/),
+      },
+      lastEventId: {
+        description: 'As `Last-Event-ID`, for clients that cannot set headers (`EventSource` on a first connection).',
+        schema: z.string().regex(/^[0-9]+$/),
+      },
+    },
+    responses: {
+      200: {
+        description:
+          'The events after `Last-Event-ID`, as the live stream sent them, then the rest of the answer as it comes. ' +
+          'If the stream stops being written before it finishes (its function died, or the log could not be ' +
+          'written), or this connection reaches its time limit, it ends with an `error` event `STREAM_INTERRUPTED` ' +
+          '(retryable, with no `id:`, so resuming again from the last id continues where it stopped).',
+        eventStream: 'ChatStreamEvent',
+      },
+      400: validationError('`Last-Event-ID` or `lastEventId` is not a non-negative integer, or is after the end'),
+      403: FORBIDDEN,
+      404: {
+        description:
+          "No such stream, another user's, or the stream log is off (`streams.enabled: false`): the same `404`.",
+        json: [{ errors: ['NOT_FOUND'] }],
+      },
+      410: {
+        description: 'The stream is past `streams.retentionMinutes` (answered for a day after, then `404`).',
+        json: [{ errors: ['STREAM_EXPIRED'] }],
+      },
+      429: PLAN_LIMITED,
+      503: SERVICE_UNAVAILABLE,
+    },
+  },
   Chat: {
     summary: 'Get a whole chat answer (synchronous)',
     description:

@@ -228,9 +228,13 @@ export class GenAiApi extends Construct {
       requestValidator: this.requestValidator,
       requestModels: model ? { 'application/json': model } : undefined,
       // Declared optional: validation requires nothing, but the gateway passes them on and documents them.
-      requestParameters: route.requestHeaders
-        ? Object.fromEntries(route.requestHeaders.map((h) => [`method.request.header.${h}`, false]))
-        : undefined,
+      requestParameters:
+        route.requestHeaders || route.requestQueryParameters
+          ? Object.fromEntries([
+              ...(route.requestHeaders ?? []).map((h) => [`method.request.header.${h}`, false]),
+              ...(route.requestQueryParameters ?? []).map((q) => [`method.request.querystring.${q}`, false]),
+            ])
+          : undefined,
     });
     this.methods[route.id] = method;
     this.allowPreflight(resource, route.method);

@@ -228,7 +228,7 @@ export interface ResumeOutcome {
 
 /**
  * The one log line of a resume (who, which stream, from where, how far, how it ended; never an event's content), and
- * the `Resumed` metric for each stream that was resumed (answered `200`), then the metrics flush.
+ * the `Resumed` metric, published for each stream that was resumed (answered `200`).
  */
 export function reportResume(logger: Logger, metrics: Metrics, o: ResumeOutcome): void {
   logger.info('stream resumed', {
@@ -243,6 +243,7 @@ export function reportResume(logger: Logger, metrics: Metrics, o: ResumeOutcome)
     error: o.errorCode,
     duration: o.durationMs,
   });
-  if (o.status === 200) addMetric(metrics, METRICS.resumed, 1);
+  if (o.status !== 200) return;
+  addMetric(metrics, METRICS.resumed, 1);
   metrics.publishStoredMetrics();
 }
