@@ -54,6 +54,9 @@ function start(
 
 const genai = (...args: string[]) => start(args).done;
 
+/** How the CLI prints a duration: `23 ms` below a second, `1.42 s` from one (a loaded machine's first call may). */
+const DURATION = '(?:\\d+ ms|\\d+\\.\\d{2} s)';
+
 /** `run()` in this process, with captured output: for the checks that need no API. */
 async function inProcess(argv: string[], env: NodeJS.ProcessEnv = stateEnv): Promise<Result> {
   const out = { stdout: '', stderr: '' };
@@ -99,7 +102,9 @@ describe('genai chat', () => {
     expect(streamed.stdout).toBe(`${JSON.parse(sync.stdout).text}\n`);
     expect(streamed.stdout.split(' ').length).toBeGreaterThanOrEqual(20);
     expect(streamed.stderr).toMatch(
-      new RegExp(`^TTFT \\d+ ms · latency \\d+ ms · [\\d.]+ tokens/s · model ${primary.replace(/\./g, '\\.')}\\n$`),
+      new RegExp(
+        `^TTFT ${DURATION} · latency ${DURATION} · [\\d.]+ tokens/s · model ${primary.replace(/\./g, '\\.')}\\n$`,
+      ),
     );
   });
 
@@ -136,7 +141,9 @@ describe('genai chat', () => {
     ]);
     expect(human.status).toBe(0);
     expect(human.stdout.trim().length).toBeGreaterThan(0);
-    const line = /^TTFT (\d+) ms · latency (\d+) ms · [\d.]+ tokens\/s · model (\S+)\n$/.exec(human.stderr);
+    const line = new RegExp(`^TTFT (${DURATION}) · latency (${DURATION}) · [\\d.]+ tokens/s · model (\\S+)\\n$`).exec(
+      human.stderr,
+    );
     expect(line).not.toBeNull();
     expect(line![1]).toBe(line![2]);
     expect(line![3]).toBe(primary);
@@ -196,7 +203,9 @@ describe('genai report and models', () => {
     expect(waited.status).toBe(0);
     expect(waited.stdout.trim().split(' ').length).toBeGreaterThanOrEqual(20);
     // Not a terminal: status lines only, no spinner.
-    expect(waited.stderr).toMatch(/^report [0-9a-f-]{36}: QUEUED \(\d+ ms\)\n(.*\n)*report [0-9a-f-]{36}: COMPLETED/);
+    expect(waited.stderr).toMatch(
+      new RegExp(`^report [0-9a-f-]{36}: QUEUED \\(${DURATION}\\)\n(.*\n)*report [0-9a-f-]{36}: COMPLETED`),
+    );
     expect(waited.stderr).not.toMatch(/\r/);
     expect(submitted.status).toBe(0);
     const accepted = JSON.parse(submitted.stdout);
@@ -275,7 +284,7 @@ describe('genai keys and breaker on the local cloud', () => {
     expect(status).toBe(0);
     expect(stdout).toMatch(/^\| {2}\| stream \| sync \|\n/);
     expect(stdout).toMatch(/\| requests \| 3 \| 3 \|/);
-    expect(stdout).toMatch(/\| TTFT p50 \| \d+ ms \| \d+ ms \|/);
+    expect(stdout).toMatch(new RegExp(`\\| TTFT p50 \\| ${DURATION} \\| ${DURATION} \\|`));
     expect(stdout).toMatch(/\| 429 \| 0 \(0\.0%\) \| 0 \(0\.0%\) \|/);
     expect(stdout).toMatch(/6 calls in .* at concurrency 3/);
   });
