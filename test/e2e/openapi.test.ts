@@ -401,6 +401,22 @@ describe('feedback answers fit the description', () => {
   });
 });
 
+describe('resumed streams fit the description', () => {
+  it('GET /chat/stream/{requestId}: the events after Last-Event-ID; 400, 403 and 404', async () => {
+    const live = await call('ChatStream', { key: PRO, body: question });
+    const requestId = JSON.parse(live.events![0]!.data).requestId as string;
+    const path = `/chat/stream/${requestId}`;
+    const resumed = await call('ResumeChatStream', { key: PRO, path, headers: { 'Last-Event-ID': '1' } });
+    expect(resumed.status).toBe(200);
+    expect(resumed.events!.map((e) => [e.id, e.event, e.data])).toEqual(
+      live.events!.slice(1).map((e) => [e.id, e.event, e.data]),
+    );
+    expect((await call('ResumeChatStream', { key: PRO, path, headers: { 'Last-Event-ID': 'x' } })).status).toBe(400);
+    expect((await call('ResumeChatStream', { key: OTHER, path })).status).toBe(404);
+    expect((await call('ResumeChatStream', { path })).status).toBe(403);
+  });
+});
+
 describe('coverage', () => {
   it('every route was called, and answered each of these statuses', () => {
     const statuses = Object.fromEntries([...covered].map(([id, set]) => [id, [...set].sort()]));
@@ -412,6 +428,7 @@ describe('coverage', () => {
       OpenAIChatCompletions: [200, 400, 401, 404, 429, 503],
       OpenAIModels: [200, 401, 429],
       Feedback: [204, 400, 403, 404],
+      ResumeChatStream: [200, 400, 403, 404],
     });
   });
 });
