@@ -11,6 +11,7 @@ import {
   followTiming,
   type LoggedBatch,
   openStream,
+  reportResume,
   type StreamHead,
   type StreamLogReader,
 } from '../../lambda/core/streams/resume';
@@ -279,5 +280,74 @@ describe('followTiming', () => {
     });
     expect(followTiming({ flushIntervalMs: 1000 }, { streamTimeoutSeconds: 300 }).heartbeatTimeoutMs).toBe(10_000);
     expect(followTiming({ flushIntervalMs: 50 }, { streamTimeoutSeconds: 60 }).pollIntervalMs).toBe(50);
+  });
+});
+
+describe('reportResume', () => {
+  const logger = () => {
+    const lines: [string, Record<string, unknown>][] = [];
+    return { lines, info: (message: string, fields: Record<string, unknown>) => void lines.push([message, fields]) };
+  };
+  const metrics = () => {
+    const added: unknown[][] = [];
+    let published = 0;
+    return {
+      added,
+      get published() {
+        return published;
+      },
+      addMetric: (...args: unknown[]) => void added.push(args),
+      publishStoredMetrics: () => void published++,
+    };
+  };
+
+  it('logs one line per resume (who, which stream, from where, how it ended) and counts Resumed once', () => {
+    const log = logger();
+    const m = metrics();
+    reportResume(log as never, m as never, {
+      requestId: 'resume-1',
+      streamRequestId: 'r-1',
+      userId: 'alice',
+      status: 200,
+      lastEventId: 3,
+      result: { outcome: 'finished', events: 5, lastEventId: 8 },
+      errorCode: undefined,
+      durationMs: 1_234,
+    });
+    expect(log.lines).toEqual([
+      [
+        'stream resumed',
+        expect.objectContaining({
+          requestId: 'resume-1',
+          stream_request_id: 'r-1',
+          user_id: 'alice',
+          status: 200,
+          last_event_id: 3,
+          events_sent: 5,
+          last_event_sent: 8,
+          outcome: 'finished',
+          duration: 1_234,
+        }),
+      ],
+    ]);
+    expect(m.added).toEqual([['Resumed', 'Count', 1, expect.anything()]]);
+    expect(m.published).toBe(1);
+  });
+
+  it('logs a refused resume with its error code, and counts nothing', () => {
+    const log = logger();
+    const m = metrics();
+    reportResume(log as never, m as never, {
+      requestId: 'resume-2',
+      streamRequestId: 'r-1',
+      userId: 'bob',
+      status: 404,
+      lastEventId: undefined,
+      result: undefined,
+      errorCode: 'NOT_FOUND',
+      durationMs: 3,
+    });
+    expect(log.lines[0]?.[1]).toMatchObject({ status: 404, error: 'NOT_FOUND', user_id: 'bob' });
+    expect(m.added).toEqual([]);
   });
 });
