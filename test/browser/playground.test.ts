@@ -126,7 +126,7 @@ describe('the page the local cloud serves at /', () => {
     page.on('request', (r) => {
       if (/\/(chat|reports)/.test(new URL(r.url()).pathname)) sent.push(r.url());
     });
-    const focused = () => page.evaluate(() => document.activeElement?.id);
+    const focused = () => page.evaluate<string | undefined>('document.activeElement?.id');
 
     await page.getByLabel('API key', { exact: true }).fill('');
     await send(page, 'Hello');

@@ -197,15 +197,64 @@ describe('reading an event stream', () => {
     ['ends cleanly', 'end'],
     ['is reset', 'destroy'],
   ] as const)(
-    'a stream whose connection %s before end or error rejects with STREAM_INTERRUPTED after its events',
+    'with resume: false, a stream whose connection %s before end or error rejects with STREAM_INTERRUPTED after its events',
     async (_what, finish) => {
       handle = stream([START, DELTA(2, 'partial ')], { finish });
-      const { events, error } = await outcome(client().chatStream({ message: 'hi' }));
+      const { events, error } = await outcome(client().chatStream({ message: 'hi' }, { resume: false }));
       expect(events.map((e) => e.type)).toEqual(['start', 'delta']);
       expect(error).toBeInstanceOf(GenAIError);
       expect(error).toMatchObject({ code: 'STREAM_INTERRUPTED', retryable: true, status: 200, requestId: 'req-1' });
+      expect(seen.map((r) => r.method)).toEqual(['POST']);
     },
   );
+
+  it('resumes a cut stream from its last event id, and yields an event the server sends again only once', async () => {
+    handle = (req, res) => {
+      if (req.method === 'POST') return stream([START, DELTA(2, 'Hello ')], { finish: 'destroy' })(req, res, '');
+      // The resumed stream repeats event 2 (a server replaying too much must not double the text).
+      stream([DELTA(2, 'Hello '), DELTA(3, 'world'), END(4)])(req, res, '');
+    };
+    const resumed: unknown[] = [];
+    const { events, error } = await outcome(
+      client().chatStream({ message: 'hi' }, { resume: { delayMs: 1 }, onResume: (info) => resumed.push(info) }),
+    );
+    expect(error).toBeUndefined();
+    expect(events.map((e) => e.id)).toEqual(['1', '2', '3', '4']);
+    expect(events.map((e) => (e.type === 'delta' ? e.text : '')).join('')).toBe('Hello world');
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /chat/stream', 'GET /chat/stream/req-1']);
+    expect(seen[1]!.headers['last-event-id']).toBe('2');
+    expect(seen[1]!.headers['x-api-key']).toBe('transport-test-key-00000000');
+    expect(resumed).toEqual([
+      expect.objectContaining({ requestId: 'req-1', lastEventId: '2', attempt: 1, cause: expect.any(GenAIError) }),
+    ]);
+  });
+
+  it('gives up after maxAttempts resumes that fail in a row, with STREAM_INTERRUPTED caused by the last failure', async () => {
+    handle = (req, res) => {
+      if (req.method === 'POST') return stream([START, DELTA(2, 'Hi')], { finish: 'destroy' })(req, res, '');
+      answer(503, '{"error":{"code":"SERVICE_UNAVAILABLE","message":"busy","retryable":true}}')(req, res, '');
+    };
+    const { events, error } = await outcome(
+      client().chatStream({ message: 'hi' }, { resume: { maxAttempts: 2, delayMs: 1 } }),
+    );
+    expect(events.map((e) => e.id)).toEqual(['1', '2']);
+    expect(error).toMatchObject({ code: 'STREAM_INTERRUPTED', retryable: true, requestId: 'req-1' });
+    expect((error as GenAIError).cause).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+    expect(seen.map((r) => r.method)).toEqual(['POST', 'GET', 'GET']);
+  });
+
+  it('stops at once when the stream cannot be resumed (410 STREAM_EXPIRED): STREAM_INTERRUPTED caused by it', async () => {
+    handle = (req, res) => {
+      if (req.method === 'POST') return stream([START], { finish: 'end' })(req, res, '');
+      answer(410, '{"error":{"code":"STREAM_EXPIRED","message":"gone","retryable":false}}')(req, res, '');
+    };
+    const { error } = await outcome(client().chatStream({ message: 'hi' }, { resume: { delayMs: 1 } }));
+    expect(error).toMatchObject({ code: 'STREAM_INTERRUPTED', requestId: 'req-1' });
+    expect((error as GenAIError).cause).toMatchObject({ code: 'STREAM_EXPIRED', status: 410 });
+    expect(seen.map((r) => r.method)).toEqual(['POST', 'GET']);
+    // Nothing was yielded but start: the resume asked from that id.
+    expect(seen[1]!.headers['last-event-id']).toBe('1');
+  });
 
   it('an event that is not JSON, or a 200 that is not an event stream, is INVALID_RESPONSE', async () => {
     handle = stream([START, 'id: 2\nevent: delta\ndata: {"text":\n\n']);

@@ -23,6 +23,7 @@ export type GenAIErrorCode =
   | 'MODEL_STREAM_ERROR'
   | 'DEADLINE_EXCEEDED'
   | 'CANCELLED'
+  | 'ALREADY_FINISHED'
   | 'STREAM_EXPIRED'
   | 'INTERNAL_ERROR'
   // API Gateway's own answers (`{"message": …}`): 401, 403, 429, and any other status.
@@ -32,6 +33,7 @@ export type GenAIErrorCode =
   // Raised by the client.
   | 'NETWORK_ERROR'
   | 'TIMEOUT'
+  // Raised by the client, and sent by the API when a resumed stream's writer stopped.
   | 'STREAM_INTERRUPTED'
   | 'INVALID_RESPONSE'
   | (string & {});
@@ -43,6 +45,7 @@ export interface GenAIErrorOptions {
   retryable: boolean;
   retryAfterSeconds?: number;
   requestId?: string;
+  finalStatus?: string;
   cause?: unknown;
 }
 
@@ -57,6 +60,11 @@ export class GenAIError extends Error {
   readonly retryAfterSeconds?: number;
   /** The API's id of the request (`x-request-id`, or a stream's `start` event), for support and `feedback()`. */
   readonly requestId?: string;
+  /**
+   * On `ALREADY_FINISHED` (409): the state the stream or report had already reached, e.g. `COMPLETED`, `FAILED`,
+   * `CANCELLED` (the error body's `status`).
+   */
+  readonly finalStatus?: string;
 
   constructor(message: string, options: GenAIErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -66,6 +74,7 @@ export class GenAIError extends Error {
     this.retryable = options.retryable;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.requestId = options.requestId;
+    if (options.finalStatus !== undefined) this.finalStatus = options.finalStatus;
   }
 }
 
@@ -139,8 +148,17 @@ export async function errorFromResponse(response: Response): Promise<GenAIError>
 
   const error = isObject(body) ? body.error : undefined;
   if (isObject(error) && typeof error.code === 'string' && typeof error.retryable === 'boolean') {
-    // The contract's own body: {"error":{"code","message","retryable"}}.
-    return make(String(error.message ?? `HTTP ${status}`), error.code, error.retryable);
+    // The contract's own body: {"error":{"code","message","retryable"}}; a 409 adds the state already reached.
+    const made = make(String(error.message ?? `HTTP ${status}`), error.code, error.retryable);
+    if (typeof error.status !== 'string') return made;
+    return new GenAIError(made.message, {
+      status,
+      code: made.code,
+      retryable: made.retryable,
+      retryAfterSeconds,
+      requestId,
+      finalStatus: error.status,
+    });
   }
   if (isObject(error) && typeof error.message === 'string') {
     // OpenAI's shape, from the OpenAI-compatible routes.

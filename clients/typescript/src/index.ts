@@ -11,7 +11,15 @@
  *   if (event.type === 'delta') process.stdout.write(event.text);
  * }
  */
-export { type CallOptions, GenAIClient, type GenAIClientOptions } from './client.js';
+export {
+  type CallOptions,
+  type ChatStreamOptions,
+  GenAIClient,
+  type GenAIClientOptions,
+  type ResumePolicy,
+  type ResumeStreamOptions,
+  type StreamResumeInfo,
+} from './client.js';
 export { GenAIError, type GenAIErrorCode, type GenAIErrorOptions, parseRetryAfter } from './errors.js';
 export { type ClientMetrics, type ClientTimings, measureClientMetrics } from './metrics.js';
 export {

@@ -1,4 +1,7 @@
-/** Async reports: submit (`POST /reports`), read (`GET /reports/{id}`), and wait for the end by polling. */
+/**
+ * Async reports: submit (`POST /reports`), read (`GET /reports/{id}`), cancel (`POST /reports/{id}/cancel`), and wait
+ * for the end by polling.
+ */
 import { abortReason, sleep, throwIfAborted } from './abort.js';
 import { GenAIError, invalidResponse, parseRetryAfter } from './errors.js';
 import type { Transport } from './http.js';
@@ -76,6 +79,32 @@ export class ReportsApi {
     });
     if (typeof body?.reportId !== 'string' || typeof body.status !== 'string')
       throw invalidResponse('GET /reports/{id} answered without reportId and status', response.status);
+    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'));
+    return retryAfterSeconds === undefined ? body : { ...body, retryAfterSeconds };
+  }
+
+  /**
+   * `POST /reports/{id}/cancel`: cancels a report of the caller's. A `QUEUED` report is `CANCELLED` at once (`200`,
+   * with `cancelledAt`) and never reaches the model; a `RUNNING` one answers `202`, still `RUNNING` with
+   * `cancelRequestedAt`, and the worker stops it within about two seconds (`waitFor` then resolves with it
+   * `CANCELLED`). Either way the report's webhook, if any, is `report.cancelled`. Rejects with a {@link GenAIError}:
+   * `ALREADY_FINISHED` (409) when it had ended, its state in `finalStatus`; `NOT_FOUND` for an unknown id or another
+   * user's.
+   *
+   * @example
+   * const report = await client.reports.cancel(reportId);
+   * if (report.status !== 'CANCELLED') await client.reports.waitFor(reportId);
+   */
+  async cancel(reportId: string, options: { signal?: AbortSignal } = {}): Promise<Report> {
+    if (typeof reportId !== 'string' || reportId === '') throw new TypeError('reportId must be a non-empty string');
+    throwIfAborted(options.signal);
+    const { body, response } = await this.transport.json<Report>(
+      'POST',
+      `/reports/${encodeURIComponent(reportId)}/cancel`,
+      { signal: options.signal },
+    );
+    if (typeof body?.reportId !== 'string' || typeof body.status !== 'string')
+      throw invalidResponse('POST /reports/{id}/cancel answered without reportId and status', response.status);
     const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'));
     return retryAfterSeconds === undefined ? body : { ...body, retryAfterSeconds };
   }

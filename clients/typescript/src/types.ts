@@ -62,6 +62,12 @@ export type ChatStreamEvent =
     }
   | { type: 'error'; id: string; error: ApiErrorDetail };
 
+/** Answer of `POST /chat/stream/{requestId}/cancel` (`202`): the stream stops within a second. */
+export interface StreamCancellation {
+  requestId: string;
+  status: 'CANCELLING' | (string & {});
+}
+
 /** The events of a stream, by `type`. */
 export type ChatStartEvent = Extract<ChatStreamEvent, { type: 'start' }>;
 export type ChatDeltaEvent = Extract<ChatStreamEvent, { type: 'delta' }>;
@@ -119,6 +125,8 @@ export interface Report {
   error?: { code: string; message: string };
   /** Once `CANCELLED`. */
   cancelledAt?: string;
+  /** While a `RUNNING` report is being cancelled: when the cancel was asked (it becomes `CANCELLED` within seconds). */
+  cancelRequestedAt?: string;
   /** From `Retry-After`, sent while the report is not finished: when to poll again. */
   retryAfterSeconds?: number;
 }
