@@ -803,6 +803,7 @@ const REQUEST_CATEGORIES: readonly [string, number][] = [
   ['body', 62],
   ['models', 3],
   ['report-id', 10],
+  ['stream-resume', 5],
   ['odd-method', 4],
   ['odd-path', 6],
   ['idempotency-key', 5],
@@ -888,6 +889,47 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
                     ).join('')
                   : `${pickFrom(r, ctx.reportIds)}?${pickFrom(r, ['a=1', 'a=1&a=2', '%zz=1', '=', '&&', 'x'.repeat(3_000), 'id=../chat'])}`;
       parts = { method: 'GET', target: `/reports/${id}`, headers: [['x-api-key', ctx.key]] };
+      break;
+    }
+    case 'stream-resume': {
+      // GET /chat/stream/{requestId}: own streams from the start or after good, odd and out-of-range Last-Event-IDs (as
+      // the header or the lastEventId query parameter), others' ids, odd, long and random ids.
+      const kind = pickFrom(r, ['own', 'foreign', 'odd', 'long', 'random']);
+      label = `stream-resume-${kind}/resume-stream`;
+      const own = ctx.streamIds ?? ctx.ratedIds ?? ctx.reportIds;
+      const id =
+        kind === 'own'
+          ? pickFrom(r, own)
+          : kind === 'foreign'
+            ? pickFrom(r, ctx.foreignReportIds)
+            : kind === 'odd'
+              ? pickFrom(r, ODD_IDS)
+              : kind === 'long'
+                ? 'x'.repeat(pickFrom(r, [129, 256, 4_000, 9_000]))
+                : Array.from({ length: int(r, 1, 60) }, () =>
+                    pickFrom(r, [...'abcdefABCDEF0123456789-_.~!$&()*,;=:@']),
+                  ).join('');
+      const lastEventId = pickFrom(r, [
+        undefined,
+        '0',
+        '1',
+        '3',
+        '999999',
+        '',
+        ' ',
+        '-1',
+        'abc',
+        '1e3',
+        '0x10',
+        '007',
+        '18446744073709551616',
+        'x'.repeat(3_000),
+      ]);
+      const inQuery = lastEventId !== undefined && r() < 0.5;
+      const headers: [string, string][] = [['x-api-key', ctx.key]];
+      if (lastEventId !== undefined && !inQuery) headers.push(['Last-Event-ID', lastEventId]);
+      const query = inQuery ? `?lastEventId=${encodeURIComponent(lastEventId)}` : '';
+      parts = { method: 'GET', target: `/chat/stream/${id}${query}`, headers };
       break;
     }
     case 'odd-method': {
