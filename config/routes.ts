@@ -8,9 +8,11 @@ import { chatRequestSchema, feedbackRequestSchema, submitReportRequestSchema } f
 /** Folder name under `lambda/functions/` whose `handler.ts` exports `handler`. */
 export type FunctionName =
   | 'chat-stream'
+  | 'cancel-stream'
   | 'chat'
   | 'submit-report'
   | 'get-report'
+  | 'cancel-report'
   | 'openai-chat'
   | 'models'
   | 'feedback'
@@ -62,6 +64,14 @@ export const ROUTES: readonly RouteDefinition[] = [
     requestHeaders: ['Last-Event-ID'],
     requestQueryParameters: ['lastEventId'],
   },
+  // The owner stops a stream still generating (the stream log's cancel flag); no body.
+  {
+    id: 'CancelChatStream',
+    method: 'POST',
+    path: '/chat/stream/{requestId}/cancel',
+    functionName: 'cancel-stream',
+    transferMode: 'BUFFERED',
+  },
   {
     id: 'Chat',
     method: 'POST',
@@ -80,6 +90,14 @@ export const ROUTES: readonly RouteDefinition[] = [
     requestHeaders: ['Idempotency-Key'],
   },
   { id: 'GetReport', method: 'GET', path: '/reports/{id}', functionName: 'get-report', transferMode: 'BUFFERED' },
+  // The owner cancels a report: at once while queued, within about two seconds while running; no body.
+  {
+    id: 'CancelReport',
+    method: 'POST',
+    path: '/reports/{id}/cancel',
+    functionName: 'cancel-report',
+    transferMode: 'BUFFERED',
+  },
   // OpenAI-compatible. One STREAM integration answers both `stream: true` (chunks) and plain JSON, as chat-stream
   // answers its pre-commit errors. The body is validated by the function, in OpenAI's error shape.
   {

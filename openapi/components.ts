@@ -11,6 +11,7 @@ import {
   submitReportRequestSchema,
 } from '../config/contract';
 import {
+  alreadyFinishedErrorSchema,
   chatMetricsSchema,
   chatResponseSchema,
   errorBodySchemaFor,
@@ -20,6 +21,7 @@ import {
   reportStatusSchema,
   reportWebhookPayloadSchema,
   STREAM_EVENTS,
+  streamCancelAcceptedSchema,
   streamErrorEventSchemaFor,
   tokenUsageSchema,
 } from '../config/responses';
@@ -66,7 +68,9 @@ export function namedSchemas(errorCode: z.ZodType<string>) {
     ReportResult: reportResultSchema,
     ReportError: reportErrorSchema,
     ReportWebhook: reportWebhookPayloadSchema,
+    StreamCancelAccepted: streamCancelAcceptedSchema,
     ErrorBody: errorBodySchemaFor(errorCode),
+    AlreadyFinishedError: alreadyFinishedErrorSchema,
     ErrorCode: errorCode,
     // OpenAI-compatible.
     ChatCompletionRequest: chatCompletionRequestSchema,

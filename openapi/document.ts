@@ -211,7 +211,7 @@ function requestBodyOf(
 ): Record<string, unknown> | undefined {
   const body = doc.requestBody;
   if (!body) {
-    if (route.requestSchema || route.method === 'POST')
+    if (route.requestSchema || (route.method === 'POST' && !doc.noRequestBody))
       throw new OpenApiGenerationError(`${where}: document its request body`);
     return undefined;
   }

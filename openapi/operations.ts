@@ -67,6 +67,8 @@ export interface OperationDoc {
   readonly description: string;
   readonly tag: Tag;
   readonly requestBody?: RequestBodyDoc;
+  /** A `POST` that takes no body: a command on the resource its path names (a cancel). */
+  readonly noRequestBody?: true;
   /** Path parameters of the route's path and the request headers of its `requestHeaders`, by name. */
   readonly parameters?: Readonly<Record<string, ParameterDoc>>;
   readonly responses: Readonly<Record<number, ResponseDoc>>;
@@ -173,7 +175,8 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       'the model that actually served, usage and timings) or `error`. A stream always ends with `end` or `error`. ' +
       'Before the model has answered, a failing model hands over to the next configured one inside the same stream. ' +
       'Everything that can fail fast (body, key, limits, breakers with no model left) fails before the stream ' +
-      'starts, with a real status and a JSON body. Close the connection to cancel.',
+      'starts, with a real status and a JSON body. Cancel with `POST /chat/stream/{requestId}/cancel` (closing the ' +
+      'connection stops the model only where the platform reports it, which Lambda does not).',
     tag: 'Chat',
     requestBody: { schema: 'ChatRequest', description: CHAT_BODY, examples: CHAT_EXAMPLES },
     responses: {
@@ -235,6 +238,47 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
         description:
           "No such stream, another user's, or the stream log is off (`streams.enabled: false`): the same `404`.",
         json: [{ errors: ['NOT_FOUND'] }],
+      },
+      410: {
+        description: 'The stream is past `streams.retentionMinutes` (answered for a day after, then `404`).',
+        json: [{ errors: ['STREAM_EXPIRED'] }],
+      },
+      429: PLAN_LIMITED,
+      503: SERVICE_UNAVAILABLE,
+    },
+  },
+  CancelChatStream: {
+    summary: 'Cancel a stream',
+    description:
+      'Stops one of your streams while it is generating: `POST /chat/stream` by its `requestId` (the `start` event, ' +
+      'or `x-request-id`), and `POST /chat/completions` by its `x-request-id` (or its completion `id`, ' +
+      '`chatcmpl-<requestId>`). Within about a second (`streams.flushIntervalMs`) the model call is stopped, the ' +
+      'stream ends with `event: error` `CANCELLED` (the OpenAI route: a final `data: {"error":{…,"code":' +
+      '"cancelled"}}` and no `[DONE]`; a non-streaming completion answers `499` with that error), and its owner is ' +
+      'charged only the tokens used. Cancelling again while it stops answers `202` again. Works where closing the ' +
+      'connection does not stop the model (Lambda is not told when a client leaves). No body.',
+    tag: 'Chat',
+    noRequestBody: true,
+    parameters: {
+      requestId: {
+        description: "The stream's `requestId`, or an OpenAI completion `id`. Unknown and other users' ids are `404`.",
+        schema: z.string().min(1).max(128),
+      },
+    },
+    responses: {
+      202: {
+        description: 'The stream is running: it is asked to stop.',
+        json: [{ schema: 'StreamCancelAccepted' }],
+      },
+      403: FORBIDDEN,
+      404: {
+        description:
+          "No such stream, another user's, or the stream log is off (`streams.enabled: false`): the same `404`.",
+        json: [{ errors: ['NOT_FOUND'] }],
+      },
+      409: {
+        description: 'It has already finished (`COMPLETED`, `FAILED` or `CANCELLED`): the body says which.',
+        json: [{ schema: 'AlreadyFinishedError' }],
       },
       410: {
         description: 'The stream is past `streams.retentionMinutes` (answered for a day after, then `404`).',
@@ -329,7 +373,8 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   GetReport: {
     summary: "Get a report's status and result",
     description:
-      'The status (`QUEUED → RUNNING → COMPLETED | FAILED`), with the result or the error once finished. Poll after ' +
+      'The status (`QUEUED → RUNNING → COMPLETED | FAILED`, or `CANCELLED` with `cancelledAt` once its owner ' +
+      'cancelled it), with the result or the error once finished. Poll after ' +
       '`Retry-After` while it is not finished.',
     tag: 'Reports',
     parameters: {
@@ -348,6 +393,44 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       },
       403: FORBIDDEN,
       404: { description: "No such report, or another user's.", json: [{ errors: ['NOT_FOUND'] }] },
+      429: PLAN_LIMITED,
+      503: SERVICE_UNAVAILABLE,
+    },
+  },
+  CancelReport: {
+    summary: 'Cancel a report',
+    description:
+      'Cancels one of your reports. A `QUEUED` report is `CANCELLED` at once and its model is never called (`200`). ' +
+      'A `RUNNING` one is asked to stop (`202`, still `RUNNING` with `cancelRequestedAt`): its worker stops the model ' +
+      'call within about two seconds, is charged only the tokens used, and the report becomes `CANCELLED`. Either way ' +
+      'a `report.cancelled` webhook and event follow. Asking again while it is stopping answers `202` again. A report ' +
+      'that has finished (also one whose result was written just before the cancel) is `409 ALREADY_FINISHED` with ' +
+      'its `status`. No body.',
+    tag: 'Reports',
+    noRequestBody: true,
+    parameters: {
+      id: {
+        description: "The `reportId`. Unknown ids and other users' reports are `404`.",
+        schema: z.uuid(),
+      },
+    },
+    responses: {
+      200: {
+        description: 'It had not started: it is `CANCELLED` now, with `cancelledAt`.',
+        json: [{ schema: 'ReportStatus' }],
+      },
+      202: {
+        description:
+          'It is running: the cancel is requested (`cancelRequestedAt`); poll `GET /reports/{id}` until `CANCELLED`.',
+        json: [{ schema: 'ReportStatus' }],
+        headers: { 'Retry-After': { required: true, description: 'Seconds until the report has stopped.' } },
+      },
+      403: FORBIDDEN,
+      404: { description: "No such report, or another user's.", json: [{ errors: ['NOT_FOUND'] }] },
+      409: {
+        description: 'It has already finished (`COMPLETED`, `FAILED` or `CANCELLED`): the body says which.',
+        json: [{ schema: 'AlreadyFinishedError' }],
+      },
       429: PLAN_LIMITED,
       503: SERVICE_UNAVAILABLE,
     },

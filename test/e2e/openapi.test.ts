@@ -417,6 +417,45 @@ describe('resumed streams fit the description', () => {
   });
 });
 
+describe('report cancel answers fit the description', () => {
+  it('POST /reports/{id}/cancel: 200 CANCELLED while queued, 409 once finished, 404 and 403', async () => {
+    await cloud.reports.worker.stop();
+    try {
+      const submitted = await call('SubmitReport', { key: PRO, body: { prompt: 'A report to cancel' } });
+      const path = `/reports/${submitted.json.reportId}/cancel`;
+      expect((await call('CancelReport', { key: OTHER, path })).status).toBe(404);
+      const cancelled = await call('CancelReport', { key: PRO, path });
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.json).toMatchObject({ status: 'CANCELLED', cancelledAt: expect.any(String) });
+      const again = await call('CancelReport', { key: PRO, path });
+      expect(again.status).toBe(409);
+      expect(again.json.error).toMatchObject({ code: 'ALREADY_FINISHED', status: 'CANCELLED' });
+      const polled = await call('GetReport', { key: PRO, path: `/reports/${submitted.json.reportId}` });
+      expect(polled.json).toEqual(cancelled.json);
+      expect((await call('CancelReport', { path })).status).toBe(403);
+    } finally {
+      cloud.reports.worker.start();
+    }
+  });
+
+  it('POST /reports/{id}/cancel: 202 with cancelRequestedAt while running', async () => {
+    await postJson(`${cloud.url}/_local/model`, { mode: 'slow', ttftMs: 5_000 });
+    const submitted = await call('SubmitReport', { key: PRO, body: { prompt: 'A slow report to cancel' } });
+    const reportPath = `/reports/${submitted.json.reportId}`;
+    await eventually(async () =>
+      (await call('GetReport', { key: PRO, path: reportPath })).json.status === 'RUNNING' ? true : undefined,
+    );
+    const requested = await call('CancelReport', { key: PRO, path: `${reportPath}/cancel` });
+    expect(requested.status).toBe(202);
+    expect(requested.json).toMatchObject({ status: 'RUNNING', cancelRequestedAt: expect.any(String) });
+    const polled = await eventually(async () => {
+      const res = await call('GetReport', { key: PRO, path: reportPath });
+      return res.json.status === 'CANCELLED' ? res : undefined;
+    });
+    expect(polled.json).toMatchObject({ status: 'CANCELLED', cancelledAt: expect.any(String) });
+  });
+});
+
 describe('coverage', () => {
   it('every route was called, and answered each of these statuses', () => {
     const statuses = Object.fromEntries([...covered].map(([id, set]) => [id, [...set].sort()]));
@@ -428,6 +467,7 @@ describe('coverage', () => {
       OpenAIChatCompletions: [200, 400, 401, 404, 429, 503],
       OpenAIModels: [200, 401, 429],
       Feedback: [204, 400, 403, 404],
+      CancelReport: [200, 202, 403, 404, 409],
       ResumeChatStream: [200, 400, 403, 404],
     });
   });

@@ -162,6 +162,11 @@ export interface FuzzContext {
    * @default reportIds
    */
   readonly ratedIds?: readonly string[];
+  /**
+   * Request ids of `key`'s user's streams (`POST /chat/stream/{requestId}/cancel`: finished ones answer 409).
+   * @default ratedIds
+   */
+  readonly streamIds?: readonly string[];
 }
 
 export interface FuzzCase {
@@ -804,6 +809,8 @@ const REQUEST_CATEGORIES: readonly [string, number][] = [
   ['models', 3],
   ['report-id', 10],
   ['stream-resume', 5],
+  ['stream-cancel', 5],
+  ['report-cancel', 5],
   ['odd-method', 4],
   ['odd-path', 6],
   ['idempotency-key', 5],
@@ -889,6 +896,59 @@ function generateCase(r: Random, ctx: FuzzContext): FuzzCase {
                     ).join('')
                   : `${pickFrom(r, ctx.reportIds)}?${pickFrom(r, ['a=1', 'a=1&a=2', '%zz=1', '=', '&&', 'x'.repeat(3_000), 'id=../chat'])}`;
       parts = { method: 'GET', target: `/reports/${id}`, headers: [['x-api-key', ctx.key]] };
+      break;
+    }
+    case 'stream-cancel': {
+      // POST /chat/stream/{requestId}/cancel: own (finished) streams, others' ids, odd, long and random ids, with or
+      // without a body (the route takes none).
+      const kind = pickFrom(r, ['own', 'foreign', 'odd', 'long', 'random', 'completion-id']);
+      label = `stream-cancel-${kind}/cancel-stream`;
+      const own = ctx.streamIds ?? ctx.ratedIds ?? ctx.reportIds;
+      const id =
+        kind === 'own'
+          ? pickFrom(r, own)
+          : kind === 'foreign'
+            ? pickFrom(r, ctx.foreignReportIds)
+            : kind === 'odd'
+              ? pickFrom(r, ODD_IDS)
+              : kind === 'long'
+                ? 'x'.repeat(pickFrom(r, [129, 256, 4_000, 9_000]))
+                : kind === 'random'
+                  ? Array.from({ length: int(r, 1, 60) }, () =>
+                      pickFrom(r, [...'abcdefABCDEF0123456789-_.~!$&()*,;=:@']),
+                    ).join('')
+                  : `chatcmpl-${pickFrom(r, own)}`;
+      const withBody = r() < 0.4;
+      parts = {
+        method: 'POST',
+        target: `/chat/stream/${id}/cancel`,
+        headers: withBody ? json() : [['x-api-key', ctx.key]],
+        body: withBody ? toBuffer(validBody(route, r, ctx)) : undefined,
+      };
+      break;
+    }
+    case 'report-cancel': {
+      // POST /reports/{id}/cancel: others' reports, odd, long and random ids, with or without a body (the route takes
+      // none). The fuzzing user's own reports are left alone: the other routes' cases rate and poll them.
+      const kind = pickFrom(r, ['foreign', 'odd', 'long', 'random']);
+      label = `report-cancel-${kind}/cancel-report`;
+      const id =
+        kind === 'foreign'
+          ? pickFrom(r, ctx.foreignReportIds)
+          : kind === 'odd'
+            ? pickFrom(r, ODD_IDS)
+            : kind === 'long'
+              ? 'x'.repeat(pickFrom(r, [37, 256, 4_000, 9_000]))
+              : Array.from({ length: int(r, 1, 60) }, () =>
+                  pickFrom(r, [...'abcdefABCDEF0123456789-_.~!$&()*,;=:@']),
+                ).join('');
+      const withBody = r() < 0.4;
+      parts = {
+        method: 'POST',
+        target: `/reports/${id}/cancel`,
+        headers: withBody ? json() : [['x-api-key', ctx.key]],
+        body: withBody ? toBuffer(validBody(route, r, ctx)) : undefined,
+      };
       break;
     }
     case 'stream-resume': {

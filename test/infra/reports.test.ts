@@ -121,14 +121,14 @@ describe('events and webhooks', () => {
   const rules = resourcesOfType(template, 'AWS::Events::Rule');
   const busId = resourcesOfType(template, 'AWS::Events::EventBus')[0][0];
 
-  test('one custom bus; both rules listen on it for report.completed and report.failed', () => {
+  test('one custom bus; both rules listen on it for report.completed, report.failed and report.cancelled', () => {
     expect(resourcesOfType(template, 'AWS::Events::EventBus')).toHaveLength(1);
     expect(rules).toHaveLength(2);
     for (const [, rule] of rules) {
       expect(rule.EventBusName).toEqual({ Ref: busId });
       expect(rule.EventPattern).toMatchObject({
         source: [REPORT_EVENT_SOURCE],
-        'detail-type': ['report.completed', 'report.failed'],
+        'detail-type': ['report.completed', 'report.failed', 'report.cancelled'],
       });
     }
   });
@@ -229,15 +229,15 @@ describe('events and webhooks', () => {
 });
 
 describe('least privilege', () => {
-  test('only the worker may call models; only the worker and the backstop may publish, to the reports bus only', () => {
+  test('only the worker may call models; only the worker, the backstop and cancel may publish, to the reports bus only', () => {
     expect(actionsOf('report-worker')).toEqual(expect.arrayContaining(['bedrock:InvokeModel', 'events:PutEvents']));
-    for (const name of ['submit-report', 'get-report', 'report-dlq', 'webhook-sender']) {
+    for (const name of ['submit-report', 'get-report', 'cancel-report', 'report-dlq', 'webhook-sender']) {
       expect(actionsOf(name).filter((a) => a.startsWith('bedrock:'))).toEqual([]);
     }
     for (const name of ['submit-report', 'get-report', 'webhook-sender']) {
       expect(actionsOf(name).filter((a) => a.startsWith('events:'))).toEqual([]);
     }
-    for (const name of ['report-worker', 'report-dlq']) {
+    for (const name of ['report-worker', 'report-dlq', 'cancel-report']) {
       const publish = statementsOf(name).find((s) => s.actions.includes('events:PutEvents'))!;
       expect(publish.resources).toMatch(/ReportsEventBus/);
     }
@@ -255,8 +255,26 @@ describe('least privilege', () => {
     ]);
   });
 
+  test('the cancel function reads the report and changes it by UpdateItem only; no queue, no model', () => {
+    const dynamo = actionsOf('cancel-report').filter((a) => a.startsWith('dynamodb:'));
+    expect(dynamo).toContain('dynamodb:GetItem');
+    expect(dynamo).toContain('dynamodb:UpdateItem');
+    expect(dynamo.filter((a) => /Put|Delete|Write/.test(a))).toEqual([]);
+    for (const s of statementsOf('cancel-report').filter((st) => st.actions.some((a) => a.startsWith('dynamodb:')))) {
+      expect(s.resources).toMatch(/ReportsTable/);
+    }
+    expect(actionsOf('cancel-report').filter((a) => a.startsWith('sqs:'))).toEqual([]);
+  });
+
   test('no wildcard actions, and no wildcard resources beyond X-Ray', () => {
-    for (const name of ['submit-report', 'get-report', 'report-worker', 'report-dlq', 'webhook-sender']) {
+    for (const name of [
+      'submit-report',
+      'get-report',
+      'cancel-report',
+      'report-worker',
+      'report-dlq',
+      'webhook-sender',
+    ]) {
       for (const s of statementsOf(name)) {
         expect(s.actions.some((a) => a.endsWith(':*') || a === '*')).toBe(false);
         if (s.resources === '"*"') expect(s.actions.every((a) => a.startsWith('xray:'))).toBe(true);
@@ -274,6 +292,9 @@ describe('least privilege', () => {
       expect(env(name)).not.toContain('USERS_TABLE_NAME');
     }
     expect(env('get-report')).not.toContain('REPORTS_QUEUE_URL');
+    expect(env('cancel-report')).toEqual(expect.arrayContaining(['REPORTS_TABLE_NAME', 'EVENT_BUS_NAME']));
+    expect(env('cancel-report')).not.toContain('REPORTS_QUEUE_URL');
+    expect(env('cancel-report')).not.toContain('USERS_TABLE_NAME');
     expect(env('report-worker')).toEqual(
       expect.arrayContaining([
         'REPORTS_TABLE_NAME',
@@ -302,6 +323,18 @@ describe('routes', () => {
     expect(JSON.stringify(post.Integration.Uri)).toContain(functionId('submit-report'));
     expect(get).toMatchObject({ HttpMethod: 'GET', ApiKeyRequired: true });
     expect(JSON.stringify(get.Integration.Uri)).toContain(functionId('get-report'));
+  });
+
+  test('POST /reports/{id}/cancel is served by the cancel function, behind API keys, under /reports/{id}', () => {
+    const methods = resourcesOfType(template, 'AWS::ApiGateway::Method');
+    const [, cancel] = methods.find(([, m]) => m.OperationName === 'CancelReport')!;
+    expect(cancel).toMatchObject({ HttpMethod: 'POST', ApiKeyRequired: true });
+    expect(JSON.stringify(cancel.Integration.Uri)).toContain(functionId('cancel-report'));
+    const resources = resourcesOfType(template, 'AWS::ApiGateway::Resource');
+    const [, resource] = resources.find(([id]) => id === cancel.ResourceId.Ref)!;
+    expect(resource.PathPart).toBe('cancel');
+    const [, parent] = resources.find(([id]) => id === resource.ParentId.Ref)!;
+    expect(parent.PathPart).toBe('{id}');
   });
 });
 

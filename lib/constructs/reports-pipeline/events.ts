@@ -1,5 +1,5 @@
 /**
- * Where finished-report events go: every `report.completed|failed` on the bus to each deploy-time subscriber (an API
+ * Where finished-report events go: every `report.completed|failed|cancelled` on the bus to each deploy-time subscriber (an API
  * destination), and those with a `callbackUrl` to the webhook sender. Patterns come from `config/reports.ts`, which
  * the local event bus matches too.
  */

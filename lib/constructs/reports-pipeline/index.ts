@@ -5,6 +5,7 @@
  * POST /reports ─> SubmitReport ─> reports table (QUEUED) + job queue ──> ReportWorker ─> Bedrock ─> table (COMPLETED|FAILED)
  *                                        └─(maxReceiveCount)─> job DLQ ─> ReportDlq (fails what nobody finished)     │
  * GET /reports/{id} ─> GetReport ─> reports table                                     event bus <─ report.completed|failed
+ * POST /reports/{id}/cancel ─> CancelReport ─> reports table (CANCELLED | cancelRequested) ─> event bus <─ report.cancelled
  *                                    rule "every finished report" ─> API destination per subscriber (retries, DLQ)
  *                                    rule "has a callbackUrl"      ─> WebhookSender ─> signed POST (retries, DLQ)
  * ```
@@ -97,6 +98,8 @@ export class ReportsPipeline extends Construct {
   public readonly webhookSigningSecret: WebhookSigningSecret;
   public readonly submitReport: BaseFunction;
   public readonly getReport: BaseFunction;
+  /** `POST /reports/{id}/cancel`: reads the report, changes it by conditional updates only, publishes `report.cancelled`. */
+  public readonly cancelReport: BaseFunction;
   public readonly worker: ReportWorker;
   public readonly deadLetterBackstop: DeadLetterBackstop;
   public readonly webhookSender: WebhookSender;
@@ -142,7 +145,7 @@ export class ReportsPipeline extends Construct {
       noDeadLetterQueueReason: NOT_A_WORK_QUEUE,
     });
     this.eventBus = new EventBus(this, 'EventBus', {
-      description: 'report.completed and report.failed events of the reports API',
+      description: 'report.completed, report.failed and report.cancelled events of the reports API',
     });
     this.webhookSigningSecret = new WebhookSigningSecret(this, 'WebhookSigningSecret');
 
@@ -159,6 +162,14 @@ export class ReportsPipeline extends Construct {
       config,
       timeout: Duration.seconds(10),
     }).useTable(ENV.reportsTable, this.table, 'read');
+    this.cancelReport = new BaseFunction(this, 'CancelReport', {
+      functionName: 'cancel-report',
+      config,
+      timeout: Duration.seconds(10),
+    })
+      .useTable(ENV.reportsTable, this.table, 'read')
+      .useTable(ENV.reportsTable, this.table, 'updateItem')
+      .useEventBus(ENV.eventBusName, this.eventBus);
 
     const bus = { eventBus: this.eventBus, reportsTable: this.table };
     this.worker = new ReportWorker(this, 'Worker', {
@@ -194,7 +205,11 @@ export class ReportsPipeline extends Construct {
       this.subscriberDestinations = this.subscriberRule.destinations;
     }
 
-    this.handlers = { 'submit-report': this.submitReport.function, 'get-report': this.getReport.function };
+    this.handlers = {
+      'submit-report': this.submitReport.function,
+      'get-report': this.getReport.function,
+      'cancel-report': this.cancelReport.function,
+    };
     addReportsOutputs(this);
   }
 }

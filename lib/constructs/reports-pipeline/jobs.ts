@@ -23,7 +23,7 @@ export interface ReportWorkerProps {
   readonly guardTable: ITable;
   /** Its event source; the worker also changes visibility on it to delay a redelivery. */
   readonly jobQueue: IQueue;
-  /** Where it publishes `report.completed|failed`. */
+  /** Where it publishes `report.completed|failed|cancelled`. */
   readonly eventBus: IEventBus;
 }
 

@@ -18,7 +18,7 @@ export function addReportsOutputs(pipeline: ReportsPipeline): void {
   });
   new CfnOutput(stack, OUTPUT_REPORTS_EVENT_BUS_NAME, {
     value: pipeline.eventBus.eventBusName,
-    description: 'report.completed|failed events',
+    description: 'report.completed|failed|cancelled events',
   });
   new CfnOutput(stack, OUTPUT_WEBHOOK_SIGNING_SECRET_ARN, {
     value: pipeline.webhookSigningSecret.secretArn,
