@@ -4,7 +4,7 @@
  * OpenAI shape of CANCELLED, and how the local cloud reads LOCAL_SIGNAL_DISCONNECT.
  */
 import { ClientGoneError } from '../../lambda/core/model-attempt';
-import { CancelledError, DeadlineExceededError } from '../../lambda/core/errors';
+import { type ApiError, CancelledError, DeadlineExceededError } from '../../lambda/core/errors';
 import { toOpenAIError } from '../../lambda/core/openai/errors';
 import { cancelAware, cancelStream, finalStatusOf, reportStreamCancelled } from '../../lambda/core/streams/cancel';
 import type { CancelOutcome } from '../../lambda/core/streams/log';
@@ -44,7 +44,7 @@ describe('cancelStream', () => {
 
   it('names the final status in the 409 body', async () => {
     const { store } = storeAnswering({ kind: 'finished', status: 'COMPLETED' });
-    const err = await cancelStream('r1', 'alice', { store, enabled: true }).catch((e: CancelledError) => e);
+    const err = (await cancelStream('r1', 'alice', { store, enabled: true }).catch((e: unknown) => e)) as ApiError;
     expect(err.toBody()).toEqual({
       error: { code: 'ALREADY_FINISHED', message: expect.any(String), retryable: false, status: 'COMPLETED' },
     });
