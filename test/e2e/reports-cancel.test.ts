@@ -5,11 +5,15 @@
  * contract.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
+import { ENV } from '../../config/runtime';
+import { DynamoTokenBudgetStore } from '../../lambda/aws/token-budget-store';
 import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { documentClient } from '../helpers/dynalite';
 import { cloudBreaker, ROOMY_PLAN, webhookSigningSecret } from '../helpers/local-cloud';
 import { type ApiResponse, type Receiver, reportsApi, startReceiver, waitFor } from '../helpers/reports';
 
@@ -25,6 +29,18 @@ let audit: Receiver;
 let db: DynamoDBClient;
 let breaker: CircuitBreaker;
 const workerLines: string[] = [];
+/** The tokens counted against alice's budget today (the token budget's counter in the guard table). */
+async function aliceTokensUsed(): Promise<number> {
+  const key = DynamoTokenBudgetStore.key('alice', new Date().toISOString().slice(0, 10));
+  const { Item } = await documentClient(db).send(
+    new GetCommand({ TableName: cloud.env[ENV.guardTable], Key: { pk: key }, ConsistentRead: true }),
+  );
+  return (Item?.used as number | undefined) ?? 0;
+}
+
+/** What the functions running in this process (the API's, such as cancel-report) print: Powertools logs and EMF. */
+const apiLines: string[] = [];
+let stdoutSpy: jest.SpyInstance | undefined;
 
 interface CancelBody {
   reportId?: string;
@@ -76,9 +92,18 @@ beforeAll(async () => {
   alice = api(ALICE);
   bob = api(BOB);
   ({ breaker, db } = cloudBreaker(cloud));
+  const write = process.stdout.write.bind(process.stdout);
+  stdoutSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
+    if (typeof chunk === 'string' && chunk.startsWith('{')) {
+      apiLines.push(...chunk.split('\n').filter(Boolean));
+      return true;
+    }
+    return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stdout.write);
 });
 
 afterAll(async () => {
+  stdoutSpy?.mockRestore();
   await cloud?.reports.bus.idle(5_000);
   db?.destroy();
   await cloud?.stop();
@@ -128,9 +153,10 @@ const finishedStatus = async (reportId: string) =>
     { what: `report ${reportId} to finish`, timeoutMs: 15_000, intervalMs: 25 },
   );
 
-const printedJson = () =>
-  workerLines.flatMap((line) => {
+const printedJson = (lines = workerLines) =>
+  lines.flatMap((line) => {
     try {
+      // biome-ignore lint/suspicious/noExplicitAny: a printed log line or EMF blob, read field by field
       return [JSON.parse(line) as Record<string, any>];
     } catch {
       return [];
@@ -163,6 +189,16 @@ test('QUEUED: 200 CANCELLED at once; GET shows cancelledAt; the job message is d
     error: { code: 'ALREADY_FINISHED', message: expect.any(String), retryable: false, status: 'CANCELLED' },
   });
 
+  // One log line for the cancel, without the prompt; the Cancelled metric by kind.
+  const lines = printedJson(apiLines).filter((l) => l.message === 'report cancel' && l.reportId === reportId);
+  expect(lines).toEqual([expect.objectContaining({ user_id: 'alice', outcome: 'cancelled' })]);
+  expect(apiLines.filter((l) => l.includes(reportId)).join('\n')).not.toContain('quarterly numbers');
+  expect(
+    printedJson(apiLines).some(
+      (l) => l.kind === 'report' && l.Cancelled === 1 && l._aws?.CloudWatchMetrics?.[0]?.Namespace !== undefined,
+    ),
+  ).toBe(true);
+
   // The worker comes back and meets the job's message: acknowledged, no model call, the report unchanged.
   cloud.reports.worker.start();
   await waitFor(() => (cloud.reports.worker.stats.recordsDeleted > deletedBefore ? true : undefined), {
@@ -188,6 +224,7 @@ test('RUNNING: 202, then the model stops within 2 s at the simulator and the rep
   await breaker.forceClose(primary);
   cloud.simulator.configure({ mode: 'slow', ttftMs: 100, tokensPerSecond: 20 });
   const cancelledBefore = cloud.simulator.stats.cancelled;
+  const usedBefore = await aliceTokensUsed();
   const reportId = await submit();
   // Generating: the model is sending tokens.
   await waitFor(
@@ -233,6 +270,10 @@ test('RUNNING: 202, then the model stops within 2 s at the simulator and the rep
   });
   await sleep(500);
   expect(cloud.simulator.stats.tokensSent).toBe(tokensAtStop);
+  // The budget holds the tokens used, not the reservation (maxTokens and more) the call started with.
+  const charged = (await aliceTokensUsed()) - usedBefore;
+  expect(charged).toBeGreaterThan(0);
+  expect(charged).toBeLessThan(cloud.config.reports.maxTokens / 4);
 
   expect(verified(await webhookOf(hooks, reportId))).toMatchObject({ type: 'report.cancelled', status: 'CANCELLED' });
   expect(await breaker.status(primary)).toMatchObject({ state: 'CLOSED', window: { failures: 0 } });
