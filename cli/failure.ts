@@ -23,7 +23,10 @@ function rootCause(err: unknown): string {
   return message;
 }
 
-/** `error: <CODE>: <message>`, then `retry after <N>s` and the request id when known. */
+/**
+ * `error: <CODE>: <message>`, then the state already reached (`status: COMPLETED`, on `ALREADY_FINISHED`), `retry
+ * after <N>s` and the request id when known.
+ */
 export function printApiError(
   stderr: Output,
   error: {
@@ -31,9 +34,11 @@ export function printApiError(
     readonly message: string;
     readonly retryAfterSeconds?: number;
     readonly requestId?: string;
+    readonly finalStatus?: string;
   },
 ): void {
   stderr.write(`error: ${error.code}: ${error.message}\n`);
+  if (error.finalStatus !== undefined) stderr.write(`status: ${error.finalStatus}\n`);
   if (error.retryAfterSeconds !== undefined)
     stderr.write(`retry after ${Math.max(0, Math.ceil(error.retryAfterSeconds))}s\n`);
   if (error.requestId) stderr.write(`request id: ${error.requestId}\n`);

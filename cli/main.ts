@@ -16,7 +16,7 @@ import { KEY_ENV, URL_ENV } from './target';
  */
 export const COMMANDS: Readonly<Record<string, string>> = {
   chat: 'send a message: stream the answer (or --sync), then TTFT, latency, tokens/s',
-  report: 'submit an async report; --wait follows it and prints the result',
+  report: 'submit an async report; --wait follows it and prints the result; report cancel <id> cancels one',
   models: 'list the models the API serves',
   bench: 'load and failure test: stream vs sync TTFT, latency, tokens/s p50/p99, share of 429s and 5xx',
   keys: 'keys create --user <id> --plan <plan>: issue an API key (local cloud, or --stack/--region)',
@@ -51,7 +51,7 @@ Exit status (stderr says why):
   1    the API or AWS answered with an error: "error: <CODE>: <message>", then "retry after <N>s" when known
   2    usage: a bad command, option or value: "error: <message naming the option>"
   3    cannot reach the API, or no local cloud is running and no --url was given: "error: UNREACHABLE: <message>"
-  130  interrupted (Ctrl-C): the request is cancelled`;
+  130  interrupted (Ctrl-C): a chat answer is cancelled on the server; a report being waited for goes on`;
 
 /** Runs one command line and resolves to its exit status; nothing it throws escapes. */
 export async function run(argv: readonly string[], ctx: CliContext): Promise<number> {

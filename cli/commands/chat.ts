@@ -22,6 +22,9 @@ const OPTIONS = {
   'model-info': { type: 'boolean' },
 } as const;
 
+/** How long Ctrl-C waits for the API to accept the cancel before the command ends anyway. */
+const CANCEL_WAIT_MS = 1_000;
+
 /** Far above any model's output limit; the API caps it at `chat.maxTokensLimit` and names the field if it is over. */
 const MAX_TOKENS_BOUND = 1_000_000;
 
@@ -42,8 +45,11 @@ Options:
                      the stop reason, the token counts and the API's own TTFT and latency
   --url, --key, --bearer, -h, --help: see genai --help
 
-Ctrl-C cancels the request (the API stops generating) and exits 130. An error after the answer started keeps the
-text received so far on stdout, prints the error to stderr and exits 1.`;
+Ctrl-C cancels the answer on the server (POST /chat/stream/{requestId}/cancel, waiting at most ${CANCEL_WAIT_MS / 1000} s for it,
+so the API stops generating even where the platform does not report a closed connection, as on Lambda), keeps the
+text so far and exits 130. A dropped connection resumes by itself from the last event received (GET
+/chat/stream/{requestId} with Last-Event-ID; stderr says "resumed after event N"), so no text is lost or repeated.
+An error after the answer started keeps the text received so far on stdout, prints the error to stderr and exits 1.`;
 
 /** The answer and what it took, whichever endpoint served it. */
 interface Answer {
@@ -69,8 +75,21 @@ async function streamed(client: GenAIClient, request: ChatRequest, ctx: CliConte
   const answer: Omit<Answer, 'metrics'> = { text: '' };
   const sentAt = performance.now();
   let firstTokenAt: number | undefined;
+  let resumedAfter: string | undefined;
   try {
-    for await (const event of client.chatStream(request, { signal: ctx.signal })) {
+    const events = client.chatStream(request, {
+      signal: ctx.signal,
+      onResume: (info) => {
+        resumedAfter = info.lastEventId ?? '0';
+      },
+    });
+    for await (const event of events) {
+      if (resumedAfter !== undefined) {
+        ctx.stderr.write(
+          `${answer.text && !answer.text.endsWith('\n') && echo ? '\n' : ''}resumed after event ${resumedAfter}\n`,
+        );
+        resumedAfter = undefined;
+      }
       if (event.type === 'start') {
         answer.requestId = event.requestId;
         answer.firstModel = event.model;
@@ -87,6 +106,11 @@ async function streamed(client: GenAIClient, request: ChatRequest, ctx: CliConte
         answer.error = event.error;
       }
     }
+  } catch (err) {
+    // Ctrl-C: closing the connection is not enough where the platform does not tell the function (Lambda), so the
+    // answer is cancelled on the server, waiting a bounded time; the interrupt is reported whatever the API answers.
+    if (ctx.signal.aborted && answer.requestId !== undefined) await cancelOnServer(client, answer.requestId);
+    throw err;
   } finally {
     // Whatever ends the stream (an interrupt too), the text so far ends its line.
     if (echo && answer.text && !answer.text.endsWith('\n')) ctx.stdout.write('\n');
@@ -96,6 +120,15 @@ async function streamed(client: GenAIClient, request: ChatRequest, ctx: CliConte
     ...answer,
     metrics: measureClientMetrics({ sentAt, firstTokenAt, doneAt: performance.now(), outputTokens }),
   };
+}
+
+/** Asks the API to stop generating; gives up after {@link CANCEL_WAIT_MS}. A finished stream is nothing to cancel. */
+async function cancelOnServer(client: GenAIClient, requestId: string): Promise<void> {
+  try {
+    await client.cancelStream(requestId, { signal: AbortSignal.timeout(CANCEL_WAIT_MS) });
+  } catch {
+    // ALREADY_FINISHED, a network failure or the wait running out: the interrupt is what the user asked for.
+  }
 }
 
 async function buffered(client: GenAIClient, request: ChatRequest, ctx: CliContext, echo: boolean): Promise<Answer> {

@@ -1,7 +1,8 @@
 /** `genai report "<prompt>"`: submits an async report; with `--wait`, follows it to the end and prints the result. */
 import type { Report, SubmitReportRequest } from '../../clients/typescript/src';
-import { API_OPTIONS, expectPositionals, intOption } from '../args';
+import { API_OPTIONS, expectPositionals, intOption, type OptionValues } from '../args';
 import { defineCommand } from '../command';
+import type { CliContext } from '../context';
 import { CommandError, EXIT, UsageError } from '../errors';
 import { Progress } from '../progress';
 import { createClient, resolveApiTarget } from '../target';
@@ -20,6 +21,7 @@ const DEFAULT_TIMEOUT_SECONDS = 600;
 const MAX_TIMEOUT_SECONDS = 24 * 3600;
 
 const HELP = `Usage: genai report <prompt> [options]
+       genai report cancel <reportId> [--json]
 
 Submits <prompt> as an async report (POST /reports) and prints its id on stdout. With --wait, follows it (GET
 /reports/{id}, as often as its Retry-After says) until it ends, showing each status change on stderr (with a
@@ -35,7 +37,14 @@ Options:
   --timeout <seconds>      how long --wait waits (default ${DEFAULT_TIMEOUT_SECONDS}); then exit 1 with TIMEOUT
   --url, --key, --bearer, -h, --help: see genai --help
 
-A report that ends FAILED or CANCELLED exits 1 with "error: <CODE>: <message>" on stderr.`;
+A report that ends FAILED or CANCELLED exits 1 with "error: <CODE>: <message>" on stderr.
+
+Ctrl-C during --wait only stops waiting (exit 130): it asks nothing and the report goes on; stderr names the
+command that cancels it.
+
+genai report cancel <reportId> cancels a report of yours (POST /reports/{id}/cancel): a QUEUED one is CANCELLED at
+once, a RUNNING one stops within about two seconds ("cancelling"). Prints the report's id and status on stdout (with
+--json, the report). A report that had already ended exits 1 with "error: ALREADY_FINISHED: …" and its state.`;
 
 function parseMetadata(raw: string | undefined): Record<string, unknown> | undefined {
   if (raw === undefined) return undefined;
@@ -66,11 +75,30 @@ function finish(report: Report, json: boolean, write: (text: string) => void): n
   );
 }
 
+/** `genai report cancel <reportId>`: the report's id and its status after the cancel. */
+async function cancel(
+  values: OptionValues<typeof OPTIONS>,
+  positionals: readonly string[],
+  ctx: CliContext,
+): Promise<number> {
+  const [, reportId] = expectPositionals('report', positionals, ['cancel', '<reportId>']);
+  if (!reportId?.trim()) throw new UsageError('<reportId> is empty', 'report');
+  for (const flag of ['wait', 'callback-url', 'idempotency-key', 'metadata', 'timeout'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to report cancel`, 'report');
+  }
+  const client = createClient(resolveApiTarget(values, ctx.env, 'report'), ctx);
+  const report = await client.reports.cancel(reportId, { signal: ctx.signal });
+  if (values.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
+  else ctx.stdout.write(`${report.reportId} ${report.status === 'CANCELLED' ? 'CANCELLED' : 'cancelling'}\n`);
+  return EXIT.ok;
+}
+
 export const command = defineCommand({
   name: 'report',
   options: OPTIONS,
   help: HELP,
   async run({ values, positionals }, ctx) {
+    if (positionals[0] === 'cancel' && positionals.length > 1) return cancel(values, positionals, ctx);
     const [prompt] = expectPositionals('report', positionals, ['<prompt>']);
     if (!prompt?.trim()) throw new UsageError('<prompt> is empty', 'report');
     const timeoutSeconds = intOption('report', '--timeout', values.timeout, {
@@ -113,6 +141,14 @@ export const command = defineCommand({
         timeoutMs: timeoutSeconds * 1000,
         onProgress: (r) => progress.update(r.status),
       });
+    } catch (err) {
+      progress.stop();
+      // Ctrl-C stops the waiting, not the report.
+      if (ctx.signal.aborted)
+        ctx.stderr.write(
+          `report ${accepted.reportId} goes on; "genai report cancel ${accepted.reportId}" cancels it\n`,
+        );
+      throw err;
     } finally {
       progress.stop();
     }
