@@ -106,6 +106,50 @@ export function reportCancelSuite(name: string, makeHarness: () => Promise<Repor
     const cancelDeps = (publisher = new FakeBus()) => ({ repo, publisher });
     const delivery = (receiveCount = 1) => ({ receiveCount, deadlineAt: Date.now() + 60_000 });
 
+    describe("the store's cancel conditions", () => {
+      test('the heartbeat holds the lease and returns the cancel flag from its own write; a stale attempt is refused', async () => {
+        const id = await newReport();
+        const now = Date.now();
+        const claimed = await repo.claim(id, now, 30_000);
+        expect(await repo.heartbeat(id, claimed!.attempts, now)).toEqual({ held: true, cancelRequested: false });
+        expect(await repo.requestCancel(id, ALICE.userId, now)).toMatchObject({ cancelRequested: true });
+        expect(await repo.heartbeat(id, claimed!.attempts, now)).toEqual({ held: true, cancelRequested: true });
+        expect(await repo.heartbeat(id, claimed!.attempts + 1, now)).toEqual({ held: false });
+        // Unchanged by the heartbeat: the status the owner sees and when it last changed.
+        const stored = await repo.get(id);
+        expect(stored).toMatchObject({ status: 'RUNNING', updatedAt: claimed!.updatedAt, heartbeatAt: now });
+      });
+
+      test("the owner's writes check the owner and the state", async () => {
+        const id = await newReport();
+        const now = Date.now();
+        expect(await repo.requestCancel(id, ALICE.userId, now)).toBeUndefined(); // QUEUED: nothing to stop
+        expect(await repo.cancelIdle(id, BOB.userId, now)).toBeUndefined();
+        const claimed = await repo.claim(id, now, 30_000);
+        expect(await repo.cancelIdle(id, ALICE.userId, now)).toBeUndefined(); // a live lease: the worker stops it
+        expect(await repo.requestCancel(id, BOB.userId, now)).toBeUndefined();
+        expect(await repo.finishCancelled(id, claimed!.attempts, now)).toBeUndefined(); // no cancel requested
+        expect(await repo.get(id)).toMatchObject({ status: 'RUNNING' });
+      });
+
+      test('once a cancel is requested, the holder can neither finish with a result nor release for a retry', async () => {
+        const id = await newReport();
+        const now = Date.now();
+        const claimed = await repo.claim(id, now, 30_000);
+        await repo.requestCancel(id, ALICE.userId, now);
+        const outcome = { status: 'COMPLETED' as const, result: RESULT, model: 'model-a', modelLatencyMs: 40 };
+        expect(await repo.finish(id, claimed!.attempts, outcome, now)).toBeUndefined();
+        expect(await repo.release(id, claimed!.attempts, { code: 'X', message: 'x' }, now)).toBe(false);
+        expect(await repo.finishCancelled(id, claimed!.attempts + 1, now)).toBeUndefined(); // not the holder
+        const cancelled = await repo.finishCancelled(id, claimed!.attempts, now);
+        expect(cancelled).toMatchObject({ status: 'CANCELLED', cancelledAt: new Date(now).toISOString() });
+        expect(cancelled?.leaseUntil).toBeUndefined();
+        expect(cancelled?.result).toBeUndefined();
+        await repo.markEventPublished(id, now);
+        expect((await repo.get(id))?.eventPublishedAt).toBe(new Date(now).toISOString());
+      });
+    });
+
     describe('cancelReport', () => {
       test('QUEUED → CANCELLED at once, report.cancelled published; its message then never reaches the model', async () => {
         const id = await newReport();
