@@ -255,6 +255,22 @@ describe('openStream', () => {
     await expect(openStream(openai, 'r-1', 'alice', undefined, 2_000)).rejects.toThrow(NotFoundError);
   });
 
+  it('reads a missing head once more after a moment, as a head may still be on its way when its client resumes', async () => {
+    const log = new MemoryLog();
+    const waits: number[] = [];
+    const late = { ...log, head_: log.head_, head: log.head.bind(log), batchesAfter: log.batchesAfter.bind(log) };
+    let reads = 0;
+    late.head = async (requestId: string) => (++reads === 1 ? undefined : log.head(requestId));
+    const sleep = async (ms: number) => void waits.push(ms);
+    await expect(openStream(late, 'r-1', 'alice', undefined, 2_000, sleep)).resolves.toMatchObject({ userId: 'alice' });
+    expect(waits).toEqual([250]);
+    await expect(openStream(log, 'r-9', 'alice', undefined, 2_000, sleep)).rejects.toThrow(NotFoundError);
+    expect(waits).toEqual([250, 250]);
+    // Someone else's head is there: no wait.
+    await expect(openStream(log, 'r-1', 'bob', undefined, 2_000, sleep)).rejects.toThrow(NotFoundError);
+    expect(waits).toEqual([250, 250]);
+  });
+
   it('answers 410 past retention, to the owner only', async () => {
     const log = new MemoryLog({ retainUntil: 5_000 });
     await expect(openStream(log, 'r-1', 'alice', undefined, 5_000)).rejects.toThrow(StreamExpiredError);

@@ -87,9 +87,16 @@ export const RESUMABLE_ENDPOINT = 'chat-stream';
 const MAX_REQUEST_ID_LENGTH = 128;
 
 /**
- * The head of the caller's stream, checked before the response commits: `404` for an unknown id, someone else's, or a
- * stream that cannot be resumed by id; `410` once retention has passed; `400` for an id after the end of a finished
- * stream (no event of it could have been seen).
+ * How long an id without a head is given before it is `404`: the writer puts the head in the background while its
+ * client already reads `start`, so a client that drops and resumes at once can arrive a moment before its head.
+ */
+export const MISSING_HEAD_WAIT_MS = 250;
+
+/**
+ * The head of the caller's stream, checked before the response commits: `404` for an unknown id (read again once after
+ * {@link MISSING_HEAD_WAIT_MS}), someone else's, or a stream that cannot be resumed by id (the OpenAI-compatible route logs no
+ * events); `410` once retention has passed; `400` for an id after the end of a finished stream (no event of it could
+ * have been seen).
  */
 export async function openStream(
   reader: StreamLogReader,
@@ -97,10 +104,15 @@ export async function openStream(
   userId: string,
   lastEventId: number | undefined,
   now: number,
+  sleep: (ms: number) => Promise<void> = delay,
 ): Promise<StreamHead> {
   const notFound = () => new NotFoundError('No stream with this requestId');
   if (!requestId || requestId.length > MAX_REQUEST_ID_LENGTH) throw notFound();
-  const head = await reader.head(requestId);
+  let head = await reader.head(requestId);
+  if (!head) {
+    await sleep(MISSING_HEAD_WAIT_MS);
+    head = await reader.head(requestId);
+  }
   if (!head || head.userId !== userId || head.endpoint !== RESUMABLE_ENDPOINT) throw notFound();
   if (head.retainUntil <= now) throw new StreamExpiredError('The stream is past its retention and cannot be resumed');
   if (head.status !== 'STREAMING' && lastEventId !== undefined && lastEventId > head.lastEventId) {
