@@ -456,6 +456,37 @@ describe('report cancel answers fit the description', () => {
   });
 });
 
+describe('stream cancel answers fit the description', () => {
+  it('POST /chat/stream/{requestId}/cancel: 202 while running, 409 once finished, 404 and 403', async () => {
+    await postJson(`${cloud.url}/_local/model`, { mode: 'normal', ttftMs: 20, tokensPerSecond: 20 });
+    try {
+      const live = await fetch(`${cloud.url}/chat/stream`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': PRO },
+        body: JSON.stringify({ message: 'A long answer to cancel', maxTokens: 400 }),
+      });
+      const requestId = live.headers.get('x-request-id') ?? '';
+      const path = `/chat/stream/${requestId}/cancel`;
+      expect((await call('CancelChatStream', { key: OTHER, path })).status).toBe(404);
+      // The stream's log is written while the model is called: the first cancel can precede it by a moment.
+      const accepted = await eventually(async () => {
+        const res = await call('CancelChatStream', { key: PRO, path });
+        return res.status === 202 ? res : undefined;
+      });
+      expect(accepted.json).toEqual({ requestId, status: 'CANCELLING' });
+      const last = sseMessages(await live.text()).at(-1);
+      expect(last?.event).toBe('error');
+      expect(JSON.parse(last?.data ?? '{}').error.code).toBe('CANCELLED');
+      const finished = await call('CancelChatStream', { key: PRO, path });
+      expect(finished.status).toBe(409);
+      expect(finished.json.error).toMatchObject({ code: 'ALREADY_FINISHED', status: 'CANCELLED' });
+      expect((await call('CancelChatStream', { path })).status).toBe(403);
+    } finally {
+      await postJson(`${cloud.url}/_local/model`, { mode: 'normal' });
+    }
+  });
+});
+
 describe('coverage', () => {
   it('every route was called, and answered each of these statuses', () => {
     const statuses = Object.fromEntries([...covered].map(([id, set]) => [id, [...set].sort()]));
@@ -468,6 +499,7 @@ describe('coverage', () => {
       OpenAIModels: [200, 401, 429],
       Feedback: [204, 400, 403, 404],
       CancelReport: [200, 202, 403, 404, 409],
+      CancelChatStream: [202, 403, 404, 409],
       ResumeChatStream: [200, 400, 403, 404],
     });
   });
