@@ -236,7 +236,8 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       403: FORBIDDEN,
       404: {
         description:
-          "No such stream, another user's, or the stream log is off (`streams.enabled: false`): the same `404`.",
+          "No such stream, another user's, a `POST /chat/completions` stream (only native streams are resumable), or " +
+          'the stream log is off (`streams.enabled: false`): the same `404`.',
         json: [{ errors: ['NOT_FOUND'] }],
       },
       410: {
