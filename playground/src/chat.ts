@@ -1,13 +1,17 @@
 /**
  * The chat tab: one prompt, sent at the same moment to `POST /chat/stream` and `POST /chat`, each in its own pane with
  * the time to its first token (for `/chat`, the whole answer), its total latency, tokens per second and the model that
- * served it. Times are measured here, in the browser, from sending: what a person waits. Stop aborts both requests;
- * a finished answer can be rated (`POST /feedback`).
+ * served it. Times are measured here, in the browser, from sending: what a person waits. Stop aborts both requests and
+ * cancels the stream on the server (`POST /chat/stream/{requestId}/cancel`), since a closed connection alone does not
+ * stop generation on Lambda. "Simulate a dropped connection" cuts the stream's connection; the client resumes it from
+ * its last event (`GET /chat/stream/{requestId}`), so the answer ends the same. A finished answer can be rated
+ * (`POST /feedback`).
  */
 import {
   type ChatRequest,
   type ClientMetrics,
   type GenAIClient,
+  GenAIError,
   measureClientMetrics,
 } from '../../clients/typescript/src';
 import type { ConnectionPanel } from './connection';
@@ -152,6 +156,11 @@ class Pane {
     this.setStatus(`Stopped after ${formatMs(metrics.latencyMs)}.`);
   }
 
+  /** The connection dropped and the stream goes on from event `after`. */
+  resumed(after: string): void {
+    if (this.running) this.setStatus(`Resumed after event ${after}. Receiving…`);
+  }
+
   /** Ends a call that did not finish: what arrived is measured, and without a first token there is no TTFT. */
   private interrupted(at: number): ClientMetrics {
     this.endedAt = at;
@@ -220,12 +229,43 @@ function badge(text: string): HTMLElement {
   return el;
 }
 
+/**
+ * The `fetch` of one run's stream: it passes requests on, and `drop()` cuts the connection in use as a network failure
+ * would (the body read fails), without the caller aborting anything.
+ */
+class DroppableFetch {
+  private current?: AbortController;
+
+  readonly fetch: typeof fetch = (input, init) => {
+    const connection = new AbortController();
+    this.current = connection;
+    const signal = init?.signal ? AbortSignal.any([init.signal, connection.signal]) : connection.signal;
+    return globalThis.fetch(input, { ...init, signal });
+  };
+
+  drop(): void {
+    this.current?.abort(new TypeError('The connection was dropped (simulated)'));
+  }
+}
+
+/** The stream of the run in progress: what Stop cancels and the drop button cuts. */
+interface StreamRun {
+  readonly client: GenAIClient;
+  readonly controller: AbortController;
+  readonly connection: DroppableFetch;
+  requestId?: string;
+  lastEventId?: string;
+  done: boolean;
+}
+
 export class ChatTab {
   private readonly form = byId('chat-form', HTMLFormElement);
   private readonly prompt = byId('chat-prompt', HTMLTextAreaElement);
   private readonly maxTokens = byId('chat-max-tokens', HTMLInputElement);
   private readonly send = byId('chat-send', HTMLButtonElement);
   private readonly stop = byId('chat-stop', HTMLButtonElement);
+  private readonly drop = byId('chat-drop', HTMLButtonElement);
+  private readonly connectionNote = byId('chat-connection', HTMLParagraphElement);
   private readonly formError = byId('chat-form-error', HTMLParagraphElement);
   private readonly stream = new Pane(byId('pane-stream', HTMLElement), {
     label: 'Streaming',
@@ -238,6 +278,7 @@ export class ChatTab {
     answerLabel: 'Synchronous answer',
   });
   private controller?: AbortController;
+  private streamRun?: StreamRun;
   private ticker?: ReturnType<typeof setInterval>;
 
   constructor(
@@ -246,20 +287,54 @@ export class ChatTab {
     private readonly onRunEnd: () => void = () => undefined,
   ) {
     onSubmit(this.form, () => this.run());
-    this.stop.addEventListener('click', () => this.controller?.abort());
+    this.stop.addEventListener('click', () => this.stopRun());
+    this.drop.addEventListener('click', () => this.dropConnection());
+  }
+
+  /** Stop: both requests end here, and the stream is cancelled on the server too. */
+  private stopRun(): void {
+    const run = this.streamRun;
+    this.controller?.abort();
+    if (run && !run.done && run.requestId) void this.cancelOnServer(run.client, run.requestId);
+  }
+
+  private async cancelOnServer(client: GenAIClient, requestId: string): Promise<void> {
+    this.connectionNote.textContent = `Cancelling request ${requestId} on the server…`;
+    try {
+      await client.cancelStream(requestId);
+      this.connectionNote.textContent = `Cancelled on the server: the API stopped generating request ${requestId}.`;
+    } catch (err) {
+      this.connectionNote.textContent =
+        err instanceof GenAIError && err.code === 'ALREADY_FINISHED'
+          ? `Request ${requestId} had already ended on the server (${err.finalStatus ?? 'finished'}).`
+          : `Not cancelled on the server: ${describeError(err)}`;
+    }
+  }
+
+  private dropConnection(): void {
+    const run = this.streamRun;
+    if (!run || run.done) return;
+    this.connectionNote.textContent = `Connection dropped after event ${run.lastEventId ?? 'none'}; resuming…`;
+    run.connection.drop();
   }
 
   private async run(): Promise<void> {
     const request = this.readRequest();
     if (!request) return;
-    const client = this.connection.client((message) => showError(this.formError, message));
-    if (!client) return;
+    const droppable = new DroppableFetch();
+    const streamClient = this.connection.client((message) => showError(this.formError, message), droppable.fetch);
+    const client = this.connection.client(() => undefined);
+    if (!client || !streamClient) return;
     showError(this.formError, undefined);
+    this.connectionNote.textContent = '';
     this.controller?.abort();
     const controller = new AbortController();
     this.controller = controller;
+    const run: StreamRun = { client: streamClient, controller, connection: droppable, done: false };
+    this.streamRun = run;
     this.send.disabled = true;
     this.stop.disabled = false;
+    this.drop.disabled = false;
 
     const sentAt = performance.now();
     this.stream.begin(sentAt);
@@ -273,7 +348,10 @@ export class ChatTab {
 
     const primary = this.connection.primaryModel();
     await Promise.all([
-      this.runStream(client, request, controller.signal, primary),
+      this.runStream(run, request, primary).finally(() => {
+        run.done = true;
+        if (this.streamRun === run) this.drop.disabled = true;
+      }),
       this.runSync(client, request, controller.signal, primary),
     ]);
     if (this.controller === controller) {
@@ -285,23 +363,30 @@ export class ChatTab {
     this.onRunEnd();
   }
 
-  private async runStream(
-    client: GenAIClient,
-    request: ChatRequest,
-    signal: AbortSignal,
-    primary: string | undefined,
-  ): Promise<void> {
+  private async runStream(run: StreamRun, request: ChatRequest, primary: string | undefined): Promise<void> {
     const pane = this.stream;
+    const { client } = run;
     let startModel: string | undefined;
     let requestId: string | undefined;
     let ended = false;
+    let resumedAfter: string | undefined;
+    const onResume = (info: { lastEventId?: string }) => {
+      resumedAfter = info.lastEventId ?? '0';
+    };
     try {
-      for await (const event of client.chatStream(request, { signal })) {
+      for await (const event of client.chatStream(request, { signal: run.controller.signal, onResume })) {
         const now = performance.now();
+        if (resumedAfter !== undefined) {
+          this.connectionNote.textContent = `Connection dropped; resumed after event ${resumedAfter}.`;
+          pane.resumed(resumedAfter);
+          resumedAfter = undefined;
+        }
+        if (event.id) run.lastEventId = event.id;
         switch (event.type) {
           case 'start':
             startModel = event.model;
             requestId = event.requestId;
+            run.requestId = event.requestId;
             pane.starting(event.model);
             break;
           case 'delta':

@@ -78,9 +78,9 @@ export class ConnectionPanel {
 
   /**
    * A client for the current values. When a field cannot be used: undefined, after `explain` was told which field and
-   * why, and that field was focused.
+   * why, and that field was focused. `fetch` replaces the browser's (the chat tab's droppable connection).
    */
-  client(explain: (message: string) => void): GenAIClient | undefined {
+  client(explain: (message: string) => void, fetch?: typeof globalThis.fetch): GenAIClient | undefined {
     const problem = this.fieldProblem();
     if (problem) {
       explain(problem.message);
@@ -91,6 +91,7 @@ export class ConnectionPanel {
       baseUrl: this.apiUrl(),
       apiKey: this.key.value.trim(),
       auth: this.auth.value as AuthMode,
+      ...(fetch ? { fetch } : {}),
     });
   }
 

@@ -1,9 +1,10 @@
 /**
  * The reports tab: submit a report (`POST /reports`), watch its status by polling (`reports.waitFor`, which honours
- * `Retry-After`), with the time of each change, and show the result. With the local receiver as the callback, the
+ * `Retry-After`), with the time of each change, and show the result; Cancel report cancels it (`POST
+ * /reports/{id}/cancel`: at once while queued, within seconds while running). With the local receiver as the callback, the
  * signed webhook is shown as it arrives, with whether its signature verified.
  */
-import type { Report } from '../../clients/typescript/src';
+import { type GenAIClient, GenAIError, type Report } from '../../clients/typescript/src';
 import type { ConnectionPanel } from './connection';
 import { byId, isAbort, onSubmit, showError } from './dom';
 import { formatClock, formatMs } from './format';
@@ -23,6 +24,7 @@ export class ReportsTab {
   private readonly useLocal = byId('report-local-receiver', HTMLInputElement);
   private readonly useLocalField = byId('report-local-receiver-field', HTMLDivElement);
   private readonly submit = byId('report-submit', HTMLButtonElement);
+  private readonly cancel = byId('report-cancel', HTMLButtonElement);
   private readonly formError = byId('report-form-error', HTMLParagraphElement);
   private readonly reportId = byId('report-id', HTMLParagraphElement);
   private readonly timeline = byId('report-timeline', HTMLOListElement);
@@ -35,10 +37,40 @@ export class ReportsTab {
   private tools?: LocalTools;
   private watching?: AbortController;
   private typedCallback = '';
+  /** The report being watched, while it has not ended: what Cancel report cancels. */
+  private current?: { client: GenAIClient; reportId: string; submittedAt: number };
 
   constructor(private readonly connection: ConnectionPanel) {
     onSubmit(this.form, () => this.run());
     this.useLocal.addEventListener('change', () => this.applyLocalReceiver());
+    this.cancel.addEventListener('click', () => void this.cancelReport());
+  }
+
+  private async cancelReport(): Promise<void> {
+    const current = this.current;
+    if (!current) return;
+    this.cancel.disabled = true;
+    try {
+      const report = await current.client.reports.cancel(current.reportId);
+      // 200: cancelled at once; 202: still RUNNING until the worker stops it, which the watching then shows.
+      if (report.status !== 'CANCELLED')
+        this.addStatus(
+          report.status,
+          report.cancelRequestedAt ?? report.updatedAt,
+          current.submittedAt,
+          'cancel requested (202)',
+        );
+    } catch (err) {
+      if (err instanceof GenAIError && err.code === 'ALREADY_FINISHED')
+        showError(
+          this.error,
+          `Not cancelled: the report had already ended ${err.finalStatus ?? ''}.`.replace(' .', '.'),
+        );
+      else {
+        showError(this.error, `Not cancelled: ${describeError(err)}`);
+        if (this.current === current) this.cancel.disabled = false;
+      }
+    }
   }
 
   /** Offers the local receiver when the API is a local cloud. */
@@ -100,6 +132,8 @@ export class ReportsTab {
       return;
     }
     this.submit.disabled = false;
+    this.current = { client, reportId, submittedAt };
+    this.cancel.disabled = false;
     this.reportId.textContent = `Report ${reportId}`;
     this.addStatus('QUEUED', new Date().toISOString(), submittedAt, 'accepted (202)');
     const tools = this.tools;
@@ -122,6 +156,11 @@ export class ReportsTab {
     } catch (err) {
       if (!isAbort(err)) showError(this.error, `Stopped watching: ${describeError(err)}`);
       return;
+    } finally {
+      if (this.current?.reportId === reportId) {
+        this.current = undefined;
+        this.cancel.disabled = true;
+      }
     }
     // A finished report's webhook is on its way (or being retried): watch the local receiver for it.
     if (receiver) await this.watchWebhooks(receiver, reportId, controller.signal);
