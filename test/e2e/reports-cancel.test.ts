@@ -15,7 +15,7 @@ import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 import { documentClient } from '../helpers/dynalite';
 import { cloudBreaker, ROOMY_PLAN, webhookSigningSecret } from '../helpers/local-cloud';
-import { type ApiResponse, type Receiver, reportsApi, startReceiver, waitFor } from '../helpers/reports';
+import { type Receiver, reportsApi, startReceiver, waitFor, waitForReport } from '../helpers/reports';
 
 jest.setTimeout(60_000);
 
@@ -42,34 +42,8 @@ async function aliceTokensUsed(): Promise<number> {
 const apiLines: string[] = [];
 let stdoutSpy: jest.SpyInstance | undefined;
 
-interface CancelBody {
-  reportId?: string;
-  status?: string;
-  createdAt?: string;
-  updatedAt?: string;
-  cancelRequestedAt?: string;
-  cancelledAt?: string;
-  result?: unknown;
-  error?: { code: string; message: string; retryable: boolean; status?: string };
-}
-
-function api(key: string) {
-  const base = reportsApi(cloud.url, key);
-  return {
-    ...base,
-    cancel: async (reportId: string): Promise<ApiResponse<CancelBody>> => {
-      const res = await fetch(`${cloud.url}/reports/${encodeURIComponent(reportId)}/cancel`, {
-        method: 'POST',
-        headers: { 'x-api-key': key },
-      });
-      const text = await res.text();
-      return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : {}) as CancelBody };
-    },
-  };
-}
-
-let alice: ReturnType<typeof api>;
-let bob: ReturnType<typeof api>;
+let alice: ReturnType<typeof reportsApi>;
+let bob: ReturnType<typeof reportsApi>;
 
 beforeAll(async () => {
   hooks = await startReceiver('/hook');
@@ -89,8 +63,8 @@ beforeAll(async () => {
       webhooks: { subscribers: [{ name: 'audit', endpoint: audit.url, apiKeySecretName: 'audit-cancel-key' }] },
     },
   });
-  alice = api(ALICE);
-  bob = api(BOB);
+  alice = reportsApi(cloud.url, ALICE);
+  bob = reportsApi(cloud.url, BOB);
   ({ breaker, db } = cloudBreaker(cloud));
   const write = process.stdout.write.bind(process.stdout);
   stdoutSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
@@ -145,13 +119,7 @@ async function submit(callback = true): Promise<string> {
 }
 
 const finishedStatus = async (reportId: string) =>
-  waitFor(
-    async () => {
-      const { body } = await alice.get(reportId);
-      return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(body.status) ? body : undefined;
-    },
-    { what: `report ${reportId} to finish`, timeoutMs: 15_000, intervalMs: 25 },
-  );
+  (await waitForReport(alice, reportId, { timeoutMs: 15_000, intervalMs: 25 })).report;
 
 const printedJson = (lines = workerLines) =>
   lines.flatMap((line) => {

@@ -38,6 +38,12 @@ export function reportsApi(baseUrl: string, apiKey: string) {
         headers,
       ),
     get: (reportId: string) => call<ReportBody>('GET', `/reports/${encodeURIComponent(reportId)}`),
+    /** `POST /reports/{id}/cancel`: the report (`200`, `202`) or an error body (`404`, `409`). */
+    cancel: (reportId: string) =>
+      call<Partial<ReportBody> & { error?: { code: string; message: string; retryable: boolean; status?: string } }>(
+        'POST',
+        `/reports/${encodeURIComponent(reportId)}/cancel`,
+      ),
     getUrl: async (url: string) => {
       const res = await fetch(url, { headers: { 'x-api-key': apiKey } });
       return { status: res.status, headers: res.headers, body: (await res.json()) as ReportBody };
@@ -47,14 +53,18 @@ export function reportsApi(baseUrl: string, apiKey: string) {
 
 export interface ReportBody {
   reportId: string;
-  status: 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED';
+  status: 'QUEUED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
   createdAt: string;
   updatedAt: string;
+  /** While `RUNNING`: when its owner asked to cancel it. */
+  cancelRequestedAt?: string;
+  /** Once `CANCELLED`. */
+  cancelledAt?: string;
   result?: { text: string; usage: { inputTokens: number; outputTokens: number } };
   error?: { code: string; message: string };
 }
 
-/** Polls `GET /reports/{id}` until the report is finished (bounded), returning every status seen in order. */
+/** Polls `GET /reports/{id}` until the report is finished or cancelled (bounded), returning every status seen in order. */
 export async function waitForReport(
   api: ReturnType<typeof reportsApi>,
   reportId: string,
@@ -68,7 +78,7 @@ export async function waitForReport(
       if (status !== 200) throw new Error(`GET /reports/${reportId} answered ${status}: ${JSON.stringify(body)}`);
       if (seen[seen.length - 1] !== body.status) seen.push(body.status);
       retryAfter.push(headers.get('retry-after'));
-      return body.status === 'COMPLETED' || body.status === 'FAILED' ? body : undefined;
+      return body.status === 'COMPLETED' || body.status === 'FAILED' || body.status === 'CANCELLED' ? body : undefined;
     },
     {
       timeoutMs: options.timeoutMs ?? 20_000,
