@@ -112,3 +112,26 @@ describe('POST /chat/stream/{requestId}/cancel', () => {
     expect(JSON.stringify(m.Integration.Uri)).not.toContain('/response-streaming-invocations');
   });
 });
+
+describe('watching the stream log and cancels', () => {
+  const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm');
+
+  test('an alarm fires when stream log writes keep failing', () => {
+    const found = alarms.filter(([, a]) => a.MetricName === 'StreamLogErrors');
+    expect(found).toHaveLength(1);
+    expect(found[0]![1]).toMatchObject({
+      AlarmName: 'GenAiApi-stream-log-not-written',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      EvaluationPeriods: 3,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  test('the dashboard graphs Cancelled by kind, TokensSavedByCancel and StreamLogErrors', () => {
+    const [[, dashboard]] = resourcesOfType(template, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard.DashboardBody);
+    for (const name of ['Cancelled', 'TokensSavedByCancel', 'StreamLogErrors']) expect(body).toContain(name);
+    expect(body).toContain('kind');
+  });
+});

@@ -190,6 +190,27 @@ export function requestRecordsAlarm(factory: AlarmFactory, metrics: ApplicationM
   });
 }
 
+/**
+ * Stream log writes that failed, in 3 consecutive periods: the live streams are not affected, but those streams can be
+ * neither resumed nor cancelled. A lasting failure is a broken table or permission, not a blip.
+ */
+export function streamLogAlarm(factory: AlarmFactory, metrics: ApplicationMetrics): Alarm {
+  return factory.add('StreamLogErrors', 'stream-log-not-written', {
+    metric: metrics.metric(METRICS.streamLogErrors, {}, Stats.SUM),
+    threshold: 0,
+    comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 3,
+    // Written only on failure: no data is the healthy state.
+    treatMissingData: TreatMissingData.NOT_BREACHING,
+    alarmDescription:
+      'For 15 minutes the streaming functions could not write the stream log (streams table). Answers are not ' +
+      'affected, but those streams cannot be resumed (GET /chat/stream/{requestId}) or cancelled (POST ' +
+      '/chat/stream/{requestId}/cancel answers 404). The functions log why ("stream log write failed"): check the ' +
+      'streams table (throttling, KMS key access), the STREAMS_TABLE_NAME variable and the PutItem and UpdateItem ' +
+      'permissions of the function.',
+  });
+}
+
 /** Construct ids may not contain `/`; the id stays derived from the model, so reordering models replaces no alarm. */
 function constructIdPart(model: string): string {
   return model.replace(/\//g, '_');

@@ -23,7 +23,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { RATINGS } from '../../../config/contract';
-import { BREAKER_STATE_VALUE, METRICS, type MetricSpec } from '../../../config/metrics';
+import { BREAKER_STATE_VALUE, CANCEL_KINDS, METRICS, type MetricSpec } from '../../../config/metrics';
 import { OUTPUT_ALARM_TOPIC_ARN } from '../../outputs';
 import type { WatchedDeadLetterQueue } from './alarms';
 import { type ApplicationMetrics, modelLabel, PERIOD } from './metrics';
@@ -94,6 +94,7 @@ export class OperationsDashboard extends Dashboard {
       ...breakerRows(props),
       ...reportRows(props),
       ...satisfactionRows(props),
+      ...cancellationRows(props),
       ...apiRows(props.restApi),
       ...lambdaRows(props.functions),
       ...tableRows(props.tables ?? {}),
@@ -286,6 +287,29 @@ function satisfactionRows(props: OperationsDashboardProps): IWidget[][] {
       }),
       graph('Request records not written (those requests cannot be rated)', HALF, [
         metrics.metric(METRICS.requestRecordErrors, {}, Stats.SUM, METRICS.requestRecordErrors.name),
+      ]),
+    ],
+  ];
+}
+
+/** What cancels stopped (streams, reports) and the output tokens they spared; stream log writes that failed. */
+function cancellationRows({ metrics }: OperationsDashboardProps): IWidget[][] {
+  const kinds = Object.values(CANCEL_KINDS);
+  return [
+    section('Cancellation and the stream log'),
+    [
+      graph(
+        'Cancelled, by kind (left), and output tokens spared by cancels (right)',
+        HALF,
+        kinds.map((kind) => metrics.metric(METRICS.cancelled, { kind }, Stats.SUM, `${kind}s cancelled`)),
+        {
+          right: kinds.map((kind) =>
+            metrics.metric(METRICS.tokensSavedByCancel, { kind }, Stats.SUM, `tokens saved (${kind})`),
+          ),
+        },
+      ),
+      graph('Stream log writes failed (those streams cannot be resumed or cancelled)', HALF, [
+        metrics.metric(METRICS.streamLogErrors, {}, Stats.SUM, METRICS.streamLogErrors.name),
       ]),
     ],
   ];

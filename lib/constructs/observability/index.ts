@@ -35,6 +35,7 @@ import {
   deadLetterQueueAlarm,
   functionAlarms,
   requestRecordsAlarm,
+  streamLogAlarm,
   ttftAlarm,
   type WatchedDeadLetterQueue,
 } from './alarms';
@@ -115,6 +116,8 @@ export class Observability extends Construct {
   public readonly breakerOpenAlarms: Record<string, Alarm> = {};
   /** Request records that could not be written (their requests cannot be rated). */
   public readonly requestRecordsAlarm: Alarm;
+  /** Stream log writes that failed (those streams can be neither resumed nor cancelled). */
+  public readonly streamLogAlarm: Alarm;
 
   private readonly factory: AlarmFactory;
 
@@ -141,6 +144,7 @@ export class Observability extends Construct {
     }
     for (const model of models) this.breakerOpenAlarms[model] = breakerOpenAlarm(this.factory, metrics, model);
     this.requestRecordsAlarm = requestRecordsAlarm(this.factory, metrics);
+    this.streamLogAlarm = streamLogAlarm(this.factory, metrics);
 
     this.dashboard = new OperationsDashboard(this, 'Dashboard', {
       metrics,
