@@ -524,6 +524,14 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
         json: [{ schema: 'OpenAIErrorBody' }],
         headers: { 'Retry-After': RETRY_AFTER_503 },
       },
+      499: {
+        description:
+          '`cancelled` (without `stream`): its owner cancelled it (`POST /chat/stream/{requestId}/cancel` with this ' +
+          "request's `x-request-id`); only the tokens used are charged. A cancelled stream instead ends with a `data:` " +
+          'error object with code `cancelled` and no `[DONE]`.',
+        json: [{ schema: 'OpenAIErrorBody' }],
+        headers: { 'x-should-retry': { required: true, description: '`false`: retrying would not undo the cancel.' } },
+      },
       504: {
         description: '`timeout`: the answer ran out of time (without `stream`).',
         json: [{ schema: 'OpenAIErrorBody' }],
