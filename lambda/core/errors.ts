@@ -182,10 +182,17 @@ export class StreamExpiredError extends ApiError {
  * A resumed stream could not be followed to its end: its writer stopped updating the stream log before it finished
  * (the function died, or the log could not be written), or the resuming function ran out of time. Only ever in-band
  * (an SSE `error` event of `GET /chat/stream/{requestId}`), as the resumed stream has committed to `200`. Retryable: a
- * later resume with the last event id continues where this one stopped.
+ * later resume with the last event id continues where this one stopped. Not retryable when the log is final but holds
+ * no `end` or `error` (the writer stopped generating without a last event, as when the platform reported its client
+ * gone): a later resume would read the same.
  */
 export class StreamInterruptedError extends ApiError {
   readonly status = 503;
   readonly code = 'STREAM_INTERRUPTED';
-  readonly retryable = true;
+  readonly retryable: boolean;
+
+  constructor(message: string, options: { retryable?: boolean } = {}) {
+    super(message);
+    this.retryable = options.retryable ?? true;
+  }
 }

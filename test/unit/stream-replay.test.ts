@@ -191,6 +191,20 @@ describe('followStream', () => {
     expect(result.outcome).toBe('finished');
   });
 
+  it.each([
+    ['FAILED', 'STREAM_INTERRUPTED', false],
+    ['CANCELLED', 'CANCELLED', false],
+  ] as const)('ends a %s log that holds no end or error with its own %s event', async (status, code, retryable) => {
+    // The writer stopped generating without a last event, as when the platform reported its live client gone.
+    const log = new MemoryLog();
+    log.write(START + D2, 1_100);
+    log.finish(status);
+    const { result, sent, errors } = await follow(log, 1);
+    expect(sent).toEqual([D2]);
+    expect(result.outcome).toBe('finished');
+    expect(errors.map((e) => [e.code, e.retryable])).toEqual([[code, retryable]]);
+  });
+
   it('ends with STREAM_INTERRUPTED (retryable) once the writer stops touching the head', async () => {
     const log = new MemoryLog();
     log.write(START + D2, 1_000);

@@ -17,7 +17,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { METRICS } from '../../../config/metrics';
-import { type ApiError, NotFoundError, StreamExpiredError, StreamInterruptedError, ValidationError } from '../errors';
+import {
+  type ApiError,
+  CancelledError,
+  NotFoundError,
+  StreamExpiredError,
+  StreamInterruptedError,
+  ValidationError,
+} from '../errors';
 import { addMetric } from '../observability';
 import type { StreamStatus } from './log';
 import { eventsAfter, FINAL_EVENTS, parseLoggedEvents } from './replay';
@@ -161,6 +168,8 @@ export interface FollowOptions {
 
 const WRITER_GONE = 'The stream stopped before it finished; its answer is incomplete';
 const OUT_OF_TIME = 'The resumed stream reached its time limit; resume again from the last event id';
+const CANCELLED_UNFINISHED = 'The stream was cancelled before it finished';
+const ENDED_UNFINISHED = 'The stream ended without its last event; its answer is incomplete';
 
 /** Replays the log after `lastEventId`, then follows the live answer until it ends. */
 export async function followStream(options: FollowOptions): Promise<FollowResult> {
@@ -171,12 +180,16 @@ export async function followStream(options: FollowOptions): Promise<FollowResult
   let seenPart = 0;
   let sentId = options.lastEventId;
   let events = 0;
+  // Whether the log holds the stream's `end` or `error`, sent now or seen by the client before it resumed.
+  let loggedFinal = false;
   const result = (outcome: FollowOutcome): FollowResult => ({ outcome, events, lastEventId: sentId });
 
   for (;;) {
     if (head.parts > seenPart) {
       for (const batch of await reader.batchesAfter(head.requestId, seenPart)) {
-        for (const event of eventsAfter(parseLoggedEvents(batch.sse), sentId)) {
+        const logged = parseLoggedEvents(batch.sse);
+        if (logged.some((event) => FINAL_EVENTS.has(event.event))) loggedFinal = true;
+        for (const event of eventsAfter(logged, sentId)) {
           if (!send(event.bytes) || signal?.aborted) return result('client-gone');
           sentId = event.id;
           events++;
@@ -185,8 +198,17 @@ export async function followStream(options: FollowOptions): Promise<FollowResult
         seenPart = Math.max(seenPart, batch.part);
       }
     }
-    // Read before the query above: every batch of a finished stream has been seen.
-    if (head.status !== 'STREAMING') return result('finished');
+    // Read before the query above: every batch of a finished stream has been seen. A final log without its last event
+    // (the writer stopped generating without one, as when the platform reported its client gone) still ends with one.
+    if (head.status !== 'STREAMING') {
+      if (!loggedFinal)
+        options.sendError(
+          head.status === 'CANCELLED'
+            ? new CancelledError(CANCELLED_UNFINISHED)
+            : new StreamInterruptedError(ENDED_UNFINISHED, { retryable: false }),
+        );
+      return result('finished');
+    }
     const at = now();
     if (at - head.updatedAtMs > timing.heartbeatTimeoutMs || at - head.createdAtMs > timing.maxStreamMs) {
       options.sendError(new StreamInterruptedError(WRITER_GONE));
