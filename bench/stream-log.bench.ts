@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createParser } from 'eventsource-parser';
 import { ENV } from '../config/runtime';
+import { parseConfig } from '../config/schema';
 import { dynamoDocumentClient } from '../lambda/aws/clients';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
 import { percentile, table } from './stats';
@@ -31,6 +32,9 @@ const WRITES_PROMPT = 'benchmark the stream log';
 const TTFT_SAMPLES = 150;
 const TTFT_WARM_UP = 30;
 
+/** The deployed stack's stream log settings (the local cloud flushes more often, so a resumed stream trails less). */
+const DEPLOYED_STREAMS = parseConfig({}).streams;
+
 const cloudOptions = (enabled: boolean) =>
   ({
     quiet: true,
@@ -40,7 +44,11 @@ const cloudOptions = (enabled: boolean) =>
         bench: { rateLimit: 100_000, burstLimit: 100_000, requestsPerDay: 10_000_000, tokensPerDay: 1_000_000_000 },
       },
       chat: { maxTokensLimit: 8192 },
-      streams: { enabled },
+      streams: {
+        enabled,
+        flushIntervalMs: DEPLOYED_STREAMS.flushIntervalMs,
+        maxBatchBytes: DEPLOYED_STREAMS.maxBatchBytes,
+      },
     },
   }) as const;
 
@@ -152,7 +160,7 @@ async function writesSection(): Promise<string> {
     return [
       '### DynamoDB writes per stream, by answer length',
       '',
-      `Simulator: the same answer paced to last each duration, after a ${MODEL_TTFT_MS} ms TTFT. Defaults: \`streams.flushIntervalMs\` ${flushIntervalMs}, \`streams.maxBatchBytes\` ${maxBatchBytes}. Counted per stream from the requests the functions sent to the streams table.`,
+      `Simulator: the same answer paced to last each duration, after a ${MODEL_TTFT_MS} ms TTFT. The deployed defaults: \`streams.flushIntervalMs\` ${flushIntervalMs}, \`streams.maxBatchBytes\` ${maxBatchBytes}. Counted per stream from the requests the functions sent to the streams table.`,
       `A stream costs one head PutItem, then per flush interval one batch PutItem (when there are new events) and one head UpdateItem (the heartbeat that reads the cancel flag back), and one UpdateItem for the final status: about 2 writes per ${flushIntervalMs} ms of answer, whatever its token count, plus one more batch per ${maxBatchBytes} bytes.`,
       '',
       table(

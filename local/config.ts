@@ -13,6 +13,8 @@ export const LOCAL_DEFAULTS = {
   // report whose model always fails reaches FAILED within 60 s. Callbacks may target http://127.0.0.1 (tests).
   reports: { workerTimeoutSeconds: 30, visibilityTimeoutSeconds: 31 },
   webhooks: { allowLoopbackCallbacks: true },
+  // A resumed stream trails the live one by at most a flush interval plus its poll: under 500 ms locally.
+  streams: { flushIntervalMs: 250 },
 } as const;
 
 type Json = Record<string, unknown>;
