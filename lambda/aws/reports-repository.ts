@@ -175,30 +175,18 @@ export class DynamoReportRepository implements ReportStore {
    * with its new attempt number (the lease token), or undefined when it is not claimable (finished, leased, unknown).
    */
   async claim(reportId: string, now: number, leaseMs: number): Promise<ReportItem | undefined> {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: reportKey(reportId) },
-          UpdateExpression: 'SET #status = :running, leaseUntil = :lease, attempts = attempts + :one, updatedAt = :iso',
-          ConditionExpression: '#status = :queued OR (#status = :running AND leaseUntil < :now)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':running': 'RUNNING',
-            ':queued': 'QUEUED',
-            ':lease': now + leaseMs,
-            ':one': 1,
-            ':now': now,
-            ':iso': new Date(now).toISOString(),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return Attributes as ReportItem;
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return undefined;
-      throw err;
-    }
+    return this.transition(reportId, {
+      set: 'SET #status = :running, leaseUntil = :lease, attempts = attempts + :one, updatedAt = :iso',
+      condition: '#status = :queued OR (#status = :running AND leaseUntil < :now)',
+      values: {
+        ':running': 'RUNNING',
+        ':queued': 'QUEUED',
+        ':lease': now + leaseMs,
+        ':one': 1,
+        ':now': now,
+        ':iso': new Date(now).toISOString(),
+      },
+    });
   }
 
   /**
@@ -206,23 +194,13 @@ export class DynamoReportRepository implements ReportStore {
    * (`UPDATED_NEW`), so learning of a cancel costs no read. `heartbeatAt` is the last time the holder was seen alive.
    */
   async heartbeat(reportId: string, attempt: number, now: number): Promise<Heartbeat> {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: reportKey(reportId) },
-          UpdateExpression: 'SET heartbeatAt = :now, cancelRequested = if_not_exists(cancelRequested, :false)',
-          ConditionExpression: '#status = :running AND attempts = :attempt',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':running': 'RUNNING', ':attempt': attempt, ':now': now, ':false': false },
-          ReturnValues: 'UPDATED_NEW',
-        }),
-      );
-      return { held: true, cancelRequested: Attributes?.cancelRequested === true };
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return { held: false };
-      throw err;
-    }
+    const updated = await this.transition<{ cancelRequested?: boolean }>(reportId, {
+      set: 'SET heartbeatAt = :now, cancelRequested = if_not_exists(cancelRequested, :false)',
+      condition: '#status = :running AND attempts = :attempt',
+      values: { ':running': 'RUNNING', ':attempt': attempt, ':now': now, ':false': false },
+      returnValues: 'UPDATED_NEW',
+    });
+    return updated ? { held: true, cancelRequested: updated.cancelRequested === true } : { held: false };
   }
 
   /** `QUEUED`, or `RUNNING` whose lease expired (its worker died), → `CANCELLED`, for the report's owner only. */
@@ -235,29 +213,17 @@ export class DynamoReportRepository implements ReportStore {
 
   /** Sets `cancelRequested` on a `RUNNING` report with a live lease, for its owner only; the first request's time stays. */
   async requestCancel(reportId: string, userId: string, now: number): Promise<ReportItem | undefined> {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: reportKey(reportId) },
-          UpdateExpression: 'SET cancelRequested = :true, cancelRequestedAt = if_not_exists(cancelRequestedAt, :iso)',
-          ConditionExpression: 'userId = :user AND #status = :running AND leaseUntil >= :now',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':user': userId,
-            ':running': 'RUNNING',
-            ':now': now,
-            ':true': true,
-            ':iso': new Date(now).toISOString(),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return Attributes as ReportItem;
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return undefined;
-      throw err;
-    }
+    return this.transition(reportId, {
+      set: 'SET cancelRequested = :true, cancelRequestedAt = if_not_exists(cancelRequestedAt, :iso)',
+      condition: 'userId = :user AND #status = :running AND leaseUntil >= :now',
+      values: {
+        ':user': userId,
+        ':running': 'RUNNING',
+        ':now': now,
+        ':true': true,
+        ':iso': new Date(now).toISOString(),
+      },
+    });
   }
 
   /** `RUNNING → CANCELLED` by the lease holder once a cancel was requested; undefined if it lost the lease. */
@@ -340,30 +306,18 @@ export class DynamoReportRepository implements ReportStore {
     guard: { condition: string; values: Record<string, unknown> },
   ): Promise<ReportItem | undefined> {
     const iso = new Date(now).toISOString();
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: reportKey(reportId) },
-          UpdateExpression:
-            'SET #status = :cancelled, cancelledAt = :iso, finishedAt = :iso, updatedAt = :iso, expiresAt = :expires ' +
-            'REMOVE leaseUntil',
-          ConditionExpression: guard.condition,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ...guard.values,
-            ':cancelled': 'CANCELLED',
-            ':iso': iso,
-            ':expires': epochSecondsAfterDays(now, this.retentionDays),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return Attributes as ReportItem;
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return undefined;
-      throw err;
-    }
+    return this.transition(reportId, {
+      set:
+        'SET #status = :cancelled, cancelledAt = :iso, finishedAt = :iso, updatedAt = :iso, expiresAt = :expires ' +
+        'REMOVE leaseUntil',
+      condition: guard.condition,
+      values: {
+        ...guard.values,
+        ':cancelled': 'CANCELLED',
+        ':iso': iso,
+        ':expires': epochSecondsAfterDays(now, this.retentionDays),
+      },
+    });
   }
 
   private async finishWhere(
@@ -390,22 +344,42 @@ export class DynamoReportRepository implements ReportStore {
       set += ', #error = :error';
       values[':error'] = outcome.error;
     }
+    return this.transition(reportId, {
+      set: `${set} REMOVE leaseUntil`,
+      condition: guard.condition,
+      names: outcome.status === 'COMPLETED' ? { '#result': 'result' } : { '#error': 'error' },
+      values,
+    });
+  }
+
+  /**
+   * One conditional update of a report (`#status` names its status): the item after it (`ALL_NEW`, or only the updated
+   * attributes with `UPDATED_NEW`), or undefined when the condition did not hold — the report is not in the state the
+   * transition starts from, or another writer got there first.
+   */
+  private async transition<T = ReportItem>(
+    reportId: string,
+    update: {
+      set: string;
+      condition: string;
+      values: Record<string, unknown>;
+      names?: Record<string, string>;
+      returnValues?: 'ALL_NEW' | 'UPDATED_NEW';
+    },
+  ): Promise<T | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: reportKey(reportId) },
-          UpdateExpression: `${set} REMOVE leaseUntil`,
-          ConditionExpression: guard.condition,
-          ExpressionAttributeNames: {
-            '#status': 'status',
-            ...(outcome.status === 'COMPLETED' ? { '#result': 'result' } : { '#error': 'error' }),
-          },
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
+          UpdateExpression: update.set,
+          ConditionExpression: update.condition,
+          ExpressionAttributeNames: { '#status': 'status', ...update.names },
+          ExpressionAttributeValues: update.values,
+          ReturnValues: update.returnValues ?? 'ALL_NEW',
         }),
       );
-      return Attributes as ReportItem;
+      return (Attributes ?? {}) as T;
     } catch (err) {
       if (isConditionalCheckFailed(err)) return undefined;
       throw err;
