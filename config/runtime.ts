@@ -25,9 +25,15 @@ export const ENV = {
 
 /** The part of the configuration the functions need (deploy-time only fields are dropped to keep the variable small). */
 export function runtimeConfigJson(config: AppConfig): string {
-  const { webhooks, observability, ...rest } = config;
+  // Per-function settings (reserved concurrency) are deploy-time only, like the alarm settings below.
+  const { webhooks, observability, functions: _functions, ...rest } = config;
   // Alarm settings are deploy-time only: changing the on-call address must not redeploy every function.
-  const { alarmEmail: _email, ttftAlarmMs: _ttft, ...runtimeObservability } = observability;
+  const {
+    alarmEmail: _email,
+    ttftAlarmMs: _ttft,
+    accountConcurrencyAlarm: _accountConcurrency,
+    ...runtimeObservability
+  } = observability;
   return JSON.stringify({
     ...rest,
     stackName: undefined,

@@ -6,6 +6,7 @@
  * Every field has a default; a bad value fails at synth or start with a message naming the field.
  */
 import { z } from 'zod';
+import type { FunctionName } from './routes';
 import { ANY_ORIGIN, isExactOrigin } from './headers';
 import { issueLines, problemOf } from './zod-issues';
 
@@ -146,6 +147,11 @@ export const reportsSchema = z
      * a cancelled report stops within about this long plus the model's abort.
      */
     cancelCheckIntervalMs: z.number().int().min(100).max(1_000).default(1_000),
+    /**
+     * Most worker invocations the job queue's event source mapping runs at once (its `ScalingConfig`), so a burst of
+     * reports waits in the queue instead of taking the account's concurrency. Lambda accepts 2 to 1000.
+     */
+    maxConcurrency: z.number().int().min(2).max(1_000).default(10),
   })
   .strict();
 
@@ -229,8 +235,50 @@ export const observabilitySchema = z
     ttftAlarmMs: z.number().int().positive().default(5_000),
     /** Email address subscribed to the alarm topic (it must confirm the subscription). Unset: no subscription. */
     alarmEmail: z.email().optional(),
+    /**
+     * Alarm when the Region's claimed Lambda concurrency (`ClaimedAccountConcurrency`, every function of the account)
+     * reaches this in a minute. The default is 80% of the default account quota of 1,000; set it to about 80% of yours.
+     */
+    accountConcurrencyAlarm: z.number().int().min(1).default(800),
   })
   .strict();
+
+/** Every function of the stack, by its folder name under `lambda/functions/`. */
+export const FUNCTION_NAMES = [
+  'chat-stream',
+  'cancel-stream',
+  'chat',
+  'submit-report',
+  'get-report',
+  'cancel-report',
+  'openai-chat',
+  'models',
+  'feedback',
+  'resume-stream',
+  'authorizer',
+  'report-worker',
+  'report-dlq',
+  'webhook-sender',
+] as const satisfies readonly FunctionName[];
+
+/** Compile-time check that `FUNCTION_NAMES` lists every `FunctionName`: a function added to the routes fails here. */
+const everyFunctionListed: [Exclude<FunctionName, (typeof FUNCTION_NAMES)[number]>] extends [never] ? true : never =
+  true;
+void everyFunctionListed;
+
+export const functionSettingsSchema = z
+  .object({
+    /**
+     * Concurrent executions reserved for the function and the most it may run: a cap that keeps it from starving the
+     * others of the account's concurrency, and a floor they cannot take from it. Unset: the account's shared pool.
+     */
+    reservedConcurrency: z.number().int().min(1).optional(),
+  })
+  .strict();
+export type FunctionSettings = z.infer<typeof functionSettingsSchema>;
+
+/** Settings per function, by name (`functions.<name>`); an unknown name fails naming it. */
+export const functionsSchema = z.partialRecord(z.enum(FUNCTION_NAMES), functionSettingsSchema);
 
 export const corsSchema = z
   .object({
@@ -303,9 +351,20 @@ export const appConfigSchema = z
     webhooks: webhooksSchema.default(webhooksSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     api: apiSchema.default(apiSchema.parse({})),
+    /** Per-function settings, by function name, e.g. `{"chat-stream": {"reservedConcurrency": 200}}`. */
+    functions: functionsSchema.default({}),
   })
   .strict()
   .superRefine((c, ctx) => {
+    const workerReserved = c.functions['report-worker']?.reservedConcurrency;
+    if (workerReserved !== undefined && workerReserved < c.reports.maxConcurrency) {
+      // The event source mapping would invoke past the reservation and its invocations would be throttled.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['functions', 'report-worker', 'reservedConcurrency'],
+        message: `must be at least reports.maxConcurrency (${c.reports.maxConcurrency})`,
+      });
+    }
     if (c.reports.visibilityTimeoutSeconds <= c.reports.workerTimeoutSeconds) {
       ctx.addIssue({
         code: 'custom',

@@ -52,7 +52,8 @@ export interface BaseFunctionProps {
   readonly description?: string;
   /**
    * Most concurrent executions reserved for (and allowed to) this function.
-   * @default - unreserved: the account's regional pool
+   * @default - `functions.<functionName>.reservedConcurrency` of the configuration; unset there: unreserved, the
+   * account's regional pool
    */
   readonly reservedConcurrentExecutions?: number;
 }
@@ -108,7 +109,8 @@ export class BaseFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(30),
       memorySize: props.memorySize ?? 512,
       description: props.description ?? `${config.observability.serviceName} ${functionName}`,
-      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      reservedConcurrentExecutions:
+        props.reservedConcurrentExecutions ?? config.functions[functionName]?.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,
       environment: {

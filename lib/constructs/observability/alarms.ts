@@ -1,11 +1,19 @@
 /**
  * The alarms a production team expects, each built by one function: a message in a dead-letter queue, a 5xx of the
- * API, errors and throttles of a function, a slow first token and an open breaker per model. Every alarm is named
+ * API, errors and throttles of a function, a slow first token and an open breaker per model, the account's Lambda
+ * concurrency near its quota. Every alarm is named
  * `<stack>-<name>` and notifies the topic when it fires and when it recovers.
  */
-import type { Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type { IRestApi } from 'aws-cdk-lib/aws-apigateway';
-import { Alarm, type AlarmProps, ComparisonOperator, Stats, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  type AlarmProps,
+  ComparisonOperator,
+  Metric,
+  Stats,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
@@ -208,6 +216,36 @@ export function streamLogAlarm(factory: AlarmFactory, metrics: ApplicationMetric
       '/chat/stream/{requestId}/cancel answers 404). The functions log why ("stream log write failed"): check the ' +
       'streams table (throttling, KMS key access), the STREAMS_TABLE_NAME variable and the PutItem and UpdateItem ' +
       'permissions of the function.',
+  });
+}
+
+/** Lambda's account-level concurrency metrics: no dimensions, every function of the account in the Region. */
+export const ACCOUNT_CONCURRENCY_METRIC = { namespace: 'AWS/Lambda', metricName: 'ClaimedAccountConcurrency' } as const;
+
+/**
+ * The Region's claimed Lambda concurrency (reserved concurrency, provisioned concurrency and unreserved executions of
+ * every function of the account, this stack's or not) reached `threshold` in a minute: past the quota, Lambda throttles
+ * new invocations of every function without reserved concurrency.
+ */
+export function accountConcurrencyAlarm(factory: AlarmFactory, threshold: number): Alarm {
+  return factory.add('AccountConcurrency', 'lambda-account-concurrency', {
+    metric: new Metric({
+      ...ACCOUNT_CONCURRENCY_METRIC,
+      period: Duration.minutes(1),
+      statistic: Stats.MAXIMUM,
+    }),
+    threshold,
+    comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    // Lambda reports nothing while no function of the account runs.
+    treatMissingData: TreatMissingData.NOT_BREACHING,
+    alarmDescription:
+      `The account's claimed Lambda concurrency in this Region reached ${threshold} ` +
+      '(observability.accountConcurrencyAlarm); at the quota, Lambda throttles every function without reserved ' +
+      'concurrency, this API included. Check which functions hold it (ConcurrentExecutions per function: the ' +
+      'streaming functions hold one execution per open stream, the report worker at most reports.maxConcurrency), ' +
+      'the function throttle alarms, and the "Concurrent executions" quota in Service Quotas. Then raise the quota, ' +
+      'lower the usage plans or the stage throttle, or cap a function with functions.<name>.reservedConcurrency.',
   });
 }
 

@@ -8,7 +8,8 @@
  * - errors and throttles of every function;
  * - p99 time to first token of `POST /chat/stream` above `observability.ttftAlarmMs`, per configured model;
  * - a circuit breaker open, per configured model;
- * - request records (who may rate a request) failing to be written for 15 minutes.
+ * - request records (who may rate a request) failing to be written for 15 minutes;
+ * - the account's claimed Lambda concurrency in the Region at `observability.accountConcurrencyAlarm` or above.
  *
  * The application metrics are the ones the functions write as EMF with Powertools, as catalogued in
  * `config/metrics.ts`: every metric carries the default `service` dimension; chat metrics add `endpoint` and `model`,
@@ -30,6 +31,7 @@ import type { AppConfig } from '../../../config/schema';
 import { AlarmTopic } from './alarm-topic';
 import {
   AlarmFactory,
+  accountConcurrencyAlarm,
   apiServerErrorAlarm,
   breakerOpenAlarm,
   deadLetterQueueAlarm,
@@ -118,6 +120,8 @@ export class Observability extends Construct {
   public readonly requestRecordsAlarm: Alarm;
   /** Stream log writes that failed (those streams can be neither resumed nor cancelled). */
   public readonly streamLogAlarm: Alarm;
+  /** The account's claimed Lambda concurrency in the Region at `observability.accountConcurrencyAlarm` or above. */
+  public readonly accountConcurrencyAlarm: Alarm;
 
   private readonly factory: AlarmFactory;
 
@@ -145,6 +149,7 @@ export class Observability extends Construct {
     for (const model of models) this.breakerOpenAlarms[model] = breakerOpenAlarm(this.factory, metrics, model);
     this.requestRecordsAlarm = requestRecordsAlarm(this.factory, metrics);
     this.streamLogAlarm = streamLogAlarm(this.factory, metrics);
+    this.accountConcurrencyAlarm = accountConcurrencyAlarm(this.factory, observability.accountConcurrencyAlarm);
 
     this.dashboard = new OperationsDashboard(this, 'Dashboard', {
       metrics,

@@ -16,7 +16,10 @@ import { BaseFunction } from '../base-function';
 export const BACKSTOP_TIMEOUT = Duration.seconds(60);
 
 export interface ReportWorkerProps {
-  /** The validated configuration: `reports` sizes the function and its event source; the rest reaches the function. */
+  /**
+   * The validated configuration: `reports` sizes the function and its event source (batch size, maximum concurrency);
+   * the rest reaches the function.
+   */
   readonly config: AppConfig;
   readonly reportsTable: ITable;
   /** Breaker state and token budgets: the worker's model calls are guarded like chat calls. */
@@ -42,7 +45,12 @@ export class ReportWorker extends BaseFunction {
       .useEventBus(ENV.eventBusName, props.eventBus)
       .useQueue(ENV.reportsQueueUrl, props.jobQueue, 'changeVisibility');
     this.function.addEventSource(
-      new SqsEventSource(props.jobQueue, { batchSize: config.reports.batchSize, reportBatchItemFailures: true }),
+      new SqsEventSource(props.jobQueue, {
+        batchSize: config.reports.batchSize,
+        reportBatchItemFailures: true,
+        // A burst of reports waits in the queue rather than taking the account's concurrency from the API.
+        maxConcurrency: config.reports.maxConcurrency,
+      }),
     );
   }
 }
