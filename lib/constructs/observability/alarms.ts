@@ -128,8 +128,9 @@ export function functionAlarms(
     treatMissingData: TreatMissingData.NOT_BREACHING,
     alarmDescription:
       `Lambda throttled the ${label} function in the last 5 minutes: the Region's concurrency (or the function's ` +
-      'reserved concurrency) is used up, and callers got errors or retries. Compare the concurrency graph with the ' +
-      'account quota; raise the quota or lower the stage throttle and usage plans.',
+      'reserved concurrency, functions.<name>.reservedConcurrency) is used up, and callers got errors or retries. ' +
+      'Compare the concurrency graph with the account quota (see the account concurrency alarm); raise the quota or ' +
+      'the reservation, or lower the stage throttle and usage plans.',
   });
   return { errors, throttles };
 }
