@@ -163,7 +163,7 @@ it('answers methods and paths outside the route table like API Gateway', async (
     ['DELETE', '/reports/abc'],
     ['POST', '/reports/abc'],
     ['POST', '/'],
-    ['GET', '/chat/stream/extra'],
+    ['GET', '/chat/stream/abc/extra'],
     ['GET', '/assets'],
     ['GET', '/index.htm'],
   ]) {
