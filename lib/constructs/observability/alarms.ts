@@ -184,19 +184,16 @@ export function breakerOpenAlarm(factory: AlarmFactory, metrics: ApplicationMetr
  * affected, but they cannot be rated. A lasting failure is a broken table or permission, not a blip.
  */
 export function requestRecordsAlarm(factory: AlarmFactory, metrics: ApplicationMetrics): Alarm {
-  return factory.add('RequestRecordErrors', 'request-records-not-written', {
-    metric: metrics.metric(METRICS.requestRecordErrors, {}, Stats.SUM),
-    threshold: 0,
-    comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-    evaluationPeriods: 3,
-    // Written only on failure: no data is the healthy state.
-    treatMissingData: TreatMissingData.NOT_BREACHING,
-    alarmDescription:
-      'For 15 minutes the chat functions or the report worker could not record their requests in the requests table. ' +
+  return lastingWriteFailureAlarm(
+    factory,
+    'RequestRecordErrors',
+    'request-records-not-written',
+    metrics.metric(METRICS.requestRecordErrors, {}, Stats.SUM),
+    'For 15 minutes the chat functions or the report worker could not record their requests in the requests table. ' +
       'Answers are not affected, but those requests cannot be rated (POST /feedback answers 404). The functions log ' +
       'why ("request record not written"): check the requests table (throttling, KMS key access), the ' +
       'REQUESTS_TABLE_NAME variable and the PutItem permission of the function.',
-  });
+  );
 }
 
 /**
@@ -204,19 +201,38 @@ export function requestRecordsAlarm(factory: AlarmFactory, metrics: ApplicationM
  * neither resumed nor cancelled. A lasting failure is a broken table or permission, not a blip.
  */
 export function streamLogAlarm(factory: AlarmFactory, metrics: ApplicationMetrics): Alarm {
-  return factory.add('StreamLogErrors', 'stream-log-not-written', {
-    metric: metrics.metric(METRICS.streamLogErrors, {}, Stats.SUM),
+  return lastingWriteFailureAlarm(
+    factory,
+    'StreamLogErrors',
+    'stream-log-not-written',
+    metrics.metric(METRICS.streamLogErrors, {}, Stats.SUM),
+    'For 15 minutes the streaming functions could not write the stream log (streams table). Answers are not ' +
+      'affected, but those streams cannot be resumed (GET /chat/stream/{requestId}) or cancelled (POST ' +
+      '/chat/stream/{requestId}/cancel answers 404). The functions log why ("stream log write failed"): check the ' +
+      'streams table (throttling, KMS key access), the STREAMS_TABLE_NAME variable and the PutItem and UpdateItem ' +
+      'permissions of the function.',
+  );
+}
+
+/**
+ * A count of failed writes (emitted only on failure) above zero in 3 consecutive periods: answers go on without the
+ * write, so one failure is a blip, and only a lasting one (a broken table or permission) pages.
+ */
+function lastingWriteFailureAlarm(
+  factory: AlarmFactory,
+  id: string,
+  name: string,
+  metric: Metric,
+  description: string,
+): Alarm {
+  return factory.add(id, name, {
+    metric,
     threshold: 0,
     comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
     evaluationPeriods: 3,
     // Written only on failure: no data is the healthy state.
     treatMissingData: TreatMissingData.NOT_BREACHING,
-    alarmDescription:
-      'For 15 minutes the streaming functions could not write the stream log (streams table). Answers are not ' +
-      'affected, but those streams cannot be resumed (GET /chat/stream/{requestId}) or cancelled (POST ' +
-      '/chat/stream/{requestId}/cancel answers 404). The functions log why ("stream log write failed"): check the ' +
-      'streams table (throttling, KMS key access), the STREAMS_TABLE_NAME variable and the PutItem and UpdateItem ' +
-      'permissions of the function.',
+    alarmDescription: description,
   });
 }
 
