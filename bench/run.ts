@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { extractSummary, type SummaryRow, table } from './stats';
 
 const filter = process.argv[2];
 const files = readdirSync(__dirname)
@@ -17,7 +18,8 @@ const files = readdirSync(__dirname)
   .sort();
 const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
 
-const sections = [`# Benchmarks (${new Date().toISOString()}, Node ${process.version})`];
+const sections: string[] = [];
+const summary: SummaryRow[] = [];
 for (const file of files) {
   process.stderr.write(`running ${file}…\n`);
   const out = execFileSync(tsx, [join(__dirname, file)], {
@@ -25,9 +27,21 @@ for (const file of files) {
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 16 * 1024 * 1024,
   });
-  sections.push(out.trim());
+  const { rows, rest } = extractSummary(out);
+  summary.push(...rows);
+  sections.push(rest);
 }
-const report = sections.join('\n\n') + '\n';
+const head = [`# Benchmarks (${new Date().toISOString()}, Node ${process.version})`];
+if (summary.length > 0) {
+  head.push(
+    '## Summary: every figure with a target, from the sections below',
+    table(
+      ['figure', 'target', 'measured', 'met'],
+      summary.map((r) => [r.metric, r.target, r.value, r.met ? 'yes' : '**no**']),
+    ),
+  );
+}
+const report = [...head, ...sections].join('\n\n') + '\n';
 mkdirSync(join(__dirname, 'results'), { recursive: true });
 writeFileSync(join(__dirname, 'results', 'latest.md'), report);
 console.log(report);

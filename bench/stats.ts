@@ -13,3 +13,36 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** One row of the report's summary: a figure with a target, checked against it. */
+export interface SummaryRow {
+  /** What was measured, e.g. `TTFT overhead p50, 20 streams, /chat/stream`. */
+  readonly metric: string;
+  /** The target as a reader should see it, e.g. `≤ 10 ms`. */
+  readonly target: string;
+  /** The measured value with its unit, e.g. `7.41 ms`. */
+  readonly value: string;
+  readonly met: boolean;
+}
+
+const SUMMARY_PREFIX = '<!-- summary ';
+
+/**
+ * A line a bench prints among its markdown so that `bench/run.ts` lists the figure in the report's summary table (it is
+ * an HTML comment, so the bench's own section renders without it).
+ */
+export function summaryLine(row: SummaryRow): string {
+  return `${SUMMARY_PREFIX}${JSON.stringify(row)} -->`;
+}
+
+/** The summary rows in a bench's output, and its output without them. */
+export function extractSummary(output: string): { rows: SummaryRow[]; rest: string } {
+  const rows: SummaryRow[] = [];
+  const kept: string[] = [];
+  for (const line of output.split('\n')) {
+    if (line.startsWith(SUMMARY_PREFIX) && line.endsWith(' -->')) {
+      rows.push(JSON.parse(line.slice(SUMMARY_PREFIX.length, -' -->'.length)) as SummaryRow);
+    } else kept.push(line);
+  }
+  return { rows, rest: kept.join('\n').trim() };
+}
