@@ -12,6 +12,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { MAX_CONCURRENT_REQUESTS } from '../config/schema';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
 import type { LoadResult } from './chat-load';
 import { percentile, table } from './stats';
@@ -45,7 +46,13 @@ export async function run(): Promise<string> {
     apiKeys: KEYS.map((key, i) => `bench${i}:bench:${key}`).join(','),
     config: {
       plans: {
-        bench: { rateLimit: 100_000, burstLimit: 100_000, requestsPerDay: 10_000_000, tokensPerDay: 1_000_000_000 },
+        bench: {
+          rateLimit: 100_000,
+          burstLimit: 100_000,
+          requestsPerDay: 10_000_000,
+          tokensPerDay: 1_000_000_000,
+          maxConcurrentRequests: MAX_CONCURRENT_REQUESTS,
+        },
       },
     },
   });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createParser } from 'eventsource-parser';
 import { ENV } from '../config/runtime';
-import { parseConfig } from '../config/schema';
+import { MAX_CONCURRENT_REQUESTS, parseConfig } from '../config/schema';
 import { dynamoDocumentClient } from '../lambda/aws/clients';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
 import { percentile, table } from './stats';
@@ -41,7 +41,13 @@ const cloudOptions = (enabled: boolean) =>
     apiKeys: `bench:bench:${KEY}`,
     config: {
       plans: {
-        bench: { rateLimit: 100_000, burstLimit: 100_000, requestsPerDay: 10_000_000, tokensPerDay: 1_000_000_000 },
+        bench: {
+          rateLimit: 100_000,
+          burstLimit: 100_000,
+          requestsPerDay: 10_000_000,
+          tokensPerDay: 1_000_000_000,
+          maxConcurrentRequests: MAX_CONCURRENT_REQUESTS,
+        },
       },
       chat: { maxTokensLimit: 8192 },
       streams: {

@@ -16,6 +16,13 @@ const modelId = z
   .max(200)
   .regex(/^[a-zA-Z0-9._:\-/]+$/, 'a Bedrock model id, inference profile id or ARN');
 
+/**
+ * The largest `plans.<plan>.maxConcurrentRequests`: every call in flight is one attribute of the user's item in the
+ * guard table, and a limit this high is no longer a per-user limit but the account's (see the README's concurrency
+ * arithmetic).
+ */
+export const MAX_CONCURRENT_REQUESTS = 1000;
+
 export const planSchema = z
   .object({
     /** Steady-state requests per second per API key (API Gateway usage plan throttle). */
@@ -26,6 +33,14 @@ export const planSchema = z
     requestsPerDay: z.number().int().positive(),
     /** Model tokens (input + output) per user per day, enforced by an atomic DynamoDB counter. */
     tokensPerDay: z.number().int().positive(),
+    /**
+     * Model calls one user may have in flight at once, across every instance: `/chat/stream`, `/chat` and
+     * `/chat/completions` (streamed or not). Each call holds a lease in DynamoDB until it ends or its deadline passes;
+     * past the limit a call is refused with `429 CONCURRENCY_LIMIT_EXCEEDED`. Reports do not count (the queue and
+     * `reports.maxConcurrency` pace them).
+     * @default 10 (the default plans: free 2, pro 20)
+     */
+    maxConcurrentRequests: z.number().int().min(1).max(MAX_CONCURRENT_REQUESTS).default(10),
   })
   .strict();
 export type PlanConfig = z.infer<typeof planSchema>;
@@ -321,8 +336,8 @@ export const apiSchema = z
   .strict();
 
 const defaultPlans: Record<string, PlanConfig> = {
-  free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000 },
-  pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
+  free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000, maxConcurrentRequests: 2 },
+  pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 5_000_000, maxConcurrentRequests: 20 },
 };
 
 export const appConfigSchema = z

@@ -1,14 +1,24 @@
 /**
- * The token budget's store in the guard table (DynamoDB). One item per user and day (partition key `pk`):
+ * The token budget's and the concurrency limit's store in the guard table (DynamoDB). One item per user (partition key
+ * `pk`), so that a reservation and a slot are one conditional write:
  *
  * | `pk` | attributes |
  * | --- | --- |
- * | `budget#<userId>#<yyyy-mm-dd>` | `used` (tokens), `userId`, `window`, `expiresAt` (epoch s, TTL) |
+ * | `limits#<userId>` | `userId`; `used#<yyyy-mm-dd>` (tokens of that UTC day); `inFlight` (leases held); `lease#<requestId>#<nonce>` (one per call in flight: its expiry, epoch ms); `expiresAt` (epoch s, TTL) |
  *
- * Every deployed instance shares these items, so their keys and attributes are a stored format.
+ * `inFlight` always equals the number of `lease#…` attributes: every write that adds or removes a lease moves the
+ * count with it. A lease that outlived its expiry (its function crashed) still counts until a call refused for want of
+ * a slot evicts it: that call's retried write removes the expired leases it saw, on condition that they are still
+ * there unchanged, so that two evictions never free one slot twice.
+ *
+ * Day counters live beside the leases, so the UTC day rolling over changes which counter a reservation adds to but
+ * not the leases (see lambda/core/token-budget.ts). Every deployed instance shares these items, so their keys and
+ * attributes are a stored format.
  */
+import { randomBytes } from 'node:crypto';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { BudgetCounter, TokenBudgetStore } from '../core/token-budget';
+import type { BudgetCounter, ReserveOutcome, ReserveRequest, TokenBudgetStore } from '../core/token-budget';
 import { dynamoDocumentClient } from './clients';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 
@@ -17,6 +27,23 @@ export interface DynamoTokenBudgetStoreOptions {
   readonly tableName: string;
   /** @default dynamoDocumentClient() from ./clients.ts */
   readonly documentClient?: DynamoDBDocumentClient;
+}
+
+const LEASE_PREFIX = 'lease#';
+const IN_FLIGHT = 'inFlight';
+
+/**
+ * Writes one reservation may take: the first, one to evict expired leases, and a few more when other callers keep
+ * changing the leases between them. Past that the call is refused as over the limit, which it nearly is.
+ */
+const MAX_ATTEMPTS = 4;
+
+/** The item's numbers a refusal is judged by, from the item as it was. */
+interface LimitsItem {
+  used: number;
+  inFlight: number;
+  /** Lease attribute name → expiry (epoch ms). */
+  leases: Map<string, number>;
 }
 
 export class DynamoTokenBudgetStore implements TokenBudgetStore {
@@ -28,62 +55,195 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
     this.client = options.documentClient ?? dynamoDocumentClient();
   }
 
-  static key(userId: string, window: string): string {
-    return `budget#${userId}#${window}`;
+  /** The user's item. */
+  static key(userId: string): string {
+    return `limits#${userId}`;
   }
 
-  /** One conditional `ADD`: refused by DynamoDB itself when the total would pass the limit, so no race can. */
-  async reserve(counter: BudgetCounter, tokens: number, limit: number, expiresAt: number): Promise<number | undefined> {
-    try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: DynamoTokenBudgetStore.key(counter.userId, counter.window) },
-          UpdateExpression: 'ADD #used :estimate SET #expiresAt = :expiresAt, #userId = :userId, #window = :window',
-          ConditionExpression: 'attribute_not_exists(#used) OR #used <= :room',
-          ExpressionAttributeNames: {
-            '#used': 'used',
-            '#expiresAt': 'expiresAt',
-            '#userId': 'userId',
-            '#window': 'window',
+  /** The attribute counting the user's tokens of one window. */
+  static usedAttribute(window: string): string {
+    return `used#${window}`;
+  }
+
+  /**
+   * One conditional write: `ADD` the tokens under the budget condition and, with a lease, `SET` it and count it under
+   * the slot condition. A refusal reads the item as it was (`ReturnValuesOnConditionCheckFailure`, or a consistent
+   * read where the store does not return it) to tell which condition failed, and retries once with the expired leases
+   * evicted when that would free a slot.
+   */
+  async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    const leaseId = request.lease && `${LEASE_PREFIX}${request.lease.holder}#${randomBytes(6).toString('hex')}`;
+    let evict = new Map<string, number>();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await this.client.send(this.reserveCommand(request, leaseId, evict));
+        const item = out.Attributes ?? {};
+        const used = numberOf(item[DynamoTokenBudgetStore.usedAttribute(request.counter.window)]) ?? request.tokens;
+        if (!request.lease || !leaseId) return { ok: true, used };
+        const expiries = [...leasesOf(item).values()];
+        return {
+          ok: true,
+          used,
+          lease: {
+            id: leaseId,
+            inFlight: numberOf(item[IN_FLIGHT]) ?? 1,
+            latestExpiry: Math.max(request.lease.expiresAt, ...expiries),
           },
-          ExpressionAttributeValues: {
-            ':estimate': tokens,
-            ':room': limit - tokens,
-            ':expiresAt': expiresAt,
-            ':userId': counter.userId,
-            ':window': counter.window,
-          },
-          ReturnValues: 'UPDATED_NEW',
-        }),
-      );
-      return typeof out.Attributes?.used === 'number' ? out.Attributes.used : tokens;
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return undefined;
-      throw err;
+        };
+      } catch (err) {
+        if (!isConditionalCheckFailed(err)) throw err;
+        // Without a lease only the budget condition can fail.
+        if (!request.lease) return { ok: false, refused: 'budget' };
+        const old = await this.itemAsItWas(err, request.counter);
+        if (old.used + request.tokens > request.limit) return { ok: false, refused: 'budget', used: old.used };
+        const { max, now } = request.lease;
+        const expired = new Map([...old.leases].filter(([, expiry]) => expiry <= now));
+        const earliestExpiry = old.leases.size ? Math.min(...old.leases.values()) : undefined;
+        // Another caller took the last slot first (or evicted what this call meant to): over the limit unless expired
+        // leases can make room.
+        if (old.inFlight - expired.size >= max || attempt >= MAX_ATTEMPTS) {
+          return { ok: false, refused: 'concurrency', inFlight: old.inFlight, earliestExpiry };
+        }
+        evict = expired;
+      }
     }
   }
 
-  async adjust(counter: BudgetCounter, delta: number): Promise<void> {
+  private reserveCommand(request: ReserveRequest, leaseId: string | undefined, evict: ReadonlyMap<string, number>) {
+    const { counter, tokens, limit, lease } = request;
+    const names: Record<string, string> = {
+      '#used': DynamoTokenBudgetStore.usedAttribute(counter.window),
+      '#expiresAt': 'expiresAt',
+      '#userId': 'userId',
+    };
+    const values: Record<string, unknown> = {
+      ':tokens': tokens,
+      ':room': limit - tokens,
+      ':expiresAt': request.expiresAt,
+      ':userId': counter.userId,
+    };
+    const add = ['#used :tokens'];
+    const set = ['#expiresAt = :expiresAt', '#userId = :userId'];
+    const remove: string[] = [];
+    const conditions = ['(attribute_not_exists(#used) OR #used <= :room)'];
+    request.staleWindows.forEach((window, i) => {
+      names[`#stale${i}`] = DynamoTokenBudgetStore.usedAttribute(window);
+      remove.push(`#stale${i}`);
+    });
+    if (lease && leaseId) {
+      names['#inFlight'] = IN_FLIGHT;
+      names['#lease'] = leaseId;
+      values[':leaseExpiry'] = lease.expiresAt;
+      // Each evicted lease frees a slot: the count moves by one for the new lease less the evicted ones.
+      values[':inFlightDelta'] = 1 - evict.size;
+      values[':slots'] = lease.max + evict.size;
+      add.push('#inFlight :inFlightDelta');
+      set.push('#lease = :leaseExpiry');
+      conditions.push('(attribute_not_exists(#inFlight) OR #inFlight < :slots)');
+      [...evict].forEach(([name, expiry], i) => {
+        names[`#evict${i}`] = name;
+        values[`:evict${i}`] = expiry;
+        remove.push(`#evict${i}`);
+        conditions.push(`#evict${i} = :evict${i}`);
+      });
+    }
+    return new UpdateCommand({
+      TableName: this.tableName,
+      Key: { pk: DynamoTokenBudgetStore.key(counter.userId) },
+      UpdateExpression: `ADD ${add.join(', ')} SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      ConditionExpression: conditions.join(' AND '),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ReturnValues: lease ? 'ALL_NEW' : 'UPDATED_NEW',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+  }
+
+  /** The item a refused write saw: DynamoDB returns it with the refusal; otherwise (dynalite) a consistent read. */
+  private async itemAsItWas(err: unknown, counter: BudgetCounter): Promise<LimitsItem> {
+    const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
+    const usedName = DynamoTokenBudgetStore.usedAttribute(counter.window);
+    if (raw) {
+      const leases = new Map<string, number>();
+      for (const [name, value] of Object.entries(raw)) {
+        if (name.startsWith(LEASE_PREFIX) && value.N !== undefined) leases.set(name, Number(value.N));
+      }
+      return { used: Number(raw[usedName]?.N ?? 0), inFlight: Number(raw[IN_FLIGHT]?.N ?? 0), leases };
+    }
+    const { Item = {} } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: DynamoTokenBudgetStore.key(counter.userId) },
+        ConsistentRead: true,
+      }),
+    );
+    return { used: numberOf(Item[usedName]) ?? 0, inFlight: numberOf(Item[IN_FLIGHT]) ?? 0, leases: leasesOf(Item) };
+  }
+
+  /**
+   * Settles the counter and frees the lease in one write, on condition that the lease is still there. When it is not
+   * (it expired and another call evicted it, which already freed the slot), only the tokens are added.
+   */
+  async adjust(counter: BudgetCounter, delta: number, leaseId?: string): Promise<void> {
+    const Key = { pk: DynamoTokenBudgetStore.key(counter.userId) };
+    const names = { '#used': DynamoTokenBudgetStore.usedAttribute(counter.window) };
+    if (leaseId !== undefined) {
+      try {
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key,
+            UpdateExpression: `ADD ${delta === 0 ? '' : '#used :delta, '}#inFlight :minusOne REMOVE #lease`,
+            ConditionExpression: 'attribute_exists(#lease)',
+            ExpressionAttributeNames: {
+              ...(delta === 0 ? {} : names),
+              '#inFlight': IN_FLIGHT,
+              '#lease': leaseId,
+            },
+            ExpressionAttributeValues: { ...(delta === 0 ? {} : { ':delta': delta }), ':minusOne': -1 },
+          }),
+        );
+        return;
+      } catch (err) {
+        if (!isConditionalCheckFailed(err)) throw err;
+      }
+    }
+    if (delta === 0) return;
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: DynamoTokenBudgetStore.key(counter.userId, counter.window) },
+        Key,
         UpdateExpression: 'ADD #used :delta',
-        ExpressionAttributeNames: { '#used': 'used' },
+        ExpressionAttributeNames: names,
         ExpressionAttributeValues: { ':delta': delta },
       }),
     );
   }
 
   async used(counter: BudgetCounter): Promise<number> {
+    const usedName = DynamoTokenBudgetStore.usedAttribute(counter.window);
     const out = await this.client.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { pk: DynamoTokenBudgetStore.key(counter.userId, counter.window) },
+        Key: { pk: DynamoTokenBudgetStore.key(counter.userId) },
+        ProjectionExpression: '#used',
+        ExpressionAttributeNames: { '#used': usedName },
         ConsistentRead: true,
       }),
     );
-    return typeof out.Item?.used === 'number' ? out.Item.used : 0;
+    return numberOf(out.Item?.[usedName]) ?? 0;
   }
+}
+
+function numberOf(value: unknown): number | undefined {
+  return typeof value === 'number' ? value : undefined;
+}
+
+/** The leases of an item (as the document client returns it): attribute name → expiry (epoch ms). */
+function leasesOf(item: Record<string, unknown>): Map<string, number> {
+  const leases = new Map<string, number>();
+  for (const [name, value] of Object.entries(item)) {
+    if (name.startsWith(LEASE_PREFIX) && typeof value === 'number') leases.set(name, value);
+  }
+  return leases;
 }

@@ -8,7 +8,7 @@ import type { AppConfig } from '../../config/schema';
 import { classifyOutcome } from './breaker-taxonomy';
 import type { Admission, ChatContext, ChatResult, ChatService } from './chat';
 import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from './errors';
-import type { ModelPermit } from './guards';
+import type { CallLimits, ModelPermit } from './guards';
 import type { ContentBlock, ModelRequest, TokenUsage, ToolCall, ToolCallEvent } from './model';
 import {
   AttemptControl,
@@ -134,6 +134,11 @@ export class ChatCall {
     private admission: Admission,
     private readonly reservation: unknown,
   ) {}
+
+  /** The user's limits once this call's tokens and slot are held (the rate-limit headers); unset without a budget. */
+  get limits(): CallLimits | undefined {
+    return (this.reservation as { limits?: CallLimits } | undefined)?.limits;
+  }
 
   /** The model that will be tried first (announced in the stream's `start` event). */
   get model(): string {

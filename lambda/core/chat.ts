@@ -2,8 +2,9 @@
  * Chat orchestration shared by the streaming, synchronous and report paths.
  *
  * A call has two phases, so that everything that can fail fast does so before a stream commits to `200`:
- * 1. {@link ChatService.begin}: token budget reservation and the first model the breakers admit. Throws
- *    `TokenBudgetExceededError` (429) or `ModelUnavailableError` (503 with `Retry-After`).
+ * 1. {@link ChatService.begin}: token budget reservation with the call's concurrent slot (one write), and the first
+ *    model the breakers admit. Throws `TokenBudgetExceededError` or `ConcurrencyLimitExceededError` (429 with
+ *    `Retry-After`), or `ModelUnavailableError` (503 with `Retry-After`).
  * 2. {@link ChatCall.stream} / {@link ChatCall.complete}: the model call. A failure before the first token moves on to
  *    the next model in the chain (still inside the same stream); a failure after content is a `ModelStreamError`.
  *    Every outcome is reported to the breaker and the budget is settled from the usage the model reported.
@@ -48,6 +49,12 @@ export interface ChatContext {
   signal?: AbortSignal;
   /** The models this call may use, in order (a client chose a model or alias); unset: the configured chain. */
   models?: readonly string[];
+  /**
+   * Whether the call holds one of the user's `plans.<plan>.maxConcurrentRequests` slots until it ends (a lease that
+   * expires at `deadlineAt`). The report worker passes false: the queue and `reports.maxConcurrency` pace reports.
+   * @default true
+   */
+  countsInFlight?: boolean;
 }
 
 export { ChatCall, chatRetryBackoff, DEGRADED_MODEL, estimateInputTokens, estimateTokens } from './chat-call';
@@ -81,11 +88,13 @@ export class ChatService {
   async begin(request: ModelRequest, ctx: ChatContext): Promise<ChatCall> {
     const startedAt = this.now();
     const { budget } = this.deps;
-    // The reservation and the breaker check are independent round trips on the path to the first token: run them
-    // together, then undo whichever succeeded if the other refused. A budget refusal wins (it is the caller's to fix).
+    // The reservation (budget and concurrent slot in one write) and the breaker check are independent round trips on
+    // the path to the first token: run them together, then undo whichever succeeded if the other refused. A limit
+    // refusal wins (it is the caller's to fix).
+    const lease = ctx.countsInFlight === false ? undefined : { holder: ctx.requestId, expiresAt: ctx.deadlineAt };
     const [reserved, admitted] = await Promise.allSettled([
       budget
-        ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens)
+        ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens, lease)
         : undefined,
       this.admit(0, ctx.models),
     ]);

@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import type { errorBodySchema } from '../../config/responses';
 import { errorFacts, NETWORK_ERROR_CODES, THROTTLING_NAMES } from './error-facts';
+import type { CallLimits } from './guards';
 
 /** `{"error":{"code","message","retryable"}}`, as the contract's schema (config/responses.ts) describes it. */
 export type ErrorBody = z.infer<typeof errorBodySchema>;
@@ -194,5 +195,22 @@ export class StreamInterruptedError extends ApiError {
   constructor(message: string, options: { retryable?: boolean } = {}) {
     super(message);
     this.retryable = options.retryable ?? true;
+  }
+}
+
+/**
+ * The user already has `plans.<plan>.maxConcurrentRequests` model calls in flight: refused before anything committed
+ * (no stream, no model call, no budget held). Retryable: a slot frees as soon as one of those calls ends.
+ */
+export class ConcurrencyLimitExceededError extends ApiError {
+  readonly status = 429;
+  readonly code = 'CONCURRENCY_LIMIT_EXCEEDED';
+  readonly retryable = true;
+  /** The user's limits at the refusal, for the rate-limit headers of the answer. */
+  readonly limits?: CallLimits;
+
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number; limits?: CallLimits }) {
+    super(message, options);
+    this.limits = options?.limits;
   }
 }

@@ -1,22 +1,34 @@
 /**
- * The per-user token budget: model tokens (input + output) per user per UTC day, from `plans.<plan>.tokensPerDay`.
+ * The per-user limits checked before every model call, in one atomic write: the token budget (model tokens, input +
+ * output, per user per UTC day, from `plans.<plan>.tokensPerDay`) and, for interactive calls, the concurrency limit
+ * (model calls in flight per user, from `plans.<plan>.maxConcurrentRequests`).
  *
- * One atomic counter per user and day in a {@link TokenBudgetStore} shared by every Lambda instance (in AWS, the guard
- * table: `lambda/aws/token-budget-store.ts`):
+ * Both live in one record per user in a {@link TokenBudgetStore} shared by every Lambda instance (in AWS, one item of
+ * the guard table: `lambda/aws/token-budget-store.ts`):
  *
- * - `reserve` adds the call's estimate with one conditional add that is refused when `used + estimate > limit`, so
- *   concurrent calls can never reserve more than the limit together. A rejection is a {@link TokenBudgetExceededError}
- *   (429) whose `retryAfterSeconds` is the time until the day ends (UTC). It never reaches the circuit breaker.
- * - `settle` replaces the estimate with the model's reported usage: an unconditional add of `actual - estimate`, in
- *   the window the reservation was made in. It never fails a finished call: a write error is logged and dropped.
- * - `release` gives the estimate back when no model was called.
+ * - `reserve` adds the call's estimate under the condition `used + estimate <= limit` and, when the call takes a slot,
+ *   records its lease (holder and expiry) under the condition that fewer than `maxConcurrentRequests` leases are held,
+ *   in the same write. Concurrent calls can never reserve more than the budget nor hold more than the slots together.
+ *   A refusal is a {@link TokenBudgetExceededError} (429, `Retry-After` until the UTC day ends) or a
+ *   {@link ConcurrencyLimitExceededError} (429, `Retry-After` of a few seconds); neither reaches the circuit breaker.
+ * - A lease expires at the call's deadline (`ChatContext.deadlineAt`): a function that crashed or was frozen never
+ *   releases its slot, and the next call refused for want of one evicts the expired lease in its own retried write.
+ * - `settle` replaces the estimate with the model's reported usage (an unconditional add of `actual - estimate`, in the
+ *   window the reservation was made in) and releases the lease, in one write. It never fails a finished call: a write
+ *   error is logged and dropped (the lease then expires at its deadline).
+ * - `release` gives the estimate and the slot back when no model was called.
  *
- * Cost: 1 write per `reserve`, at most 1 per `settle` (none when the estimate was exact), 1 per `release`; no reads.
+ * The UTC day: budget counters are per window (`yyyy-mm-dd`) on the user's record, the leases are not. A call that
+ * started before midnight keeps its slot after it, so the concurrency limit holds across the day boundary, and its
+ * tokens are settled in the day it was reserved in, while the new day's budget starts from zero.
+ *
+ * Cost: 1 write per `reserve` (a second only to evict an expired lease, or after losing a race for the last slot to
+ * an eviction), 1 per `settle` or `release` (none when the estimate was exact and no slot is held); no reads.
  *
  * @example
  * ```ts
  * const budget = new TokenBudget({ store: new DynamoTokenBudgetStore({ tableName }), plans: config.plans, logger });
- * const reservation = await budget.reserve(user.id, user.plan, estimatedTokens);
+ * const reservation = await budget.reserve(user.id, user.plan, estimatedTokens, { holder: requestId, expiresAt });
  * try {
  *   const answer = await callModel();
  *   await budget.settle(reservation, answer.usage.inputTokens + answer.usage.outputTokens);
@@ -27,10 +39,22 @@
  * ```
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { AppConfig } from '../../config/schema';
-import { TokenBudgetExceededError } from './errors';
+import type { PlanConfig } from '../../config/schema';
+import { ConcurrencyLimitExceededError, TokenBudgetExceededError } from './errors';
+import type { CallLimits, LeaseRequest } from './guards';
+
+export type { CallLimits, LeaseRequest } from './guards';
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Seconds a refused call is told to wait for a slot (`Retry-After`), unless the earliest lease expires sooner: slots
+ * free up whenever a call ends, which nothing predicts, and a short hint keeps a client's retry close to that moment.
+ */
+export const CONCURRENCY_RETRY_AFTER_SECONDS = 2;
+
+/** Windows before the retained ones that each reservation drops from the user's record (a week of idle days). */
+const STALE_WINDOWS_DROPPED = 7;
 
 /** The UTC day containing `now`: its key (`yyyy-mm-dd`) and its bounds in epoch ms. */
 export function budgetWindow(now: number): { key: string; start: number; end: number } {
@@ -44,24 +68,81 @@ export interface BudgetCounter {
   readonly window: string;
 }
 
-/** Where token budgets are counted. Every method is one atomic operation on one counter. */
+/** One reservation as the store takes it, in one atomic write. */
+export interface ReserveRequest {
+  readonly counter: BudgetCounter;
+  /** Tokens to add to the counter. */
+  readonly tokens: number;
+  /** The counter may not pass this once the tokens are added. */
+  readonly limit: number;
+  /** When the store may forget the user's record (epoch s); cleanup only. */
+  readonly expiresAt: number;
+  /** Older windows whose counters the same write drops (missing ones are ignored). */
+  readonly staleWindows: readonly string[];
+  /** A slot to take in the same write: refused when `max` leases are held that have not expired by `now`. */
+  readonly lease?: {
+    /** Who holds it (the request id); the store makes each lease unique. */
+    readonly holder: string;
+    /** Epoch ms after which the lease no longer counts (the call's deadline). */
+    readonly expiresAt: number;
+    readonly max: number;
+    /** Epoch ms: leases that expired by then may be evicted. */
+    readonly now: number;
+  };
+}
+
+/** What a reservation found. */
+export type ReserveOutcome =
+  | {
+      readonly ok: true;
+      /** The counter right after this reservation. */
+      readonly used: number;
+      /** The lease taken, when one was asked for. */
+      readonly lease?: {
+        /** The store's id of the lease, for its release. */
+        readonly id: string;
+        /** Leases held right after this one was taken, this one included. */
+        readonly inFlight: number;
+        /** Epoch ms when the last lease held then expires (all slots free by then at the latest). */
+        readonly latestExpiry: number;
+      };
+    }
+  | { readonly ok: false; readonly refused: 'budget'; readonly used?: number }
+  | {
+      readonly ok: false;
+      readonly refused: 'concurrency';
+      readonly inFlight: number;
+      /** Epoch ms when the earliest lease held expires. */
+      readonly earliestExpiry?: number;
+    };
+
+/** Where token budgets and leases are kept. Every method is one atomic operation on one user's record. */
 export interface TokenBudgetStore {
   /**
-   * Adds `tokens` to the counter unless its total would then exceed `limit` (a missing counter is 0). Returns the new
-   * total, or undefined when refused (nothing added). `expiresAt` (epoch seconds) is when the store may forget it.
+   * Adds `tokens` to the counter unless its total would then exceed `limit` (a missing counter is 0) and, with
+   * `lease`, takes a slot unless `max` unexpired leases are held, both or neither. Never throws for a refusal.
    */
-  reserve(counter: BudgetCounter, tokens: number, limit: number, expiresAt: number): Promise<number | undefined>;
-  /** Adds `delta` (may be negative) to the counter, unconditionally. */
-  adjust(counter: BudgetCounter, delta: number): Promise<void>;
+  reserve(request: ReserveRequest): Promise<ReserveOutcome>;
+  /**
+   * Adds `delta` (may be negative) to the counter, unconditionally, and releases the lease `leaseId` if it is still
+   * held (it may have expired and been evicted), in one write where it can.
+   */
+  adjust(counter: BudgetCounter, delta: number, leaseId?: string): Promise<void>;
   /** The counter's total, strongly consistent; 0 when missing. */
   used(counter: BudgetCounter): Promise<number>;
 }
 
+/** What the budget needs of a plan: its token budget and its concurrency limit. */
+export type BudgetPlan = Pick<PlanConfig, 'tokensPerDay'> & Partial<Pick<PlanConfig, 'maxConcurrentRequests'>>;
+
 export interface TokenBudgetOptions {
   /** Where the counters are shared, e.g. `DynamoTokenBudgetStore` from lambda/aws/token-budget-store.ts. */
   readonly store: TokenBudgetStore;
-  /** `config.plans`: the daily limit is `plans[plan].tokensPerDay`. */
-  readonly plans: AppConfig['plans'];
+  /**
+   * `config.plans`: the daily limit is `plans[plan].tokensPerDay`, the slots `plans[plan].maxConcurrentRequests`
+   * (a plan without it has no concurrency limit).
+   */
+  readonly plans: Readonly<Record<string, BudgetPlan>>;
   /** Epoch milliseconds. @default Date.now */
   readonly now?: () => number;
   /** Warnings for settle/release writes that failed. @default none */
@@ -70,7 +151,7 @@ export interface TokenBudgetOptions {
   readonly retentionDays?: number;
 }
 
-/** Tokens held for one call until it is settled or released. */
+/** Tokens (and a slot, when one was asked for) held for one call until it is settled or released. */
 export interface TokenReservation {
   readonly userId: string;
   readonly plan: string;
@@ -80,6 +161,10 @@ export interface TokenReservation {
   readonly limit: number;
   /** The user's total for the window right after this reservation. */
   readonly usedAfter: number;
+  /** The slot held, until settle or release or its expiry. */
+  readonly lease?: { readonly id: string; readonly expiresAt: number };
+  /** The user's limits right after this reservation, as the response headers report them. */
+  readonly limits: CallLimits;
 }
 
 export interface TokenUsage {
@@ -95,7 +180,7 @@ export interface TokenUsage {
 
 export class TokenBudget {
   private readonly store: TokenBudgetStore;
-  private readonly plans: AppConfig['plans'];
+  private readonly plans: Readonly<Record<string, BudgetPlan>>;
   private readonly now: () => number;
   private readonly logger?: Pick<Logger, 'warn'>;
   private readonly retentionDays: number;
@@ -112,22 +197,27 @@ export class TokenBudget {
 
   /** The plan's daily token limit; throws for a plan the configuration does not know. */
   limitFor(plan: string): number {
-    const config = Object.hasOwn(this.plans, plan) ? this.plans[plan] : undefined;
-    if (!config) throw new Error(`Unknown plan "${plan}"`);
-    return config.tokensPerDay;
+    return this.planOf(plan).tokensPerDay;
   }
 
   /**
-   * Holds `estimatedTokens` of the user's budget for today (UTC).
+   * Holds `estimatedTokens` of the user's budget for today (UTC) and, with `lease`, one of the plan's
+   * `maxConcurrentRequests` slots until the reservation is settled or released or `lease.expiresAt` passes.
    *
    * @throws TokenBudgetExceededError when the estimate does not fit in what is left of the window.
+   * @throws ConcurrencyLimitExceededError when every slot is held (nothing is reserved then either).
    */
-  async reserve(userId: string, plan: string, estimatedTokens: number): Promise<TokenReservation> {
+  async reserve(
+    userId: string,
+    plan: string,
+    estimatedTokens: number,
+    lease?: LeaseRequest,
+  ): Promise<TokenReservation> {
     if (!userId) throw new Error('userId is required');
     if (!Number.isInteger(estimatedTokens) || estimatedTokens < 0) {
       throw new RangeError(`estimatedTokens must be a non-negative integer, got ${estimatedTokens}`);
     }
-    const limit = this.limitFor(plan);
+    const { tokensPerDay: limit, maxConcurrentRequests: slots } = this.planOf(plan);
     const now = this.now();
     const window = budgetWindow(now);
     if (estimatedTokens > limit) {
@@ -136,20 +226,68 @@ export class TokenBudget {
         `This request may use up to ${estimatedTokens} tokens, more than the ${limit} tokens per day of plan "${plan}"`,
       );
     }
-    const expiresAt = Math.ceil(window.end / 1000) + this.retentionDays * 86_400;
-    const usedAfter = await this.store.reserve({ userId, window: window.key }, estimatedTokens, limit, expiresAt);
-    if (usedAfter === undefined) {
+    const leased = lease && slots !== undefined ? { ...lease, max: slots, now } : undefined;
+    const outcome = await this.store.reserve({
+      counter: { userId, window: window.key },
+      tokens: estimatedTokens,
+      limit,
+      expiresAt: Math.ceil(window.end / 1000) + this.retentionDays * 86_400,
+      staleWindows: this.staleWindows(window.start),
+      lease: leased,
+    });
+    const tokensResetIn = secondsUntil(window.end, now);
+    if (!outcome.ok && outcome.refused === 'budget') {
       throw new TokenBudgetExceededError(
         `Token budget of ${limit} tokens per day is spent; it resets at ${new Date(window.end).toISOString()}`,
-        { retryAfterSeconds: secondsUntil(window.end, now) },
+        { retryAfterSeconds: tokensResetIn },
       );
     }
-    return { userId, plan, window: window.key, estimatedTokens, limit, usedAfter };
+    if (!outcome.ok) {
+      const max = slots ?? 0;
+      const retryAfterSeconds = Math.min(
+        CONCURRENCY_RETRY_AFTER_SECONDS,
+        outcome.earliestExpiry === undefined ? Number.POSITIVE_INFINITY : secondsUntil(outcome.earliestExpiry, now),
+      );
+      throw new ConcurrencyLimitExceededError(
+        `${max} model ${max === 1 ? 'call is' : 'calls are'} already in flight, the most plan "${plan}" allows at once; retry when one ends`,
+        {
+          retryAfterSeconds,
+          limits: {
+            // The refused call reserved nothing: what the last reservation left is unknown here.
+            tokens: { limit, resetsInSeconds: tokensResetIn },
+            concurrency: { limit: max, remaining: 0, resetsInSeconds: retryAfterSeconds },
+          },
+        },
+      );
+    }
+    const taken = leased && outcome.lease;
+    return {
+      userId,
+      plan,
+      window: window.key,
+      estimatedTokens,
+      limit,
+      usedAfter: outcome.used,
+      ...(taken ? { lease: { id: taken.id, expiresAt: leased.expiresAt } } : {}),
+      limits: {
+        tokens: { limit, remaining: Math.max(0, limit - outcome.used), resetsInSeconds: tokensResetIn },
+        ...(taken
+          ? {
+              concurrency: {
+                limit: leased.max,
+                remaining: Math.max(0, leased.max - taken.inFlight),
+                resetsInSeconds: secondsUntil(taken.latestExpiry, now),
+              },
+            }
+          : {}),
+      },
+    };
   }
 
   /**
-   * Replaces the reservation's estimate with the tokens the model reported. Unconditional, so a finished call is never
-   * refused afterwards (the total may end slightly above the limit; the next reservation sees it). Never throws.
+   * Replaces the reservation's estimate with the tokens the model reported, and frees its slot. Unconditional, so a
+   * finished call is never refused afterwards (the total may end slightly above the limit; the next reservation sees
+   * it). Never throws.
    */
   async settle(reservation: TokenReservation, actualTokens: number): Promise<void> {
     if (this.finished.has(reservation)) return;
@@ -158,7 +296,7 @@ export class TokenBudget {
     await this.adjust(reservation, actual - reservation.estimatedTokens, 'settle');
   }
 
-  /** Returns the whole estimate: no model was called. Never throws. */
+  /** Returns the whole estimate and the slot: no model was called. Never throws. */
   async release(reservation: TokenReservation): Promise<void> {
     if (this.finished.has(reservation)) return;
     this.finished.add(reservation);
@@ -182,11 +320,27 @@ export class TokenBudget {
     };
   }
 
+  private planOf(plan: string): BudgetPlan {
+    const config = Object.hasOwn(this.plans, plan) ? this.plans[plan] : undefined;
+    if (!config) throw new Error(`Unknown plan "${plan}"`);
+    return config;
+  }
+
+  /** The windows before the retained ones (`retentionDays` full days before today), dropped as each day passes. */
+  private staleWindows(todayStart: number): string[] {
+    return Array.from(
+      { length: STALE_WINDOWS_DROPPED },
+      (_, i) => budgetWindow(todayStart - (this.retentionDays + 1 + i) * DAY_MS).key,
+    );
+  }
+
   private async adjust(reservation: TokenReservation, delta: number, operation: 'settle' | 'release'): Promise<void> {
-    if (delta === 0) return;
+    const leaseId = reservation.lease?.id;
+    if (delta === 0 && leaseId === undefined) return;
     try {
-      await this.store.adjust({ userId: reservation.userId, window: reservation.window }, delta);
+      await this.store.adjust({ userId: reservation.userId, window: reservation.window }, delta, leaseId);
     } catch (err) {
+      // The slot, if any, is freed at its expiry instead.
       this.logger?.warn(`token budget ${operation} not recorded`, {
         userId: reservation.userId,
         window: reservation.window,

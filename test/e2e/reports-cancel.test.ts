@@ -5,7 +5,6 @@
  * contract.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
@@ -31,11 +30,11 @@ let breaker: CircuitBreaker;
 const workerLines: string[] = [];
 /** The tokens counted against alice's budget today (the token budget's counter in the guard table). */
 async function aliceTokensUsed(): Promise<number> {
-  const key = DynamoTokenBudgetStore.key('alice', new Date().toISOString().slice(0, 10));
-  const { Item } = await documentClient(db).send(
-    new GetCommand({ TableName: cloud.env[ENV.guardTable], Key: { pk: key }, ConsistentRead: true }),
-  );
-  return (Item?.used as number | undefined) ?? 0;
+  const store = new DynamoTokenBudgetStore({
+    tableName: cloud.env[ENV.guardTable],
+    documentClient: documentClient(db),
+  });
+  return store.used({ userId: 'alice', window: new Date().toISOString().slice(0, 10) });
 }
 
 /** What the functions running in this process (the API's, such as cancel-report) print: Powertools logs and EMF. */

@@ -12,6 +12,7 @@ import { createParser } from 'eventsource-parser';
 import OpenAI from 'openai';
 import { ENV } from '../../config/runtime';
 import { TABLES } from '../../config/tables';
+import { DynamoTokenBudgetStore } from '../../lambda/aws/token-budget-store';
 import { estimateTokens } from '../../lambda/core/chat-call';
 import { type LocalCloud, SIGNAL_DISCONNECT_ENV, startLocalCloud } from '../../local/cloud';
 import { createTable } from '../../local/dynamodb';
@@ -143,15 +144,8 @@ const head = async (requestId: string) =>
 
 /** Tokens the user's budget counter holds for today (the token budget's item in the guard table). */
 async function budgetUsed(userId: string): Promise<number> {
-  const day = new Date().toISOString().slice(0, 10);
-  const { Item } = await doc.send(
-    new GetCommand({
-      TableName: cloud.env[ENV.guardTable],
-      Key: { pk: `budget#${userId}#${day}` },
-      ConsistentRead: true,
-    }),
-  );
-  return (Item?.used as number | undefined) ?? 0;
+  const store = new DynamoTokenBudgetStore({ tableName: cloud.env[ENV.guardTable], documentClient: doc });
+  return store.used({ userId, window: new Date().toISOString().slice(0, 10) });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -78,6 +78,8 @@ export function unreachableDocumentClient(): { doc: DynamoDBDocumentClient; clos
 }
 
 export interface GuardTableFixture {
+  /** dynalite's URL, for clients of their own (one per simulated instance). */
+  readonly endpoint: string;
   readonly client: DynamoDBClient;
   readonly doc: DynamoDBDocumentClient;
   /** Reads and writes the clients sent, for cost assertions. */
@@ -94,7 +96,7 @@ export function useGuardTable(table: string): GuardTableFixture {
   beforeAll(async () => {
     db = await startDynalite();
     const client = dynamoClient(db.endpoint);
-    state = { client, doc: documentClient(client), requests: countRequests(client) };
+    state = { endpoint: db.endpoint, client, doc: documentClient(client), requests: countRequests(client) };
     await createGuardTable(client, table);
   });
   afterAll(async () => {
@@ -106,6 +108,9 @@ export function useGuardTable(table: string): GuardTableFixture {
     return state;
   };
   return {
+    get endpoint() {
+      return current().endpoint;
+    },
     get client() {
       return current().client;
     },

@@ -14,18 +14,19 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ENV } from '../../config/runtime';
-import type { PlanConfig } from '../../config/schema';
+import { MAX_CONCURRENT_REQUESTS, type PlanConfig } from '../../config/schema';
 import { DynamoBreakerStore } from '../../lambda/aws/breaker-store';
 import { CircuitBreaker } from '../../lambda/core/breaker';
 import type { LocalCloud } from '../../local/cloud';
 import { documentClient, dynamoClient } from './dynalite';
 
-/** Never in a test's way: no throttle, no daily quota, tokens enough for a whole test file. */
+/** Never in a test's way: no throttle, no daily quota, tokens enough for a whole test file, every call at once. */
 export const ROOMY_PLAN: PlanConfig = {
   rateLimit: 10_000,
   burstLimit: 10_000,
   requestsPerDay: 1_000_000,
   tokensPerDay: 5_000_000,
+  maxConcurrentRequests: MAX_CONCURRENT_REQUESTS,
 };
 
 /** 300 tokens a day: an answer or two, then the token budget's 429 (before any model call). */

@@ -1,11 +1,13 @@
 /**
  * The per-user token budget's behaviour, whatever its store: reserve, settle and release, the daily limit under
- * parallel reservations, the UTC day's rollover, the counter's expiry, the cost in requests, and store failures. Run by
+ * parallel reservations, the UTC day's rollover, the counter's expiry, the cost in requests, and store failures; and
+ * the concurrency limit reserved with it: slots across instances, their release, leases expiring after a crash, which
+ * limit a refusal names, and slots across midnight. Run by
  * test/unit/token-budget.test.ts (the in-memory store) and test/integration/token-budget-store.test.ts
  * (DynamoTokenBudgetStore against dynalite), each with an injected clock. A module, not a test file: Jest runs only
  * files ending in .test.ts.
  */
-import { TokenBudgetExceededError } from '../../lambda/core/errors';
+import { ConcurrencyLimitExceededError, TokenBudgetExceededError } from '../../lambda/core/errors';
 import { TokenBudget, type TokenBudgetOptions, type TokenBudgetStore } from '../../lambda/core/token-budget';
 import { perTest } from './breaker.suite';
 
@@ -20,13 +22,15 @@ export interface TokenBudgetHarness {
   readonly requests: { readonly reads: number; readonly writes: number };
   /** A counter as stored (its total, and when the store may forget it in epoch s), read around the budget. */
   counter(userId: string, window: string): Promise<{ used: number; expiresAt?: number } | undefined>;
+  /** The leases the user's record holds (expired ones included until evicted). */
+  inFlight(userId: string): Promise<number>;
   /** A store whose every call fails as an unreachable table does; `close` frees what it holds. */
   unreachable(): { store: TokenBudgetStore; close(): void };
 }
 
 export const plans = {
-  free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 1_000 },
-  pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 100_000 },
+  free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 1_000, maxConcurrentRequests: 2 },
+  pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 100_000, maxConcurrentRequests: 5 },
 };
 
 export async function rejection(p: Promise<unknown>): Promise<TokenBudgetExceededError> {
@@ -236,12 +240,129 @@ export function tokenBudgetSuite(name: string, makeHarness: () => TokenBudgetHar
           estimatedTokens: 10,
           limit: 1_000,
           usedAfter: 10,
+          limits: { tokens: { limit: 1_000, remaining: 990, resetsInSeconds: 3600 } },
         };
         await expect(budget.settle(reservation, 50)).resolves.toBeUndefined();
         expect(warn).toHaveBeenCalledWith('token budget settle not recorded', expect.objectContaining({ delta: 40 }));
       } finally {
         unreachable.close();
       }
+    });
+
+    describe('with a concurrent slot (plans.<plan>.maxConcurrentRequests)', () => {
+      /** A lease until `ms` after the fixture's clock (each test starts at 18:30). */
+      const until = (ms: number, holder = 'req') => ({ holder, expiresAt: Date.UTC(2026, 4, 20, 18, 30, 0) + ms });
+      const concurrencyRefusal = async (p: Promise<unknown>) => {
+        const err = await p.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(ConcurrencyLimitExceededError);
+        return err as ConcurrencyLimitExceededError;
+      };
+
+      it('admits exactly maxConcurrentRequests calls racing from 8 instances, holding no tokens for the others', async () => {
+        const budgets = Array.from({ length: 8 }, () => newBudget());
+        const results = await Promise.allSettled(
+          Array.from({ length: 24 }, (_, i) => budgets[i % 8].reserve(f.user, 'pro', 10, until(60_000, `r${i}`))),
+        );
+        const granted = results.filter((r) => r.status === 'fulfilled');
+        expect(granted).toHaveLength(plans.pro.maxConcurrentRequests);
+        for (const r of results) {
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConcurrencyLimitExceededError);
+        }
+        expect((await budgets[0].usage(f.user)).used).toBe(plans.pro.maxConcurrentRequests * 10);
+        expect(await harness.inFlight(f.user)).toBe(plans.pro.maxConcurrentRequests);
+      });
+
+      it('refuses past the limit with 429 CONCURRENCY_LIMIT_EXCEEDED, a short Retry-After and the limits', async () => {
+        const budget = newBudget();
+        await budget.reserve(f.user, 'free', 100, until(60_000, 'a'));
+        await budget.reserve(f.user, 'free', 100, until(60_000, 'b'));
+        const err = await concurrencyRefusal(budget.reserve(f.user, 'free', 100, until(60_000, 'c')));
+        expect(err).toMatchObject({ status: 429, code: 'CONCURRENCY_LIMIT_EXCEEDED', retryable: true });
+        expect(err.retryAfterSeconds).toBe(2);
+        expect(err.message).toMatch(/2 model calls are already in flight/);
+        expect(err.limits?.concurrency).toEqual({ limit: 2, remaining: 0, resetsInSeconds: 2 });
+        expect((await budget.usage(f.user)).used).toBe(200);
+      });
+
+      it('frees the slot when the call settles or is released, in the same write', async () => {
+        const budget = newBudget();
+        const a = await budget.reserve(f.user, 'free', 100, until(60_000, 'a'));
+        const b = await budget.reserve(f.user, 'free', 100, until(60_000, 'b'));
+        await budget.settle(a, 40);
+        const c = await budget.reserve(f.user, 'free', 100, until(60_000, 'c'));
+        await budget.release(b);
+        await budget.release(c);
+        expect(await harness.inFlight(f.user)).toBe(0);
+        expect((await budget.usage(f.user)).used).toBe(40);
+      });
+
+      it('reports the limits left after the reservation', async () => {
+        const budget = newBudget();
+        await budget.reserve(f.user, 'pro', 1_000, until(30_000, 'a'));
+        const r = await budget.reserve(f.user, 'pro', 500, until(90_000, 'b'));
+        expect(r.limits).toEqual({
+          tokens: { limit: 100_000, remaining: 98_500, resetsInSeconds: 5.5 * 3600 },
+          concurrency: { limit: 5, remaining: 3, resetsInSeconds: 90 },
+        });
+      });
+
+      it('takes a slot whose holder never released it once its deadline has passed', async () => {
+        const budget = newBudget();
+        const crashed = await budget.reserve(f.user, 'free', 100, until(10_000, 'crashed'));
+        await budget.reserve(f.user, 'free', 100, until(60_000, 'alive'));
+        f.at(Date.UTC(2026, 4, 20, 18, 30, 9));
+        const early = await concurrencyRefusal(budget.reserve(f.user, 'free', 100, until(60_000, 'early')));
+        expect(early.retryAfterSeconds).toBe(1); // the crashed lease expires within the second
+        f.at(Date.UTC(2026, 4, 20, 18, 30, 11));
+        await budget.reserve(f.user, 'free', 100, until(60_000, 'next'));
+        expect(await harness.inFlight(f.user)).toBe(2);
+        // The crashed holder's late settle adds its tokens but frees no one else's slot.
+        await budget.settle(crashed, 30);
+        expect(await harness.inFlight(f.user)).toBe(2);
+        await concurrencyRefusal(budget.reserve(f.user, 'free', 100, until(60_000, 'over')));
+        expect((await budget.usage(f.user)).used).toBe(230);
+      });
+
+      it('names the budget when both limits refuse, as waiting for a slot would not help', async () => {
+        const budget = newBudget();
+        await budget.reserve(f.user, 'free', 500, until(60_000, 'a'));
+        await budget.reserve(f.user, 'free', 500, until(60_000, 'b'));
+        const err = await rejection(budget.reserve(f.user, 'free', 1, until(60_000, 'c')));
+        expect(err.code).toBe('TOKEN_BUDGET_EXCEEDED');
+      });
+
+      it('keeps slots across UTC midnight while the budget starts again', async () => {
+        const budget = newBudget();
+        f.at(Date.UTC(2026, 4, 20, 23, 59, 50));
+        const lease = { expiresAt: Date.UTC(2026, 4, 21, 0, 5) };
+        const a = await budget.reserve(f.user, 'free', 600, { ...lease, holder: 'a' });
+        await budget.reserve(f.user, 'free', 300, { ...lease, holder: 'b' });
+        f.at(Date.UTC(2026, 4, 21, 0, 0, 10));
+        await concurrencyRefusal(budget.reserve(f.user, 'free', 100, { ...lease, holder: 'c' }));
+        await budget.settle(a, 700);
+        const c = await budget.reserve(f.user, 'free', 1_000, { ...lease, holder: 'c' });
+        expect(c.window).toBe('2026-05-21');
+        expect((await harness.counter(f.user, '2026-05-20'))?.used).toBe(1_000);
+      });
+
+      it('takes no slot without a lease (reports) and leaves other users alone', async () => {
+        const budget = newBudget();
+        for (let i = 0; i < 4; i++) await budget.reserve(f.user, 'free', 10);
+        await budget.reserve(f.user, 'free', 10, until(60_000, 'a'));
+        await budget.reserve(f.user, 'free', 10, until(60_000, 'b'));
+        await budget.reserve(`${f.user}-other`, 'free', 10, until(60_000, 'a'));
+        expect(await harness.inFlight(f.user)).toBe(2);
+      });
+
+      it('costs one write to take a slot with the tokens and one to settle and free it, even for an exact estimate', async () => {
+        const budget = newBudget();
+        const a = await budget.reserve(f.user, 'free', 100, until(60_000));
+        await budget.settle(a, 100);
+        expect(harness.requests).toMatchObject({ reads: 0, writes: 2 });
+      });
     });
   });
 }

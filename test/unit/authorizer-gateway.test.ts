@@ -9,7 +9,9 @@ import { parseApiKeys, UsagePlans } from '../../local/api-keys';
 import { type AuthorizerCacheSettings, LocalGateway } from '../../local/gateway';
 
 const KEY = 'alice-key-0123456789abcdef';
-const plans = { pro: { rateLimit: 1_000, burstLimit: 1_000, requestsPerDay: 1_000, tokensPerDay: 1_000 } };
+const plans = {
+  pro: { rateLimit: 1_000, burstLimit: 1_000, requestsPerDay: 1_000, tokensPerDay: 1_000, maxConcurrentRequests: 10 },
+};
 const ROUTES: RouteDefinition[] = [
   { id: 'Echo', method: 'GET', path: '/echo', functionName: 'chat', transferMode: 'BUFFERED' },
   { id: 'Open', method: 'GET', path: '/open', functionName: 'models', transferMode: 'BUFFERED' },

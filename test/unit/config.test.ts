@@ -7,15 +7,48 @@ describe('parseConfig', () => {
   it('fills in the documented default plans', () => {
     const config = parseConfig({});
     expect(config.plans).toEqual({
-      free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000 },
-      pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 5_000_000 },
+      free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000, maxConcurrentRequests: 2 },
+      pro: {
+        rateLimit: 50,
+        burstLimit: 100,
+        requestsPerDay: 100_000,
+        tokensPerDay: 5_000_000,
+        maxConcurrentRequests: 20,
+      },
     });
     expect(modelChain(config)).toEqual([config.models.primary, ...config.models.fallbacks]);
+  });
+
+  it('gives a plan that does not set maxConcurrentRequests 10 calls in flight', () => {
+    const config = parseConfig({
+      plans: { team: { rateLimit: 1, burstLimit: 1, requestsPerDay: 1, tokensPerDay: 1 } },
+    });
+    expect(config.plans.team.maxConcurrentRequests).toBe(10);
   });
 
   it.each([
     [{ plans: { free: { rateLimit: -1, burstLimit: 5, requestsPerDay: 1, tokensPerDay: 1 } } }, 'plans.free.rateLimit'],
     [{ chat: { keepAliveMs: 'soon' } }, 'chat.keepAliveMs'],
+    [
+      {
+        plans: { free: { rateLimit: 1, burstLimit: 1, requestsPerDay: 1, tokensPerDay: 1, maxConcurrentRequests: 0 } },
+      },
+      'plans.free.maxConcurrentRequests: must be at least 1',
+    ],
+    [
+      {
+        plans: { pro: { rateLimit: 1, burstLimit: 1, requestsPerDay: 1, tokensPerDay: 1, maxConcurrentRequests: 2.5 } },
+      },
+      'plans.pro.maxConcurrentRequests',
+    ],
+    [
+      {
+        plans: {
+          pro: { rateLimit: 1, burstLimit: 1, requestsPerDay: 1, tokensPerDay: 1, maxConcurrentRequests: 1001 },
+        },
+      },
+      'plans.pro.maxConcurrentRequests: must be at most 1000',
+    ],
     [{ models: { primary: 'a', fallbacks: ['a'] } }, 'models.fallbacks'],
     [{ chat: { streamTimeoutSeconds: 901 } }, 'chat.streamTimeoutSeconds'],
     [{ unknownSection: {} }, 'unknownSection: is not a known field'],

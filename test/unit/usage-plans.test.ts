@@ -2,8 +2,8 @@
 import { ApiKeySpecError, parseApiKeys, UsagePlans } from '../../local/api-keys';
 
 const plans = {
-  free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 8, tokensPerDay: 1000 },
-  pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 1_000_000 },
+  free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 8, tokensPerDay: 1000, maxConcurrentRequests: 2 },
+  pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 1_000_000, maxConcurrentRequests: 20 },
 };
 const KEY = 'alice-key-000000000000000000';
 

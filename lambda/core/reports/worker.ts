@@ -196,6 +196,8 @@ async function callModel(report: ReportItem, deadlineAt: number, controller: Abo
         requestId: report.reportId,
         deadlineAt,
         signal: controller.signal,
+        // Reports do not take one of the owner's concurrent slots: the queue and reports.maxConcurrency pace them.
+        countsInFlight: false,
       },
     );
   } finally {
