@@ -41,10 +41,32 @@ export const CORS_ALLOW_HEADERS: readonly string[] = [
 ];
 
 /**
+ * The standard rate-limit headers (the IETF httpapi working group's draft-ietf-httpapi-ratelimit-headers-11):
+ * `RateLimit-Policy` names each quota policy, `RateLimit` what is left of it. The model routes report the per-user
+ * concurrency limit (`plans.<plan>.maxConcurrentRequests`) with them (lambda/core/rate-limit-headers.ts).
+ */
+export const RATE_LIMIT_HEADERS = { policy: 'ratelimit-policy', limit: 'ratelimit' } as const;
+
+/**
+ * OpenAI's rate-limit headers, sent on the OpenAI-compatible routes with the meaning OpenAI documents for them (the
+ * limit, what remains, and the time until it is back to the limit); lambda/core/rate-limit-headers.ts says which of
+ * our limits each reports.
+ */
+export const OPENAI_RATE_LIMIT_HEADERS = {
+  limitRequests: 'x-ratelimit-limit-requests',
+  remainingRequests: 'x-ratelimit-remaining-requests',
+  resetRequests: 'x-ratelimit-reset-requests',
+  limitTokens: 'x-ratelimit-limit-tokens',
+  remainingTokens: 'x-ratelimit-remaining-tokens',
+  resetTokens: 'x-ratelimit-reset-tokens',
+} as const;
+
+/**
  * Response headers a cross-origin page may read besides the CORS-safelisted ones (`Access-Control-Expose-Headers`):
  * the request id, `Retry-After` of 429s, 503s and unfinished reports, the `Location` of a new report, the replay
- * marker of an idempotent resubmission, and OpenAI's retry hint on its routes. The API sends no rate-limit headers
- * (usage plans do not expose their counters).
+ * marker of an idempotent resubmission, OpenAI's retry hint on its routes, and the rate-limit headers of the model
+ * routes (the standard ones and OpenAI's). API Gateway's own throttling answers carry none (usage plans do not expose
+ * their counters).
  */
 export const CORS_EXPOSE_HEADERS: readonly string[] = [
   REQUEST_ID_HEADER,
@@ -52,6 +74,8 @@ export const CORS_EXPOSE_HEADERS: readonly string[] = [
   'location',
   'idempotent-replayed',
   'x-should-retry',
+  ...Object.values(RATE_LIMIT_HEADERS),
+  ...Object.values(OPENAI_RATE_LIMIT_HEADERS),
 ];
 
 /** The `api.cors` settings (`config/schema.ts`). */

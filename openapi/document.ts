@@ -100,6 +100,15 @@ const HEADER_SCHEMAS: Readonly<Record<HeaderName, JsonSchema>> = {
   'Idempotent-Replayed': { type: 'string', const: 'true' },
   'x-should-retry': { type: 'string', const: 'false' },
   'WWW-Authenticate': { type: 'string', const: 'Bearer' },
+  // Structured field Lists (RFC 9651), as draft-ietf-httpapi-ratelimit-headers-11 defines them.
+  'RateLimit-Policy': { type: 'string', examples: ['"concurrency";q=20;qu="concurrent-requests"'] },
+  RateLimit: { type: 'string', examples: ['"concurrency";r=19'] },
+  'x-ratelimit-limit-requests': { type: 'integer', minimum: 1 },
+  'x-ratelimit-remaining-requests': { type: 'integer', minimum: 0 },
+  'x-ratelimit-reset-requests': { type: 'string', examples: ['2s', '1m30s'] },
+  'x-ratelimit-limit-tokens': { type: 'integer', minimum: 1 },
+  'x-ratelimit-remaining-tokens': { type: 'integer', minimum: 0 },
+  'x-ratelimit-reset-tokens': { type: 'string', examples: ['5h30m0s'] },
 };
 
 /** Builds the description from the route table and the per-route documentation. */

@@ -20,7 +20,20 @@ export const TAGS: Readonly<Record<Tag, string>> = {
 };
 
 /** Response headers a route may send besides `x-request-id`, which every response carries. */
-export type HeaderName = 'Retry-After' | 'Location' | 'Idempotent-Replayed' | 'x-should-retry' | 'WWW-Authenticate';
+export type HeaderName =
+  | 'Retry-After'
+  | 'Location'
+  | 'Idempotent-Replayed'
+  | 'x-should-retry'
+  | 'WWW-Authenticate'
+  | 'RateLimit-Policy'
+  | 'RateLimit'
+  | 'x-ratelimit-limit-requests'
+  | 'x-ratelimit-remaining-requests'
+  | 'x-ratelimit-reset-requests'
+  | 'x-ratelimit-limit-tokens'
+  | 'x-ratelimit-remaining-tokens'
+  | 'x-ratelimit-reset-tokens';
 
 /** One possible JSON body of a response. */
 export type Body =
@@ -110,14 +123,62 @@ const PLAN_LIMITED: ResponseDoc = {
   json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }],
 };
 
+/**
+ * The standard rate-limit headers of the model routes (draft-ietf-httpapi-ratelimit-headers-11), reporting the
+ * per-user concurrency limit (lambda/core/rate-limit-headers.ts).
+ */
+const RATE_LIMIT_HEADERS: Partial<Record<HeaderName, HeaderUse>> = {
+  'RateLimit-Policy': {
+    required: true,
+    description:
+      'The concurrency limit as a quota policy: `"concurrency";q=<maxConcurrentRequests>;qu="concurrent-requests"`.',
+  },
+  RateLimit: {
+    required: true,
+    description: 'The calls you may still start while this one runs: `"concurrency";r=<free slots>` (`r=0` on a 429).',
+  },
+};
+
+/** OpenAI's rate-limit headers on the OpenAI-compatible route (lambda/core/rate-limit-headers.ts says what each reports). */
+const OPENAI_RATE_LIMIT_HEADERS: Partial<Record<HeaderName, HeaderUse>> = {
+  'x-ratelimit-limit-requests': { required: true, description: 'Calls you may have in flight at once.' },
+  'x-ratelimit-remaining-requests': { required: true, description: 'Calls you may still start while this one runs.' },
+  'x-ratelimit-reset-requests': {
+    required: true,
+    description: 'Until every call in flight now has ended at the latest (`2s`, `1m30s`).',
+  },
+  'x-ratelimit-limit-tokens': { required: true, description: 'Model tokens per day (UTC).' },
+  'x-ratelimit-remaining-tokens': {
+    required: false,
+    description: "Tokens left today once this call's estimate is held; not on a 429.",
+  },
+  'x-ratelimit-reset-tokens': {
+    required: true,
+    description: 'Until the token budget resets at midnight UTC (`5h30m0s`).',
+  },
+};
+
+const CONCURRENCY =
+  '`CONCURRENCY_LIMIT_EXCEEDED`: you already have `maxConcurrentRequests` calls in flight (`/chat/stream`, `/chat` ' +
+  'and `/chat/completions` together); retry after `Retry-After`, or once one of them ends. Nothing was started.';
+
 const BUDGET_LIMITED: ResponseDoc = {
   description:
     `${USAGE_PLAN} \`TOKEN_BUDGET_EXCEEDED\`: the user's daily token budget is spent (\`Retry-After\` until it ` +
     'resets at midnight UTC), or this request alone may use more tokens than the plan allows per day (no ' +
-    '`Retry-After`: ask for fewer `maxTokens`).',
-  json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }, { errors: ['TOKEN_BUDGET_EXCEEDED'] }],
+    `\`Retry-After\`: ask for fewer \`maxTokens\`). ${CONCURRENCY}`,
+  json: [
+    { gateway: ['Too Many Requests', 'Limit Exceeded'] },
+    { errors: ['TOKEN_BUDGET_EXCEEDED', 'CONCURRENCY_LIMIT_EXCEEDED'] },
+  ],
   headers: {
-    'Retry-After': { required: false, description: 'With `TOKEN_BUDGET_EXCEEDED`: seconds until it resets.' },
+    'Retry-After': {
+      required: false,
+      description:
+        'With `TOKEN_BUDGET_EXCEEDED`: seconds until it resets; with `CONCURRENCY_LIMIT_EXCEEDED`: seconds to wait.',
+    },
+    'RateLimit-Policy': { required: false, description: 'With `CONCURRENCY_LIMIT_EXCEEDED`: the concurrency policy.' },
+    RateLimit: { required: false, description: 'With `CONCURRENCY_LIMIT_EXCEEDED`: `"concurrency";r=0`.' },
   },
 };
 
@@ -187,6 +248,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
           '`retryAfterSeconds`. OpenAPI 3.1 cannot describe the events themselves: `x-itemSchema` (OpenAPI 3.2’s ' +
           '`itemSchema`) does.',
         eventStream: 'ChatStreamEvent',
+        headers: RATE_LIMIT_HEADERS,
       },
       400: validationError(
         'malformed JSON, wrong types, empty or oversized fields, bad history, out-of-range `maxTokens`',
@@ -297,7 +359,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: 'Chat',
     requestBody: { schema: 'ChatRequest', description: CHAT_BODY, examples: CHAT_EXAMPLES },
     responses: {
-      200: { description: 'The whole answer.', json: [{ schema: 'ChatResponse' }] },
+      200: { description: 'The whole answer.', json: [{ schema: 'ChatResponse' }], headers: RATE_LIMIT_HEADERS },
       400: validationError(
         'malformed JSON, wrong types, empty or oversized fields, bad history, out-of-range `maxTokens`',
       ),
@@ -490,6 +552,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
           '3.2’s `itemSchema`) describes the events.',
         json: [{ schema: 'ChatCompletion' }],
         eventStream: 'ChatCompletionStreamEvent',
+        headers: { ...RATE_LIMIT_HEADERS, ...OPENAI_RATE_LIMIT_HEADERS },
       },
       400: {
         description:
@@ -507,14 +570,24 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       429: {
         description:
           `${USAGE_PLAN} \`rate_limit_exceeded\` (type \`tokens\`): the user's daily token budget is spent; ` +
-          '`x-should-retry: false` keeps the SDKs from retrying, since it resets daily.',
+          '`x-should-retry: false` keeps the SDKs from retrying, since it resets daily. `rate_limit_exceeded` (type ' +
+          '`requests`): you already have `maxConcurrentRequests` calls in flight; the SDKs retry after ' +
+          '`Retry-After`, with the limits in the rate-limit headers.',
         json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }, { schema: 'OpenAIErrorBody' }],
         headers: {
           'Retry-After': {
             required: false,
-            description: 'With `rate_limit_exceeded`: seconds until the budget resets.',
+            description:
+              'With `rate_limit_exceeded`: seconds until the budget resets (type `tokens`), or to wait for a slot ' +
+              '(type `requests`).',
           },
-          'x-should-retry': { required: false, description: '`false` with `rate_limit_exceeded`.' },
+          'x-should-retry': { required: false, description: '`false` with type `tokens`.' },
+          ...Object.fromEntries(
+            Object.entries({ ...RATE_LIMIT_HEADERS, ...OPENAI_RATE_LIMIT_HEADERS }).map(([name, use]) => [
+              name,
+              { required: false, description: `With type \`requests\`: ${use.description}` },
+            ]),
+          ),
         },
       },
       503: {

@@ -4,7 +4,8 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { corsResponseHeaders, REQUEST_ID_HEADER } from '../../config/headers';
-import { type ApiError, toApiError } from './errors';
+import { type ApiError, ConcurrencyLimitExceededError, toApiError } from './errors';
+import { rateLimitHeaders } from './rate-limit-headers';
 import { runtimeConfig } from './runtime';
 
 /** Headers of every JSON answer: never cached, as each names one caller's data. */
@@ -26,9 +27,13 @@ export function noContentResponse(headers: Record<string, string> = {}): APIGate
   return { statusCode: 204, headers: { 'cache-control': 'no-store', ...headers }, body: '' };
 }
 
+/** `Retry-After` where known, and the rate-limit headers of a concurrency refusal (./rate-limit-headers.ts). */
 export function errorHeaders(err: ApiError): Record<string, string> {
   const seconds = err.retryAfterWholeSeconds;
-  return seconds === undefined ? {} : { 'retry-after': String(seconds) };
+  return {
+    ...(seconds === undefined ? {} : { 'retry-after': String(seconds) }),
+    ...(err instanceof ConcurrencyLimitExceededError ? rateLimitHeaders(err.limits) : {}),
+  };
 }
 
 export function errorResponse(err: unknown): APIGatewayProxyResult {

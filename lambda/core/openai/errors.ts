@@ -7,6 +7,7 @@
 import {
   type ApiError,
   CancelledError,
+  ConcurrencyLimitExceededError,
   DeadlineExceededError,
   ForbiddenError,
   ModelStreamError,
@@ -18,6 +19,7 @@ import {
   toApiError,
   ValidationError,
 } from '../errors';
+import { openAIRateLimitHeaders, rateLimitHeaders } from '../rate-limit-headers';
 import type { OpenAIErrorBodyShape } from './schemas';
 
 /** OpenAI's error object, as the contract's schema (./schemas.ts) describes it. */
@@ -74,6 +76,12 @@ export function toOpenAIError(err: unknown): OpenAIErrorResponse {
     // The budget is per day: the SDKs' automatic retries (seconds apart) cannot succeed, so they are told not to try.
     headers['x-should-retry'] = 'false';
     return answer(429, body(apiErr.message, 'tokens', null, 'rate_limit_exceeded'));
+  }
+  // Too many of the user's calls in flight: OpenAI's requests limit (a slot frees when a call ends, so the SDKs' own
+  // retries after Retry-After may succeed), with the limits in the standard and OpenAI's rate-limit headers.
+  if (apiErr instanceof ConcurrencyLimitExceededError) {
+    Object.assign(headers, rateLimitHeaders(apiErr.limits), openAIRateLimitHeaders(apiErr.limits));
+    return answer(429, body(apiErr.message, 'requests', null, 'rate_limit_exceeded'));
   }
   if (apiErr instanceof ModelUnavailableError)
     return answer(503, body(apiErr.message, 'server_error', null, 'model_unavailable'));

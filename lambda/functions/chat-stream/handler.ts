@@ -18,6 +18,7 @@ import { createStreamLogWriter, streamLogStore } from '../../aws/stream-log-runt
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
 import { cancelAware, finalStatusOf, reportStreamCancelled } from '../../core/streams/cancel';
+import { rateLimitHeaders } from '../../core/rate-limit-headers';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = ENDPOINTS.chatStream;
@@ -57,7 +58,10 @@ export const handler = awslambda.streamifyResponse(
       // Not awaited: the head is written while the model is called.
       log?.start({ requestId, userId: caller.userId, endpoint: ENDPOINT, model: call.model });
 
-      const body = awslambda.HttpResponseStream.from(responseStream, prelude(200, SSE_HEADERS));
+      const body = awslambda.HttpResponseStream.from(
+        responseStream,
+        prelude(200, { ...SSE_HEADERS, ...rateLimitHeaders(call.limits) }),
+      );
       sse = new SseWriter(body, config.chat.keepAliveMs);
       if (log) sse.tee((id, bytes) => log.record(id, bytes));
       sse.event('start', { requestId, model: call.model });

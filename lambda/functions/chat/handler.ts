@@ -7,6 +7,7 @@ import { ChatRequestRecord, createLogger, createMetrics } from '../../core/obser
 import { createChatService } from '../../aws/chat-runtime';
 import { createRequestRecorder } from '../../aws/feedback-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
+import { rateLimitHeaders } from '../../core/rate-limit-headers';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = ENDPOINTS.chat;
@@ -40,7 +41,7 @@ const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<API
     try {
       const result = await call.complete();
       record.answered(result);
-      response = jsonResponse(200, result);
+      response = jsonResponse(200, result, rateLimitHeaders(call.limits));
     } finally {
       await call.flush();
     }

@@ -29,6 +29,7 @@ import {
   toolCallDelta,
   usageOf,
 } from '../../core/openai/response';
+import { openAIRateLimitHeaders, rateLimitHeaders } from '../../core/rate-limit-headers';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { SSE_HEADERS } from '../../core/sse';
 import { cancelAware, finalStatusOf, reportStreamCancelled } from '../../core/streams/cancel';
@@ -80,12 +81,14 @@ export const handler = awslambda.streamifyResponse(
       record.model = active.model;
       // Not awaited: the head is written while the model is called.
       log?.start({ requestId, userId: caller.userId, endpoint: ENDPOINT, model: active.model });
+      // The user's limits with this call's slot and tokens held: the standard headers and OpenAI's.
+      const limits = { ...rateLimitHeaders(active.limits), ...openAIRateLimitHeaders(active.limits) };
       if (!parsed.stream) {
         const result = await active.complete();
         record.answered(result);
-        respond(200, JSON_HEADERS).write(JSON.stringify(chatCompletion(identity, result)));
+        respond(200, { ...JSON_HEADERS, ...limits }).write(JSON.stringify(chatCompletion(identity, result)));
       } else {
-        chunks = new ChunkWriter(respond(200, SSE_HEADERS), config.chat.keepAliveMs);
+        chunks = new ChunkWriter(respond(200, { ...SSE_HEADERS, ...limits }), config.chat.keepAliveMs);
         chunks.startKeepAlive();
         record.answered(await streamChunks(active, chunks, identity, parsed.includeUsage, produced));
       }
