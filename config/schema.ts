@@ -55,6 +55,25 @@ export const modelAliasSchema = z
   })
   .strict();
 
+/**
+ * One model's share of the account's Bedrock quotas, enforced across every instance before the model is called (see
+ * `lambda/core/quota.ts`). Set these to the account's Bedrock quotas (Service Quotas) for that model and Region, less
+ * whatever other applications of the account use of them.
+ */
+export const modelQuotaSchema = z
+  .object({
+    /** Model calls per minute (any operation). Unset: calls are not counted. */
+    requestsPerMinute: z.number().int().positive().optional(),
+    /** Input plus output tokens per minute; a call is charged its input estimate plus `maxTokens`, then its usage. */
+    tokensPerMinute: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine(
+    (q) => q.requestsPerMinute !== undefined || q.tokensPerMinute !== undefined,
+    'set requestsPerMinute, tokensPerMinute or both',
+  );
+export type ModelQuotaConfig = z.infer<typeof modelQuotaSchema>;
+
 export const modelsSchema = z
   .object({
     /** The model every call tries first. */
@@ -76,6 +95,18 @@ export const modelsSchema = z
         modelAliasSchema,
       )
       .default({}),
+    /**
+     * Per-model quotas, by model id (`models.primary`, a fallback, or an alias's model), e.g.
+     * `{"us.anthropic.claude-sonnet-4-20250514-v1:0": {"requestsPerMinute": 200, "tokensPerMinute": 400000}}`. A call
+     * to a model over its quota goes to the next model in the chain; with every model over, it waits up to
+     * `quotaWaitMs` for room, else is refused with `429 MODEL_QUOTA_EXCEEDED` and `Retry-After`. Unset: no quota.
+     */
+    quotas: z.record(modelId, modelQuotaSchema).default({}),
+    /**
+     * Longest a call waits, within its deadline, for room in a model's quota when every model of its chain is over:
+     * past it the call is refused at once. The report worker waits in its queue instead, for as long as it takes.
+     */
+    quotaWaitMs: z.number().int().min(0).max(10_000).default(1_000),
   })
   .strict();
 
@@ -401,6 +432,16 @@ export const appConfigSchema = z
     }
     if (c.models.fallbacks.includes(c.models.primary)) {
       ctx.addIssue({ code: 'custom', path: ['models', 'fallbacks'], message: 'must not repeat models.primary' });
+    }
+    const callable = new Set(configuredModels(c));
+    for (const id of Object.keys(c.models.quotas)) {
+      if (!callable.has(id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', 'quotas', id],
+          message: "must be a configured model id (models.primary, models.fallbacks or an alias's model)",
+        });
+      }
     }
     const ids = new Set(modelChain(c));
     for (const [name, alias] of Object.entries(c.models.aliases)) {

@@ -162,20 +162,25 @@ const CONCURRENCY =
   '`CONCURRENCY_LIMIT_EXCEEDED`: you already have `maxConcurrentRequests` calls in flight (`/chat/stream`, `/chat` ' +
   'and `/chat/completions` together); retry after `Retry-After`, or once one of them ends. Nothing was started.';
 
+const MODEL_QUOTA =
+  '`MODEL_QUOTA_EXCEEDED`: every model this request may use is at its requests- or tokens-per-minute quota ' +
+  '(`models.quotas`, shared by every instance); retry after `Retry-After`. Nothing was started.';
+
 const BUDGET_LIMITED: ResponseDoc = {
   description:
     `${USAGE_PLAN} \`TOKEN_BUDGET_EXCEEDED\`: the user's daily token budget is spent (\`Retry-After\` until it ` +
     'resets at midnight UTC), or this request alone may use more tokens than the plan allows per day (no ' +
-    `\`Retry-After\`: ask for fewer \`maxTokens\`). ${CONCURRENCY}`,
+    `\`Retry-After\`: ask for fewer \`maxTokens\`). ${CONCURRENCY} ${MODEL_QUOTA}`,
   json: [
     { gateway: ['Too Many Requests', 'Limit Exceeded'] },
-    { errors: ['TOKEN_BUDGET_EXCEEDED', 'CONCURRENCY_LIMIT_EXCEEDED'] },
+    { errors: ['TOKEN_BUDGET_EXCEEDED', 'CONCURRENCY_LIMIT_EXCEEDED', 'MODEL_QUOTA_EXCEEDED'] },
   ],
   headers: {
     'Retry-After': {
       required: false,
       description:
-        'With `TOKEN_BUDGET_EXCEEDED`: seconds until it resets; with `CONCURRENCY_LIMIT_EXCEEDED`: seconds to wait.',
+        'With `TOKEN_BUDGET_EXCEEDED`: seconds until it resets; with `CONCURRENCY_LIMIT_EXCEEDED`: seconds to wait; ' +
+        "with `MODEL_QUOTA_EXCEEDED`: seconds until a model's quota has room.",
     },
     'RateLimit-Policy': { required: false, description: 'With `CONCURRENCY_LIMIT_EXCEEDED`: the concurrency policy.' },
     RateLimit: { required: false, description: 'With `CONCURRENCY_LIMIT_EXCEEDED`: `"concurrency";r=0`.' },
@@ -572,16 +577,18 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
           `${USAGE_PLAN} \`rate_limit_exceeded\` (type \`tokens\`): the user's daily token budget is spent; ` +
           '`x-should-retry: false` keeps the SDKs from retrying, since it resets daily. `rate_limit_exceeded` (type ' +
           '`requests`): you already have `maxConcurrentRequests` calls in flight; the SDKs retry after ' +
-          '`Retry-After`, with the limits in the rate-limit headers.',
+          '`Retry-After`, with the limits in the rate-limit headers. `rate_limit_exceeded` (type `requests` or ' +
+          '`tokens`, without `x-should-retry`): every model this request may use is at its per-minute quota ' +
+          '(`models.quotas`); the SDKs retry after `Retry-After`.',
         json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }, { schema: 'OpenAIErrorBody' }],
         headers: {
           'Retry-After': {
             required: false,
             description:
-              'With `rate_limit_exceeded`: seconds until the budget resets (type `tokens`), or to wait for a slot ' +
-              '(type `requests`).',
+              'With `rate_limit_exceeded`: seconds until the budget resets (type `tokens`), to wait for a slot ' +
+              "(type `requests`), or until a model's quota has room.",
           },
-          'x-should-retry': { required: false, description: '`false` with type `tokens`.' },
+          'x-should-retry': { required: false, description: '`false` when the daily token budget is spent.' },
           ...Object.fromEntries(
             Object.entries({ ...RATE_LIMIT_HEADERS, ...OPENAI_RATE_LIMIT_HEADERS }).map(([name, use]) => [
               name,

@@ -13,8 +13,9 @@
  * | `network` | `ECONNRESET`, `ECONNREFUSED`, `ETIMEDOUT`, HTTP/2 session errors | yes |
  * | `invalid-request` | `ValidationException`, other HTTP 4xx, our `ValidationError` / `PayloadTooLargeError` | no |
  * | `aborted` | `AbortError` (the client went away) | no |
- * | `limit` | `TokenBudgetExceededError` (decided before any model call), `DeadlineExceededError` (the call outlived our own
- *   deadline: a healthy model can be slower than a synchronous request may wait) | no |
+ * | `limit` | `TokenBudgetExceededError` and `ModelQuotaExceededError` (decided before any model call),
+ *   `DeadlineExceededError` (the call outlived our own deadline: a healthy model can be slower than a synchronous
+ *   request may wait) | no |
  * | `internal` | anything else, e.g. a `TypeError` in our code | no |
  *
  * `AccessDeniedException` counts: on Bedrock it means this account cannot use this model (access not granted, model
@@ -104,6 +105,7 @@ const BY_NAME: Readonly<Record<string, OutcomeKind>> = {
   ForbiddenError: 'invalid-request',
   AbortError: 'aborted',
   TokenBudgetExceededError: 'limit',
+  ModelQuotaExceededError: 'limit',
   DeadlineExceededError: 'limit',
   // Our own errors that carry a 5xx status but say nothing about the model.
   ModelUnavailableError: 'internal',

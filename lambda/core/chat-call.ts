@@ -9,6 +9,7 @@ import { classifyOutcome } from './breaker-taxonomy';
 import type { Admission, ChatContext, ChatResult, ChatService } from './chat';
 import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from './errors';
 import type { CallLimits, ModelPermit } from './guards';
+import type { QuotaCharge, QuotaTicket } from './quota';
 import type { ContentBlock, ModelRequest, TokenUsage, ToolCall, ToolCallEvent } from './model';
 import {
   AttemptControl,
@@ -22,6 +23,11 @@ import {
 
 /** The model id reported when the configured degraded answer is served. */
 export const DEGRADED_MODEL = 'degraded';
+
+/** What a call is charged against each model's quota (its tokens as the budget reserves them), and its deadline. */
+export function quotaChargeOf(request: ModelRequest, ctx: Pick<ChatContext, 'deadlineAt' | 'signal'>): QuotaCharge {
+  return { tokens: estimateInputTokens(request) + request.maxTokens, deadlineAt: ctx.deadlineAt, signal: ctx.signal };
+}
 
 /** Conservative token estimate used for the budget reservation before the model reports real usage. */
 export function estimateInputTokens(request: ModelRequest): number {
@@ -193,7 +199,7 @@ export class ChatCall {
     reportConsumed: (tokens: number) => void,
   ): Promise<ChatResult> {
     for (;;) {
-      const { modelId, permit } = this.admission;
+      const { modelId, permit, quota } = this.admission;
       if (modelId === DEGRADED_MODEL) return this.degraded(sink?.onDelta);
       const attempt = await this.attempt(mode, modelId, sink);
       if (attempt.kind === 'answered') {
@@ -203,9 +209,11 @@ export class ChatCall {
             ? attempt.firstTokenAt - attempt.startedAt
             : undefined;
         this.later(permit?.success({ ttftMs }));
-        return this.resultOf(modelId, attempt);
+        const result = this.resultOf(modelId, attempt);
+        this.later(quota?.settle(result.usage.inputTokens + result.usage.outputTokens));
+        return result;
       }
-      await this.afterFailure(attempt, permit, reportConsumed);
+      await this.afterFailure(attempt, permit, quota, reportConsumed);
     }
   }
 
@@ -278,6 +286,7 @@ export class ChatCall {
   private async afterFailure(
     attempt: Failed,
     permit: ModelPermit | undefined,
+    quota: QuotaTicket | undefined,
     reportConsumed: (tokens: number) => void,
   ): Promise<void> {
     const { error, contentSent } = attempt;
@@ -285,6 +294,7 @@ export class ChatCall {
     if (error instanceof ClientGoneError || error instanceof DeadlineExceededError) {
       // The client leaving and our own deadline say nothing about the model: the breaker is not told.
       this.later(permit?.release());
+      this.later(quota?.settle(consumed));
       if (error instanceof ClientGoneError || contentSent) reportConsumed(consumed);
       throw error;
     }
@@ -294,6 +304,8 @@ export class ChatCall {
       this.reconnected = true;
       return;
     }
+    // The model was asked: its quota keeps the request, and the tokens it may have counted.
+    this.later(quota?.settle(consumed));
     await permit?.failure(error);
     if (contentSent) {
       reportConsumed(consumed);
@@ -326,12 +338,12 @@ export class ChatCall {
    */
   private async nextAdmission(lastError: unknown): Promise<Admission> {
     try {
-      return await this.service.admit(this.admission.index + 1, this.ctx.models);
+      return await this.service.admit(this.admission.index + 1, this.ctx.models, this.quotaCharge());
     } catch (exhausted) {
       let err = exhausted;
       if (err instanceof ModelUnavailableError && (await this.backOffForRetry(lastError))) {
         try {
-          return await this.service.admit(0, this.ctx.models);
+          return await this.service.admit(0, this.ctx.models, this.quotaCharge());
         } catch (again) {
           err = again;
         }
@@ -349,6 +361,11 @@ export class ChatCall {
       }
       throw err;
     }
+  }
+
+  /** What the call is charged against each model's quota it is admitted to. */
+  private quotaCharge() {
+    return quotaChargeOf(this.request, this.ctx);
   }
 
   /** Waits out a retry backoff if another pass over the chain is allowed and can still finish in time. */

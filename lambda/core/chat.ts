@@ -16,11 +16,14 @@
  */
 import type { AppConfig } from '../../config/schema';
 import { modelChain } from '../../config/schema';
-import { ChatCall, DEGRADED_MODEL, estimateInputTokens } from './chat-call';
-import { ModelUnavailableError } from './errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ChatCall, DEGRADED_MODEL, estimateInputTokens, quotaChargeOf } from './chat-call';
+import { ModelQuotaExceededError, ModelUnavailableError, ValidationError } from './errors';
 import type { GuardDecision, ModelGuard, ModelPermit, TokenBudgetGuard } from './guards';
 import type { Caller } from './identity';
 import type { ModelInvoker, ModelRequest, TokenUsage, ToolCall } from './model';
+import { ClientGoneError } from './model-attempt';
+import type { ModelQuotaGuard, QuotaCharge, QuotaDecision, QuotaLimit, QuotaTicket } from './quota';
 
 export type { GuardDecision, ModelGuard, ModelPermit, TokenBudgetGuard } from './guards';
 
@@ -65,6 +68,8 @@ export interface ChatServiceDeps {
   invoker: ModelInvoker;
   guard?: ModelGuard;
   budget?: TokenBudgetGuard;
+  /** The per-model quotas (`models.quotas`), shared by every instance; unset: none are enforced. */
+  quota?: ModelQuotaGuard;
   now?: () => number;
   /** Source of jitter for retry backoff. @default Math.random */
   random?: () => number;
@@ -74,6 +79,20 @@ export interface ChatServiceDeps {
 
 /** Retry-After for a 503 when no breaker gave a better hint. */
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** Woken this long after a quota's room is due, so that the slot it comes back in has surely begun. */
+const QUOTA_WAKE_MARGIN_MS = 20;
+
+/** Why no model of a pass over the chain was admitted. */
+interface Refusals {
+  /** The soonest an open breaker lets a call through, in seconds. */
+  breakerSeconds?: number;
+  /** The soonest a model over its quota has room for the call, in ms, and which of its quotas that is. */
+  quotaMs?: number;
+  quotaLimit?: QuotaLimit;
+  /** A model's quota can never hold the call (it needs more tokens than the quota allows per minute). */
+  quotaNever?: boolean;
+}
 
 export class ChatService {
   private readonly chain: string[];
@@ -96,10 +115,11 @@ export class ChatService {
       budget
         ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens, lease)
         : undefined,
-      this.admit(0, ctx.models),
+      this.admit(0, ctx.models, quotaChargeOf(request, ctx)),
     ]);
     if (reserved.status === 'rejected' || admitted.status === 'rejected') {
-      if (admitted.status === 'fulfilled') await admitted.value.permit?.release();
+      if (admitted.status === 'fulfilled')
+        await Promise.all([admitted.value.permit?.release(), admitted.value.quota?.release()]);
       if (budget && reserved.status === 'fulfilled' && reserved.value !== undefined)
         await budget.release(reserved.value);
       throw reserved.status === 'rejected' ? reserved.reason : (admitted as PromiseRejectedResult).reason;
@@ -107,28 +127,107 @@ export class ChatService {
     return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value);
   }
 
-  /** Finds the first model at or after `from` in the chain (`models`, else the configured one) that a breaker admits. */
-  async admit(from: number, models: readonly string[] = this.chain): Promise<Admission> {
-    let retryAfter: number | undefined;
-    for (const [index, modelId] of models.entries()) {
-      if (index < from) continue;
-      if (!this.deps.guard) return { index, modelId };
-      let decision: GuardDecision;
-      try {
-        decision = await this.deps.guard.acquire(modelId);
-      } catch (err) {
-        // The breaker's table being unreachable must not take the API down with it: admit, unguarded.
-        this.deps.onGuardError?.(err, modelId);
-        return { index, modelId };
+  /**
+   * Finds the first model at or after `from` in the chain (`models`, else the configured one) that its breaker admits
+   * and whose quota has room for `charge` (both asked at once). A model refused by either is skipped for the next, as a
+   * fallback before content. When every model is refused and a quota has room again soon, waits for it (at most
+   * `models.quotaWaitMs` in all, within the deadline) and tries the chain again.
+   *
+   * @throws ModelQuotaExceededError (429) when a model over its quota is the soonest to have room again
+   * @throws ModelUnavailableError (503) when only open breakers refused, and no degraded answer is configured
+   */
+  async admit(from: number, models: readonly string[] = this.chain, charge?: QuotaCharge): Promise<Admission> {
+    let waitedMs = 0;
+    for (;;) {
+      const refusals: Refusals = {};
+      for (const [index, modelId] of models.entries()) {
+        if (index < from) continue;
+        const admission = await this.admitModel(index, modelId, charge, refusals);
+        if (admission) return admission;
       }
-      if (decision.allowed) return { index, modelId, permit: decision.permit };
-      retryAfter =
-        retryAfter === undefined ? decision.retryAfterSeconds : Math.min(retryAfter, decision.retryAfterSeconds);
+      const { quotaMs, breakerSeconds } = refusals;
+      if (quotaMs !== undefined) {
+        const waitMs = quotaMs + QUOTA_WAKE_MARGIN_MS;
+        if (charge && this.mayWait(waitMs, waitedMs, charge)) {
+          try {
+            await sleep(waitMs, undefined, { signal: charge.signal });
+          } catch {
+            throw new ClientGoneError();
+          }
+          waitedMs += waitMs;
+          continue;
+        }
+        const retryAfterSeconds = Math.min(quotaMs / 1000, breakerSeconds ?? Number.POSITIVE_INFINITY);
+        throw new ModelQuotaExceededError(
+          'Every model this request may use is at its requests- or tokens-per-minute quota; retry later',
+          { retryAfterSeconds, limit: refusals.quotaLimit },
+        );
+      }
+      if (refusals.quotaNever && breakerSeconds === undefined) {
+        throw new ValidationError(
+          `body: this request may use up to ${charge?.tokens} tokens, more than the tokens-per-minute quota of any ` +
+            'model it may use allows; ask for fewer maxTokens or send less text',
+        );
+      }
+      if (this.deps.config.models.degradedAnswer !== undefined)
+        return { index: models.length, modelId: DEGRADED_MODEL };
+      throw new ModelUnavailableError('No model is available right now; retry later', {
+        retryAfterSeconds: breakerSeconds ?? DEFAULT_RETRY_AFTER_SECONDS,
+      });
     }
-    if (this.deps.config.models.degradedAnswer !== undefined) return { index: models.length, modelId: DEGRADED_MODEL };
-    throw new ModelUnavailableError('No model is available right now; retry later', {
-      retryAfterSeconds: retryAfter ?? DEFAULT_RETRY_AFTER_SECONDS,
-    });
+  }
+
+  /** One model: its breaker and its quota, asked together; whichever admitted is given back if the other refused. */
+  private async admitModel(
+    index: number,
+    modelId: string,
+    charge: QuotaCharge | undefined,
+    refusals: Refusals,
+  ): Promise<Admission | undefined> {
+    const { quota } = this.deps;
+    const [breaker, taken] = await Promise.all([
+      this.breakerDecision(modelId),
+      quota && charge ? quota.take(modelId, charge.tokens) : ({ allowed: true } as QuotaDecision),
+    ]);
+    if (!breaker.allowed) {
+      if (taken.allowed) await taken.ticket?.release();
+      refusals.breakerSeconds = Math.min(
+        refusals.breakerSeconds ?? Number.POSITIVE_INFINITY,
+        breaker.retryAfterSeconds,
+      );
+      return undefined;
+    }
+    if (!taken.allowed) {
+      // Our own limit says nothing about the model: the breaker is not told.
+      await breaker.permit?.release();
+      if (taken.retryAfterMs === undefined) refusals.quotaNever = true;
+      else if (refusals.quotaMs === undefined || taken.retryAfterMs < refusals.quotaMs) {
+        refusals.quotaMs = taken.retryAfterMs;
+        refusals.quotaLimit = taken.limit;
+      }
+      return undefined;
+    }
+    return { index, modelId, permit: breaker.permit, quota: taken.ticket };
+  }
+
+  private async breakerDecision(modelId: string): Promise<GuardDecision | { allowed: true; permit?: undefined }> {
+    if (!this.deps.guard) return { allowed: true };
+    try {
+      return await this.deps.guard.acquire(modelId);
+    } catch (err) {
+      // The breaker's table being unreachable must not take the API down with it: admit, unguarded.
+      this.deps.onGuardError?.(err, modelId);
+      return { allowed: true };
+    }
+  }
+
+  /** Whether a wait for quota stays within `models.quotaWaitMs` in all and leaves time before the call's deadline. */
+  private mayWait(waitMs: number, waitedMs: number, charge: QuotaCharge): boolean {
+    return (
+      waitedMs + waitMs <= this.deps.config.models.quotaWaitMs &&
+      this.now() + waitMs < charge.deadlineAt &&
+      !charge.signal?.aborted
+    );
   }
 
   get serviceDeps(): ChatServiceDeps {
@@ -144,4 +243,6 @@ export interface Admission {
   index: number;
   modelId: string;
   permit?: ModelPermit;
+  /** The call's charge to the model's quota, when it has one: settled from the model's usage. */
+  quota?: QuotaTicket;
 }

@@ -199,6 +199,27 @@ export class StreamInterruptedError extends ApiError {
 }
 
 /**
+ * Every model the call may use is over its shared per-model quota (`models.quotas`): our own limit, taken before the
+ * model is called so that Bedrock never has to throttle. `Retry-After` is when the quota has room again. Never counts
+ * against a model's circuit breaker.
+ */
+export class ModelQuotaExceededError extends ApiError {
+  readonly status = 429;
+  readonly code = 'MODEL_QUOTA_EXCEEDED';
+  readonly retryable = true;
+  /** The quota that will have room soonest is one of requests or of tokens per minute. */
+  readonly limit?: 'requestsPerMinute' | 'tokensPerMinute';
+
+  constructor(
+    message: string,
+    options: { retryAfterSeconds?: number; limit?: 'requestsPerMinute' | 'tokensPerMinute' } = {},
+  ) {
+    super(message, { retryAfterSeconds: options.retryAfterSeconds });
+    this.limit = options.limit;
+  }
+}
+
+/**
  * The user already has `plans.<plan>.maxConcurrentRequests` model calls in flight: refused before anything committed
  * (no stream, no model call, no budget held). Retryable: a slot frees as soon as one of those calls ends.
  */

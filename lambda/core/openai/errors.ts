@@ -10,6 +10,7 @@ import {
   ConcurrencyLimitExceededError,
   DeadlineExceededError,
   ForbiddenError,
+  ModelQuotaExceededError,
   ModelStreamError,
   ModelUnavailableError,
   NotFoundError,
@@ -76,6 +77,11 @@ export function toOpenAIError(err: unknown): OpenAIErrorResponse {
     // The budget is per day: the SDKs' automatic retries (seconds apart) cannot succeed, so they are told not to try.
     headers['x-should-retry'] = 'false';
     return answer(429, body(apiErr.message, 'tokens', null, 'rate_limit_exceeded'));
+  }
+  // A model's shared quota (`models.quotas`) has room again within `Retry-After`: the SDKs' own retries may succeed.
+  if (apiErr instanceof ModelQuotaExceededError) {
+    const type = apiErr.limit === 'tokensPerMinute' ? 'tokens' : 'requests';
+    return answer(429, body(apiErr.message, type, null, 'rate_limit_exceeded'));
   }
   // Too many of the user's calls in flight: OpenAI's requests limit (a slot frees when a call ends, so the SDKs' own
   // retries after Retry-After may succeed), with the limits in the standard and OpenAI's rate-limit headers.
