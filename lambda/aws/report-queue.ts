@@ -8,9 +8,13 @@ export class SqsReportQueue implements ReportQueue {
     private readonly queueUrl: string,
   ) {}
 
-  async enqueue(reportId: string): Promise<void> {
+  async enqueue(reportId: string, delaySeconds?: number): Promise<void> {
     await this.client.send(
-      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify({ reportId }) }),
+      new SendMessageCommand({
+        QueueUrl: this.queueUrl,
+        MessageBody: JSON.stringify({ reportId }),
+        ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}),
+      }),
     );
   }
 

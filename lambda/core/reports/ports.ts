@@ -91,7 +91,8 @@ export type Heartbeat = { held: false } | { held: true; cancelRequested: boolean
 
 /** The job queue; a message is `{"reportId"}` (the prompt stays in the table). */
 export interface ReportQueue {
-  enqueue(reportId: string): Promise<void>;
+  /** Sends the job's message; with `delaySeconds` (at most 900), it is delivered no sooner than that. */
+  enqueue(reportId: string, delaySeconds?: number): Promise<void>;
 }
 
 /** Puts a finished report's `report.completed | report.failed` event on the bus. */

@@ -1,6 +1,7 @@
 /**
  * Running one report job, and the dead-letter backstop. The SQS handler maps the outcomes: `retry` becomes a batch item
- * failure (after shortening the message's visibility to the backoff), everything else acknowledges the message.
+ * failure (after shortening the message's visibility to the backoff), `paced` sends the job again as a new message
+ * delayed until the model quota has room, and everything else acknowledges the message.
  *
  * Why nothing runs twice and nothing stays stuck:
  * - The model is called only after a conditional claim (`QUEUED`, or `RUNNING` with an expired lease). A redelivered
@@ -24,7 +25,7 @@ import { backoffMs, type BackoffPolicy } from '../../../config/backoff';
 import { RATED_ENDPOINTS } from '../../../config/metrics';
 import type { AppConfig } from '../../../config/schema';
 import type { ChatContext, ChatResult } from '../chat';
-import { ApiError, TokenBudgetExceededError, toApiError } from '../errors';
+import { ApiError, ModelQuotaExceededError, TokenBudgetExceededError, toApiError } from '../errors';
 import type { RequestRecorder } from '../feedback';
 import type { ModelRequest } from '../model';
 import { isFinished, type ReportError, type ReportItem } from './model';
@@ -70,12 +71,19 @@ export type JobOutcome =
   | { kind: 'duplicate' }
   | { kind: 'missing' }
   /** Try again after `delaySeconds` (the report is back to `QUEUED`, or a live worker may still finish it). */
-  | { kind: 'retry'; delaySeconds: number; error: ReportError };
+  | { kind: 'retry'; delaySeconds: number; error: ReportError }
+  /**
+   * Every model is at its quota (`models.quotas`): the report is back to `QUEUED` and waits `delaySeconds` for room, as
+   * a new message, so the wait is not a delivery: it never moves the job toward `FAILED` or the dead-letter queue.
+   */
+  | { kind: 'paced'; delaySeconds: number };
 
 /** First retry delay; doubled per delivery. */
 export const RETRY_BASE_SECONDS = 5;
 /** Longest retry delay. */
 export const RETRY_MAX_SECONDS = 300;
+/** Longest a paced job waits in one go: SQS's largest message delay. */
+export const PACE_MAX_SECONDS = 900;
 
 /** Runs the job of one delivered message. */
 export async function runReportJob(
@@ -110,6 +118,12 @@ export async function runReportJob(
     if (lease.state === 'cancelled') return settleCancelRequested(reportId, claimed.attempts, deps);
     if (lease.state === 'lost') return settleUnclaimable(reportId, deps);
     const error = reportErrorOf(err);
+    if (err instanceof ModelQuotaExceededError) {
+      // Our own quota, not a failure: the job waits for room however many deliveries it has had.
+      if (!(await deps.repo.release(reportId, claimed.attempts, error, now())))
+        return settleCancelRequested(reportId, claimed.attempts, deps);
+      return { kind: 'paced', delaySeconds: paceDelaySeconds(err.retryAfterSeconds, deps.random) };
+    }
     if (isRetryable(err) && !lastDelivery) {
       if (!(await deps.repo.release(reportId, claimed.attempts, error, now())))
         return settleCancelRequested(reportId, claimed.attempts, deps);
@@ -302,6 +316,16 @@ export function isRetryable(err: unknown): boolean {
 export function reportErrorOf(err: unknown): ReportError {
   const apiError = toApiError(err);
   return { code: apiError.code, message: apiError.message };
+}
+
+/**
+ * How long a job paced by a model quota waits: until the quota has room (`Retry-After`), stretched by up to as much
+ * again at random (equal jitter), so the jobs that met a full quota together come back spread over the next window
+ * rather than all at the instant it opens. Whole seconds, as SQS takes them, at least 1.
+ */
+export function paceDelaySeconds(retryAfterSeconds: number | undefined, random: () => number = Math.random): number {
+  const base = Math.max(1, retryAfterSeconds ?? 1);
+  return Math.min(PACE_MAX_SECONDS, Math.ceil(base * (1 + random())));
 }
 
 /** Retries wait at most half the visibility timeout (and at most {@link RETRY_MAX_SECONDS}). */

@@ -94,6 +94,18 @@ async function recordOutcome(record: SQSRecord, reportId: string, outcome: JobOu
     case 'republished':
       metrics.addMetric(METRICS.reportEventsRepublished.name, METRICS.reportEventsRepublished.unit, 1);
       return;
+    case 'paced':
+      // A new message, so the wait for the model quota is not a delivery (the receive count moves the job toward the
+      // dead-letter queue). The delivered message is acknowledged only once the new one is sent.
+      try {
+        await reportQueue().enqueue(reportId, outcome.delaySeconds);
+      } catch (err) {
+        logger.warn('paced report job not re-sent; retrying as a delivery', { reportId, error: err as Error });
+        await reportQueue().delayRedelivery(record.receiptHandle, outcome.delaySeconds);
+        throw new RetryLaterError(reportId, outcome.delaySeconds, 'MODEL_QUOTA_EXCEEDED: the job could not be paced');
+      }
+      logger.info('report job paced by the model quota', { reportId, delaySeconds: outcome.delaySeconds });
+      return;
     case 'retry':
       metrics.addMetric(METRICS.reportRetries.name, METRICS.reportRetries.unit, 1);
       await reportQueue().delayRedelivery(record.receiptHandle, outcome.delaySeconds);
