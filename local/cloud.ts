@@ -106,9 +106,12 @@ function simulatorControl(simulator: BedrockSimulator) {
     };
     if (req.method === 'GET') {
       // The settings, and the counters that show what the model did: calls, tokens sent, streams still open, and
-      // calls whose caller went away (a cancelled stream stops `tokensSent` growing).
-      const { calls, byModel, tokensSent, active, cancelled } = simulator.stats;
-      reply(200, { ...simulator.state(), stats: { calls, byModel: { ...byModel }, tokensSent, active, cancelled } });
+      // calls whose caller went away (a cancelled stream stops `tokensSent` growing), calls throttled by a quota.
+      const { calls, byModel, tokensSent, active, cancelled, throttled } = simulator.stats;
+      reply(200, {
+        ...simulator.state(),
+        stats: { calls, byModel: { ...byModel }, tokensSent, active, cancelled, throttled },
+      });
     } else if (req.method === 'POST') {
       let parsed: unknown;
       try {

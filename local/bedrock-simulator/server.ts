@@ -20,6 +20,8 @@ export interface SimulatorStats {
   active: number;
   /** Calls whose client went away before the simulator finished answering. */
   cancelled: number;
+  /** Calls refused with `ThrottlingException` because their model was past its `requestsPerMinute`. */
+  throttled: number;
   /** `contentBlockDelta` frames written, across all streams; stops growing when generation stops. */
   tokensSent: number;
   /** TCP connections accepted, either protocol; a client that reuses its connections keeps this still. */
@@ -49,12 +51,15 @@ export class BedrockSimulator {
     byModel: {},
     active: 0,
     cancelled: 0,
+    throttled: 0,
     tokensSent: 0,
     connections: 0,
     connectionsByProtocol: { h2: 0, 'http/1.1': 0 },
   };
 
   private settings: SimulatorState = initialState();
+  /** Per model id, when its calls that counted against `requestsPerMinute` arrived (the last 60 seconds of them). */
+  private readonly recentCalls = new Map<string, number[]>();
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Http2Session>();
   /** Settles when each exchange still open has closed, whichever the protocol. */
@@ -113,6 +118,8 @@ export class BedrockSimulator {
     this.settings = initialState();
     this.stats.calls = 0;
     this.stats.cancelled = 0;
+    this.stats.throttled = 0;
+    this.recentCalls.clear();
     this.stats.tokensSent = 0;
     this.stats.connections = 0;
     this.stats.connectionsByProtocol.h2 = 0;
@@ -202,9 +209,27 @@ export class BedrockSimulator {
     });
 
     const behaviour = { ...behaviourFor(this.settings, modelId) };
+    // Counted on arrival, as Bedrock counts a request against its quota when it receives it.
+    const throttled = this.overQuota(modelId, behaviour.requestsPerMinute);
+    if (throttled) this.stats.throttled += 1;
     const context = { random: this.random, onTokensSent: (count: number) => (this.stats.tokensSent += count) };
     readBody(exchange.body)
-      .then((raw) => answer(call, streaming, behaviour, raw, context))
+      .then((raw) =>
+        throttled
+          ? call.error(429, 'ThrottlingException', 'Too many requests, please wait before trying again.')
+          : answer(call, streaming, behaviour, raw, context),
+      )
       .catch(() => call.cancel());
+  }
+
+  /** Whether a call now would pass the model's `requestsPerMinute` (a sliding minute); if not, it is counted. */
+  private overQuota(modelId: string, requestsPerMinute: number | undefined): boolean {
+    if (requestsPerMinute === undefined) return false;
+    const now = Date.now();
+    const recent = (this.recentCalls.get(modelId) ?? []).filter((at) => at > now - 60_000);
+    const over = recent.length >= requestsPerMinute;
+    if (!over) recent.push(now);
+    this.recentCalls.set(modelId, recent);
+    return over;
   }
 }

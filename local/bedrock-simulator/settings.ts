@@ -13,6 +13,11 @@ export interface ModelBehaviour {
   tokensPerSecond: number;
   /** Share (0..1) of calls that fail in `throttle`, `error` and `midstream-error` modes; the rest answer normally. */
   failRate: number;
+  /**
+   * The model's quota, as Bedrock's requests-per-minute quota: past this many calls in the last 60 seconds a call is
+   * answered at once with `ThrottlingException` (429) and counted in `stats.throttled`. Unset: no quota.
+   */
+  requestsPerMinute?: number;
 }
 
 export interface SimulatorState {
@@ -40,6 +45,7 @@ const settingsSchema = z
     ttftMs: z.number().nonnegative().optional(),
     tokensPerSecond: z.number().positive().optional(),
     failRate: z.number().min(0).max(1).optional(),
+    requestsPerMinute: z.number().int().positive().optional(),
     model: z.string().min(1).optional(),
   })
   .strict();
@@ -75,13 +81,14 @@ export function applySettings(state: SimulatorState, body: unknown): SimulatorSt
     });
     throw new SimulatorSettingsError(`Invalid simulator settings: ${problems.join('; ')}`);
   }
-  const { model, mode, ttftMs, tokensPerSecond, failRate } = parsed.data;
+  const { model, mode, ttftMs, tokensPerSecond, failRate, requestsPerMinute } = parsed.data;
   const pace = mode === 'slow' ? SLOW_PACE : NORMAL_PACE;
   const behaviour: ModelBehaviour = {
     mode,
     ttftMs: ttftMs ?? pace.ttftMs,
     tokensPerSecond: tokensPerSecond ?? pace.tokensPerSecond,
     failRate: failRate ?? 1,
+    ...(requestsPerMinute === undefined ? {} : { requestsPerMinute }),
   };
   if (model === undefined) return { default: behaviour, models: {} };
   return { default: state.default, models: { ...state.models, [model]: behaviour } };
