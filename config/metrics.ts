@@ -57,12 +57,16 @@ export const METRICS = {
   // The shared circuit breaker, per model.
   breakerTransition: spec('BreakerTransition', 'Count', ['model', 'from', 'to']),
   breakerState: spec('BreakerState', 'None', ['model']),
+  // Per-model quotas (`models.quotas`): one per call refused by a model's quota (it then tries the next model).
+  modelQuotaRefusals: spec('ModelQuotaRefusals', 'Count', ['model']),
   // Reports and webhooks, per function.
   reportsCompleted: spec('ReportsCompleted', 'Count'),
   reportsFailed: spec('ReportsFailed', 'Count'),
   reportTurnaround: spec('ReportTurnaround', 'Milliseconds'),
   reportEventsRepublished: spec('ReportEventsRepublished', 'Count'),
   reportRetries: spec('ReportRetries', 'Count'),
+  // A report job sent back to the queue to wait for room in the model quotas (not a retry: no delivery is used up).
+  reportsPaced: spec('ReportsPaced', 'Count'),
   reportsExhausted: spec('ReportsExhausted', 'Count'),
   webhooksDelivered: spec('WebhooksDelivered', 'Count'),
   webhooksDeadLettered: spec('WebhooksDeadLettered', 'Count'),

@@ -29,7 +29,7 @@ export function createChatService(
     budget: new TokenBudget({ store: new DynamoTokenBudgetStore({ tableName }), plans: cfg.plans, logger }),
     quota:
       Object.keys(cfg.models.quotas).length > 0
-        ? new ModelQuota({ store: new DynamoQuotaStore({ tableName }), quotas: cfg.models.quotas, logger })
+        ? new ModelQuota({ store: new DynamoQuotaStore({ tableName }), quotas: cfg.models.quotas, logger, metrics })
         : undefined,
     onGuardError: (err, modelId) =>
       logger.warn('circuit breaker unavailable; calling unguarded', { modelId, error: err as Error }),

@@ -31,6 +31,8 @@
  * not take the API down.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { DIMENSIONS, METRICS } from '../../config/metrics';
 import type { AppConfig, ModelQuotaConfig } from '../../config/schema';
 
 /** Length of one slot of a model's counter. */
@@ -104,6 +106,8 @@ export interface ModelQuotaOptions {
   readonly now?: () => number;
   /** Warnings for store failures (the call goes on unguarded) and corrections that were not recorded. @default none */
   readonly logger?: Pick<Logger, 'warn'>;
+  /** Where each refusal is counted (`ModelQuotaRefusals` by model). @default none */
+  readonly metrics?: Pick<Metrics, 'singleMetric'>;
 }
 
 /** The slot that holds `now`. */
@@ -152,6 +156,7 @@ export class ModelQuota implements ModelQuotaGuard {
   private readonly quotas: AppConfig['models']['quotas'];
   private readonly now: () => number;
   private readonly logger?: Pick<Logger, 'warn'>;
+  private readonly metrics?: Pick<Metrics, 'singleMetric'>;
   /** Per model, the slots its counter held at the last add: those that no longer count are dropped by the next. */
   private readonly seen = new Map<string, readonly number[]>();
   private readonly refusals = new Map<string, RememberedRefusal>();
@@ -161,6 +166,7 @@ export class ModelQuota implements ModelQuotaGuard {
     this.quotas = options.quotas;
     this.now = options.now ?? Date.now;
     this.logger = options.logger;
+    this.metrics = options.metrics;
   }
 
   /** The quota of a model, if it has one. */
@@ -176,6 +182,7 @@ export class ModelQuota implements ModelQuotaGuard {
     const quota = this.quotaOf(modelId);
     if (!quota) return { allowed: true };
     if (quota.tokensPerMinute !== undefined && tokens > quota.tokensPerMinute) {
+      this.refused(modelId);
       return { allowed: false, limit: 'tokensPerMinute' };
     }
     const now = this.now();
@@ -185,6 +192,7 @@ export class ModelQuota implements ModelQuotaGuard {
       remembered.until > now &&
       (remembered.limit === 'requestsPerMinute' || tokens >= remembered.tokens)
     ) {
+      this.refused(modelId);
       return { allowed: false, limit: remembered.limit, retryAfterMs: Math.max(0, remembered.roomAt - now) };
     }
     const slot = quotaSlot(now);
@@ -210,6 +218,7 @@ export class ModelQuota implements ModelQuotaGuard {
     await this.adjust(modelId, slot, { requests: -usage.requests, tokens: -usage.tokens }, 'refusal');
     const roomAt = this.roomAt(quota, slots, slot);
     this.refusals.set(modelId, { limit, until: Math.min(roomAt, now + REFUSAL_MEMORY_MS), roomAt, tokens });
+    this.refused(modelId);
     return { allowed: false, limit, retryAfterMs: Math.max(0, roomAt - now) };
   }
 
@@ -235,6 +244,13 @@ export class ModelQuota implements ModelQuotaGuard {
     } catch (err) {
       this.warn(`model quota ${why} not recorded`, modelId, err);
     }
+  }
+
+  private refused(modelId: string): void {
+    if (!this.metrics) return;
+    const single = this.metrics.singleMetric();
+    single.addDimension(DIMENSIONS.model, modelId);
+    single.addMetric(METRICS.modelQuotaRefusals.name, METRICS.modelQuotaRefusals.unit, 1);
   }
 
   private warn(message: string, modelId: string, err: unknown): void {

@@ -44,3 +44,26 @@ describe('ModelQuota when its store fails', () => {
     expect(warn).toHaveBeenCalledWith('model quota settle not recorded', expect.objectContaining({ modelId: 'm' }));
   });
 });
+
+describe('ModelQuota metrics', () => {
+  it('counts every refused call as ModelQuotaRefusals by model, and nothing for admitted ones', async () => {
+    const emitted: { dimensions: Record<string, string>; name: string; value: number }[] = [];
+    const metrics = {
+      singleMetric: () => {
+        const dimensions: Record<string, string> = {};
+        return {
+          addDimension: (name: string, value: string) => void (dimensions[name] = value),
+          addMetric: (name: string, _unit: string, value: number) => void emitted.push({ dimensions, name, value }),
+        };
+      },
+    } as never;
+    const quota = new ModelQuota({ store: new MemoryQuotaStore(), quotas: { m: { requestsPerMinute: 1 } }, metrics });
+    await quota.take('m', 1);
+    await quota.take('m', 1);
+    await quota.take('m', 1);
+    expect(emitted).toEqual([
+      { dimensions: { model: 'm' }, name: 'ModelQuotaRefusals', value: 1 },
+      { dimensions: { model: 'm' }, name: 'ModelQuotaRefusals', value: 1 },
+    ]);
+  });
+});

@@ -104,6 +104,7 @@ async function recordOutcome(record: SQSRecord, reportId: string, outcome: JobOu
         await reportQueue().delayRedelivery(record.receiptHandle, outcome.delaySeconds);
         throw new RetryLaterError(reportId, outcome.delaySeconds, 'MODEL_QUOTA_EXCEEDED: the job could not be paced');
       }
+      metrics.addMetric(METRICS.reportsPaced.name, METRICS.reportsPaced.unit, 1);
       logger.info('report job paced by the model quota', { reportId, delaySeconds: outcome.delaySeconds });
       return;
     case 'retry':
