@@ -23,8 +23,8 @@ const KEYS = {
   /** One call at once. */
   solo: 'solo-concurrency-key-0000000000',
 };
-/** An answer of `maxTokens: 400` takes 20 s at this pace: a stream stays in flight until the test ends it. */
-const SLOW = { mode: 'normal', ttftMs: 20, tokensPerSecond: 20 } as const;
+/** The simulator's answers (20 tokens or more) take 5 s or more at this pace: a stream stays in flight until the test ends it. */
+const SLOW = { mode: 'normal', ttftMs: 20, tokensPerSecond: 4 } as const;
 const HELD = { message: 'hold a slot', maxTokens: 400 };
 /** A short answer, even at the slow pace. */
 const SHORT = { message: 'hi', maxTokens: 3 };
