@@ -64,7 +64,7 @@ const openai = (key: string) => new OpenAI({ apiKey: key, baseURL: `${cloud.url}
 interface HeldStream {
   status: number;
   headers: Headers;
-  events: { event: string; data: any }[];
+  events: { event: string; data: { requestId?: string; error?: { code: string } } }[];
   requestId: string;
   /** Resolves when the stream has ended, however it ended. */
   done: Promise<void>;
@@ -107,7 +107,7 @@ async function holdStream(key: string): Promise<HeldStream> {
     status: res.status,
     headers: res.headers,
     events,
-    requestId: events[0].data.requestId,
+    requestId: events[0].data.requestId ?? '',
     done,
     disconnect: () => controller.abort(),
   };
