@@ -94,7 +94,8 @@ export function reportWorkerSuite(name: string, makeHarness: () => Promise<Repor
         expect(d.publisher.published.map((r) => r.status)).toEqual(['COMPLETED']);
         expect(d.generate).toHaveBeenCalledWith(
           { messages: [{ role: 'user', content: 'Write a report' }], maxTokens: config.reports.maxTokens },
-          expect.objectContaining({ caller: USER, requestId: id }),
+          // The queue and reports.maxConcurrency pace reports: they take none of the owner's concurrent chat slots.
+          expect.objectContaining({ caller: USER, requestId: id, countsInFlight: false }),
         );
       });
 
