@@ -224,8 +224,8 @@ export class ModelQuota implements ModelQuotaGuard {
 
   /**
    * When the refused call fits again: the start of the first later slot whose counting slots, as far as the counter
-   * shows, leave room for it. Its own add (to be taken back) stands in for the call itself, in `current`, which counts
-   * for every later slot until all of today's have stopped counting.
+   * shows, leave room for it. Its own add (to be taken back) stands in for the call itself: it is in `current`, which
+   * counts for every later slot considered here.
    */
   private roomAt(quota: ModelQuotaConfig, slots: QuotaSlots, current: number): number {
     for (let next = current + 1; next <= current + SLOTS_BEHIND; next++) {
