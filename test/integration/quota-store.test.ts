@@ -6,7 +6,11 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { parseConfig } from '../../config/schema';
 import { DynamoQuotaStore } from '../../lambda/aws/quota-store';
+import { ChatService } from '../../lambda/core/chat';
+import { ModelQuotaExceededError } from '../../lambda/core/errors';
+import type { ModelInvoker, ModelStreamEvent } from '../../lambda/core/model';
 import { ModelQuota, quotaSlot, type QuotaDecision } from '../../lambda/core/quota';
 import { countRequests, documentClient, dynamoClient, useGuardTable, type RequestCounts } from '../helpers/dynalite';
 import { quotaSuite } from '../suites/quota.suite';
@@ -75,6 +79,62 @@ describe('the quota across 8 instances on one table', () => {
     const modelId = `burst-tokens-${Date.now()}`;
     const decisions = await burst(fleet(modelId, { tokensPerMinute: 1_000 }), modelId, 4, 100);
     expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+  });
+
+  it('lets 8 chat services answer exactly the quota of a burst; the rest are refused before any model call', async () => {
+    const modelId = `burst-chat-${Date.now()}`;
+    const config = parseConfig({
+      models: { primary: modelId, fallbacks: [], quotas: { [modelId]: { requestsPerMinute: 13 } }, quotaWaitMs: 0 },
+    });
+    let modelCalls = 0;
+    const invoker: ModelInvoker = {
+      async *stream(): AsyncIterable<ModelStreamEvent> {
+        modelCalls++;
+        yield { type: 'delta', text: 'ok' };
+        yield { type: 'stop', stopReason: 'end_turn' };
+        yield { type: 'usage', usage: { inputTokens: 3, outputTokens: 1 } };
+      },
+      complete: () => Promise.reject(new Error('not used')),
+    };
+    const services = Array.from(
+      { length: INSTANCES },
+      () =>
+        new ChatService({
+          config,
+          invoker,
+          quota: new ModelQuota({ store: instanceStore(), quotas: config.models.quotas }),
+        }),
+    );
+    const writesBefore = clients.reduce((n, c) => n + c.requests.writes, 0);
+    const request = { messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 5 };
+    const outcomes = await Promise.all(
+      services.flatMap((service, i) =>
+        Array.from({ length: 4 }, async (_, j) => {
+          const ctx = {
+            caller: { userId: `u${i}`, plan: 'free' },
+            requestId: `r${i}-${j}`,
+            deadlineAt: Date.now() + 10_000,
+          };
+          try {
+            const call = await service.begin(request, ctx);
+            await call.stream(() => undefined);
+            await call.flush();
+            return 'answered';
+          } catch (err) {
+            if (err instanceof ModelQuotaExceededError) return 'refused';
+            throw err;
+          }
+        }),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'answered')).toHaveLength(13);
+    expect(outcomes.filter((o) => o === 'refused')).toHaveLength(32 - 13);
+    expect(modelCalls).toBe(13);
+    // An answered call wrote once (no tokens-per-minute quota: nothing to settle); a refused one twice at most (its add
+    // and its undo), or not at all once its instance remembered the refusal.
+    const writes = clients.reduce((n, c) => n + c.requests.writes, 0) - writesBefore;
+    expect(writes).toBeGreaterThanOrEqual(13);
+    expect(writes).toBeLessThanOrEqual(13 + 2 * (32 - 13));
   });
 
   it('stores one item per model: requests and tokens per slot, and an expiry for TTL', async () => {
