@@ -87,7 +87,8 @@ describe('a command-line -c genai value over cdk.json', () => {
     expect(config.models.primary).toBe('us.anthropic.claude-3-7-sonnet-20250219-v1:0');
     expect(config.models.fallbacks).toEqual(fileConfig.models.fallbacks);
     expect(config.stackName).toBe('Acme-GenAi');
-    expect(config.plans).toEqual(fileConfig.plans);
+    // A plan without maxConcurrentRequests gets the default for plans that do not set it.
+    expect(config.plans).toEqual({ team: { ...fileConfig.plans.team, maxConcurrentRequests: 10 } });
     expect(config.webhooks.subscribers).toEqual([{ ...subscriber, apiKeyHeader: 'x-api-key', rateLimitPerSecond: 10 }]);
     expect(config.observability).toMatchObject(fileConfig.observability);
   });
