@@ -7,6 +7,16 @@ export class Stoppers {
     this.stops.push(stop);
   }
 
+  /**
+   * Registers the teardown of something being started as soon as it has started, so that when several start side by
+   * side and one fails, the others are still torn down.
+   */
+  async started<T>(starting: Promise<T>, stop: (started: T) => Promise<void>): Promise<T> {
+    const value = await starting;
+    this.add(() => stop(value));
+    return value;
+  }
+
   /** Registers a teardown that runs just before the last `count` registered ones. */
   addBeforeLast(count: number, stop: () => Promise<void>): void {
     this.stops.splice(this.stops.length - count, 0, stop);
