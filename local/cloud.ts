@@ -20,7 +20,7 @@ import type { AppConfig, AppConfigInput } from '../config/schema';
 import { TABLES } from '../config/tables';
 import { registerApiKey } from '../lambda/aws/users-table';
 import { parseApiKeys, UsagePlans, type LocalApiKey } from './api-keys';
-import { BedrockSimulator, SimulatorSettingsError } from './bedrock-simulator';
+import { SimulatorSettingsError } from './bedrock-simulator';
 import { breakerRoute } from './breaker-route';
 import { loadLocalConfig } from './config';
 import { createTable, startLocalDynamo } from './dynamodb';
@@ -30,6 +30,7 @@ import { installLambdaGlobals } from './lambda-runtime';
 import { openApiRoute } from './openapi-route';
 import { playgroundKey, playgroundRoute } from './playground-route';
 import { startLocalReports, type LocalReports } from './reports';
+import { SimulatorThread } from './simulator-thread';
 import { Stoppers } from './stoppers';
 import { LocalWebhookReceiver } from './webhook-receiver';
 
@@ -80,7 +81,8 @@ export interface LocalCloud {
   /** Base URL of the API, e.g. `http://127.0.0.1:3000`. */
   readonly url: string;
   readonly keys: readonly LocalApiKey[];
-  readonly simulator: BedrockSimulator;
+  /** The Bedrock simulator (on a worker thread of its own): its settings and counters. */
+  readonly simulator: SimulatorThread;
   readonly config: AppConfig;
   /** Endpoint of the local DynamoDB, for tests that inspect state. */
   readonly dynamoEndpoint: string;
@@ -96,7 +98,7 @@ export interface LocalCloud {
 const REGION = 'us-east-1';
 
 /** Serves `GET`/`POST /_local/model` from the simulator's settings (local only, never deployed). */
-function simulatorControl(simulator: BedrockSimulator) {
+function simulatorControl(simulator: SimulatorThread) {
   return async (req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<boolean> => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== '/_local/model') return false;
@@ -141,10 +143,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
   try {
     const host = options.host ?? '127.0.0.1';
-    const dynamo = await startLocalDynamo(host);
-    stoppers.add(() => dynamo.close());
-    const simulator = await BedrockSimulator.start({ host });
-    stoppers.add(() => simulator.close());
+    // Started side by side: each comes up on a thread or in a process of its own.
+    const [dynamo, simulator] = await allStarted([
+      stoppers.started(startLocalDynamo(host), (d) => d.close()),
+      stoppers.started(SimulatorThread.start({ host }), (s) => s.close()),
+    ] as const);
 
     const env = functionEnvironment(config, dynamo.endpoint, simulator.url, options.quiet);
     // The functions read these at cold start, exactly as they read the variables the stack sets on AWS.
@@ -233,6 +236,16 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     await stoppers.stopAll();
     throw err;
   }
+}
+
+/**
+ * Waits for every start, failed or not (so that each one that did start has registered its teardown), then fails with
+ * the first failure.
+ */
+async function allStarted<T extends readonly unknown[]>(starting: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(starting);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 /** What the stack sets on every function, pointed at the stand-ins, plus the SDK's endpoint and credential variables. */
