@@ -63,8 +63,6 @@ export interface LocalReportsOptions {
   readonly functionOutput?: (functionName: FunctionName, line: string) => void;
   /** Prefix of the local resource names. @default 'genai-local' */
   readonly namePrefix?: string;
-  /** Worker invocations at once (pollers of the event source mapping, all in one execution environment). @default 8 */
-  readonly workerConcurrency?: number;
   /** Retries of a deploy-time subscriber delivery after the first attempt (AWS: up to 185 over 24 h). @default 5 */
   readonly subscriberRetryAttempts?: number;
 }
@@ -275,7 +273,8 @@ function startEventSourceMappings(ctx: {
     invoker: sandbox('report-worker'),
     batchSize: reports.batchSize,
     timeoutMs: reports.workerTimeoutSeconds * 1000,
-    concurrency: options.workerConcurrency ?? 8,
+    // The event source mapping's MaximumConcurrency, as the stack sets it: one environment per invocation at most.
+    concurrency: reports.maxConcurrency,
     region,
     onError,
   }).start();
@@ -297,7 +296,11 @@ function startEventSourceMappings(ctx: {
 
 /** Lets running invocations finish for a moment, then kills them (their messages would come back on AWS too). */
 async function shutDown(poller: SqsPoller): Promise<void> {
-  const stopped = await Promise.race([poller.stop().then(() => true), sleep(3_000, false, { ref: false })]);
+  // The queues stop right after: nothing polls them again, so no abandoned long poll needs outlasting.
+  const stopped = await Promise.race([
+    poller.stop({ queueClosing: true }).then(() => true),
+    sleep(3_000, false, { ref: false }),
+  ]);
   if (!stopped) await poller.kill();
 }
 

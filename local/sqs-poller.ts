@@ -89,21 +89,28 @@ export class SqsPoller {
     return this.running;
   }
 
+  /** Most invocations running at once (the event source mapping's maximum concurrency). */
+  get concurrency(): number {
+    return this.options.concurrency ?? 2;
+  }
+
   start(): this {
     if (this.running) return this;
     this.running = true;
-    const concurrency = this.options.concurrency ?? 2;
-    this.loops = Array.from({ length: concurrency }, () => this.loop(this.generation));
+    this.loops = Array.from({ length: this.concurrency }, () => this.loop(this.generation));
     return this;
   }
 
-  /** Stops polling and lets running invocations finish (a graceful scale-in). */
-  async stop(): Promise<void> {
+  /**
+   * Stops polling and lets running invocations finish (a graceful scale-in). Unless `queueClosing` (the queue is going
+   * away too, so nothing will poll it again), it returns only once its abandoned long polls have expired.
+   */
+  async stop(options: { queueClosing?: boolean } = {}): Promise<void> {
     this.running = false;
     for (const ac of this.receives) ac.abort();
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.invocations]);
-    await this.outlastAbandonedReceives();
+    if (!options.queueClosing) await this.outlastAbandonedReceives();
   }
 
   /** Stops polling at once and kills the execution environment: running invocations end where they are. */
