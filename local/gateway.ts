@@ -438,8 +438,21 @@ export class LocalGateway {
       res.end();
     } else {
       // A client that left without the function being told (signalDisconnect: false) gets nothing more.
+      // The events a function writes in one turn of the event loop (a token's `delta` and what follows it) leave in one
+      // write to the socket, not one each: corked until the turn's callbacks and promise jobs have run.
+      let corked = false;
+      const uncork = () => {
+        corked = false;
+        res.uncork();
+      };
       responseStream.on('data', (chunk: Buffer) => {
-        if (!res.destroyed) res.write(chunk);
+        if (res.destroyed) return;
+        if (!corked) {
+          corked = true;
+          res.cork();
+          process.nextTick(uncork);
+        }
+        res.write(chunk);
       });
       responseStream.once('end', () => res.end());
       responseStream.once('close', () => {
