@@ -5,7 +5,8 @@
  * Usage: tsx bench/chat-load.ts <apiUrl> <apiKey,…> <simulatorUrl> <modelId> <concurrency> <total>
  * Concurrent streams use different keys (different users), as concurrent clients would.
  * Prints `{"baseline": number[], "stream": {"startMs","firstDeltaMs"}[], "completions": number[]}` (ms from request
- * sent): the SDK calling the simulator directly, `POST /chat/stream`, and `POST /chat/completions` with `stream: true`.
+ * sent to the first token): the SDK calling the simulator directly, `POST /chat/stream`, and `POST /chat/completions`
+ * with `stream: true`, in rounds of `concurrency` at once taken in turn, `total` samples of each.
  */
 import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
 import { createParser } from 'eventsource-parser';
@@ -115,30 +116,27 @@ function round<T>(concurrency: number, fn: (slot: number) => Promise<T>): Promis
   return Promise.all(Array.from({ length: concurrency }, (_, slot) => fn(slot)));
 }
 
-async function rounds<T>(concurrency: number, total: number, fn: (slot: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  while (out.length < total) out.push(...(await round(concurrency, fn)));
-  return out;
-}
-
 /**
- * Rounds of `a` and `b` taken in turn (a b, b a, a b, …) rather than all of one then all of the other, so that drift
- * in the machine's load during the run, and whatever one round leaves behind for the next, weigh on both alike.
+ * Rounds of the baseline, `/chat/stream` and `/chat/completions` taken in turn, the order rotating each time
+ * (b s c, s c b, c b s, …), rather than all of one then all of the next, so that drift in the machine's load during the
+ * run, and whatever one round leaves behind for the next, weigh on all three alike.
  */
-async function interleaved<A, B>(
+async function interleaved(
   concurrency: number,
   total: number,
-  a: (slot: number) => Promise<A>,
-  b: (slot: number) => Promise<B>,
-): Promise<{ a: A[]; b: B[] }> {
-  const out = { a: [] as A[], b: [] as B[] };
-  for (let i = 0; out.a.length < total; i++) {
-    if (i % 2 === 0) {
-      out.a.push(...(await round(concurrency, a)));
-      out.b.push(...(await round(concurrency, b)));
-    } else {
-      out.b.push(...(await round(concurrency, b)));
-      out.a.push(...(await round(concurrency, a)));
+  runs: {
+    baseline: (slot: number) => Promise<number>;
+    stream: (slot: number) => Promise<StreamSample>;
+    completions: (slot: number) => Promise<number>;
+  },
+): Promise<LoadResult> {
+  const out: LoadResult = { baseline: [], stream: [], completions: [] };
+  const order = ['baseline', 'stream', 'completions'] as const;
+  for (let i = 0; out.stream.length < total; i++) {
+    for (let k = 0; k < order.length; k++) {
+      const which = order[(i + k) % order.length];
+      if (which === 'stream') out.stream.push(...(await round(concurrency, runs.stream)));
+      else out[which].push(...(await round(concurrency, runs[which])));
     }
   }
   return out;
@@ -157,16 +155,15 @@ async function main(): Promise<void> {
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
     maxAttempts: 1,
   });
-  const stream = (slot: number) => oneStream(url, keyFor(slot));
-  const completion = (slot: number) => oneCompletion(url, keyFor(slot), modelId);
-  // Warm-up: connection pools and JIT on every path.
-  const warmUp = Math.min(total, 40);
-  await interleaved(concurrency, warmUp, stream, completion);
-  await rounds(concurrency, warmUp, () => directFirstDelta(direct, modelId));
-  const baseline = await rounds(concurrency, total, () => directFirstDelta(direct, modelId));
-  const api = await interleaved(concurrency, total, stream, completion);
+  const runs = {
+    baseline: () => directFirstDelta(direct, modelId),
+    stream: (slot: number) => oneStream(url, keyFor(slot)),
+    completions: (slot: number) => oneCompletion(url, keyFor(slot), modelId),
+  };
+  // Warm-up: connection pools and JIT on every path, and every function's execution environments.
+  await interleaved(concurrency, Math.min(total, 40), runs);
+  const result = await interleaved(concurrency, total, runs);
   direct.destroy();
-  const result: LoadResult = { baseline, stream: api.a, completions: api.b };
   process.stdout.write(JSON.stringify(result));
 }
 
