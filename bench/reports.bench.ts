@@ -65,7 +65,7 @@ export async function run(): Promise<string> {
   const db = documentClient(dynamoClient(cloud.dynamoEndpoint));
   try {
     const sample = () => oneReport(cloud, receiver, db);
-    // Warm-up: the worker's execution environments start cold, one per report running at once (8 below).
+    // Warm-up: the worker's execution environment starts cold, and every path runs at the concurrency measured below.
     await rounds(8, 16, sample);
     const rows: string[][] = [];
     const summary: string[] = [];
@@ -112,7 +112,7 @@ export async function run(): Promise<string> {
     return [
       '## Async reports (local cloud)',
       'Submit → COMPLETED minus the model call, and COMPLETED → signed webhook received, through the gateway, fauxqs, ' +
-        "the worker's execution environments (one per invocation running, at most `reports.maxConcurrency`), the simulator (default pace), dynalite and the local event bus.",
+        "the worker's execution environment (at most `reports.maxConcurrency` invocations at once), the simulator (default pace), dynalite and the local event bus.",
       table(['measure', 'p50', 'p99', 'target', 'verdict', 'note'], rows),
       summary.join('\n'),
     ].join('\n\n');

@@ -1,15 +1,12 @@
 /**
- * How the local cloud runs its parts: functions in execution environments that serve one invocation at a time (a pool
- * that grows, as Lambda's), the worker's event source mapping bounded by `reports.maxConcurrency`, the simulator and
- * DynamoDB on threads of their own behind the same surface, and a `stop()` that leaves nothing running.
+ * How the local cloud runs its parts: the worker's event source mapping bounded by `reports.maxConcurrency`, the
+ * simulator and DynamoDB on threads of their own behind the same surface, and a `stop()` that leaves nothing running.
  */
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { SimulatorSettingsError } from '../../local/bedrock-simulator';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
-import { LambdaSandbox, SandboxTerminatedError } from '../../local/lambda-sandbox';
 import { startLocalSqs } from '../../local/sqs';
 import { SqsPoller, type FunctionInvoker } from '../../local/sqs-poller';
 import { dynamoClient } from '../helpers/dynalite';
@@ -17,60 +14,12 @@ import { waitFor } from '../helpers/reports';
 
 jest.setTimeout(60_000);
 
-const HANDLER = join(__dirname, '..', 'helpers', 'sandbox-handler.ts');
-
 /** This process's child processes, by pid. */
 function childPids(): number[] {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim();
   // `ps` itself is a child while it runs.
   return out ? out.split(/\s+/).map(Number) : [];
 }
-
-describe('execution environments (LambdaSandbox)', () => {
-  let sandbox: LambdaSandbox;
-  beforeEach(() => {
-    sandbox = new LambdaSandbox({ functionName: 'test-fn', handlerPath: HANDLER, quiet: true });
-  });
-  afterEach(async () => {
-    await sandbox.close();
-  });
-
-  test('concurrent invocations each get an environment of their own; later ones reuse the warm ones', async () => {
-    const concurrent = (await Promise.all([0, 1, 2].map(() => sandbox.invoke({ waitMs: 300 }, 10_000)))) as {
-      pid: number;
-    }[];
-    expect(new Set(concurrent.map((r) => r.pid)).size).toBe(3);
-    expect(sandbox.coldStarts).toBe(3);
-
-    const next = (await sandbox.invoke({}, 10_000)) as { pid: number };
-    expect(concurrent.map((r) => r.pid)).toContain(next.pid);
-    expect(sandbox.coldStarts).toBe(3);
-    expect(sandbox.size).toBe(3);
-  });
-
-  test('kill() ends every environment with its invocation; the next invocation starts a fresh one', async () => {
-    const first = (await sandbox.invoke({}, 10_000)) as { pid: number };
-    const running = [0, 1].map(() => sandbox.invoke({ waitMs: 5_000 }, 10_000));
-    await waitFor(() => (sandbox.size === 2 ? true : undefined), { what: 'two environments', timeoutMs: 20_000 });
-    sandbox.kill();
-    for (const outcome of await Promise.allSettled(running)) {
-      expect(outcome.status).toBe('rejected');
-      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(SandboxTerminatedError);
-      expect((outcome as PromiseRejectedResult).reason.reason).toBe('killed');
-    }
-    expect(sandbox.size).toBe(0);
-    const after = (await sandbox.invoke({}, 10_000)) as { pid: number };
-    expect(after.pid).not.toBe(first.pid);
-  });
-
-  test('an invocation past its timeout ends its environment, not the others', async () => {
-    const slow = sandbox.invoke({ waitMs: 5_000 }, 300);
-    const quick = sandbox.invoke({ waitMs: 100 }, 10_000);
-    await expect(slow).rejects.toMatchObject({ reason: 'timeout' });
-    await expect(quick).resolves.toHaveProperty('pid');
-    expect(sandbox.size).toBe(1);
-  });
-});
 
 test('the event source mapping runs at most `concurrency` invocations at once', async () => {
   const sqs = await startLocalSqs();
