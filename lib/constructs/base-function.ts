@@ -76,6 +76,8 @@ const SINGLE_TABLE_ACTIONS: Readonly<Record<'putItem' | 'updateItem', string>> =
 export type QueueAccess = 'send' | 'consume' | 'changeVisibility';
 
 export class BaseFunction extends Construct {
+  /** Which function this is: its code is `lambda/functions/<functionName>/handler.ts`. */
+  public readonly functionName: FunctionName;
   /** The Lambda function. */
   public readonly function: NodejsFunction;
   /** Its execution role: writes to its own log group, traces to X-Ray, and whatever the `useXxx` helpers grant. */
@@ -86,6 +88,7 @@ export class BaseFunction extends Construct {
   constructor(scope: Construct, id: string, props: BaseFunctionProps) {
     super(scope, id);
     const { config, functionName } = props;
+    this.functionName = functionName;
 
     this.logGroup = new LogGroup(this, 'Logs', {
       retention: retentionDays(config.observability.logRetentionDays),
