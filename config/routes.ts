@@ -2,7 +2,7 @@
  * The route table: the single list of endpoints, read by the CDK stack (API Gateway resources, methods, validators,
  * integrations) and by the local gateway (routing, API keys, STREAM vs buffered). Adding a route here adds it in both.
  */
-import type { ZodType } from 'zod';
+import type { $ZodType } from 'zod/v4/core';
 import { chatRequestSchema, feedbackRequestSchema, submitReportRequestSchema } from './contract';
 
 /** Folder name under `lambda/functions/` whose `handler.ts` exports `handler`. */
@@ -33,7 +33,7 @@ export interface RouteDefinition {
   /** `STREAM`: Lambda response streaming to the client. `BUFFERED`: the classic proxy integration. */
   readonly transferMode: 'STREAM' | 'BUFFERED';
   /** JSON body schema the gateway validates before invoking the function (the function validates again). */
-  readonly requestSchema?: ZodType;
+  readonly requestSchema?: $ZodType;
   /** Request headers API Gateway should accept as declared method parameters. */
   readonly requestHeaders?: readonly string[];
   /** Query string parameters API Gateway should accept as declared (optional) method parameters. */

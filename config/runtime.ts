@@ -1,8 +1,10 @@
 /**
- * How configuration reaches the functions: the stack (or the local cloud) serialises the validated configuration into
- * one environment variable; each function parses it once, at cold start, with the same schema.
+ * How configuration reaches the functions: the stack (or the local cloud) validates the configuration with the schema
+ * of config/schema.ts, fills in its defaults, and serialises the result into one environment variable; each function
+ * reads it back once. The functions do not validate it again: it was validated where it was written, and the schema
+ * (with its validation library) would be the largest part of every function's bundle and cold start.
  */
-import { parseConfig, type AppConfig } from './schema';
+import type { AppConfig } from './schema';
 
 export const CONFIG_ENV = 'GENAI_CONFIG';
 
@@ -32,6 +34,8 @@ export function runtimeConfigJson(config: AppConfig): string {
     alarmEmail: _email,
     ttftAlarmMs: _ttft,
     accountConcurrencyAlarm: _accountConcurrency,
+    // How the code is bundled, not how it runs.
+    sourceMaps: _sourceMaps,
     ...runtimeObservability
   } = observability;
   return JSON.stringify({
@@ -42,17 +46,23 @@ export function runtimeConfigJson(config: AppConfig): string {
   });
 }
 
-/** Reads the configuration a function was deployed with. */
+/**
+ * Reads the configuration a function was deployed with: the JSON {@link runtimeConfigJson} wrote from a validated
+ * configuration (deploy-time only settings are absent). Fails, naming the variable, when it is unset or not JSON.
+ */
 export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const raw = env[CONFIG_ENV];
-  if (!raw) return parseConfig({}, `${CONFIG_ENV} (unset: defaults)`);
+  if (!raw) throw new Error(`${CONFIG_ENV} is required: the stack and the local cloud set it`);
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
     throw new Error(`${CONFIG_ENV} is not valid JSON`);
   }
-  return parseConfig(json, CONFIG_ENV);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new Error(`${CONFIG_ENV} must be a JSON object`);
+  }
+  return json as AppConfig;
 }
 
 /** Reads a required environment variable, failing with its name. */

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { FunctionName } from './routes';
 import { ANY_ORIGIN, isExactOrigin } from './headers';
+import { modelChain } from './models';
 import { issueLines, problemOf } from './zod-issues';
 
 const modelId = z
@@ -286,6 +287,12 @@ export const observabilitySchema = z
      * reaches this in a minute. The default is 80% of the default account quota of 1,000; set it to about 80% of yours.
      */
     accountConcurrencyAlarm: z.number().int().min(1).default(800),
+    /**
+     * Bundle the functions with source maps and run them with `NODE_OPTIONS=--enable-source-maps`, so stack traces in
+     * the logs name the TypeScript files and lines. Off by default: Node reads and parses the map when it loads the
+     * bundle, which lengthens every cold start.
+     */
+    sourceMaps: z.boolean().default(false),
   })
   .strict();
 
@@ -484,27 +491,5 @@ export function parseConfig(raw: unknown, source = 'configuration'): AppConfig {
   throw new ConfigError(`Invalid ${source}:\n  ${issues.join('\n  ')}`, issues);
 }
 
-/** The ordered chain of models a call may use: primary first, then fallbacks. */
-export function modelChain(config: Pick<AppConfig, 'models'>): string[] {
-  return [config.models.primary, ...config.models.fallbacks];
-}
-
-/** Every model a function may call: the chain and every alias's models, each once (the IAM policy's resources). */
-export function configuredModels(config: Pick<AppConfig, 'models'>): string[] {
-  const aliases = Object.values(config.models.aliases).flatMap((a) => [a.model, ...a.fallbacks]);
-  return [...new Set([...modelChain(config), ...aliases])];
-}
-
-/**
- * The model chain a client's model name selects: an alias's own chain; a configured id from its place in the main
- * chain on (so the primary keeps every fallback); undefined for a name that is not configured.
- */
-export function modelChainFor(config: Pick<AppConfig, 'models'>, name: string): string[] | undefined {
-  const alias = Object.hasOwn(config.models.aliases, name) ? config.models.aliases[name] : undefined;
-  if (alias) return [alias.model, ...alias.fallbacks];
-  const chain = modelChain(config);
-  const at = chain.indexOf(name);
-  if (at >= 0) return chain.slice(at);
-  // A model only an alias names is still a configured model: asked for by id, it runs alone.
-  return configuredModels(config).includes(name) ? [name] : undefined;
-}
+// Zod-free helpers over a validated configuration, kept in their own module so the functions' bundles need no zod.
+export { configuredModels, modelChain, modelChainFor } from './models';

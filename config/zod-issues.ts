@@ -3,18 +3,18 @@
  * (`config/schema.ts`) alike: `field: problem`, field first, in the API's own words. Messages written into a schema
  * take precedence over these.
  */
-import type { z } from 'zod';
+import type * as z from 'zod/v4/core';
 
 /**
  * Formats zod issues as `field: problem` pairs, field first, one problem per field; the first few are enough to fix a
  * request. An unknown field is named as the field.
  */
-export function describeIssues(error: z.ZodError): string {
+export function describeIssues(error: z.$ZodError): string {
   return issueLines(error, 'body').slice(0, 5).join('; ');
 }
 
 /** Every problem of a value, `field: problem`, one per field; `rootLabel` names the value itself. */
-export function issueLines(error: z.ZodError, rootLabel: string): string[] {
+export function issueLines(error: z.$ZodError, rootLabel: string): string[] {
   const byField = new Map<string, string>();
   for (const issue of error.issues) {
     const at = issue.path.map(String);
@@ -29,7 +29,7 @@ export function issueLines(error: z.ZodError, rootLabel: string): string[] {
   return [...byField].map(([field, problem]) => `${field}: ${problem}`);
 }
 
-type Issue = z.core.$ZodRawIssue;
+type Issue = z.$ZodRawIssue;
 
 const ARTICLE_TYPES: Readonly<Record<string, string>> = {
   string: 'a string',

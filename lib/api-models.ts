@@ -9,7 +9,7 @@
  * that CloudFormation rejects at deploy time or, worse, one that validates less than the contract says.
  */
 import type { JsonSchema } from 'aws-cdk-lib/aws-apigateway';
-import { z, type ZodType } from 'zod';
+import { z } from 'zod';
 
 const RENAMED: Readonly<Record<string, string>> = { $schema: 'schema', $ref: 'ref', $id: 'id' };
 
@@ -80,7 +80,7 @@ export function toCdkJsonSchema(schema: unknown, path = '$'): JsonSchema {
 }
 
 /** The API Gateway model schema for a request-body zod schema. */
-export function modelSchemaFor(schema: ZodType): JsonSchema {
+export function modelSchemaFor(schema: z.core.$ZodType): JsonSchema {
   return toCdkJsonSchema(z.toJSONSchema(schema, { target: 'draft-4' }));
 }
 

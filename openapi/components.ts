@@ -92,7 +92,7 @@ export function namedSchemas(errorCode: z.ZodType<string>) {
     ModelList: modelListSchema,
     Model: modelEntrySchema,
     OpenAIErrorBody: openAIErrorBodySchema,
-  } satisfies Record<string, z.ZodType>;
+  } satisfies Record<string, z.core.$ZodType>;
 }
 
 export type SchemaName = keyof ReturnType<typeof namedSchemas>;
@@ -108,7 +108,7 @@ export type JsonSchema = Record<string, unknown>;
  * described as a client sends or reads them (`io: 'input'`): request objects are closed where the handler refuses
  * unknown fields, response objects are open, so a new field never breaks a client that checks them.
  */
-export function schemaComponents(schemas: Readonly<Record<string, z.ZodType>>): Record<string, JsonSchema> {
+export function schemaComponents(schemas: Readonly<Record<string, z.core.$ZodType>>): Record<string, JsonSchema> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(schemas)) {
     if (registry.has(schema)) throw new Error(`Schema ${id} is already named ${registry.get(schema)?.id}`);
@@ -119,7 +119,7 @@ export function schemaComponents(schemas: Readonly<Record<string, z.ZodType>>): 
 }
 
 /** One schema, written out in full (for a body narrowed to some error codes). */
-export function inlineSchema(schema: z.ZodType): JsonSchema {
+export function inlineSchema(schema: z.core.$ZodType): JsonSchema {
   return withoutDialect(z.toJSONSchema(schema, CONVERSION));
 }
 

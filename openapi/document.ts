@@ -175,7 +175,7 @@ export function serializeOpenApi(document: OpenApiDocument): string {
 }
 
 interface Context {
-  readonly named: Readonly<Record<SchemaName, z.ZodType>>;
+  readonly named: Readonly<Record<SchemaName, z.core.$ZodType>>;
   readonly catalogue: ReadonlyMap<string, ErrorCodeFacts>;
 }
 

@@ -15,7 +15,7 @@
  * const result = await call.stream((text) => sse.event('delta', { text }));
  */
 import type { AppConfig } from '../../config/schema';
-import { modelChain } from '../../config/schema';
+import { modelChain } from '../../config/models';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChatCall, DEGRADED_MODEL, estimateInputTokens, quotaChargeOf } from './chat-call';
 import { ModelQuotaExceededError, ModelUnavailableError, ValidationError } from './errors';

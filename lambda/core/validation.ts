@@ -2,7 +2,7 @@
  * Request parsing. Every failure is a {@link ValidationError} whose message names the offending field, so a client
  * can fix its request without reading our code. Nothing here throws anything else.
  */
-import type { z } from 'zod';
+import * as z from 'zod/mini';
 import { describeIssues, problemOf } from '../../config/zod-issues';
 import type { AppConfig } from '../../config/schema';
 import { chatRequestSchemaWith, type ChatRequest } from '../../config/contract';
@@ -26,8 +26,9 @@ export function parseJsonBody(body: string | null | undefined, isBase64Encoded =
   return value;
 }
 
-export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value, { error: problemOf });
+/** Parses a value with a contract schema (zod or zod/mini); a mismatch is a 400 naming the fields at fault. */
+export function parseWith<T>(schema: z.core.$ZodType<T>, value: unknown): T {
+  const result = z.safeParse(schema, value, { error: problemOf });
   if (!result.success) throw new ValidationError(describeIssues(result.error));
   return result.data;
 }

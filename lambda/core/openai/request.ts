@@ -5,7 +5,7 @@
  * ignored, as OpenAI ignores fields it does not know.
  */
 import type { AppConfig } from '../../../config/schema';
-import { modelChainFor } from '../../../config/schema';
+import { modelChainFor } from '../../../config/models';
 import type { ModelRequest } from '../model';
 import { parseJsonBody } from '../validation';
 import { ModelNotFoundError, OpenAIParamError } from './errors';

@@ -1,13 +1,18 @@
 /** What the SQS-triggered report functions share: reading a job message, and the retry-later signal. */
-import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import type { SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
-const jobBodySchema = JSONStringified(z.object({ reportId: z.string().min(1).max(100) }));
+const jobBodySchema = z.object({ reportId: z.string().check(z.minLength(1), z.maxLength(100)) });
 
 /** The report a job message is about, or undefined for a malformed message (which can never succeed). */
 export function reportIdOf(record: Pick<SQSRecord, 'body'>): string | undefined {
-  const parsed = jobBodySchema.safeParse(record.body);
+  let body: unknown;
+  try {
+    body = JSON.parse(record.body);
+  } catch {
+    return undefined;
+  }
+  const parsed = z.safeParse(jobBodySchema, body);
   return parsed.success ? parsed.data.reportId : undefined;
 }
 

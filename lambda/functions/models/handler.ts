@@ -1,6 +1,6 @@
 /** GET /models: the model names an OpenAI client may send, configured ids first, then aliases (OpenAI's list shape). */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { configuredModels } from '../../../config/schema';
+import { configuredModels } from '../../../config/models';
 import { resolveCaller } from '../../core/identity';
 import { jsonResponse, withResponseHeaders } from '../../core/http';
 import { createLogger } from '../../core/observability';

@@ -3,9 +3,8 @@
  * carry one. Signed per Standard Webhooks; retried with backoff; dead-lettered with the reason when it cannot be
  * delivered. The function fails (and is retried by Lambda) only if it cannot even dead-letter.
  */
-import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { METRICS } from '../../../config/metrics';
 import { REPORT_EVENT_TYPES, type ReportWebhookPayload } from '../../../config/reports';
 import { reportsConfig, webhookDeadLetter, webhookSecret } from '../../aws/reports-runtime';
@@ -22,23 +21,35 @@ const DEAD_LETTER_MARGIN_MS = 3_000;
 /** The webhook body of the contract (`ReportWebhookPayload`), as the worker put it on the bus. */
 const payloadSchema = z.object({
   type: z.enum(REPORT_EVENT_TYPES),
-  reportId: z.string().min(1),
+  reportId: z.string().check(z.minLength(1)),
   status: z.enum(['COMPLETED', 'FAILED', 'CANCELLED']),
-  result: z
-    .object({ text: z.string(), usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }) })
-    .optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  result: z.optional(
+    z.object({ text: z.string(), usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }) }),
+  ),
+  error: z.optional(z.object({ code: z.string(), message: z.string() })),
   occurredAt: z.string(),
-}) satisfies z.ZodType<ReportWebhookPayload>;
+}) satisfies z.ZodMiniType<ReportWebhookPayload>;
 
-/** A report event routed here by the callbacks rule: `detail` is `ReportEventDetail` with its `callbackUrl`. */
-const reportCallbackEvent = EventBridgeSchema.extend({
-  detail: z.object({ payload: payloadSchema, callbackUrl: z.string().min(1) }),
+/**
+ * A report event routed here by the callbacks rule: an EventBridge event (the envelope fields EventBridge always sets)
+ * whose `detail` is `ReportEventDetail` with its `callbackUrl`.
+ */
+const reportCallbackEvent = z.object({
+  version: z.string(),
+  id: z.string(),
+  source: z.string(),
+  account: z.string(),
+  time: z.iso.datetime(),
+  region: z.string(),
+  resources: z.array(z.string()),
+  'detail-type': z.string(),
+  detail: z.object({ payload: payloadSchema, callbackUrl: z.string().check(z.minLength(1)) }),
+  'replay-name': z.optional(z.string()),
 });
 
 export const handler = async (event: unknown, context: Context): Promise<void> => {
   logger.addContext(context);
-  const parsed = reportCallbackEvent.safeParse(event);
+  const parsed = z.safeParse(reportCallbackEvent, event);
   if (!parsed.success) {
     logger.error('event without a report payload or callbackUrl ignored', {
       eventId: (event as { id?: unknown } | null)?.id,
