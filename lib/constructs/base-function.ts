@@ -1,9 +1,9 @@
 /**
  * The one place for Lambda defaults: every function of the API is a `BaseFunction`.
  *
- * Runtime Node.js 24 on ARM64, X-Ray active tracing, its own log group with the configured retention, source maps,
- * the AWS SDK bundled (so the deployed SDK is the version the project pins and tests against, HTTP/2 behaviour
- * included), and the validated configuration in `GENAI_CONFIG`. The `useXxx` helpers set an environment variable and
+ * Runtime Node.js 24 on ARM64, X-Ray active tracing, its own log group with the configured retention, a lean bundle
+ * (see {@link functionBundling}) with the AWS SDK bundled (so the deployed SDK is the version the project pins and tests
+ * against, HTTP/2 behaviour included), and the validated configuration in `GENAI_CONFIG`. The `useXxx` helpers set an environment variable and
  * grant the matching permissions in one call, so the two cannot drift apart.
  */
 import * as path from 'node:path';
@@ -12,7 +12,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -29,6 +29,50 @@ export type EnvName = (typeof ENV)[keyof typeof ENV];
 
 /** The lock file of the project the functions are bundled from. */
 const PACKAGE_LOCK_FILE = path.join(__dirname, '..', '..', 'package-lock.json');
+
+/**
+ * The module the bundles use for the SDK's credential and token providers, relative to the project root (esbuild's
+ * working directory, locally and in the bundling container alike). See lambda/aws/lambda-credentials.ts.
+ */
+export const LAMBDA_CREDENTIALS_MODULE = './lambda/aws/lambda-credentials.ts';
+
+/**
+ * How every function is bundled, chosen for the cold start (README "Cold starts", `npm run bench -- cold-start`):
+ *
+ * - Packages resolved to their ES module builds first (`mainFields`), so esbuild drops every export a function does not
+ *   use, the SDK's included (tree-shaking works on ES module input whatever the output format).
+ * - CommonJS output (`index.js`): an ES module output would `import` Node's built-in modules, and Node builds an ES
+ *   module facade for each by reading every export, which loads what `require` leaves lazy (`node:http` alone then
+ *   loads its bundled fetch implementation): measurably slower to load for the same code.
+ * - Minified, with the AWS SDK bundled.
+ * - The SDK's credential and token providers replaced by {@link LAMBDA_CREDENTIALS_MODULE}: Lambda puts the role's
+ *   credentials in the environment, so the rest of the default chain (and its nested STS/SSO clients) is dead weight.
+ * - No source map unless `observability.sourceMaps` is on: Node parses the map when it loads the bundle (tens of ms
+ *   per cold start) only to make stack traces readable. When on, the map (without sources) ships beside the bundle and
+ *   {@link functionNodeOptions} turns it on.
+ */
+export function functionBundling(config: Pick<AppConfig, 'observability'>): BundlingOptions {
+  const sourceMap = config.observability.sourceMaps;
+  return {
+    format: OutputFormat.CJS,
+    mainFields: ['module', 'main'],
+    minify: true,
+    sourceMap,
+    ...(sourceMap ? { sourcesContent: false } : {}),
+    bundleAwsSDK: true,
+    esbuildArgs: {
+      '--alias': [
+        `@aws-sdk/credential-provider-node=${LAMBDA_CREDENTIALS_MODULE}`,
+        `@aws-sdk/token-providers=${LAMBDA_CREDENTIALS_MODULE}`,
+      ],
+    },
+  };
+}
+
+/** `NODE_OPTIONS` of every function: source-mapped stack traces when the bundles carry maps, else none. */
+export function functionNodeOptions(config: Pick<AppConfig, 'observability'>): string | undefined {
+  return config.observability.sourceMaps ? '--enable-source-maps' : undefined;
+}
 
 export interface BaseFunctionProps {
   /** Which function: its code is `lambda/functions/<functionName>/handler.ts`. */
@@ -101,6 +145,7 @@ export class BaseFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
+    const nodeOptions = functionNodeOptions(config);
     this.function = new NodejsFunction(this, 'Function', {
       entry: handlerEntry(functionName),
       // This project's lock file, wherever the app is run from (the default searches up from the working directory).
@@ -121,15 +166,9 @@ export class BaseFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: config.observability.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: config.observability.metricsNamespace,
         POWERTOOLS_LOG_LEVEL: config.observability.logLevel,
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
       },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        format: OutputFormat.CJS,
-        bundleAwsSDK: true,
-      },
+      bundling: functionBundling(config),
     });
 
     // cfn-lint W3005 (DependsOn on a resource a GetAtt already implies): Function makes the function depend on its

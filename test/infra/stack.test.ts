@@ -236,7 +236,7 @@ describe('functions', () => {
     }
   });
 
-  it('get the configuration, Powertools settings, source maps, table names and Bedrock Region (chat)', () => {
+  it('get the configuration, Powertools settings, table names and Bedrock Region (chat)', () => {
     expect(chatFunctions()).toHaveLength(2);
     for (const [, f] of chatFunctions()) {
       const env = f.Environment.Variables;
@@ -245,10 +245,11 @@ describe('functions', () => {
         POWERTOOLS_SERVICE_NAME: 'genai-api',
         POWERTOOLS_METRICS_NAMESPACE: 'GenAiApi',
         POWERTOOLS_LOG_LEVEL: 'INFO',
-        NODE_OPTIONS: '--enable-source-maps',
         GUARD_TABLE_NAME: { Ref: expect.stringMatching(/^TablesGuard/) },
         BEDROCK_REGION: { Ref: 'AWS::Region' },
       });
+      // No source maps by default (observability.sourceMaps, see test/infra/bundling.test.ts).
+      expect(env.NODE_OPTIONS).toBeUndefined();
       // The caller comes from the API key authorizer's context; the users table is the authorizer's alone.
       expect(env.USERS_TABLE_NAME).toBeUndefined();
     }
