@@ -11,6 +11,11 @@
  *
  *   npx tsx bench/cold-start.bench.ts             # the report (markdown on stdout)
  *   npx tsx bench/cold-start.bench.ts --record    # also records this commit's figures as the "before"
+ *
+ * Timings follow the machine's load, so a recorded "before" is only comparable on a quiet machine. For a paired
+ * comparison, keep the before's bundles (`--keep <dir>`, run on that commit) and pass them to the run that measures
+ * the new ones (`--before-bundles <dir>`): each round then loads the empty module, the new bundle and the old one in
+ * turn, and "before" is measured in the same run.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -85,6 +90,41 @@ function loadMs(loader: string, file: string, env: NodeJS.ProcessEnv, cwd: strin
   return Number(out);
 }
 
+/** The value after a command-line flag, if given. */
+function flagValue(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+/** Copies each bundle and its environment to `dir/<function>/`, for a later run's `--before-bundles`. */
+function keepBundles(bundles: readonly FunctionBundle[], dir: string): void {
+  for (const b of bundles) {
+    const to = path.join(dir, b.functionName);
+    fs.mkdirSync(to, { recursive: true });
+    fs.copyFileSync(b.file, path.join(to, path.basename(b.file)));
+    fs.writeFileSync(path.join(to, 'environment.json'), JSON.stringify(b.environment));
+  }
+}
+
+/** Bundles kept by `--keep`, by function name. */
+function keptBundles(dir: string): Map<string, FunctionBundle> {
+  const kept = new Map<string, FunctionBundle>();
+  for (const name of fs.readdirSync(dir)) {
+    const files = fs.readdirSync(path.join(dir, name));
+    const fileName = files.find((f) => /^index\.(mjs|js|cjs)$/.test(f));
+    if (!fileName) continue;
+    const file = path.join(dir, name, fileName);
+    kept.set(name, {
+      functionName: name as FunctionBundle['functionName'],
+      file,
+      bytes: fs.statSync(file).size,
+      otherFiles: [],
+      environment: JSON.parse(fs.readFileSync(path.join(dir, name, 'environment.json'), 'utf8')),
+    });
+  }
+  return kept;
+}
+
 function gitCommit(): string {
   return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
 }
@@ -98,6 +138,11 @@ function main(): void {
   try {
     process.stderr.write('synthesising the app with bundling on…\n');
     const bundles = synthBundles({ outdir: path.join(work, 'cdk.out') });
+    const keepDir = flagValue('--keep');
+    if (keepDir) keepBundles(bundles, keepDir);
+    const beforeDir = flagValue('--before-bundles');
+    const beforeBundles = beforeDir ? keptBundles(beforeDir) : new Map<string, FunctionBundle>();
+    const beforeInit = new Map<string, number[]>([...beforeBundles.keys()].map((name) => [name, []]));
     const empty = { '.mjs': path.join(work, 'empty.mjs'), '.js': path.join(work, 'empty.js') };
     fs.writeFileSync(empty['.mjs'], 'export {};\n');
     fs.writeFileSync(empty['.js'], '"use strict";\n');
@@ -113,6 +158,11 @@ function main(): void {
         const emptyFile = bundle.file.endsWith('.mjs') ? empty['.mjs'] : empty['.js'];
         emptyInit.get(bundle.functionName)?.push(loadMs(loader, emptyFile, env, work));
         init.get(bundle.functionName)?.push(loadMs(loader, bundle.file, env, path.dirname(bundle.file)));
+        const old = beforeBundles.get(bundle.functionName);
+        if (old) {
+          const oldEnv = lambdaEnvironment(old);
+          beforeInit.get(old.functionName)?.push(loadMs(loader, old.file, oldEnv, path.dirname(old.file)));
+        }
       }
     }
 
@@ -124,9 +174,29 @@ function main(): void {
         emptyP50Ms: Number(percentile(emptyInit.get(b.functionName) ?? [], 50).toFixed(2)),
       };
     }
-    const before: Recorded | undefined = fs.existsSync(BEFORE_FILE)
+    const recordedBefore: Recorded | undefined = fs.existsSync(BEFORE_FILE)
       ? (JSON.parse(fs.readFileSync(BEFORE_FILE, 'utf8')) as Recorded)
       : undefined;
+    // Paired: the before's init from this very run (its empty-module ratio from the same rounds' empty loads).
+    const before: Recorded | undefined =
+      beforeBundles.size > 0
+        ? {
+            commit: `${beforeDir} (measured in this run)`,
+            measuredAt: new Date().toISOString(),
+            node: '',
+            rounds: ROUNDS,
+            functions: Object.fromEntries(
+              [...beforeBundles.values()].map((b) => [
+                b.functionName,
+                {
+                  bundleKB: Number(kb(b.bytes).toFixed(1)),
+                  initP50Ms: Number(percentile(beforeInit.get(b.functionName) ?? [], 50).toFixed(2)),
+                  emptyP50Ms: figures[b.functionName]?.emptyP50Ms ?? Number.NaN,
+                },
+              ]),
+            ),
+          }
+        : recordedBefore;
 
     const rows: string[][] = [];
     let largest = { name: '', kb: 0 };
@@ -158,9 +228,11 @@ function main(): void {
       `Each bundle as \`cdk synth\` builds it, loaded in a fresh Node ${execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim()} ` +
         `process with its template environment, ${ROUNDS} rounds, each load beside an empty module's ` +
         `(empty module p50 ${percentile(emptyAll, 50).toFixed(2)} ms). ` +
-        (before
-          ? `"Before": \`bench/results/cold-start-before.json\`, commit ${before.commit.slice(0, 12)} (${before.measuredAt}).`
-          : 'No recorded "before" (run with `--record` on the commit to compare against).'),
+        (beforeBundles.size > 0
+          ? `"Before": the bundles kept in \`${beforeDir}\`, loaded in the same rounds.`
+          : before
+            ? `"Before": \`bench/results/cold-start-before.json\`, commit ${before.commit.slice(0, 12)} (${before.measuredAt}).`
+            : 'No recorded "before" (run with `--record` on the commit to compare against).'),
     );
     out.push(
       table(
