@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { FunctionName } from './routes';
 import { ANY_ORIGIN, isExactOrigin } from './headers';
-import { modelChain } from './models';
+import { configuredModels, modelChain } from './models';
 import { issueLines, problemOf } from './zod-issues';
 
 const modelId = z
