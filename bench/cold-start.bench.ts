@@ -12,10 +12,11 @@
  *   npx tsx bench/cold-start.bench.ts             # the report (markdown on stdout)
  *   npx tsx bench/cold-start.bench.ts --record    # also records this commit's figures as the "before"
  *
- * Timings follow the machine's load, so a recorded "before" is only comparable on a quiet machine. For a paired
- * comparison, keep the before's bundles (`--keep <dir>`, run on that commit) and pass them to the run that measures
- * the new ones (`--before-bundles <dir>`): each round then loads the empty module, the new bundle and the old one in
- * turn, and "before" is measured in the same run.
+ * Timings follow the machine's load, so a recorded "before" figure is only comparable on a quiet machine. The bench
+ * therefore measures the before itself, paired: it builds the bundles of the recorded commit (a temporary git worktree
+ * of it, synthesised with the same helper) and each round loads the empty module, the new bundle and the old one in
+ * turn. `--before-bundles <dir>` uses bundles kept earlier by `--keep <dir>` instead; outside a git checkout (or
+ * with `--recorded-before`) the recorded figures are used.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -125,6 +126,52 @@ function keptBundles(dir: string): Map<string, FunctionBundle> {
   return kept;
 }
 
+/**
+ * Builds the bundles of `commit` into `dir` (as `--keep` would): a temporary detached worktree of it, sharing this
+ * checkout's node_modules, synthesised by this checkout's bundle helper. Undefined when that is not possible here.
+ */
+function buildBundlesOf(commit: string, dir: string, work: string): string | undefined {
+  const tree = path.join(work, 'before-tree');
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    git('worktree', 'add', '--detach', tree, commit);
+  } catch (err) {
+    process.stderr.write(
+      `cannot check out ${commit} (${(err as Error).message.split('\n')[0]}): recorded figures used\n`,
+    );
+    return undefined;
+  }
+  try {
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'), 'dir');
+    fs.mkdirSync(path.join(tree, 'test', 'helpers'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'test', 'helpers', 'bundles.ts'), path.join(tree, 'test', 'helpers', 'bundles.ts'));
+    const script = path.join(tree, 'keep-bundles.ts');
+    fs.writeFileSync(
+      script,
+      [
+        "import * as fs from 'node:fs';",
+        "import * as path from 'node:path';",
+        "import { synthBundles } from './test/helpers/bundles';",
+        'const [outdir, dir] = process.argv.slice(2);',
+        'for (const b of synthBundles({ outdir })) {',
+        '  const to = path.join(dir, b.functionName);',
+        '  fs.mkdirSync(to, { recursive: true });',
+        '  fs.copyFileSync(b.file, path.join(to, path.basename(b.file)));',
+        "  fs.writeFileSync(path.join(to, 'environment.json'), JSON.stringify(b.environment));",
+        '}',
+      ].join('\n'),
+    );
+    process.stderr.write(`synthesising the bundles of ${commit.slice(0, 12)} (the before)…\n`);
+    execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [script, path.join(work, 'before.out'), dir], {
+      cwd: tree,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    return dir;
+  } finally {
+    git('worktree', 'remove', '--force', tree);
+  }
+}
+
 function gitCommit(): string {
   return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
 }
@@ -140,7 +187,14 @@ function main(): void {
     const bundles = synthBundles({ outdir: path.join(work, 'cdk.out') });
     const keepDir = flagValue('--keep');
     if (keepDir) keepBundles(bundles, keepDir);
-    const beforeDir = flagValue('--before-bundles');
+    const recordedCommit = fs.existsSync(BEFORE_FILE)
+      ? (JSON.parse(fs.readFileSync(BEFORE_FILE, 'utf8')) as Recorded).commit
+      : undefined;
+    const beforeDir =
+      flagValue('--before-bundles') ??
+      (recordedCommit && !record && !process.argv.includes('--recorded-before')
+        ? buildBundlesOf(recordedCommit, path.join(work, 'before'), work)
+        : undefined);
     const beforeBundles = beforeDir ? keptBundles(beforeDir) : new Map<string, FunctionBundle>();
     const beforeInit = new Map<string, number[]>([...beforeBundles.keys()].map((name) => [name, []]));
     const empty = { '.mjs': path.join(work, 'empty.mjs'), '.js': path.join(work, 'empty.js') };
@@ -229,7 +283,9 @@ function main(): void {
         `process with its template environment, ${ROUNDS} rounds, each load beside an empty module's ` +
         `(empty module p50 ${percentile(emptyAll, 50).toFixed(2)} ms). ` +
         (beforeBundles.size > 0
-          ? `"Before": the bundles kept in \`${beforeDir}\`, loaded in the same rounds.`
+          ? flagValue('--before-bundles')
+            ? `"Before": the bundles kept in \`${beforeDir}\`, loaded in the same rounds.`
+            : `"Before": the bundles of commit ${recordedCommit?.slice(0, 12)} (\`bench/results/cold-start-before.json\`), built and loaded in the same rounds.`
           : before
             ? `"Before": \`bench/results/cold-start-before.json\`, commit ${before.commit.slice(0, 12)} (${before.measuredAt}).`
             : 'No recorded "before" (run with `--record` on the commit to compare against).'),

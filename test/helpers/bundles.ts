@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
+import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import type { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import type { FunctionName } from '../../config/routes';
 import { buildApp } from '../../lib/app';
@@ -66,13 +67,24 @@ export function synthBundles({ outdir, genai }: SynthBundlesOptions): FunctionBu
     if (!fileName) throw new Error(`${fn.functionName}: no ${moduleName}.{mjs,js,cjs} in ${dir}`);
     const file = path.join(dir, fileName);
     return {
-      functionName: fn.functionName,
+      functionName: fn.functionName ?? nameFromRole(fn),
       file,
       bytes: fs.statSync(file).size,
       otherFiles: files.filter((f) => f !== fileName),
       environment: standInEnvironment(Environment?.Variables ?? {}),
     };
   });
+}
+
+/**
+ * The function's name from its role's description (`Execution role of the <name> function`), for the commits before
+ * `BaseFunction` exposed `functionName`, whose bundles the cold-start bench builds as its "before".
+ */
+function nameFromRole(fn: BaseFunction): FunctionName {
+  const description = (fn.role.node.defaultChild as CfnRole).description ?? '';
+  const name = /^Execution role of the (\S+) function$/.exec(description)?.[1];
+  if (!name) throw new Error(`${fn.node.path}: no function name`);
+  return name as FunctionName;
 }
 
 /** The template's environment variables, with values resolved only at deploy time replaced by stand-ins. */
