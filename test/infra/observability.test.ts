@@ -297,6 +297,8 @@ describe('dashboard', () => {
     ['tokens', 'OutputTokens'],
     ['breaker state', 'BreakerState'],
     ['breaker transitions', 'BreakerTransition'],
+    ['model quota refusals', 'ModelQuotaRefusals'],
+    ['reports paced by the model quotas', 'ReportsPaced'],
     ['report outcomes', 'ReportsCompleted'],
     ['webhooks', 'WebhooksDeadLettered'],
     ['queue depths', 'ApproximateNumberOfMessagesVisible'],

@@ -193,19 +193,28 @@ function breakerRows({ metrics, models }: OperationsDashboardProps): IWidget[][]
     [
       graph(
         `Breaker state (${CLOSED} closed, ${HALF_OPEN} half-open, ${OPEN} open)`,
-        HALF,
+        THIRD,
         models.map((model) =>
           metrics.metric(METRICS.breakerState, { model }, Stats.MAXIMUM).with({ label: modelLabel(model) }),
         ),
         { annotations: [{ value: OPEN, label: 'open' }], leftYAxis: { min: 0, max: OPEN } },
       ),
-      graph('Breaker transitions', HALF, [
+      graph('Breaker transitions', THIRD, [
         new MathExpression({
           expression: metrics.search(METRICS.breakerTransition, {}, Stats.SUM),
           label: "${PROP('Dim.model')} ${PROP('Dim.from')} → ${PROP('Dim.to')}",
           period: PERIOD,
         }),
       ]),
+      // Calls a model's quota (`models.quotas`) turned away before calling it: steady refusals mean the quota, not
+      // the model, limits the API (raise it in Service Quotas, then in the configuration).
+      graph(
+        'Model quota refusals',
+        THIRD,
+        models.map((model) =>
+          metrics.metric(METRICS.modelQuotaRefusals, { model }, Stats.SUM).with({ label: modelLabel(model) }),
+        ),
+      ),
     ],
   ];
 }
@@ -227,6 +236,7 @@ function reportRows(props: OperationsDashboardProps): IWidget[][] {
           METRICS.reportsFailed,
           METRICS.reportsExhausted,
           METRICS.reportRetries,
+          METRICS.reportsPaced,
           METRICS.reportEventsRepublished,
         ]),
       ),
