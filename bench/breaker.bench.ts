@@ -9,6 +9,7 @@ import { parseConfig } from '../config/schema';
 import { DynamoBreakerStore } from '../lambda/aws/breaker-store';
 import { CircuitBreaker, type BreakerPermit } from '../lambda/core/breaker';
 import { countRequests, createGuardTable, documentClient, dynamoClient, startDynalite } from '../test/helpers/dynalite';
+import { runAsMain } from './stats';
 
 const CALLS = 1_000;
 const WARMUP = 50;
@@ -187,12 +188,4 @@ export async function run(): Promise<string> {
   return lines.join('\n');
 }
 
-if (require.main === module) {
-  run().then(
-    (section) => process.stdout.write(`${section}\n`),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAsMain(run);

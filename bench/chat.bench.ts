@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { MAX_CONCURRENT_REQUESTS } from '../config/schema';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
 import type { LoadResult } from './chat-load';
-import { percentile, summaryLine, table } from './stats';
+import { percentile, summaryLine, table, runAsMain } from './stats';
 
 const MODEL_TTFT_MS = 100;
 /** Targets per concurrency: TTFT overhead above the baseline at p50 and, where set, at p99 (ms). */
@@ -143,15 +143,4 @@ function signed(ms: number): string {
   return `${ms >= 0 ? '+' : '−'}${fmt(Math.abs(ms))}`;
 }
 
-if (require.main === module) {
-  run().then(
-    (md) => {
-      console.log(md);
-      process.exit(0);
-    },
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runAsMain(run);

@@ -12,6 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
+import { runAsMain } from './stats';
 
 export interface FloodOutcome {
   /** Streams that ran to their `end`. */
@@ -126,14 +127,7 @@ export async function isolationLoad(
 
 if (require.main === module) {
   const [url, victimKey, flooderKey, samples, rounds, flood] = process.argv.slice(2);
-  isolationLoad(url, victimKey, flooderKey, Number(samples), Number(rounds), Number(flood)).then(
-    (result) => {
-      process.stdout.write(JSON.stringify(result));
-      process.exit(0);
-    },
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
+  runAsMain(async () =>
+    JSON.stringify(await isolationLoad(url, victimKey, flooderKey, Number(samples), Number(rounds), Number(flood))),
   );
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLocalCloud } from '../local/cloud';
 import type { IsolationLoadResult } from './isolation-load';
-import { percentile, summaryLine, table } from './stats';
+import { percentile, summaryLine, table, runAsMain } from './stats';
 
 /** The upstream TTFT of the measurements. */
 const MODEL_TTFT_MS = 100;
@@ -96,15 +96,4 @@ function fmt(ms: number): string {
   return ms.toFixed(1);
 }
 
-if (require.main === module) {
-  run().then(
-    (md) => {
-      console.log(md);
-      process.exit(0);
-    },
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runAsMain(run);

@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
 import { cloudBreaker } from '../test/helpers/local-cloud';
-import { summaryLine } from './stats';
+import { summaryLine, runAsMain } from './stats';
 
 const QUOTA = 20;
 const BURST = 60;
@@ -156,12 +156,4 @@ export async function run(): Promise<string> {
   ].join('\n');
 }
 
-if (require.main === module) {
-  run().then(
-    (section) => process.stdout.write(`${section}\n`),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runAsMain(run);

@@ -14,7 +14,7 @@ import { ENV } from '../config/runtime';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
 import { documentClient, dynamoClient } from '../test/helpers/dynalite';
 import { reportsApi, startReceiver, waitFor, type Receiver } from '../test/helpers/reports';
-import { percentile, summaryLine, table } from './stats';
+import { percentile, summaryLine, table, runAsMain } from './stats';
 
 const KEY = 'bench-reports-key-000000000000';
 const TARGET_OVERHEAD_MS = 50;
@@ -124,15 +124,4 @@ export async function run(): Promise<string> {
   }
 }
 
-if (require.main === module) {
-  run().then(
-    (report) => {
-      console.log(report);
-      process.exit(0);
-    },
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runAsMain(run);

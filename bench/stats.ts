@@ -46,3 +46,21 @@ export function extractSummary(output: string): { rows: SummaryRow[]; rest: stri
   }
   return { rows, rest: kept.join('\n').trim() };
 }
+
+/**
+ * Runs a bench (or a load process a bench starts) as the program: prints what `main` resolves to on stdout (nothing
+ * for an empty string or undefined) and exits 0, or prints the error on stderr and exits 1. The explicit exit ends
+ * the process even where a local cloud or a client left a handle open.
+ */
+export function runAsMain(main: () => Promise<string | undefined>): void {
+  main().then(
+    (output) => {
+      if (output) console.log(output);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      process.exit(1);
+    },
+  );
+}

@@ -17,7 +17,7 @@ import { ENV } from '../config/runtime';
 import { MAX_CONCURRENT_REQUESTS, parseConfig } from '../config/schema';
 import { dynamoDocumentClient } from '../lambda/aws/clients';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
-import { percentile, table } from './stats';
+import { percentile, table, runAsMain } from './stats';
 
 const KEY = 'bench-streams-key-00000000000000';
 const MODEL_TTFT_MS = 50;
@@ -277,15 +277,5 @@ function signed(ms: number): string {
 
 if (require.main === module) {
   const [mode, enabled] = process.argv.slice(2);
-  const main = mode === 'serve' ? serve(enabled === 'true').then(() => '') : run();
-  main.then(
-    (md) => {
-      if (md) console.log(md);
-      process.exit(0);
-    },
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  runAsMain(() => (mode === 'serve' ? serve(enabled === 'true').then(() => undefined) : run()));
 }
