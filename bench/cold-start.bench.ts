@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type FunctionBundle, synthBundles } from '../test/helpers/bundles';
+import { type FunctionBundle, keepBundles, synthBundles } from '../test/helpers/bundles';
 import { percentile, summaryLine, table } from './stats';
 
 const ROUNDS = Number(process.env.COLD_START_ROUNDS ?? 9);
@@ -97,16 +97,6 @@ function flagValue(name: string): string | undefined {
   return at >= 0 ? process.argv[at + 1] : undefined;
 }
 
-/** Copies each bundle and its environment to `dir/<function>/`, for a later run's `--before-bundles`. */
-function keepBundles(bundles: readonly FunctionBundle[], dir: string): void {
-  for (const b of bundles) {
-    const to = path.join(dir, b.functionName);
-    fs.mkdirSync(to, { recursive: true });
-    fs.copyFileSync(b.file, path.join(to, path.basename(b.file)));
-    fs.writeFileSync(path.join(to, 'environment.json'), JSON.stringify(b.environment));
-  }
-}
-
 /** Bundles kept by `--keep`, by function name. */
 function keptBundles(dir: string): Map<string, FunctionBundle> {
   const kept = new Map<string, FunctionBundle>();
@@ -149,16 +139,9 @@ function buildBundlesOf(commit: string, dir: string, work: string): string | und
     fs.writeFileSync(
       script,
       [
-        "import * as fs from 'node:fs';",
-        "import * as path from 'node:path';",
-        "import { synthBundles } from './test/helpers/bundles';",
+        "import { keepBundles, synthBundles } from './test/helpers/bundles';",
         'const [outdir, dir] = process.argv.slice(2);',
-        'for (const b of synthBundles({ outdir })) {',
-        '  const to = path.join(dir, b.functionName);',
-        '  fs.mkdirSync(to, { recursive: true });',
-        '  fs.copyFileSync(b.file, path.join(to, path.basename(b.file)));',
-        "  fs.writeFileSync(path.join(to, 'environment.json'), JSON.stringify(b.environment));",
-        '}',
+        'keepBundles(synthBundles({ outdir }), dir);',
       ].join('\n'),
     );
     process.stderr.write(`synthesising the bundles of ${commit.slice(0, 12)} (the before)…\n`);
@@ -187,9 +170,10 @@ function main(): void {
     const bundles = synthBundles({ outdir: path.join(work, 'cdk.out') });
     const keepDir = flagValue('--keep');
     if (keepDir) keepBundles(bundles, keepDir);
-    const recordedCommit = fs.existsSync(BEFORE_FILE)
-      ? (JSON.parse(fs.readFileSync(BEFORE_FILE, 'utf8')) as Recorded).commit
+    const recordedBefore: Recorded | undefined = fs.existsSync(BEFORE_FILE)
+      ? (JSON.parse(fs.readFileSync(BEFORE_FILE, 'utf8')) as Recorded)
       : undefined;
+    const recordedCommit = recordedBefore?.commit;
     const beforeDir =
       flagValue('--before-bundles') ??
       (recordedCommit && !record && !process.argv.includes('--recorded-before')
@@ -228,9 +212,6 @@ function main(): void {
         emptyP50Ms: Number(percentile(emptyInit.get(b.functionName) ?? [], 50).toFixed(2)),
       };
     }
-    const recordedBefore: Recorded | undefined = fs.existsSync(BEFORE_FILE)
-      ? (JSON.parse(fs.readFileSync(BEFORE_FILE, 'utf8')) as Recorded)
-      : undefined;
     // Paired: the before's init from this very run (its empty-module ratio from the same rounds' empty loads).
     const before: Recorded | undefined =
       beforeBundles.size > 0

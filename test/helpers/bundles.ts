@@ -76,6 +76,16 @@ export function synthBundles({ outdir, genai }: SynthBundlesOptions): FunctionBu
   });
 }
 
+/** Copies each bundle and its environment to `dir/<function>/` (the cold-start bench's `--keep` and its before). */
+export function keepBundles(bundles: readonly FunctionBundle[], dir: string): void {
+  for (const b of bundles) {
+    const to = path.join(dir, b.functionName);
+    fs.mkdirSync(to, { recursive: true });
+    fs.copyFileSync(b.file, path.join(to, path.basename(b.file)));
+    fs.writeFileSync(path.join(to, 'environment.json'), JSON.stringify(b.environment));
+  }
+}
+
 /**
  * The function's name from its role's description (`Execution role of the <name> function`), for the commits before
  * `BaseFunction` exposed `functionName`, whose bundles the cold-start bench builds as its "before".
