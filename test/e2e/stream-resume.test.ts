@@ -86,9 +86,11 @@ async function read(
   let cut = false;
   const parser = createParser({
     onEvent: (m) => {
+      // A chunk can carry several events: the ones after the cut are what the dropped client never saw.
+      if (cut) return;
       const e = { id: m.id, event: m.event ?? 'message', data: m.data, at: performance.now() };
       out.events.push(e);
-      if (!cut && stopAfter?.(e)) {
+      if (stopAfter?.(e)) {
         cut = true;
         controller.abort();
       }
