@@ -51,6 +51,8 @@ export async function streamChat(baseUrl: string, options: StreamOptions): Promi
   let aborted = false;
   const parser = createParser({
     onEvent: (message) => {
+      // A chunk can carry several events: the ones after the abort are what the dropped client never saw.
+      if (aborted) return;
       const received: ReceivedEvent = {
         event: message.event ?? 'message',
         id: message.id,
@@ -58,7 +60,7 @@ export async function streamChat(baseUrl: string, options: StreamOptions): Promi
         at: performance.now(),
       };
       result.events.push(received);
-      if (options.onEvent?.(received) && !aborted) {
+      if (options.onEvent?.(received)) {
         aborted = true;
         controller.abort();
       }
