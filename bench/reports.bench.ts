@@ -43,7 +43,7 @@ async function oneReport(cloud: LocalCloud, receiver: Receiver, db: DynamoDBDocu
       ConsistentRead: true,
     }),
   );
-  if (!Item || Item.status !== 'COMPLETED') throw new Error(`report ${body.reportId} is ${Item?.status}`);
+  if (Item?.status !== 'COMPLETED') throw new Error(`report ${body.reportId} is ${Item?.status}`);
   const finishedAt = Date.parse(Item.finishedAt as string);
   const modelMs = Item.modelLatencyMs as number;
   return { overheadMs: finishedAt - submittedAt - modelMs, modelMs, webhookMs: hook.receivedAt - finishedAt };

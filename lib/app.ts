@@ -85,7 +85,7 @@ export function mergeConfig(base: unknown, override: unknown): unknown {
 export function checkModelRegions(config: AppConfig, region: string | undefined): boolean {
   if (region === undefined || Token.isUnresolved(region)) return false;
   const fields: Record<string, string> = { 'models.primary': config.models.primary };
-  config.models.fallbacks.forEach((id, i) => (fields[`models.fallbacks.${i}`] = id));
+  for (const [i, id] of config.models.fallbacks.entries()) fields[`models.fallbacks.${i}`] = id;
   const issues = inferenceProfileRegionIssues(fields, region);
   if (issues.length) {
     throw new ConfigError(`Invalid context "${CONFIG_CONTEXT_KEY}":\n  ${issues.join('\n  ')}`, issues);

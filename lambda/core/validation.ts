@@ -60,7 +60,7 @@ export function parseChatRequest(
   if (history.length > limits.maxHistoryMessages) {
     throw new ValidationError(`history: at most ${limits.maxHistoryMessages} messages`);
   }
-  history.forEach((turn, i) => tooLong(`history.${i}.content`, turn.content));
+  for (const [i, turn] of history.entries()) tooLong(`history.${i}.content`, turn.content);
   // Bedrock requires the conversation to alternate, starting with the user, before our new user message.
   history.forEach((turn, i) => {
     const expected = i % 2 === 0 ? 'user' : 'assistant';

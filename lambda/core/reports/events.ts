@@ -5,7 +5,6 @@
  */
 import type { ReportEventDetail } from '../../../config/reports';
 import { webhookPayloadOf, type ReportItem } from './model';
-import type { ReportEventPublisher } from './ports';
 
 /** EventBridge refuses entries over 256 KB; result text beyond this is cut from the event (GET returns all of it). */
 export const MAX_EVENT_DETAIL_BYTES = 200_000;
