@@ -12,6 +12,13 @@
 /** Response header naming the request's id. */
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+/**
+ * Response header of the chat routes with the response cache on (`cache.enabled`): `hit` (the answer came from the
+ * cache), `miss` (looked up, not found: a model answered) or `bypass` (not looked up: `Cache-Control: no-cache` or
+ * `no-store`, or sampling settings that make answers vary).
+ */
+export const CACHE_STATUS_HEADER = 'x-cache';
+
 /** `allowOrigins: ["*"]`: any origin. */
 export const ANY_ORIGIN = '*';
 
@@ -64,9 +71,9 @@ export const OPENAI_RATE_LIMIT_HEADERS = {
 /**
  * Response headers a cross-origin page may read besides the CORS-safelisted ones (`Access-Control-Expose-Headers`):
  * the request id, `Retry-After` of 429s, 503s and unfinished reports, the `Location` of a new report, the replay
- * marker of an idempotent resubmission, OpenAI's retry hint on its routes, and the rate-limit headers of the model
- * routes (the standard ones and OpenAI's). API Gateway's own throttling answers carry none (usage plans do not expose
- * their counters).
+ * marker of an idempotent resubmission, OpenAI's retry hint on its routes, the response cache's status (`x-cache`),
+ * and the rate-limit headers of the model routes (the standard ones and OpenAI's). API Gateway's own throttling answers
+ * carry none (usage plans do not expose their counters).
  */
 export const CORS_EXPOSE_HEADERS: readonly string[] = [
   REQUEST_ID_HEADER,
@@ -74,6 +81,7 @@ export const CORS_EXPOSE_HEADERS: readonly string[] = [
   'location',
   'idempotent-replayed',
   'x-should-retry',
+  CACHE_STATUS_HEADER,
   ...Object.values(RATE_LIMIT_HEADERS),
   ...Object.values(OPENAI_RATE_LIMIT_HEADERS),
 ];

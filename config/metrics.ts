@@ -84,6 +84,17 @@ export const METRICS = {
   streamLogErrors: spec('StreamLogErrors', 'Count'),
   // One per stream resumed from the stream log (`GET /chat/stream/{requestId}` answered 200).
   resumed: spec('Resumed', 'Count'),
+  // The response cache (`cache.enabled`), by endpoint (a report worker's is `reports`): one of hits, misses and bypasses
+  // per request that looked the cache up or skipped it; answers served from the cache when no model could answer; the
+  // tokens the served answers would have cost (their stored usage, input plus output).
+  cacheHits: spec('CacheHits', 'Count', ['endpoint']),
+  cacheMisses: spec('CacheMisses', 'Count', ['endpoint']),
+  cacheBypasses: spec('CacheBypasses', 'Count', ['endpoint']),
+  cacheFallbacks: spec('CacheFallbacks', 'Count', ['endpoint']),
+  cacheTokensSaved: spec('CacheTokensSaved', 'Count', ['endpoint']),
+  // A cache read or write that failed (the request went on: a failed read is a miss), and answers too large to store.
+  cacheErrors: spec('CacheErrors', 'Count'),
+  cacheEntriesTooLarge: spec('CacheEntriesTooLarge', 'Count'),
 } as const satisfies Record<string, MetricSpec>;
 
 /** Values of the `BreakerState` gauge. */

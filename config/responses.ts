@@ -102,6 +102,16 @@ export function gatewayMessageSchemaFor(message: z.ZodType<string> = z.string())
     .describe("API Gateway's own rejection, in API Gateway's shape.");
 }
 
+/** `cached: true`: the answer came from the response cache; absent when a model answered. */
+const cached = z
+  .literal(true)
+  .optional()
+  .describe(
+    'Present, `true`, when the answer came from the response cache (`cache.enabled`): a repeated request, or a stored ' +
+      'answer served because no model could answer. `model`, `stopReason` and `usage` are those of the call that ' +
+      'produced it; the request was charged no tokens.',
+  );
+
 /** `POST /chat`. */
 export const chatResponseSchema = z
   .object({
@@ -111,6 +121,7 @@ export const chatResponseSchema = z
     stopReason,
     usage: tokenUsageSchema,
     metrics: chatMetricsSchema,
+    cached,
   })
   .describe('The whole answer of a synchronous chat call.');
 
@@ -127,7 +138,7 @@ export const streamDeltaEventSchema = z
   .describe('`event: delta`: one per model chunk.');
 
 export const streamEndEventSchema = z
-  .object({ model: servingModel, stopReason, usage: tokenUsageSchema, metrics: chatMetricsSchema })
+  .object({ model: servingModel, stopReason, usage: tokenUsageSchema, metrics: chatMetricsSchema, cached })
   .describe('`event: end`: the answer is complete; the stream closes after this event.');
 
 export const STREAM_EVENTS = {
@@ -145,7 +156,7 @@ export const REPORT_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CAN
 const reportId = z.uuid().describe('The report id, as `POST /reports` answered it.');
 
 export const reportResultSchema = z
-  .object({ text: z.string().describe("The model's answer."), usage: tokenUsageSchema })
+  .object({ text: z.string().describe("The model's answer."), usage: tokenUsageSchema, cached })
   .describe('The result of a `COMPLETED` report.');
 
 export const reportErrorSchema = z

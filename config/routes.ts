@@ -53,6 +53,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     functionName: 'chat-stream',
     transferMode: 'STREAM',
     requestSchema: chatRequestSchema,
+    requestHeaders: ['Cache-Control'],
   },
   // Resumes a stream of the caller's from the stream log: the events after Last-Event-ID, then the live answer.
   {
@@ -79,6 +80,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     functionName: 'chat',
     transferMode: 'BUFFERED',
     requestSchema: chatRequestSchema,
+    requestHeaders: ['Cache-Control'],
   },
   {
     id: 'SubmitReport',
@@ -107,6 +109,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     functionName: 'openai-chat',
     transferMode: 'STREAM',
     errorStyle: 'openai',
+    requestHeaders: ['Cache-Control'],
   },
   {
     id: 'OpenAIModels',

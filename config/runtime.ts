@@ -16,6 +16,7 @@ export const ENV = {
   reportsTable: 'REPORTS_TABLE_NAME',
   requestsTable: 'REQUESTS_TABLE_NAME',
   streamsTable: 'STREAMS_TABLE_NAME',
+  cacheTable: 'CACHE_TABLE_NAME',
   reportsQueueUrl: 'REPORTS_QUEUE_URL',
   eventBusName: 'EVENT_BUS_NAME',
   webhookSecretArn: 'WEBHOOK_SECRET_ARN',

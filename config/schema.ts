@@ -231,6 +231,46 @@ export const streamsSchema = z
   })
   .strict();
 
+/** The longest `cache.ttlSeconds`: 30 days. An answer kept longer is more likely stale than useful. */
+export const MAX_CACHE_TTL_SECONDS = 30 * 24 * 3600;
+
+export const cacheSchema = z
+  .object({
+    /**
+     * Whether complete answers are kept in the response cache (config/tables.ts `cache`) and served again for the same
+     * request, without a model call, a breaker check or a charge to the token budget; and served as a fallback when no
+     * model can answer. Off: no cache table is deployed and no request reads or writes one.
+     * @default false
+     */
+    enabled: z.boolean().default(false),
+    /** How long a stored answer is served (DynamoDB TTL cleans up; expiry is compared on every read). */
+    ttlSeconds: z.number().int().min(60).max(MAX_CACHE_TTL_SECONDS).default(3600),
+    /**
+     * Who shares an entry: `user` (each user reads only answers to their own requests) or `global` (every user with the
+     * same request gets the same stored answer: only for deployments where users are one tenant and no prompt holds
+     * one user's private data).
+     * @default 'user'
+     */
+    scope: z.enum(['user', 'global']).default('user'),
+    /**
+     * Requests whose sampling settings make the answer vary from call to call (an explicit `temperature` above 0):
+     * `bypass` calls the model for every one of them (their answers are still stored, under keys of their own, when
+     * `fallback` is on, to be served only when no model can answer); `cache` treats them as any other request. A
+     * request without sampling settings is cached either way (it asks for the deployment's answer, not a varied one).
+     * @default 'bypass'
+     */
+    nonDeterministic: z.enum(['bypass', 'cache']).default('bypass'),
+    /**
+     * Whether a stored answer is served when no model can answer the request (every breaker open, or every model
+     * failed before content), before the degraded answer or a `503`, even for a request whose normal read was bypassed
+     * (`Cache-Control: no-cache`, sampling settings). `Cache-Control: no-store` forbids it.
+     * @default true
+     */
+    fallback: z.boolean().default(true),
+  })
+  .strict();
+export type CacheConfig = z.infer<typeof cacheSchema>;
+
 export const subscriberSchema = z
   .object({
     /** A short name, used in resource ids. */
@@ -401,6 +441,7 @@ export const appConfigSchema = z
     reports: reportsSchema.default(reportsSchema.parse({})),
     feedback: feedbackSchema.default(feedbackSchema.parse({})),
     streams: streamsSchema.default(streamsSchema.parse({})),
+    cache: cacheSchema.default(cacheSchema.parse({})),
     webhooks: webhooksSchema.default(webhooksSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     api: apiSchema.default(apiSchema.parse({})),

@@ -27,4 +27,10 @@ export const TABLES = {
    * batches of SSE events (`part` 1, 2, …). Kept `streams.retentionMinutes` plus a day (lambda/aws/stream-log-store.ts).
    */
   streams: { partitionKey: 'requestId', sortKey: 'part', ttlAttribute: 'expiresAt' },
+  /**
+   * The response cache (`cache.enabled`): one complete answer per cache key (`user#<userId>#<sha256>` or
+   * `global#<sha256>` of the normalised request, lambda/core/response-cache.ts), with the model that produced it, its
+   * stop reason and usage. Kept `cache.ttlSeconds` (lambda/aws/response-cache-store.ts).
+   */
+  cache: { partitionKey: 'key', ttlAttribute: 'expiresAt' },
 } as const satisfies Record<string, TableDefinition>;

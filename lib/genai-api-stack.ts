@@ -13,6 +13,7 @@ import { Feedback } from './constructs/feedback';
 import { GuardTables } from './constructs/guard-tables';
 import { lambdaFunctionsIn, Observability, reportsDeadLetterQueues } from './constructs/observability';
 import { ReportsPipeline } from './constructs/reports-pipeline';
+import { ResponseCacheTable } from './constructs/response-cache';
 import { StreamLog } from './constructs/stream-log';
 import {
   OUTPUT_ALARM_TOPIC_ARN,
@@ -35,6 +36,8 @@ export class GenAiApiStack extends Stack {
   public readonly reports: ReportsPipeline;
   public readonly feedback: Feedback;
   public readonly streams: StreamLog;
+  /** The response cache's table; unset unless `cache.enabled`. */
+  public readonly responseCache?: ResponseCacheTable;
   public readonly api: GenAiApi;
   public readonly observability: Observability;
 
@@ -56,6 +59,11 @@ export class GenAiApiStack extends Stack {
     // The streaming functions log their answers (resume) and learn of cancels from the log.
     this.streams = new StreamLog(this, 'Streams', { config });
     this.streams.writtenBy(chatStream, openaiChat);
+    // Every function that calls a model serves and stores answers of the response cache, when it is on.
+    if (config.cache.enabled) {
+      this.responseCache = new ResponseCacheTable(this, 'ResponseCache');
+      this.responseCache.usedBy(chatStream, chat, openaiChat, this.reports.worker);
+    }
     const authorizer = new ApiKeyAuthorizerFunction(this, 'Auth', { config, usersTable: this.tables.usersTable });
     this.api = new GenAiApi(this, 'Api', { config, authorizerFunction: authorizer.function });
 
@@ -75,12 +83,14 @@ export class GenAiApiStack extends Stack {
       functions: lambdaFunctionsIn(this),
       deadLetterQueues: reportsDeadLetterQueues(this.reports, config.reports),
       workQueues: { ReportJobs: this.reports.jobQueue },
+      responseCache: config.cache.enabled,
       tables: {
         Users: this.tables.usersTable,
         Guard: this.tables.guardTable,
         Reports: this.reports.table,
         Requests: this.feedback.requestsTable,
         Streams: this.streams.table,
+        ...(this.responseCache ? { ResponseCache: this.responseCache.table } : {}),
       },
     });
 

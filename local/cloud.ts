@@ -163,6 +163,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     await createGuardTables(db, env, keys);
     await createTable(db, env[ENV.requestsTable], TABLES.requests);
     await createTable(db, env[ENV.streamsTable], TABLES.streams);
+    // As in the stack: the response cache's table exists only with the cache on.
+    if (config.cache.enabled) await createTable(db, env[ENV.cacheTable], TABLES.cache);
 
     installLambdaGlobals();
     const loadHandler = handlerLoader();
@@ -267,6 +269,7 @@ function functionEnvironment(
     [ENV.guardTable]: 'genai-local-guard',
     [ENV.requestsTable]: 'genai-local-requests',
     [ENV.streamsTable]: 'genai-local-streams',
+    ...(config.cache.enabled ? { [ENV.cacheTable]: 'genai-local-cache' } : {}),
     [ENV.bedrockRegion]: REGION,
     // The gateway listens on plain http; the functions build their absolute URLs with it.
     [ENV.apiUrlScheme]: 'http',

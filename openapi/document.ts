@@ -99,6 +99,7 @@ const HEADER_SCHEMAS: Readonly<Record<HeaderName, JsonSchema>> = {
   Location: { type: 'string', format: 'uri' },
   'Idempotent-Replayed': { type: 'string', const: 'true' },
   'x-should-retry': { type: 'string', const: 'false' },
+  'x-cache': { type: 'string', enum: ['hit', 'miss', 'bypass'] },
   'WWW-Authenticate': { type: 'string', const: 'Bearer' },
   // Structured field Lists (RFC 9651), as draft-ietf-httpapi-ratelimit-headers-11 defines them.
   'RateLimit-Policy': { type: 'string', examples: ['"concurrency";q=20;qu="concurrent-requests"'] },

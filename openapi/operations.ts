@@ -25,6 +25,7 @@ export type HeaderName =
   | 'Location'
   | 'Idempotent-Replayed'
   | 'x-should-retry'
+  | 'x-cache'
   | 'WWW-Authenticate'
   | 'RateLimit-Policy'
   | 'RateLimit'
@@ -139,6 +140,43 @@ const RATE_LIMIT_HEADERS: Partial<Record<HeaderName, HeaderUse>> = {
   },
 };
 
+/** The response cache's status on the chat routes (`cache.enabled`), and what `Cache-Control` asks of it. */
+const CACHE_HEADERS: Partial<Record<HeaderName, HeaderUse>> = {
+  'x-cache': {
+    required: false,
+    description:
+      'With the response cache on (`cache.enabled`): `hit` (a stored answer, no model was called and no tokens ' +
+      'were charged), `miss` (looked up, not found: a model answered and a complete answer is stored) or `bypass` ' +
+      '(not looked up: `Cache-Control: no-cache` or `no-store`, or a `temperature` above 0). A stream that falls back ' +
+      "on a stored answer after its headers were sent keeps the lookup's value; its `end` event says `cached`.",
+  },
+};
+
+/**
+ * The headers of an answer of a chat route: the rate-limit ones, which an answer from the response cache does not carry
+ * (it holds no slot and no tokens), and `x-cache`.
+ */
+function answerHeaders(limits: Partial<Record<HeaderName, HeaderUse>>): Partial<Record<HeaderName, HeaderUse>> {
+  const fromCache = 'Absent on an answer from the response cache (`x-cache: hit`), which holds no slot and no tokens.';
+  return {
+    ...Object.fromEntries(
+      Object.entries(limits).map(([name, use]) => [
+        name,
+        { required: false, description: use.required ? `${use.description} ${fromCache}` : use.description },
+      ]),
+    ),
+    ...CACHE_HEADERS,
+  };
+}
+
+const CACHE_CONTROL: ParameterDoc = {
+  description:
+    'What the response cache (`cache.enabled`) may do for this request: `no-cache` asks for a fresh answer (the ' +
+    'cache is not read; the answer is still stored), `no-store` keeps it out of the cache entirely (not read, not ' +
+    'stored, and no stored answer served when no model can answer). Other directives are ignored.',
+  schema: z.string().max(200),
+};
+
 /** OpenAI's rate-limit headers on the OpenAI-compatible route (lambda/core/rate-limit-headers.ts says what each reports). */
 const OPENAI_RATE_LIMIT_HEADERS: Partial<Record<HeaderName, HeaderUse>> = {
   'x-ratelimit-limit-requests': { required: true, description: 'Calls you may have in flight at once.' },
@@ -245,6 +283,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       'connection stops the model only where the platform reports it, which Lambda does not).',
     tag: 'Chat',
     requestBody: { schema: 'ChatRequest', description: CHAT_BODY, examples: CHAT_EXAMPLES },
+    parameters: { 'Cache-Control': CACHE_CONTROL },
     responses: {
       200: {
         description:
@@ -253,7 +292,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
           '`retryAfterSeconds`. OpenAPI 3.1 cannot describe the events themselves: `x-itemSchema` (OpenAPI 3.2’s ' +
           '`itemSchema`) does.',
         eventStream: 'ChatStreamEvent',
-        headers: RATE_LIMIT_HEADERS,
+        headers: answerHeaders(RATE_LIMIT_HEADERS),
       },
       400: validationError(
         'malformed JSON, wrong types, empty or oversized fields, bad history, out-of-range `maxTokens`',
@@ -363,8 +402,13 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       '`chat.syncTimeoutSeconds`; use `POST /chat/stream` or `POST /reports` for long answers.',
     tag: 'Chat',
     requestBody: { schema: 'ChatRequest', description: CHAT_BODY, examples: CHAT_EXAMPLES },
+    parameters: { 'Cache-Control': CACHE_CONTROL },
     responses: {
-      200: { description: 'The whole answer.', json: [{ schema: 'ChatResponse' }], headers: RATE_LIMIT_HEADERS },
+      200: {
+        description: 'The whole answer.',
+        json: [{ schema: 'ChatResponse' }],
+        headers: answerHeaders(RATE_LIMIT_HEADERS),
+      },
       400: validationError(
         'malformed JSON, wrong types, empty or oversized fields, bad history, out-of-range `maxTokens`',
       ),
@@ -512,6 +556,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
       "parameters whose meaning cannot be honoured are refused with `400` naming them in `param`. Errors are OpenAI's " +
       '`{"error":{"message","type","param","code"}}`, so the OpenAI SDKs raise their own error classes.',
     tag: 'OpenAI-compatible',
+    parameters: { 'Cache-Control': CACHE_CONTROL },
     requestBody: {
       schema: 'ChatCompletionRequest',
       description: 'As OpenAI defines it; the schema says what this API accepts and refuses.',
@@ -557,7 +602,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
           '3.2’s `itemSchema`) describes the events.',
         json: [{ schema: 'ChatCompletion' }],
         eventStream: 'ChatCompletionStreamEvent',
-        headers: { ...RATE_LIMIT_HEADERS, ...OPENAI_RATE_LIMIT_HEADERS },
+        headers: answerHeaders({ ...RATE_LIMIT_HEADERS, ...OPENAI_RATE_LIMIT_HEADERS }),
       },
       400: {
         description:

@@ -11,6 +11,7 @@ import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, Validat
 import type { CallLimits, ModelPermit } from './guards';
 import type { QuotaCharge, QuotaTicket } from './quota';
 import type { ContentBlock, ModelRequest, TokenUsage, ToolCall, ToolCallEvent } from './model';
+import { type CacheEntry, type CacheStatus, type CallCache, chunksOf } from './response-cache';
 import {
   AttemptControl,
   ClientGoneError,
@@ -139,7 +140,13 @@ export class ChatCall {
     private readonly startedAt: number,
     private admission: Admission,
     private readonly reservation: unknown,
+    private readonly cache?: CallCache,
   ) {}
+
+  /** The response cache's verdict for the `x-cache` header; unset when the cache is off. */
+  get cacheStatus(): CacheStatus | undefined {
+    return this.cache?.status;
+  }
 
   /** The user's limits once this call's tokens and slot are held (the rate-limit headers); unset without a budget. */
   get limits(): CallLimits | undefined {
@@ -179,11 +186,13 @@ export class ChatCall {
   private async run(mode: Mode, sink?: Sink): Promise<ChatResult> {
     if (this.used) throw new Error('A ChatCall runs once');
     this.used = true;
+    if (this.cache?.entry) return this.replay(this.cache.entry, sink);
     const { budget } = this.service.serviceDeps;
     let consumed = 0;
     try {
       const result = await this.runChain(mode, sink, (tokens) => (consumed = tokens));
-      consumed = result.usage.inputTokens + result.usage.outputTokens;
+      // A stored answer served as a fallback cost no tokens.
+      if (!result.cached) consumed = result.usage.inputTokens + result.usage.outputTokens;
       return result;
     } finally {
       if (budget && this.reservation !== undefined) {
@@ -200,7 +209,7 @@ export class ChatCall {
   ): Promise<ChatResult> {
     for (;;) {
       const { modelId, permit, quota } = this.admission;
-      if (modelId === DEGRADED_MODEL) return this.degraded(sink?.onDelta);
+      if (modelId === DEGRADED_MODEL) return (await this.fromCacheAsFallback(sink)) ?? this.degraded(sink?.onDelta);
       const attempt = await this.attempt(mode, modelId, sink);
       if (attempt.kind === 'answered') {
         // Converse has no first token: its ttft is the whole call, which says nothing about slowness, so it is not reported.
@@ -211,10 +220,49 @@ export class ChatCall {
         this.later(permit?.success({ ttftMs }));
         const result = this.resultOf(modelId, attempt);
         this.later(quota?.settle(result.usage.inputTokens + result.usage.outputTokens));
+        if (this.cache) this.later(this.cache.cache.put(this.cache.plan, result));
         return result;
       }
-      await this.afterFailure(attempt, permit, quota, reportConsumed);
+      try {
+        await this.afterFailure(attempt, permit, quota, reportConsumed);
+      } catch (err) {
+        // Every model failed before content: a stored answer to the same request beats a 503.
+        const cached = err instanceof ModelUnavailableError ? await this.fromCacheAsFallback(sink) : undefined;
+        if (cached) return cached;
+        throw err;
+      }
     }
+  }
+
+  /** A stored answer to this request when no model can answer it, if the request allows one; unset: none. */
+  private async fromCacheAsFallback(sink: Sink | undefined): Promise<ChatResult | undefined> {
+    const fallback = await this.service.cacheFallback(this.cache);
+    return fallback?.entry && this.replay(fallback.entry, sink);
+  }
+
+  /**
+   * Serves a stored answer as a model would: its text in word-sized deltas (streaming), then the result with the
+   * stored model, stop reason and usage, marked `cached`.
+   */
+  private replay(entry: CacheEntry, sink: Sink | undefined): ChatResult {
+    const now = this.service.clock;
+    let firstTokenAt: number | undefined;
+    if (sink?.onDelta) {
+      for (const chunk of chunksOf(entry.text)) {
+        firstTokenAt ??= now();
+        sink.onDelta(chunk);
+      }
+    }
+    const finishedAt = now();
+    return {
+      requestId: this.ctx.requestId,
+      model: entry.model,
+      text: entry.text,
+      stopReason: entry.stopReason,
+      usage: entry.usage,
+      metrics: { ttftMs: (firstTokenAt ?? finishedAt) - this.startedAt, latencyMs: finishedAt - this.startedAt },
+      cached: true,
+    };
   }
 
   /** One call to one model. Never throws: every way it can end is a typed result. */

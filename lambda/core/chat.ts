@@ -24,6 +24,7 @@ import type { Caller } from './identity';
 import type { ModelInvoker, ModelRequest, TokenUsage, ToolCall } from './model';
 import { ClientGoneError } from './model-attempt';
 import type { ModelQuotaGuard, QuotaCharge, QuotaDecision, QuotaLimit, QuotaTicket } from './quota';
+import type { CacheDirectives, CallCache, ResponseCache } from './response-cache';
 
 export type { GuardDecision, ModelGuard, ModelPermit, TokenBudgetGuard } from './guards';
 
@@ -41,6 +42,11 @@ export interface ChatResult {
   stopReason: string;
   usage: TokenUsage;
   metrics: ChatMetrics;
+  /**
+   * Set when the answer came from the response cache (a hit, or a fallback when no model could answer): `model`,
+   * `stopReason` and `usage` are the stored call's, and the call was charged nothing.
+   */
+  cached?: true;
 }
 
 export interface ChatContext {
@@ -58,6 +64,8 @@ export interface ChatContext {
    * @default true
    */
   countsInFlight?: boolean;
+  /** The client's `Cache-Control` directives for the response cache; unset: none. */
+  cacheControl?: CacheDirectives;
 }
 
 export { ChatCall, chatRetryBackoff, DEGRADED_MODEL, estimateInputTokens, estimateTokens } from './chat-call';
@@ -70,6 +78,8 @@ export interface ChatServiceDeps {
   budget?: TokenBudgetGuard;
   /** The per-model quotas (`models.quotas`), shared by every instance; unset: none are enforced. */
   quota?: ModelQuotaGuard;
+  /** The response cache (`cache.enabled`); unset: answers are neither looked up nor stored. */
+  cache?: ResponseCache;
   now?: () => number;
   /** Source of jitter for retry backoff. @default Math.random */
   random?: () => number;
@@ -107,6 +117,15 @@ export class ChatService {
   async begin(request: ModelRequest, ctx: ChatContext): Promise<ChatCall> {
     const startedAt = this.now();
     const { budget } = this.deps;
+    // A cache hit is answered before anything else: no budget, no concurrent slot, no breaker, no quota. Looking it up
+    // first costs a miss one read before the reservation; running them together would make a hit take and give back a
+    // slot and a half-open breaker's probe lease.
+    const cache = this.cacheOf(request, ctx);
+    if (cache?.plan.read) {
+      const entry = await cache.cache.get(cache.plan);
+      cache.cache.recordLookup(entry ? 'hit' : 'miss', entry);
+      if (entry) return this.fromCache(request, ctx, startedAt, { ...cache, status: 'hit', entry });
+    } else cache?.cache.recordLookup('bypass');
     // The reservation (budget and concurrent slot in one write) and the breaker check are independent round trips on
     // the path to the first token: run them together, then undo whichever succeeded if the other refused. A limit
     // refusal wins (it is the caller's to fix).
@@ -122,9 +141,46 @@ export class ChatService {
         await Promise.all([admitted.value.permit?.release(), admitted.value.quota?.release()]);
       if (budget && reserved.status === 'fulfilled' && reserved.value !== undefined)
         await budget.release(reserved.value);
-      throw reserved.status === 'rejected' ? reserved.reason : (admitted as PromiseRejectedResult).reason;
+      if (reserved.status === 'rejected') throw reserved.reason;
+      const reason = (admitted as PromiseRejectedResult).reason;
+      const fallback = reason instanceof ModelUnavailableError ? await this.cacheFallback(cache) : undefined;
+      if (fallback) return this.fromCache(request, ctx, startedAt, fallback);
+      throw reason;
     }
-    return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value);
+    if (admitted.value.modelId === DEGRADED_MODEL) {
+      // No model can answer: a stored answer to the same request is better than the degraded one.
+      const fallback = await this.cacheFallback(cache);
+      if (fallback) {
+        if (budget && reserved.value !== undefined) await budget.release(reserved.value);
+        return this.fromCache(request, ctx, startedAt, fallback);
+      }
+      // Just looked up and not found: the degraded answer follows at once, without a second read.
+      if (cache) return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value, noFallback(cache));
+    }
+    return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value, cache);
+  }
+
+  /** The cache and what this request may do with it; unset when the cache is off. */
+  private cacheOf(request: ModelRequest, ctx: ChatContext): CallCache | undefined {
+    const { cache } = this.deps;
+    if (!cache) return undefined;
+    const plan = cache.plan(request, ctx.models ?? this.chain, ctx.caller.userId, ctx.cacheControl);
+    return { cache, plan, status: plan.read ? 'miss' : 'bypass' };
+  }
+
+  /** The stored answer to serve when no model can answer, if the request allows it and there is one (counted). */
+  async cacheFallback(cache: CallCache | undefined): Promise<CallCache | undefined> {
+    if (!cache?.plan.fallback) return undefined;
+    const entry = await cache.cache.get(cache.plan);
+    if (!entry) return undefined;
+    cache.cache.recordFallback(entry);
+    return { ...cache, status: 'hit', entry };
+  }
+
+  /** A call that serves a stored answer: it holds nothing (no budget, slot, breaker permit or quota). */
+  private fromCache(request: ModelRequest, ctx: ChatContext, startedAt: number, cache: CallCache): ChatCall {
+    const model = cache.entry?.model ?? DEGRADED_MODEL;
+    return new ChatCall(this, request, ctx, startedAt, { index: 0, modelId: model }, undefined, cache);
   }
 
   /**
@@ -237,6 +293,11 @@ export class ChatService {
   get clock(): () => number {
     return this.now;
   }
+}
+
+/** The call's cache with its fallback already spent. */
+function noFallback(cache: CallCache): CallCache {
+  return { ...cache, plan: { ...cache.plan, fallback: false } };
 }
 
 export interface Admission {

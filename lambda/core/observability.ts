@@ -19,6 +19,9 @@ export function createMetrics(): Metrics {
   return new Metrics();
 }
 
+/** The `model` dimension of the request metrics of an answer served from the response cache. */
+export const CACHED_MODEL_DIMENSION = 'cache';
+
 export interface ChatMeasurement {
   endpoint: string;
   model: string;
@@ -102,13 +105,17 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
     output_tokens: o.result?.usage.outputTokens,
     error: o.errorCode,
     error_cause: rootCauseOf(o.error),
+    ...(o.result?.cached ? { cached: true } : {}),
     ...(o.clientUser === undefined ? {} : { client_user: o.clientUser }),
   });
+  // An answer from the response cache called no model: it is counted under the model `cache`, so it neither flatters
+  // a model's TTFT nor adds tokens no model used (the cache's own metrics count the tokens it saved).
+  const cached = o.result?.cached === true;
   recordChatMetrics(metrics, {
     endpoint: o.endpoint,
-    model: o.model ?? 'none',
+    model: cached ? CACHED_MODEL_DIMENSION : (o.model ?? 'none'),
     metrics: o.result?.metrics,
-    usage: o.result?.usage,
+    usage: cached ? undefined : o.result?.usage,
     outcome: o.errorCode ?? 'ok',
   });
   metrics.publishStoredMetrics();

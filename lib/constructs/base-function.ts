@@ -103,15 +103,17 @@ export interface BaseFunctionProps {
 }
 
 /**
- * Access levels for `useTable`: read items; read and write them; or a single write action, for a function that only
- * creates items (`putItem`) or only changes existing ones (`updateItem`).
+ * Access levels for `useTable`: read items; read and write them; or exactly the item actions a function needs: only
+ * creating items (`putItem`), only changing existing ones (`updateItem`), or reading and replacing items by key
+ * (`getPutItem`: the response cache).
  */
-export type TableAccess = 'read' | 'readWrite' | 'putItem' | 'updateItem';
+export type TableAccess = 'read' | 'readWrite' | 'putItem' | 'updateItem' | 'getPutItem';
 
-/** The DynamoDB action of each single-action {@link TableAccess}. */
-const SINGLE_TABLE_ACTIONS: Readonly<Record<'putItem' | 'updateItem', string>> = {
-  putItem: 'dynamodb:PutItem',
-  updateItem: 'dynamodb:UpdateItem',
+/** The DynamoDB actions of each item-level {@link TableAccess}. */
+const ITEM_TABLE_ACTIONS: Readonly<Record<'putItem' | 'updateItem' | 'getPutItem', readonly string[]>> = {
+  putItem: ['dynamodb:PutItem'],
+  updateItem: ['dynamodb:UpdateItem'],
+  getPutItem: ['dynamodb:GetItem', 'dynamodb:PutItem'],
 };
 /**
  * Access levels for `useQueue`: send messages; receive and delete them; or only change the visibility of messages
@@ -190,7 +192,7 @@ export class BaseFunction extends Construct {
     if (access === 'read') table.grantReadData(this.role);
     else if (access === 'readWrite') table.grantReadWriteData(this.role);
     else {
-      table.grant(this.role, SINGLE_TABLE_ACTIONS[access]);
+      table.grant(this.role, ...ITEM_TABLE_ACTIONS[access]);
       // `grant` covers the table only; under a customer managed key the item must be encrypted (and, for an update
       // that returns the item, decrypted) too. The AWS managed key needs no grant.
       table.encryptionKey?.grantEncryptDecrypt(this.role);

@@ -26,11 +26,13 @@ export interface StreamOptions {
   body: unknown;
   /** Called for each event as it arrives; return true to abort the request (client goes away). */
   onEvent?: (event: ReceivedEvent) => boolean | void;
+  /** Request headers besides the body type and the key (e.g. `cache-control`). */
+  headers?: Record<string, string>;
 }
 
 export async function streamChat(baseUrl: string, options: StreamOptions): Promise<SseResult> {
   const controller = new AbortController();
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
   if (options.apiKey) headers['x-api-key'] = options.apiKey;
   const res = await fetch(`${baseUrl}/chat/stream`, {
     method: 'POST',

@@ -18,6 +18,8 @@ export type FinishedStatus = Extract<ReportStatus, 'COMPLETED' | 'FAILED' | 'CAN
 export interface ReportResult {
   text: string;
   usage: { inputTokens: number; outputTokens: number };
+  /** The answer came from the response cache (`cache.enabled`); absent otherwise. */
+  cached?: true;
 }
 
 export interface ReportError {

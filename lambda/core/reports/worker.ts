@@ -35,7 +35,7 @@ import type { Outcome, ReportEventPublisher, ReportStore } from './ports';
 export type GenerateFn = (
   request: ModelRequest,
   ctx: ChatContext,
-) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage' | 'metrics'>>;
+) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage' | 'metrics' | 'cached'>>;
 
 export interface ReportWorkerDeps {
   repo: ReportStore;
@@ -109,6 +109,7 @@ export async function runReportJob(
       result: {
         text: result.text,
         usage: { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens },
+        ...(result.cached ? { cached: true as const } : {}),
       },
       model: result.model,
       modelLatencyMs: result.metrics.latencyMs,

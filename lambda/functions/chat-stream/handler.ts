@@ -9,7 +9,7 @@ import { ENDPOINTS } from '../../../config/metrics';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import type { Writable } from 'node:stream';
 import type { ChatCall } from '../../core/chat';
-import { errorResponse, requestIdOf, streamPreludeFor } from '../../core/http';
+import { errorResponse, headerOf, requestIdOf, streamPreludeFor } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
@@ -19,12 +19,13 @@ import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { errorEventData, SSE_HEADERS, SseWriter } from '../../core/sse';
 import { cancelAware, finalStatusOf, reportStreamCancelled } from '../../core/streams/cancel';
 import { rateLimitHeaders } from '../../core/rate-limit-headers';
+import { cacheDirectivesOf, cacheStatusHeaders } from '../../core/response-cache';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = ENDPOINTS.chatStream;
 const logger = createLogger();
 const metrics = createMetrics();
-const chatService = lazy(() => createChatService({ logger, metrics }));
+const chatService = lazy(() => createChatService({ logger, metrics, endpoint: ENDPOINT }));
 const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 const streamLogs = lazy(streamLogStore);
 
@@ -53,14 +54,15 @@ export const handler = awslambda.streamifyResponse(
       const caller = resolveCaller(event);
       record.userId = caller.userId;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
-      call = await chatService().begin(request, { caller, requestId, deadlineAt, signal });
+      const cacheControl = cacheDirectivesOf(headerOf(event.headers, 'cache-control'));
+      call = await chatService().begin(request, { caller, requestId, deadlineAt, signal, cacheControl });
       record.model = call.model;
       // Not awaited: the head is written while the model is called.
       log?.start({ requestId, userId: caller.userId, endpoint: ENDPOINT, model: call.model });
 
       const body = awslambda.HttpResponseStream.from(
         responseStream,
-        prelude(200, { ...SSE_HEADERS, ...rateLimitHeaders(call.limits) }),
+        prelude(200, { ...SSE_HEADERS, ...rateLimitHeaders(call.limits), ...cacheStatusHeaders(call.cacheStatus) }),
       );
       sse = new SseWriter(body, config.chat.keepAliveMs);
       if (log) sse.tee((id, bytes) => log.record(id, bytes));
@@ -72,8 +74,8 @@ export const handler = awslambda.streamifyResponse(
         writer.event('delta', { text });
       });
       record.answered(result);
-      const { model, stopReason, usage, metrics: timings } = result;
-      sse.event('end', { model, stopReason, usage, metrics: timings });
+      const { model, stopReason, usage, metrics: timings, cached } = result;
+      sse.event('end', { model, stopReason, usage, metrics: timings, ...(cached ? { cached } : {}) });
     } catch (raw) {
       const err = cancelAware(raw, log);
       const apiErr = record.failed(err, logger);

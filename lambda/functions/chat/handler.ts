@@ -1,13 +1,14 @@
 /** POST /chat: the synchronous baseline. The whole answer in one JSON response. */
 import { ENDPOINTS } from '../../../config/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { errorResponse, jsonResponse, requestIdOf, withResponseHeaders } from '../../core/http';
+import { errorResponse, headerOf, jsonResponse, requestIdOf, withResponseHeaders } from '../../core/http';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, createLogger, createMetrics } from '../../core/observability';
 import { createChatService } from '../../aws/chat-runtime';
 import { createRequestRecorder } from '../../aws/feedback-runtime';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { rateLimitHeaders } from '../../core/rate-limit-headers';
+import { cacheDirectivesOf, cacheStatusHeaders } from '../../core/response-cache';
 import { parseChatRequest } from '../../core/validation';
 
 const ENDPOINT = ENDPOINTS.chat;
@@ -22,7 +23,7 @@ const SYNC_ANSWER_MARGIN_MS = 1_500;
 const syncDeadlineMs = (syncTimeoutSeconds: number) => syncTimeoutSeconds * 1000 - SYNC_ANSWER_MARGIN_MS;
 const logger = createLogger();
 const metrics = createMetrics();
-const chatService = lazy(() => createChatService({ logger, metrics }));
+const chatService = lazy(() => createChatService({ logger, metrics, endpoint: ENDPOINT }));
 const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 
 const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
@@ -36,12 +37,15 @@ const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<API
     const caller = resolveCaller(event);
     record.userId = caller.userId;
     const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), syncDeadlineMs(config.chat.syncTimeoutSeconds));
-    const call = await chatService().begin(request, { caller, requestId, deadlineAt });
+    const cacheControl = cacheDirectivesOf(headerOf(event.headers, 'cache-control'));
+    const call = await chatService().begin(request, { caller, requestId, deadlineAt, cacheControl });
     record.model = call.model;
     try {
       const result = await call.complete();
       record.answered(result);
-      response = jsonResponse(200, result, rateLimitHeaders(call.limits));
+      // A stored answer served as a fallback is a hit too: the headers are not sent yet.
+      const cache = cacheStatusHeaders(result.cached ? 'hit' : call.cacheStatus);
+      response = jsonResponse(200, result, { ...rateLimitHeaders(call.limits), ...cache });
     } finally {
       await call.flush();
     }

@@ -17,7 +17,7 @@ import { createStreamLogWriter, streamLogStore } from '../../aws/stream-log-runt
 import type { ChatCall, ChatResult } from '../../core/chat';
 import { resolveCaller } from '../../core/identity';
 import { ChatRequestRecord, clientDisconnect, createLogger, createMetrics } from '../../core/observability';
-import { JSON_HEADERS, requestIdOf, streamPreludeFor } from '../../core/http';
+import { headerOf, JSON_HEADERS, requestIdOf, streamPreludeFor } from '../../core/http';
 import { toOpenAIError } from '../../core/openai/errors';
 import { parseOpenAIChatRequest } from '../../core/openai/request';
 import {
@@ -30,6 +30,7 @@ import {
   usageOf,
 } from '../../core/openai/response';
 import { openAIRateLimitHeaders, rateLimitHeaders } from '../../core/rate-limit-headers';
+import { cacheDirectivesOf, cacheStatusHeaders } from '../../core/response-cache';
 import { deadlineFrom, lazy, runtimeConfig } from '../../core/runtime';
 import { SSE_HEADERS } from '../../core/sse';
 import { cancelAware, finalStatusOf, reportStreamCancelled } from '../../core/streams/cancel';
@@ -37,7 +38,7 @@ import { cancelAware, finalStatusOf, reportStreamCancelled } from '../../core/st
 const ENDPOINT = ENDPOINTS.openaiChat;
 const logger = createLogger();
 const metrics = createMetrics();
-const chatService = lazy(() => createChatService({ logger, metrics }));
+const chatService = lazy(() => createChatService({ logger, metrics, endpoint: ENDPOINT }));
 const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 const streamLogs = lazy(streamLogStore);
 
@@ -76,6 +77,7 @@ export const handler = awslambda.streamifyResponse(
         deadlineAt,
         signal,
         models: parsed.models,
+        cacheControl: cacheDirectivesOf(headerOf(event.headers, 'cache-control')),
       });
       call = active;
       record.model = active.model;
@@ -86,9 +88,12 @@ export const handler = awslambda.streamifyResponse(
       if (!parsed.stream) {
         const result = await active.complete();
         record.answered(result);
-        respond(200, { ...JSON_HEADERS, ...limits }).write(JSON.stringify(chatCompletion(identity, result)));
+        // OpenAI's body has no field for it: `x-cache` says the answer was stored (a fallback from the cache too).
+        const cache = cacheStatusHeaders(result.cached ? 'hit' : active.cacheStatus);
+        respond(200, { ...JSON_HEADERS, ...limits, ...cache }).write(JSON.stringify(chatCompletion(identity, result)));
       } else {
-        chunks = new ChunkWriter(respond(200, { ...SSE_HEADERS, ...limits }), config.chat.keepAliveMs);
+        const cache = cacheStatusHeaders(active.cacheStatus);
+        chunks = new ChunkWriter(respond(200, { ...SSE_HEADERS, ...limits, ...cache }), config.chat.keepAliveMs);
         chunks.startKeepAlive();
         record.answered(await streamChunks(active, chunks, identity, parsed.includeUsage, produced));
       }

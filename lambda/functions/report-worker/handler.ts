@@ -5,7 +5,7 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { CANCEL_KINDS, DIMENSIONS, METRICS } from '../../../config/metrics';
+import { CANCEL_KINDS, DIMENSIONS, METRICS, RATED_ENDPOINTS } from '../../../config/metrics';
 import { reportEventPublisher, reportQueue, reportRepository, reportsConfig } from '../../aws/reports-runtime';
 import type { ChatContext } from '../../core/chat';
 import type { ModelRequest } from '../../core/model';
@@ -26,7 +26,7 @@ const logger = createLogger();
 const metrics = createMetrics();
 const processor = new BatchProcessor(EventType.SQS);
 // The breaker and the budget report through this function's logger and metrics, like every other model caller's.
-const chatService = lazy(() => createChatService({ logger, metrics }));
+const chatService = lazy(() => createChatService({ logger, metrics, endpoint: RATED_ENDPOINTS.reports }));
 const requestRecorder = lazy(() => createRequestRecorder({ logger, metrics }));
 
 /** Kept back from the function's deadline to record the outcome and publish the event after the model call. */

@@ -1,7 +1,8 @@
 /**
- * One CloudWatch dashboard: the alarms' status, then chat, circuit breakers, reports, satisfaction (CSAT), API Gateway,
- * Lambda and DynamoDB. The application graphs read the metric catalogue (`config/metrics.ts`); the dashboard may
- * search, so its per-endpoint totals also count the `none` and `degraded` model values no alarm can name.
+ * One CloudWatch dashboard: the alarms' status, then chat, circuit breakers, reports, satisfaction (CSAT), the response
+ * cache (when on), API Gateway, Lambda and DynamoDB. The application graphs read the metric catalogue
+ * (`config/metrics.ts`); the dashboard may search, so its per-endpoint totals also count the `none` and `degraded` model
+ * values no alarm can name.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { IRestApi } from 'aws-cdk-lib/aws-apigateway';
@@ -63,6 +64,11 @@ export interface OperationsDashboardProps {
    */
   readonly tables?: Readonly<Record<string, ITable>>;
   /**
+   * Whether the response cache is on: a section with its hit rate by endpoint, tokens saved and fallbacks.
+   * @default false
+   */
+  readonly responseCache?: boolean;
+  /**
    * Dashboard names are unique per account across Regions, hence the Region in the default.
    * @default `<stack name>-<Region>`
    */
@@ -94,6 +100,7 @@ export class OperationsDashboard extends Dashboard {
       ...breakerRows(props),
       ...reportRows(props),
       ...satisfactionRows(props),
+      ...(props.responseCache ? cacheRows(props) : []),
       ...cancellationRows(props),
       ...apiRows(props.restApi),
       ...lambdaRows(props.functions),
@@ -297,6 +304,44 @@ function satisfactionRows(props: OperationsDashboardProps): IWidget[][] {
       }),
       graph('Request records not written (those requests cannot be rated)', HALF, [
         metrics.metric(METRICS.requestRecordErrors, {}, Stats.SUM, METRICS.requestRecordErrors.name),
+      ]),
+    ],
+  ];
+}
+
+/**
+ * The response cache, by endpoint (the chat endpoints and `reports`): the share of lookups that were hits, the tokens
+ * the served answers would have cost, lookups skipped, and answers it served when no model could answer.
+ */
+function cacheRows({ metrics, ratedEndpoints }: OperationsDashboardProps): IWidget[][] {
+  const hitRate = ratedEndpoints.map((endpoint, i) => {
+    const hits = metrics.metric(METRICS.cacheHits, { endpoint }, Stats.SUM, 'hits');
+    const misses = metrics.metric(METRICS.cacheMisses, { endpoint }, Stats.SUM, 'misses');
+    return new MathExpression({
+      expression: `100 * FILL(h${i}, 0) / (FILL(h${i}, 0) + FILL(m${i}, 0))`,
+      usingMetrics: { [`h${i}`]: hits, [`m${i}`]: misses },
+      label: `${endpoint} hit rate`,
+      period: PERIOD,
+    });
+  });
+  const saved = ratedEndpoints.map((endpoint) =>
+    metrics.metric(METRICS.cacheTokensSaved, { endpoint }, Stats.SUM, `tokens saved (${endpoint})`),
+  );
+  const skipped = ratedEndpoints.flatMap((endpoint) => [
+    metrics.metric(METRICS.cacheBypasses, { endpoint }, Stats.SUM, `bypassed (${endpoint})`),
+    metrics.metric(METRICS.cacheFallbacks, { endpoint }, Stats.SUM, `served as fallback (${endpoint})`),
+  ]);
+  return [
+    section('Response cache'),
+    [
+      graph('Cache hit rate by endpoint (%, left) and tokens saved by hits and fallbacks (right)', HALF, hitRate, {
+        leftYAxis: { min: 0, max: 100 },
+        right: saved,
+      }),
+      graph('Lookups bypassed (Cache-Control, sampling settings), answers served as a fallback, errors', HALF, [
+        ...skipped,
+        metrics.metric(METRICS.cacheErrors, {}, Stats.SUM, METRICS.cacheErrors.name),
+        metrics.metric(METRICS.cacheEntriesTooLarge, {}, Stats.SUM, 'answers too large to store'),
       ]),
     ],
   ];

@@ -90,6 +90,12 @@ export interface ObservabilityProps {
    */
   readonly ratedEndpoints?: readonly string[];
   /**
+   * Whether the response cache is on (`cache.enabled`): the dashboard then has a cache section (hit rate by endpoint,
+   * tokens saved, answers served as a fallback).
+   * @default false
+   */
+  readonly responseCache?: boolean;
+  /**
    * Name of the dashboard. Dashboard names are unique per account across Regions, hence the Region in the default.
    * @default `<stack name>-<Region>`
    */
@@ -164,6 +170,7 @@ export class Observability extends Construct {
       deadLetterQueues: props.deadLetterQueues,
       workQueues: props.workQueues,
       tables: props.tables,
+      responseCache: props.responseCache,
       dashboardName: props.dashboardName,
     });
   }
