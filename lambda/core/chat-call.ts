@@ -237,7 +237,10 @@ export class ChatCall {
   /** A stored answer to this request when no model can answer it, if the request allows one; unset: none. */
   private async fromCacheAsFallback(sink: Sink | undefined): Promise<ChatResult | undefined> {
     const fallback = await this.service.cacheFallback(this.cache);
-    return fallback?.entry && this.replay(fallback.entry, sink);
+    if (!fallback?.entry) return undefined;
+    // The stored answer's model is the one answering now (OpenAI chunks name it as they stream).
+    this.admission = { index: this.admission.index, modelId: fallback.entry.model };
+    return this.replay(fallback.entry, sink);
   }
 
   /**
