@@ -82,6 +82,8 @@ export interface ChatResponse {
   stopReason: string;
   usage: TokenUsage;
   metrics: ChatMetrics;
+  /** Set when the answer came from the API's response cache (`model` and `usage` are those of the stored call). */
+  cached?: boolean;
 }
 
 /** Body of `POST /reports`. */
@@ -111,6 +113,8 @@ export interface ReportAccepted {
 export interface ReportResult {
   text: string;
   usage: TokenUsage;
+  /** Set when the result came from the API's response cache. */
+  cached?: boolean;
 }
 
 /** Answer of `GET /reports/{id}`. */
