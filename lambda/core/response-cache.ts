@@ -44,7 +44,10 @@ export interface CacheDirectives {
   noStore: boolean;
 }
 
-/** Parses a `Cache-Control` request header; unknown directives are ignored, as RFC 9111 asks. */
+/**
+ * Parses a `Cache-Control` request header; unknown directives are ignored, as RFC 9111 (HTTP Caching, section 5.2,
+ * https://www.rfc-editor.org/rfc/rfc9111#section-5.2) asks.
+ */
 export function cacheDirectivesOf(header: string | undefined): CacheDirectives {
   const directives = new Set(
     (header ?? '')
@@ -90,7 +93,9 @@ export interface CallCache {
 const COMPLETE_STOP_REASONS: ReadonlySet<string> = new Set(['end_turn', 'stop_sequence', 'stop']);
 
 /**
- * DynamoDB's item limit is 400 KB, attribute names and values together; entries are kept well under it so the other
+ * DynamoDB's item limit is 400 KB, attribute names and values together (Amazon DynamoDB Developer Guide,
+ * "Constraints", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-items, and
+ * "Item sizes", .../CapacityUnitCalculations.html, read 2026-12-01); entries are kept well under it so the other
  * attributes (key, model, usage, times) always fit.
  */
 export const MAX_ENTRY_BYTES = 380 * 1024;
