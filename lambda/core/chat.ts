@@ -2,12 +2,14 @@
  * Chat orchestration shared by the streaming, synchronous and report paths.
  *
  * A call has two phases, so that everything that can fail fast does so before a stream commits to `200`:
- * 1. {@link ChatService.begin}: token budget reservation with the call's concurrent slot (one write), and the first
- *    model the breakers admit. Throws `TokenBudgetExceededError` or `ConcurrencyLimitExceededError` (429 with
- *    `Retry-After`), or `ModelUnavailableError` (503 with `Retry-After`).
+ * 1. {@link ChatService.begin}: the response cache, when on (a hit is served without anything below); then token
+ *    budget reservation with the call's concurrent slot (one write), and the first model the breakers admit. Throws
+ *    `TokenBudgetExceededError` or `ConcurrencyLimitExceededError` (429 with `Retry-After`), or
+ *    `ModelUnavailableError` (503 with `Retry-After`) when no model is admitted and no stored answer can stand in.
  * 2. {@link ChatCall.stream} / {@link ChatCall.complete}: the model call. A failure before the first token moves on to
- *    the next model in the chain (still inside the same stream); a failure after content is a `ModelStreamError`.
- *    Every outcome is reported to the breaker and the budget is settled from the usage the model reported.
+ *    the next model in the chain (still inside the same stream), and past the last one to a stored answer, if any; a
+ *    failure after content is a `ModelStreamError`. Every outcome is reported to the breaker, the budget is settled
+ *    from the usage the model reported, and a complete answer is stored in the cache.
  *
  * @example
  * const call = await chat.begin(request, { caller, requestId, deadlineAt });
