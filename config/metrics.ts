@@ -24,6 +24,7 @@ export const DIMENSIONS = {
   to: 'to',
   rating: 'rating',
   kind: 'kind',
+  plan: 'plan',
 } as const;
 
 /** Values of the `kind` dimension of `Cancelled`: what was cancelled. */
@@ -54,6 +55,12 @@ export const METRICS = {
   inputTokens: spec('InputTokens', 'Count', ['endpoint', 'model']),
   outputTokens: spec('OutputTokens', 'Count', ['endpoint', 'model']),
   outputTokensPerSecond: spec('OutputTokensPerSecond', 'Count/Second', ['endpoint', 'model']),
+  // Bedrock prompt caching (`models.promptCaching`): input tokens read from and written to the prompt cache.
+  cacheReadInputTokens: spec('CacheReadInputTokens', 'Count', ['endpoint', 'model']),
+  cacheWriteInputTokens: spec('CacheWriteInputTokens', 'Count', ['endpoint', 'model']),
+  // What each priced call cost, in US dollars (`models.prices`), by serving model and the caller's plan: a handful of
+  // each, so the metric stays a few series (users are in the request log line, never a dimension). Reports included.
+  costUsd: spec('CostUsd', 'None', ['model', 'plan']),
   // The shared circuit breaker, per model.
   breakerTransition: spec('BreakerTransition', 'Count', ['model', 'from', 'to']),
   breakerState: spec('BreakerState', 'None', ['model']),

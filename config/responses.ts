@@ -12,8 +12,24 @@ import { REPORT_EVENT_TYPES } from './reports';
 
 export const tokenUsageSchema = z
   .object({
-    inputTokens: z.int().nonnegative().describe('Tokens the model read: system prompt, history and message.'),
+    inputTokens: z
+      .int()
+      .nonnegative()
+      .describe(
+        'Tokens the model read (system prompt, history and message), besides those read from or written to the ' +
+          'prompt cache, as Bedrock counts them.',
+      ),
     outputTokens: z.int().nonnegative().describe('Tokens the model wrote.'),
+    cacheReadInputTokens: z
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Input tokens read from the Bedrock prompt cache; present when the model has prompt caching.'),
+    cacheWriteInputTokens: z
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('Input tokens written to the Bedrock prompt cache; present when the model has prompt caching.'),
   })
   .describe("The model's token usage, as the model reported it (estimated when it reported none).");
 
@@ -40,6 +56,15 @@ const stopReason = z
     "Why the model stopped, in Bedrock Converse's words: `end_turn`, `max_tokens`, `stop_sequence`, " +
       '`guardrail_intervened`, `content_filtered`, `model_context_window_exceeded`; `degraded` for the configured ' +
       'degraded answer.',
+  );
+
+const costUsd = z
+  .number()
+  .nonnegative()
+  .optional()
+  .describe(
+    'What the call cost in US dollars (6 decimals, rounded up to the micro-dollar), from the configured prices ' +
+      '(`models.prices`); 0 for an answer served without a model call; absent when the model has no price.',
   );
 
 const errorCodeText = z.string().describe('Stable, machine-readable error code.');
@@ -122,6 +147,7 @@ export const chatResponseSchema = z
     usage: tokenUsageSchema,
     metrics: chatMetricsSchema,
     cached,
+    costUsd,
   })
   .describe('The whole answer of a synchronous chat call.');
 
@@ -138,7 +164,7 @@ export const streamDeltaEventSchema = z
   .describe('`event: delta`: one per model chunk.');
 
 export const streamEndEventSchema = z
-  .object({ model: servingModel, stopReason, usage: tokenUsageSchema, metrics: chatMetricsSchema, cached })
+  .object({ model: servingModel, stopReason, usage: tokenUsageSchema, metrics: chatMetricsSchema, cached, costUsd })
   .describe('`event: end`: the answer is complete; the stream closes after this event.');
 
 export const STREAM_EVENTS = {
@@ -156,7 +182,7 @@ export const REPORT_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CAN
 const reportId = z.uuid().describe('The report id, as `POST /reports` answered it.');
 
 export const reportResultSchema = z
-  .object({ text: z.string().describe("The model's answer."), usage: tokenUsageSchema, cached })
+  .object({ text: z.string().describe("The model's answer."), usage: tokenUsageSchema, cached, costUsd })
   .describe('The result of a `COMPLETED` report.');
 
 export const reportErrorSchema = z

@@ -24,6 +24,78 @@ const modelId = z
  */
 export const MAX_CONCURRENT_REQUESTS = 1000;
 
+/**
+ * The largest dollar budget (`plans.<plan>.usdPerDay`, `usdPerMonth`): kept in micro-dollars, a budget stays far below
+ * 2^53 (exact integers in DynamoDB numbers and in JavaScript alike).
+ */
+export const MAX_USD_BUDGET = 1_000_000_000;
+
+/** A price in US dollars per million tokens, to a thousandth of a dollar (kept exactly as an integer, see lambda/core/cost.ts). */
+const usdPerMillion = z
+  .number()
+  .nonnegative()
+  .max(1_000_000)
+  .refine((usd) => Math.abs(usd * 1000 - Math.round(usd * 1000)) < 1e-6, {
+    message: 'at most 3 decimal places (US dollars per million tokens)',
+  });
+
+/**
+ * One model's prices in US dollars per million tokens, as the Bedrock pricing page lists them for the Region and
+ * inference profile the stack calls (on-demand).
+ */
+export const modelPriceSchema = z
+  .object({
+    /** Input tokens read normally (not from or into the prompt cache). */
+    input: usdPerMillion,
+    /** Output tokens. */
+    output: usdPerMillion,
+    /** Input tokens read from the prompt cache. @default the input price */
+    cacheRead: usdPerMillion.optional(),
+    /** Input tokens written to the prompt cache. @default the input price */
+    cacheWrite: usdPerMillion.optional(),
+  })
+  .strict();
+export type ModelPriceConfig = z.infer<typeof modelPriceSchema>;
+
+/**
+ * Bedrock prompt caching for one model (Converse `cachePoint` blocks): the model must support it in the Region called.
+ */
+export const promptCachingSchema = z
+  .object({
+    /**
+     * The fewest tokens a cache checkpoint may hold (counted from the previous checkpoint, or the start of the prompt);
+     * a shorter prefix is not cached by Bedrock, so no checkpoint is placed there.
+     */
+    minTokensPerCheckpoint: z.number().int().min(1).max(100_000),
+  })
+  .strict();
+export type PromptCachingConfig = z.infer<typeof promptCachingSchema>;
+
+/** The default models (`models.primary`, `models.fallbacks`): Claude Sonnet 4 and Claude 3.5 Haiku, US profiles. */
+const SONNET_4 = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
+const HAIKU_3_5 = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
+
+/**
+ * Prices of the default models: Amazon Bedrock on-demand list prices for US Regions (https://aws.amazon.com/bedrock/pricing/,
+ * Anthropic models, as of March 2026). Cache writes cost 1.25× and cache reads 0.1× the input price. Prices
+ * change: check them against that page and set `models.prices` for the models you call.
+ */
+export const DEFAULT_PRICES: Record<string, ModelPriceConfig> = {
+  [SONNET_4]: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 },
+  [HAIKU_3_5]: { input: 0.8, output: 4, cacheRead: 0.08, cacheWrite: 1 },
+};
+
+/**
+ * Prompt caching of the default models: both support it on Bedrock with at most 4 checkpoints per request, at least
+ * 1,024 tokens per checkpoint for Claude Sonnet 4 and 2,048 for Claude 3.5 Haiku (Amazon Bedrock User Guide, "Prompt
+ * caching for faster model inference", https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html, as
+ * of March 2026).
+ */
+export const DEFAULT_PROMPT_CACHING: Record<string, PromptCachingConfig> = {
+  [SONNET_4]: { minTokensPerCheckpoint: 1024 },
+  [HAIKU_3_5]: { minTokensPerCheckpoint: 2048 },
+};
+
 export const planSchema = z
   .object({
     /** Steady-state requests per second per API key (API Gateway usage plan throttle). */
@@ -42,6 +114,15 @@ export const planSchema = z
      * @default 10 (the default plans: free 2, pro 20)
      */
     maxConcurrentRequests: z.number().int().min(1).max(MAX_CONCURRENT_REQUESTS).default(10),
+    /**
+     * Model spend per user per UTC day, in US dollars, from `models.prices`: reserved before each call (its input
+     * estimate and `maxTokens` at the highest prices of its model chain) and settled from its cost, in the same atomic
+     * write as the token budget; past it a call is refused with `429 COST_BUDGET_EXCEEDED`. Every configured model
+     * must then have a price. Unset: no daily dollar budget.
+     */
+    usdPerDay: z.number().positive().max(MAX_USD_BUDGET).optional(),
+    /** The same per UTC calendar month. Unset: no monthly dollar budget. */
+    usdPerMonth: z.number().positive().max(MAX_USD_BUDGET).optional(),
   })
   .strict();
 export type PlanConfig = z.infer<typeof planSchema>;
@@ -78,9 +159,9 @@ export type ModelQuotaConfig = z.infer<typeof modelQuotaSchema>;
 export const modelsSchema = z
   .object({
     /** The model every call tries first. */
-    primary: modelId.default('us.anthropic.claude-sonnet-4-20250514-v1:0'),
+    primary: modelId.default(SONNET_4),
     /** Tried in order when the one before is unavailable (breaker open, or failed before the first token). */
-    fallbacks: z.array(modelId).max(5).default(['us.anthropic.claude-3-5-haiku-20241022-v1:0']),
+    fallbacks: z.array(modelId).max(5).default([HAIKU_3_5]),
     /**
      * When every model is unavailable, answer with this text instead of an error (served as model `degraded`).
      * Unset: the caller gets `503 MODEL_UNAVAILABLE` with `Retry-After`.
@@ -108,6 +189,20 @@ export const modelsSchema = z
      * past it the call is refused at once. The report worker waits in its queue instead, for as long as it takes.
      */
     quotaWaitMs: z.number().int().min(0).max(10_000).default(1_000),
+    /**
+     * Prices per model id, in US dollars per million tokens (`{"input", "output", "cacheRead"?, "cacheWrite"?}`): the
+     * cost of every call (`costUsd`, the `CostUsd` metric, the request log) and the dollar budgets
+     * (`plans.<plan>.usdPerDay`, `usdPerMonth`). A model without a price has no cost. No price is built in beyond the
+     * defaults of the default models, dated in {@link DEFAULT_PRICES}: setting this replaces them.
+     */
+    prices: z.record(modelId, modelPriceSchema).default(DEFAULT_PRICES),
+    /**
+     * Bedrock prompt caching per model id: for these models a cache checkpoint follows the system prompt and the
+     * history before the newest user turn, each where it holds at least `minTokensPerCheckpoint` tokens. Set it only for
+     * models that support prompt caching; `{}` turns it off. Defaults: the default models, dated in
+     * {@link DEFAULT_PROMPT_CACHING}.
+     */
+    promptCaching: z.record(modelId, promptCachingSchema).default(DEFAULT_PROMPT_CACHING),
   })
   .strict();
 
@@ -490,6 +585,20 @@ export const appConfigSchema = z
           message: "must be a configured model id (models.primary, models.fallbacks or an alias's model)",
         });
       }
+    }
+    for (const [plan, settings] of Object.entries(c.plans)) {
+      const budget =
+        settings.usdPerDay !== undefined ? 'usdPerDay' : settings.usdPerMonth !== undefined ? 'usdPerMonth' : undefined;
+      if (budget === undefined) continue;
+      for (const id of callable) {
+        if (Object.hasOwn(c.models.prices, id)) continue;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', 'prices', id],
+          message: `required: plans.${plan}.${budget} is a dollar budget, and every model a call may use needs a price`,
+        });
+      }
+      break;
     }
     const ids = new Set(modelChain(c));
     for (const [name, alias] of Object.entries(c.models.aliases)) {

@@ -10,8 +10,11 @@ import {
   type BedrockRuntimeClient,
   type Message,
   type ToolConfiguration,
+  type TokenUsage as BedrockTokenUsage,
   type ToolUseBlock,
 } from '@aws-sdk/client-bedrock-runtime';
+import type { PromptCachingConfig } from '../../config/schema';
+import { planCachePoints } from '../core/prompt-cache';
 import type {
   ChatTurn,
   ContentBlock,
@@ -19,6 +22,7 @@ import type {
   ModelInvoker,
   ModelRequest,
   ModelStreamEvent,
+  TokenUsage,
   ToolCall,
 } from '../core/model';
 import { bedrockClient } from './clients';
@@ -58,11 +62,17 @@ function toolConfig(request: ModelRequest): ToolConfiguration | undefined {
   };
 }
 
-function commandInput(modelId: string, request: ModelRequest): ConverseCommandInput {
+/** Converse's `cachePoint` block: the prompt prefix up to here is cached (the only type is `default`). */
+const CACHE_POINT = { cachePoint: { type: 'default' as const } };
+
+function commandInput(modelId: string, request: ModelRequest, caching?: PromptCachingConfig): ConverseCommandInput {
+  const messages = toBedrockMessages(request.messages);
+  const plan = caching ? planCachePoints(request, caching.minTokensPerCheckpoint) : { afterSystem: false };
+  if (plan.afterMessage !== undefined) messages[plan.afterMessage]?.content?.push(CACHE_POINT);
   return {
     modelId,
-    messages: toBedrockMessages(request.messages),
-    system: request.system ? [{ text: request.system }] : undefined,
+    messages,
+    system: request.system ? [{ text: request.system }, ...(plan.afterSystem ? [CACHE_POINT] : [])] : undefined,
     inferenceConfig: {
       maxTokens: request.maxTokens,
       temperature: request.temperature,
@@ -73,11 +83,38 @@ function commandInput(modelId: string, request: ModelRequest): ConverseCommandIn
   };
 }
 
+/** Converse's usage as the core's: the cache counts only when the model reported them. */
+function usageOf(usage: BedrockTokenUsage | undefined): TokenUsage {
+  return {
+    inputTokens: usage?.inputTokens ?? 0,
+    outputTokens: usage?.outputTokens ?? 0,
+    ...(usage?.cacheReadInputTokens === undefined ? {} : { cacheReadInputTokens: usage.cacheReadInputTokens }),
+    ...(usage?.cacheWriteInputTokens === undefined ? {} : { cacheWriteInputTokens: usage.cacheWriteInputTokens }),
+  };
+}
+
+export interface BedrockModelInvokerOptions {
+  /** `models.promptCaching`: the models whose requests get cache points, and their minimum tokens per checkpoint. */
+  readonly promptCaching?: Readonly<Record<string, PromptCachingConfig>>;
+}
+
 export class BedrockModelInvoker implements ModelInvoker {
-  constructor(private readonly client: BedrockRuntimeClient = bedrockClient()) {}
+  private readonly promptCaching: Readonly<Record<string, PromptCachingConfig>>;
+
+  constructor(
+    private readonly client: BedrockRuntimeClient = bedrockClient(),
+    options: BedrockModelInvokerOptions = {},
+  ) {
+    this.promptCaching = options.promptCaching ?? {};
+  }
+
+  private input(modelId: string, request: ModelRequest): ConverseCommandInput {
+    const caching = Object.hasOwn(this.promptCaching, modelId) ? this.promptCaching[modelId] : undefined;
+    return commandInput(modelId, request, caching);
+  }
 
   async *stream(modelId: string, request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelStreamEvent> {
-    const response = await this.client.send(new ConverseStreamCommand(commandInput(modelId, request)), {
+    const response = await this.client.send(new ConverseStreamCommand(this.input(modelId, request)), {
       abortSignal: signal,
     });
     if (!response.stream) return;
@@ -97,19 +134,13 @@ export class BedrockModelInvoker implements ModelInvoker {
         if (index !== undefined) yield { type: 'toolUseDelta', index, input: delta.toolUse.input };
       } else if (event.messageStop) yield { type: 'stop', stopReason: event.messageStop.stopReason ?? 'end_turn' };
       else if (event.metadata?.usage) {
-        yield {
-          type: 'usage',
-          usage: {
-            inputTokens: event.metadata.usage.inputTokens ?? 0,
-            outputTokens: event.metadata.usage.outputTokens ?? 0,
-          },
-        };
+        yield { type: 'usage', usage: usageOf(event.metadata.usage) };
       }
     }
   }
 
   async complete(modelId: string, request: ModelRequest, signal: AbortSignal): Promise<ModelCompletion> {
-    const response = await this.client.send(new ConverseCommand(commandInput(modelId, request)), {
+    const response = await this.client.send(new ConverseCommand(this.input(modelId, request)), {
       abortSignal: signal,
     });
     const blocks = response.output?.message?.content ?? [];
@@ -129,7 +160,7 @@ export class BedrockModelInvoker implements ModelInvoker {
       text,
       toolCalls,
       stopReason: response.stopReason ?? 'end_turn',
-      usage: { inputTokens: response.usage?.inputTokens ?? 0, outputTokens: response.usage?.outputTokens ?? 0 },
+      usage: usageOf(response.usage),
     };
   }
 }

@@ -33,7 +33,7 @@ export function createChatService(
   const tableName = requireEnv(ENV.guardTable);
   return new ChatService({
     config: cfg,
-    invoker: new BedrockModelInvoker(),
+    invoker: new BedrockModelInvoker(undefined, { promptCaching: cfg.models.promptCaching }),
     guard: new CircuitBreaker({ store: new DynamoBreakerStore({ tableName }), settings: cfg.breaker, logger, metrics }),
     budget: new TokenBudget({ store: new DynamoTokenBudgetStore({ tableName }), plans: cfg.plans, logger }),
     quota:

@@ -4,7 +4,7 @@
  *
  * | `pk` | attributes |
  * | --- | --- |
- * | `limits#<userId>` | `userId`; `used#<yyyy-mm-dd>` (tokens of that UTC day); `inFlight` (leases held); `lease#<requestId>#<nonce>` (one per call in flight: its expiry, epoch ms); `expiresAt` (epoch s, TTL) |
+ * | `limits#<userId>` | `userId`; `used#<yyyy-mm-dd>` (tokens of that UTC day); `usd#<yyyy-mm-dd>` and `usd#<yyyy-mm>` (micro-dollars spent that UTC day and month, with a dollar budget); `inFlight` (leases held); `lease#<requestId>#<nonce>` (one per call in flight: its expiry, epoch ms); `expiresAt` (epoch s, TTL) |
  *
  * `inFlight` always equals the number of `lease#…` attributes: every write that adds or removes a lease moves the
  * count with it. A lease that outlived its expiry (its function crashed) still counts until a call refused for want of
@@ -18,7 +18,13 @@
 import { randomBytes } from 'node:crypto';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { BudgetCounter, ReserveOutcome, ReserveRequest, TokenBudgetStore } from '../core/token-budget';
+import type {
+  BudgetCounter,
+  ReserveOutcome,
+  ReserveRequest,
+  SpendAdjustment,
+  TokenBudgetStore,
+} from '../core/token-budget';
 import { dynamoDocumentClient } from './clients';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 
@@ -41,6 +47,9 @@ const MAX_ATTEMPTS = 4;
 /** The item's numbers a refusal is judged by, from the item as it was. */
 interface LimitsItem {
   used: number;
+  /** Micro-dollars of the request's day and month (0 without a dollar budget). */
+  usdDay: number;
+  usdMonth: number;
   inFlight: number;
   /** Lease attribute name → expiry (epoch ms). */
   leases: Map<string, number>;
@@ -65,6 +74,11 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
     return `used#${window}`;
   }
 
+  /** The attribute counting the user's micro-dollars of one UTC day (`yyyy-mm-dd`) or month (`yyyy-mm`). */
+  static spentAttribute(window: string): string {
+    return `usd#${window}`;
+  }
+
   /**
    * One conditional write: `ADD` the tokens under the budget condition and, with a lease, `SET` it and count it under
    * the slot condition. A refusal reads the item as it was (`ReturnValuesOnConditionCheckFailure`, or a consistent
@@ -79,11 +93,17 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
         const out = await this.client.send(this.reserveCommand(request, leaseId, evict));
         const item = out.Attributes ?? {};
         const used = numberOf(item[DynamoTokenBudgetStore.usedAttribute(request.counter.window)]) ?? request.tokens;
-        if (!request.lease || !leaseId) return { ok: true, used };
+        const { spend } = request;
+        const spent = spend && {
+          day: numberOf(item[DynamoTokenBudgetStore.spentAttribute(spend.day.window)]) ?? spend.microUsd,
+          month: numberOf(item[DynamoTokenBudgetStore.spentAttribute(spend.month.window)]) ?? spend.microUsd,
+        };
+        if (!request.lease || !leaseId) return { ok: true, used, ...(spent ? { spent } : {}) };
         const expiries = [...leasesOf(item).values()];
         return {
           ok: true,
           used,
+          ...(spent ? { spent } : {}),
           lease: {
             id: leaseId,
             inFlight: numberOf(item[IN_FLIGHT]) ?? 1,
@@ -92,10 +112,20 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
         };
       } catch (err) {
         if (!isConditionalCheckFailed(err)) throw err;
-        // Without a lease only the budget condition can fail.
-        if (!request.lease) return { ok: false, refused: 'budget' };
-        const old = await this.itemAsItWas(err, request.counter);
+        // Without a lease or dollars only the budget condition can fail.
+        if (!request.lease && !request.spend) return { ok: false, refused: 'budget' };
+        const old = await this.itemAsItWas(err, request);
         if (old.used + request.tokens > request.limit) return { ok: false, refused: 'budget', used: old.used };
+        const { spend } = request;
+        if (spend?.day.limit !== undefined && old.usdDay + spend.microUsd > spend.day.limit)
+          return { ok: false, refused: 'usdPerDay' };
+        if (spend?.month.limit !== undefined && old.usdMonth + spend.microUsd > spend.month.limit)
+          return { ok: false, refused: 'usdPerMonth' };
+        if (!request.lease) {
+          // Every condition held on the item as it was: another write changed it in between. Try again.
+          if (attempt >= MAX_ATTEMPTS) return { ok: false, refused: 'budget', used: old.used };
+          continue;
+        }
         const { max, now } = request.lease;
         const expired = new Map([...old.leases].filter(([, expiry]) => expiry <= now));
         const earliestExpiry = old.leases.size ? Math.min(...old.leases.values()) : undefined;
@@ -130,6 +160,26 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
       names[`#stale${i}`] = DynamoTokenBudgetStore.usedAttribute(window);
       remove.push(`#stale${i}`);
     });
+    const { spend } = request;
+    if (spend) {
+      // Both counters move with every call; each is a condition only where the plan sets its budget.
+      values[':usd'] = spend.microUsd;
+      for (const [alias, counter] of [
+        ['#usdDay', spend.day],
+        ['#usdMonth', spend.month],
+      ] as const) {
+        names[alias] = DynamoTokenBudgetStore.spentAttribute(counter.window);
+        add.push(`${alias} :usd`);
+        if (counter.limit !== undefined) {
+          values[`:${alias.slice(1)}Room`] = counter.limit - spend.microUsd;
+          conditions.push(`(attribute_not_exists(${alias}) OR ${alias} <= :${alias.slice(1)}Room)`);
+        }
+      }
+      spend.staleWindows.forEach((window, i) => {
+        names[`#staleUsd${i}`] = DynamoTokenBudgetStore.spentAttribute(window);
+        remove.push(`#staleUsd${i}`);
+      });
+    }
     if (lease && leaseId) {
       names['#inFlight'] = IN_FLIGHT;
       names['#lease'] = leaseId;
@@ -154,21 +204,31 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
       ConditionExpression: conditions.join(' AND '),
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
-      ReturnValues: lease ? 'ALL_NEW' : 'UPDATED_NEW',
+      ReturnValues: lease || spend ? 'ALL_NEW' : 'UPDATED_NEW',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
   }
 
   /** The item a refused write saw: DynamoDB returns it with the refusal; otherwise (dynalite) a consistent read. */
-  private async itemAsItWas(err: unknown, counter: BudgetCounter): Promise<LimitsItem> {
+  private async itemAsItWas(err: unknown, request: ReserveRequest): Promise<LimitsItem> {
+    const { counter, spend } = request;
     const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
     const usedName = DynamoTokenBudgetStore.usedAttribute(counter.window);
+    const dayName = spend && DynamoTokenBudgetStore.spentAttribute(spend.day.window);
+    const monthName = spend && DynamoTokenBudgetStore.spentAttribute(spend.month.window);
     if (raw) {
       const leases = new Map<string, number>();
       for (const [name, value] of Object.entries(raw)) {
         if (name.startsWith(LEASE_PREFIX) && value.N !== undefined) leases.set(name, Number(value.N));
       }
-      return { used: Number(raw[usedName]?.N ?? 0), inFlight: Number(raw[IN_FLIGHT]?.N ?? 0), leases };
+      const n = (name: string | undefined) => (name === undefined ? 0 : Number(raw[name]?.N ?? 0));
+      return {
+        used: n(usedName),
+        usdDay: n(dayName),
+        usdMonth: n(monthName),
+        inFlight: n(IN_FLIGHT),
+        leases,
+      };
     }
     const { Item = {} } = await this.client.send(
       new GetCommand({
@@ -177,30 +237,47 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
         ConsistentRead: true,
       }),
     );
-    return { used: numberOf(Item[usedName]) ?? 0, inFlight: numberOf(Item[IN_FLIGHT]) ?? 0, leases: leasesOf(Item) };
+    const n = (name: string | undefined) => (name === undefined ? 0 : (numberOf(Item[name]) ?? 0));
+    return {
+      used: n(usedName),
+      usdDay: n(dayName),
+      usdMonth: n(monthName),
+      inFlight: n(IN_FLIGHT),
+      leases: leasesOf(Item),
+    };
   }
 
   /**
    * Settles the counter and frees the lease in one write, on condition that the lease is still there. When it is not
    * (it expired and another call evicted it, which already freed the slot), only the tokens are added.
    */
-  async adjust(counter: BudgetCounter, delta: number, leaseId?: string): Promise<void> {
+  async adjust(counter: BudgetCounter, delta: number, leaseId?: string, spend?: SpendAdjustment): Promise<void> {
     const Key = { pk: DynamoTokenBudgetStore.key(counter.userId) };
-    const names = { '#used': DynamoTokenBudgetStore.usedAttribute(counter.window) };
+    // The counters' changes: the tokens and the dollars of the reservation's own day and month.
+    const add: string[] = [];
+    const names: Record<string, string> = {};
+    const values: Record<string, number> = {};
+    if (delta !== 0) {
+      add.push('#used :delta');
+      names['#used'] = DynamoTokenBudgetStore.usedAttribute(counter.window);
+      values[':delta'] = delta;
+    }
+    if (spend && spend.microUsd !== 0) {
+      add.push('#usdDay :usd', '#usdMonth :usd');
+      names['#usdDay'] = DynamoTokenBudgetStore.spentAttribute(spend.day);
+      names['#usdMonth'] = DynamoTokenBudgetStore.spentAttribute(spend.month);
+      values[':usd'] = spend.microUsd;
+    }
     if (leaseId !== undefined) {
       try {
         await this.client.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key,
-            UpdateExpression: `ADD ${delta === 0 ? '' : '#used :delta, '}#inFlight :minusOne REMOVE #lease`,
+            UpdateExpression: `ADD ${[...add, '#inFlight :minusOne'].join(', ')} REMOVE #lease`,
             ConditionExpression: 'attribute_exists(#lease)',
-            ExpressionAttributeNames: {
-              ...(delta === 0 ? {} : names),
-              '#inFlight': IN_FLIGHT,
-              '#lease': leaseId,
-            },
-            ExpressionAttributeValues: { ...(delta === 0 ? {} : { ':delta': delta }), ':minusOne': -1 },
+            ExpressionAttributeNames: { ...names, '#inFlight': IN_FLIGHT, '#lease': leaseId },
+            ExpressionAttributeValues: { ...values, ':minusOne': -1 },
           }),
         );
         return;
@@ -208,16 +285,31 @@ export class DynamoTokenBudgetStore implements TokenBudgetStore {
         if (!isConditionalCheckFailed(err)) throw err;
       }
     }
-    if (delta === 0) return;
+    if (add.length === 0) return;
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key,
-        UpdateExpression: 'ADD #used :delta',
+        UpdateExpression: `ADD ${add.join(', ')}`,
         ExpressionAttributeNames: names,
-        ExpressionAttributeValues: { ':delta': delta },
+        ExpressionAttributeValues: values,
       }),
     );
+  }
+
+  /** The user's micro-dollars of one UTC day (`yyyy-mm-dd`) or month (`yyyy-mm`), strongly consistent; 0 when missing. */
+  async spent(userId: string, window: string): Promise<number> {
+    const name = DynamoTokenBudgetStore.spentAttribute(window);
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: DynamoTokenBudgetStore.key(userId) },
+        ProjectionExpression: '#usd',
+        ExpressionAttributeNames: { '#usd': name },
+        ConsistentRead: true,
+      }),
+    );
+    return numberOf(out.Item?.[name]) ?? 0;
   }
 
   async used(counter: BudgetCounter): Promise<number> {

@@ -10,7 +10,15 @@ import type { Admission, ChatContext, ChatResult, ChatService } from './chat';
 import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from './errors';
 import type { CallLimits, ModelPermit } from './guards';
 import type { QuotaCharge, QuotaTicket } from './quota';
-import type { ContentBlock, ModelRequest, TokenUsage, ToolCall, ToolCallEvent } from './model';
+import { callCostMicroUsd, costMicroUsd, microOfUsd, usdOfMicro } from './cost';
+import {
+  type ContentBlock,
+  type ModelRequest,
+  type TokenUsage,
+  type ToolCall,
+  type ToolCallEvent,
+  totalTokens,
+} from './model';
 import { type CacheEntry, type CacheStatus, type CallCache, chunksOf } from './response-cache';
 import {
   AttemptControl,
@@ -186,26 +194,52 @@ export class ChatCall {
   private async run(mode: Mode, sink?: Sink): Promise<ChatResult> {
     if (this.used) throw new Error('A ChatCall runs once');
     this.used = true;
-    if (this.cache?.entry) return this.replay(this.cache.entry, sink);
+    if (this.cache?.entry) return this.withCost(this.replay(this.cache.entry, sink));
     const { budget } = this.service.serviceDeps;
     let consumed = 0;
+    let spentMicroUsd: number | undefined;
     try {
-      const result = await this.runChain(mode, sink, (tokens) => (consumed = tokens));
-      // A stored answer served as a fallback cost no tokens.
-      if (!result.cached) consumed = result.usage.inputTokens + result.usage.outputTokens;
-      return result;
+      const result = await this.runChain(mode, sink, (tokens, microUsd) => {
+        consumed = tokens;
+        spentMicroUsd = microUsd;
+      });
+      const priced = this.withCost(result);
+      // A stored answer served as a fallback costs no tokens and no dollars. Cache reads count in full against the
+      // token budget (the model read them); the dollar budget gets their price.
+      if (!result.cached) {
+        consumed = totalTokens(result.usage);
+        spentMicroUsd = priced.costUsd === undefined ? undefined : microOfUsd(priced.costUsd);
+      }
+      return priced;
     } finally {
       if (budget && this.reservation !== undefined) {
-        this.later(consumed > 0 ? budget.settle(this.reservation, consumed) : budget.release(this.reservation));
+        this.later(
+          consumed > 0 || (spentMicroUsd ?? 0) > 0
+            ? budget.settle(this.reservation, consumed, spentMicroUsd)
+            : budget.release(this.reservation),
+        );
       }
     }
+  }
+
+  /** The result with its cost (`costUsd`): 0 for a stored answer or the degraded one; none for a model without a price. */
+  private withCost(result: ChatResult): ChatResult {
+    const micro = callCostMicroUsd(result, this.service.serviceDeps.config.models.prices, [DEGRADED_MODEL]);
+    return micro === undefined ? result : { ...result, costUsd: usdOfMicro(micro) };
+  }
+
+  /** The cost (micro-dollars) of tokens a failed attempt of `modelId` may have used; unset: the model has no price. */
+  private costOf(modelId: string, inputTokens: number, outputTokens: number): number | undefined {
+    const { prices } = this.service.serviceDeps.config.models;
+    const price = Object.hasOwn(prices, modelId) ? prices[modelId] : undefined;
+    return price && costMicroUsd({ inputTokens, outputTokens }, price);
   }
 
   /** The model chain: one attempt at a time until one answers, the chain is exhausted, or a failure must end the call. */
   private async runChain(
     mode: Mode,
     sink: Sink | undefined,
-    reportConsumed: (tokens: number) => void,
+    reportConsumed: (tokens: number, microUsd: number | undefined) => void,
   ): Promise<ChatResult> {
     for (;;) {
       const { modelId, permit, quota } = this.admission;
@@ -219,12 +253,12 @@ export class ChatCall {
             : undefined;
         this.later(permit?.success({ ttftMs }));
         const result = this.resultOf(modelId, attempt);
-        this.later(quota?.settle(result.usage.inputTokens + result.usage.outputTokens));
+        this.later(quota?.settle(totalTokens(result.usage)));
         if (this.cache) this.later(this.cache.cache.put(this.cache.plan, result));
         return result;
       }
       try {
-        await this.afterFailure(attempt, permit, quota, reportConsumed);
+        await this.afterFailure(attempt, modelId, permit, quota, reportConsumed);
       } catch (err) {
         // Every model failed before content: a stored answer to the same request beats a 503.
         const cached = err instanceof ModelUnavailableError ? await this.fromCacheAsFallback(sink) : undefined;
@@ -336,17 +370,21 @@ export class ChatCall {
    */
   private async afterFailure(
     attempt: Failed,
+    modelId: string,
     permit: ModelPermit | undefined,
     quota: QuotaTicket | undefined,
-    reportConsumed: (tokens: number) => void,
+    reportConsumed: (tokens: number, microUsd: number | undefined) => void,
   ): Promise<void> {
     const { error, contentSent } = attempt;
-    const consumed = estimateInputTokens(this.request) + estimateTokens(attempt.producedChars);
+    const inputTokens = estimateInputTokens(this.request);
+    const outputTokens = estimateTokens(attempt.producedChars);
+    const consumed = inputTokens + outputTokens;
+    const spent = this.costOf(modelId, inputTokens, outputTokens);
     if (error instanceof ClientGoneError || error instanceof DeadlineExceededError) {
       // The client leaving and our own deadline say nothing about the model: the breaker is not told.
       this.later(permit?.release());
       this.later(quota?.settle(consumed));
-      if (error instanceof ClientGoneError || contentSent) reportConsumed(consumed);
+      if (error instanceof ClientGoneError || contentSent) reportConsumed(consumed, spent);
       throw error;
     }
     if (!contentSent && !this.reconnected && isStaleConnection(error)) {
@@ -359,7 +397,7 @@ export class ChatCall {
     this.later(quota?.settle(consumed));
     await permit?.failure(error);
     if (contentSent) {
-      reportConsumed(consumed);
+      reportConsumed(consumed, spent);
       throw new ModelStreamError(`The model failed while answering: ${describeFailure(error)}`, { cause: error });
     }
     this.admission = await this.nextAdmission(error);

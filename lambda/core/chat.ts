@@ -20,6 +20,7 @@ import type { AppConfig } from '../../config/schema';
 import { modelChain } from '../../config/models';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChatCall, DEGRADED_MODEL, estimateInputTokens, quotaChargeOf } from './chat-call';
+import { estimateMicroUsd } from './cost';
 import { ModelQuotaExceededError, ModelUnavailableError, ValidationError } from './errors';
 import type { GuardDecision, ModelGuard, ModelPermit, TokenBudgetGuard } from './guards';
 import type { Caller } from './identity';
@@ -49,6 +50,8 @@ export interface ChatResult {
    * `stopReason` and `usage` are the stored call's, and the call was charged nothing.
    */
   cached?: true;
+  /** What the call cost in US dollars (6 decimals), from `models.prices`; unset: the model has no price. */
+  costUsd?: number;
 }
 
 export interface ChatContext {
@@ -134,7 +137,18 @@ export class ChatService {
     const lease = ctx.countsInFlight === false ? undefined : { holder: ctx.requestId, expiresAt: ctx.deadlineAt };
     const [reserved, admitted] = await Promise.allSettled([
       budget
-        ? budget.reserve(ctx.caller.userId, ctx.caller.plan, estimateInputTokens(request) + request.maxTokens, lease)
+        ? budget.reserve(
+            ctx.caller.userId,
+            ctx.caller.plan,
+            estimateInputTokens(request) + request.maxTokens,
+            lease,
+            estimateMicroUsd(
+              estimateInputTokens(request),
+              request.maxTokens,
+              ctx.models ?? this.chain,
+              this.deps.config.models.prices,
+            ),
+          )
         : undefined,
       this.admit(0, ctx.models, quotaChargeOf(request, ctx)),
     ]);

@@ -69,6 +69,17 @@ export class TokenBudgetExceededError extends ApiError {
   readonly retryable = true;
 }
 
+/**
+ * The user's dollar budget (`plans.<plan>.usdPerDay` or `usdPerMonth`) has no room for the call's cost estimate:
+ * refused before the model is called, never counted against a model's breaker. `Retry-After` is when the UTC day or
+ * month ends; none when the call alone would cost more than the budget.
+ */
+export class CostBudgetExceededError extends ApiError {
+  readonly status = 429;
+  readonly code = 'COST_BUDGET_EXCEEDED';
+  readonly retryable = true;
+}
+
 /** No model can serve right now (breakers open, or every model failed before producing content). */
 export class ModelUnavailableError extends ApiError {
   readonly status = 503;

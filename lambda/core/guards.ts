@@ -49,7 +49,15 @@ export interface CallLimits {
  * ({@link CallLimits}) has them reported in the call's rate-limit headers.
  */
 export interface TokenBudgetGuard<R = unknown> {
-  reserve(userId: string, plan: string, estimatedTokens: number, lease?: LeaseRequest): Promise<R>;
-  settle(reservation: R, actualTokens: number): Promise<void>;
+  /** `estimatedMicroUsd`: the most the call may cost (micro-dollars), for a plan's dollar budget; unset: unpriced. */
+  reserve(
+    userId: string,
+    plan: string,
+    estimatedTokens: number,
+    lease?: LeaseRequest,
+    estimatedMicroUsd?: number,
+  ): Promise<R>;
+  /** `actualMicroUsd`: the call's cost; unset: unknown (the estimate stays spent). */
+  settle(reservation: R, actualTokens: number, actualMicroUsd?: number): Promise<void>;
   release(reservation: R): Promise<void>;
 }

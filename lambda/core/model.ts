@@ -45,9 +45,24 @@ export interface ModelRequest {
   toolChoice?: ToolChoice;
 }
 
+/**
+ * Tokens of one call as Bedrock's Converse reports them. `inputTokens` are the input tokens read normally: with prompt
+ * caching, those read from the cache and those written to it are counted apart, not in `inputTokens`.
+ */
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens read from the prompt cache; set only when the model reported it (the request had cache points). */
+  cacheReadInputTokens?: number;
+  /** Input tokens written to the prompt cache; set only when the model reported it. */
+  cacheWriteInputTokens?: number;
+}
+
+/** Every token the model read or wrote: the token budget's and the model quotas' measure of a call. */
+export function totalTokens(usage: TokenUsage): number {
+  return (
+    usage.inputTokens + usage.outputTokens + (usage.cacheReadInputTokens ?? 0) + (usage.cacheWriteInputTokens ?? 0)
+  );
 }
 
 /** A tool call the model made; `input` is its JSON text (a streamed call arrives in fragments). */

@@ -46,6 +46,10 @@ export function recordChatMetrics(metrics: Metrics, m: ChatMeasurement): void {
   if (m.usage) {
     addMetric(metrics, METRICS.inputTokens, m.usage.inputTokens);
     addMetric(metrics, METRICS.outputTokens, m.usage.outputTokens);
+    if (m.usage.cacheReadInputTokens !== undefined)
+      addMetric(metrics, METRICS.cacheReadInputTokens, m.usage.cacheReadInputTokens);
+    if (m.usage.cacheWriteInputTokens !== undefined)
+      addMetric(metrics, METRICS.cacheWriteInputTokens, m.usage.cacheWriteInputTokens);
     if (m.metrics) {
       const generationMs = m.metrics.latencyMs - m.metrics.ttftMs;
       if (generationMs > 0 && m.usage.outputTokens > 0) {
@@ -53,6 +57,16 @@ export function recordChatMetrics(metrics: Metrics, m: ChatMeasurement): void {
       }
     }
   }
+}
+
+/**
+ * The `CostUsd` metric of one priced call, in its own EMF blob: its dimensions (model and plan) are not those of the
+ * request's other metrics (endpoint and model).
+ */
+export function recordCost(metrics: Pick<Metrics, 'singleMetric'>, model: string, plan: string, costUsd: number): void {
+  const single = metrics.singleMetric();
+  single.addDimensions({ [DIMENSIONS.model]: model, [DIMENSIONS.plan]: plan });
+  addMetric(single, METRICS.costUsd, costUsd);
 }
 
 /** Adds a metric of the catalogue (`config/metrics.ts`), with the name and unit the alarms and dashboard expect. */
@@ -69,6 +83,8 @@ export interface ChatRequestOutcome {
   endpoint: string;
   requestId: string;
   userId?: string;
+  /** The caller's plan: the `plan` dimension of `CostUsd`. */
+  plan?: string;
   model?: string;
   status: number;
   result?: ChatResult;
@@ -103,6 +119,11 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
     latency: o.result?.metrics.latencyMs,
     input_tokens: o.result?.usage.inputTokens,
     output_tokens: o.result?.usage.outputTokens,
+    cache_read_input_tokens: o.result?.usage.cacheReadInputTokens,
+    cache_write_input_tokens: o.result?.usage.cacheWriteInputTokens,
+    // The dashboard's top users by spend sum this field by `user_id` (CloudWatch Logs Insights).
+    cost_usd: o.result?.costUsd,
+    plan: o.plan,
     error: o.errorCode,
     error_cause: rootCauseOf(o.error),
     ...(o.result?.cached ? { cached: true } : {}),
@@ -118,6 +139,8 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
     usage: cached ? undefined : o.result?.usage,
     outcome: o.errorCode ?? 'ok',
   });
+  if (o.result?.costUsd !== undefined && o.model !== undefined)
+    recordCost(metrics, o.model, o.plan ?? 'none', o.result.costUsd);
   metrics.publishStoredMetrics();
 }
 
@@ -127,6 +150,8 @@ export function reportChatRequest(logger: Logger, metrics: Metrics, o: ChatReque
  */
 export class ChatRequestRecord {
   userId?: string;
+  /** The caller's plan (the `plan` dimension of `CostUsd`). */
+  plan?: string;
   model?: string;
   status = 200;
   result?: ChatResult;
@@ -193,6 +218,7 @@ export class ChatRequestRecord {
       endpoint: this.endpoint,
       requestId: this.requestId,
       userId: this.userId,
+      plan: this.plan,
       model: this.model,
       status: this.status,
       result: this.result,

@@ -40,7 +40,8 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { PlanConfig } from '../../config/schema';
-import { ConcurrencyLimitExceededError, TokenBudgetExceededError } from './errors';
+import { microOfUsd, usdOfMicro } from './cost';
+import { ConcurrencyLimitExceededError, CostBudgetExceededError, TokenBudgetExceededError } from './errors';
 import type { CallLimits, LeaseRequest } from './guards';
 
 export type { CallLimits, LeaseRequest } from './guards';
@@ -60,6 +61,36 @@ const STALE_WINDOWS_DROPPED = 7;
 export function budgetWindow(now: number): { key: string; start: number; end: number } {
   const start = Math.floor(now / DAY_MS) * DAY_MS;
   return { key: new Date(start).toISOString().slice(0, 10), start, end: start + DAY_MS };
+}
+
+/** The UTC calendar month containing `now`: its key (`yyyy-mm`) and its bounds in epoch ms. */
+export function budgetMonth(now: number): { key: string; start: number; end: number } {
+  const date = new Date(now);
+  const start = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+  const end = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+  return { key: new Date(start).toISOString().slice(0, 7), start, end };
+}
+
+/** Months before the previous one that each reservation drops from the user's record. */
+const STALE_MONTHS_DROPPED = 2;
+
+/**
+ * A call's spend, in whole micro-dollars, on the user's dollar counters: one per UTC day (`yyyy-mm-dd`) and one per UTC
+ * month (`yyyy-mm`), each with the limit it may not pass (unset: counted, not limited).
+ */
+export interface SpendRequest {
+  readonly microUsd: number;
+  readonly day: { readonly window: string; readonly limit?: number };
+  readonly month: { readonly window: string; readonly limit?: number };
+  /** Older day and month windows whose counters the same write drops. */
+  readonly staleWindows: readonly string[];
+}
+
+/** A change to the dollar counters of a reservation's day and month (settle, release). */
+export interface SpendAdjustment {
+  readonly microUsd: number;
+  readonly day: string;
+  readonly month: string;
 }
 
 /** One user's counter for one window (UTC day, `yyyy-mm-dd`). */
@@ -89,6 +120,8 @@ export interface ReserveRequest {
     /** Epoch ms: leases that expired by then may be evicted. */
     readonly now: number;
   };
+  /** Dollars to add to the user's day and month counters in the same write, each under its limit. */
+  readonly spend?: SpendRequest;
 }
 
 /** What a reservation found. */
@@ -97,6 +130,8 @@ export type ReserveOutcome =
       readonly ok: true;
       /** The counter right after this reservation. */
       readonly used: number;
+      /** The dollar counters right after this reservation (micro-dollars), when it spent. */
+      readonly spent?: { readonly day: number; readonly month: number };
       /** The lease taken, when one was asked for. */
       readonly lease?: {
         /** The store's id of the lease, for its release. */
@@ -108,6 +143,8 @@ export type ReserveOutcome =
       };
     }
   | { readonly ok: false; readonly refused: 'budget'; readonly used?: number }
+  /** A dollar budget would be passed: the day's or the month's. */
+  | { readonly ok: false; readonly refused: 'usdPerDay' | 'usdPerMonth' }
   | {
       readonly ok: false;
       readonly refused: 'concurrency';
@@ -124,16 +161,17 @@ export interface TokenBudgetStore {
    */
   reserve(request: ReserveRequest): Promise<ReserveOutcome>;
   /**
-   * Adds `delta` (may be negative) to the counter, unconditionally, and releases the lease `leaseId` if it is still
-   * held (it may have expired and been evicted), in one write where it can.
+   * Adds `delta` (may be negative) to the counter, and `spend` to the dollar counters, unconditionally, and releases
+   * the lease `leaseId` if it is still held (it may have expired and been evicted), in one write where it can.
    */
-  adjust(counter: BudgetCounter, delta: number, leaseId?: string): Promise<void>;
+  adjust(counter: BudgetCounter, delta: number, leaseId?: string, spend?: SpendAdjustment): Promise<void>;
   /** The counter's total, strongly consistent; 0 when missing. */
   used(counter: BudgetCounter): Promise<number>;
 }
 
 /** What the budget needs of a plan: its token budget and its concurrency limit. */
-export type BudgetPlan = Pick<PlanConfig, 'tokensPerDay'> & Partial<Pick<PlanConfig, 'maxConcurrentRequests'>>;
+export type BudgetPlan = Pick<PlanConfig, 'tokensPerDay'> &
+  Partial<Pick<PlanConfig, 'maxConcurrentRequests' | 'usdPerDay' | 'usdPerMonth'>>;
 
 export interface TokenBudgetOptions {
   /** Where the counters are shared, e.g. `DynamoTokenBudgetStore` from lambda/aws/token-budget-store.ts. */
@@ -163,6 +201,8 @@ export interface TokenReservation {
   readonly usedAfter: number;
   /** The slot held, until settle or release or its expiry. */
   readonly lease?: { readonly id: string; readonly expiresAt: number };
+  /** The dollars held (micro-dollars) on the day and month counters, when the plan has a dollar budget. */
+  readonly spend?: SpendAdjustment;
   /** The user's limits right after this reservation, as the response headers report them. */
   readonly limits: CallLimits;
 }
@@ -204,7 +244,11 @@ export class TokenBudget {
    * Holds `estimatedTokens` of the user's budget for today (UTC) and, with `lease`, one of the plan's
    * `maxConcurrentRequests` slots until the reservation is settled or released or `lease.expiresAt` passes.
    *
+   * With a dollar budget (`usdPerDay`, `usdPerMonth`), `estimatedMicroUsd` (the most the call may cost, in
+   * micro-dollars) is held on the day's and the month's dollar counters in the same write.
+   *
    * @throws TokenBudgetExceededError when the estimate does not fit in what is left of the window.
+   * @throws CostBudgetExceededError when the cost estimate does not fit in what is left of the day's or month's dollars.
    * @throws ConcurrencyLimitExceededError when every slot is held (nothing is reserved then either).
    */
   async reserve(
@@ -212,14 +256,18 @@ export class TokenBudget {
     plan: string,
     estimatedTokens: number,
     lease?: LeaseRequest,
+    estimatedMicroUsd?: number,
   ): Promise<TokenReservation> {
     if (!userId) throw new Error('userId is required');
     if (!Number.isInteger(estimatedTokens) || estimatedTokens < 0) {
       throw new RangeError(`estimatedTokens must be a non-negative integer, got ${estimatedTokens}`);
     }
-    const { tokensPerDay: limit, maxConcurrentRequests: slots } = this.planOf(plan);
+    const planConfig = this.planOf(plan);
+    const { tokensPerDay: limit, maxConcurrentRequests: slots } = planConfig;
     const now = this.now();
     const window = budgetWindow(now);
+    const month = budgetMonth(now);
+    const spend = this.spendOf(plan, planConfig, estimatedMicroUsd, window, month);
     if (estimatedTokens > limit) {
       // No amount of waiting makes this request fit; no Retry-After.
       throw new TokenBudgetExceededError(
@@ -231,11 +279,22 @@ export class TokenBudget {
       counter: { userId, window: window.key },
       tokens: estimatedTokens,
       limit,
-      expiresAt: Math.ceil(window.end / 1000) + this.retentionDays * 86_400,
+      // A month's dollars must outlive an idle week: the record is kept past the month's end when it counts them.
+      expiresAt: Math.ceil((spend ? month.end : window.end) / 1000) + this.retentionDays * 86_400,
       staleWindows: this.staleWindows(window.start),
       lease: leased,
+      spend,
     });
     const tokensResetIn = secondsUntil(window.end, now);
+    if (!outcome.ok && outcome.refused !== 'budget' && outcome.refused !== 'concurrency') {
+      const daily = outcome.refused === 'usdPerDay';
+      const usd = daily ? planConfig.usdPerDay : planConfig.usdPerMonth;
+      const end = daily ? window.end : month.end;
+      throw new CostBudgetExceededError(
+        `Dollar budget of ${usd} USD per ${daily ? 'day' : 'month'} is spent; it resets at ${new Date(end).toISOString()}`,
+        { retryAfterSeconds: secondsUntil(end, now) },
+      );
+    }
     if (!outcome.ok && outcome.refused === 'budget') {
       throw new TokenBudgetExceededError(
         `Token budget of ${limit} tokens per day is spent; it resets at ${new Date(window.end).toISOString()}`,
@@ -269,6 +328,7 @@ export class TokenBudget {
       limit,
       usedAfter: outcome.used,
       ...(taken ? { lease: { id: taken.id, expiresAt: leased.expiresAt } } : {}),
+      ...(spend ? { spend: { microUsd: spend.microUsd, day: spend.day.window, month: spend.month.window } } : {}),
       limits: {
         tokens: { limit, remaining: Math.max(0, limit - outcome.used), resetsInSeconds: tokensResetIn },
         ...(taken
@@ -289,18 +349,31 @@ export class TokenBudget {
    * finished call is never refused afterwards (the total may end slightly above the limit; the next reservation sees
    * it). Never throws.
    */
-  async settle(reservation: TokenReservation, actualTokens: number): Promise<void> {
+  async settle(reservation: TokenReservation, actualTokens: number, actualMicroUsd?: number): Promise<void> {
     if (this.finished.has(reservation)) return;
     this.finished.add(reservation);
     const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.round(actualTokens)) : reservation.estimatedTokens;
-    await this.adjust(reservation, actual - reservation.estimatedTokens, 'settle');
+    const held = reservation.spend;
+    // A cost that is not known keeps the estimate: the budget never counts less than the call may have cost.
+    const spent =
+      actualMicroUsd !== undefined && Number.isFinite(actualMicroUsd)
+        ? Math.max(0, Math.ceil(actualMicroUsd))
+        : undefined;
+    const spend = held && spent !== undefined ? { ...held, microUsd: spent - held.microUsd } : undefined;
+    await this.adjust(reservation, actual - reservation.estimatedTokens, 'settle', spend);
   }
 
   /** Returns the whole estimate and the slot: no model was called. Never throws. */
   async release(reservation: TokenReservation): Promise<void> {
     if (this.finished.has(reservation)) return;
     this.finished.add(reservation);
-    await this.adjust(reservation, -reservation.estimatedTokens, 'release');
+    const held = reservation.spend;
+    await this.adjust(
+      reservation,
+      -reservation.estimatedTokens,
+      'release',
+      held && { ...held, microUsd: -held.microUsd },
+    );
   }
 
   /** The user's total for the current window (strongly consistent read). */
@@ -326,6 +399,50 @@ export class TokenBudget {
     return config;
   }
 
+  /**
+   * The dollars a reservation holds on the day's and the month's counters, when the plan has a dollar budget; none
+   * without one. With one, the call's cost estimate is required (every model must have a price: config/schema.ts).
+   *
+   * @throws CostBudgetExceededError when the estimate alone exceeds a dollar budget (no Retry-After: waiting cannot help)
+   */
+  private spendOf(
+    plan: string,
+    config: BudgetPlan,
+    estimatedMicroUsd: number | undefined,
+    window: { key: string; start: number },
+    month: { key: string; start: number },
+  ): SpendRequest | undefined {
+    const { usdPerDay, usdPerMonth } = config;
+    if (usdPerDay === undefined && usdPerMonth === undefined) return undefined;
+    if (estimatedMicroUsd === undefined || !Number.isInteger(estimatedMicroUsd) || estimatedMicroUsd < 0) {
+      throw new RangeError(
+        `plan "${plan}" has a dollar budget: a call needs a cost estimate, got ${estimatedMicroUsd}`,
+      );
+    }
+    for (const [usd, per] of [
+      [usdPerDay, 'day'],
+      [usdPerMonth, 'month'],
+    ] as const) {
+      if (usd !== undefined && estimatedMicroUsd > microOfUsd(usd)) {
+        throw new CostBudgetExceededError(
+          `This request may cost up to ${usdOfMicro(estimatedMicroUsd)} USD, more than the ${usd} USD per ${per} of plan "${plan}"; ask for fewer maxTokens or send less text`,
+        );
+      }
+    }
+    // The current and the previous month are kept (a call reserved before midnight settles in its own month).
+    const start = new Date(month.start);
+    const staleMonths = Array.from(
+      { length: STALE_MONTHS_DROPPED },
+      (_, i) => budgetMonth(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() - 2 - i, 1)).key,
+    );
+    return {
+      microUsd: estimatedMicroUsd,
+      day: { window: window.key, ...(usdPerDay === undefined ? {} : { limit: microOfUsd(usdPerDay) }) },
+      month: { window: month.key, ...(usdPerMonth === undefined ? {} : { limit: microOfUsd(usdPerMonth) }) },
+      staleWindows: [...this.staleWindows(window.start), ...staleMonths],
+    };
+  }
+
   /** The windows before the retained ones (`retentionDays` full days before today), dropped as each day passes. */
   private staleWindows(todayStart: number): string[] {
     return Array.from(
@@ -334,17 +451,24 @@ export class TokenBudget {
     );
   }
 
-  private async adjust(reservation: TokenReservation, delta: number, operation: 'settle' | 'release'): Promise<void> {
+  private async adjust(
+    reservation: TokenReservation,
+    delta: number,
+    operation: 'settle' | 'release',
+    spend?: SpendAdjustment,
+  ): Promise<void> {
     const leaseId = reservation.lease?.id;
-    if (delta === 0 && leaseId === undefined) return;
+    const spendDelta = spend && spend.microUsd !== 0 ? spend : undefined;
+    if (delta === 0 && leaseId === undefined && spendDelta === undefined) return;
     try {
-      await this.store.adjust({ userId: reservation.userId, window: reservation.window }, delta, leaseId);
+      await this.store.adjust({ userId: reservation.userId, window: reservation.window }, delta, leaseId, spendDelta);
     } catch (err) {
       // The slot, if any, is freed at its expiry instead.
       this.logger?.warn(`token budget ${operation} not recorded`, {
         userId: reservation.userId,
         window: reservation.window,
         delta,
+        ...(spendDelta ? { microUsd: spendDelta.microUsd } : {}),
         error: err instanceof Error ? { name: err.name, message: err.message } : String(err),
       });
     }

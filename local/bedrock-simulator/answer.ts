@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Call } from './call';
 import { EVENT_STREAM, eventFrame, exceptionFrame } from './event-stream';
+import type { CacheUsage, PromptCache } from './prompt-cache';
 import { parseRequest, type ParsedRequest } from './request';
 import type { ModelBehaviour } from './settings';
 import { generateTokens } from './text';
@@ -12,6 +13,8 @@ import { chooseToolCall, type ToolCall } from './tools';
 
 const THROTTLE_MESSAGE = 'Too many requests, please wait before trying again.';
 const INTERNAL_ERROR_MESSAGE = 'The model encountered an internal error. Try your request again.';
+const UNSUPPORTED_CACHING_MESSAGE =
+  'You invoked an unsupported model or your request did not allow prompt caching. See the documentation for more information.';
 const STREAM_FAILED_MESSAGE = 'The model stream failed while generating the response.';
 
 export interface AnswerContext {
@@ -19,6 +22,9 @@ export interface AnswerContext {
   readonly random: () => number;
   /** Called with the number of `contentBlockDelta` frames each time some are written. */
   readonly onTokensSent: (count: number) => void;
+  /** The model called (the prompt cache is per model). */
+  readonly modelId: string;
+  readonly promptCache: PromptCache;
 }
 
 /** Characters of a tool call's input JSON per `contentBlockDelta`: the input streams as fragments, as on Bedrock. */
@@ -35,7 +41,7 @@ interface Plan {
   readonly failAfter?: number;
   /** Milliseconds between tokens. */
   readonly interval: number;
-  readonly usage: { inputTokens: number; outputTokens: number; totalTokens: number };
+  readonly usage: { inputTokens: number; outputTokens: number; totalTokens: number } & Partial<CacheUsage>;
 }
 
 export async function answer(
@@ -47,6 +53,9 @@ export async function answer(
 ): Promise<void> {
   const request = parseRequest(raw);
   if ('error' in request) return call.error(400, 'ValidationException', request.error);
+  // Checked before the call is answered or fails, as Bedrock validates a request before it runs it.
+  const supportsCaching = request.checkpoints.length === 0 || context.promptCache.supports(context.modelId);
+  if (!supportsCaching) return call.error(400, 'ValidationException', UNSUPPORTED_CACHING_MESSAGE);
 
   const { mode, ttftMs } = behaviour;
   const failing = mode === 'throttle' || mode === 'error' || mode === 'midstream-error';
@@ -59,11 +68,18 @@ export async function answer(
       ? call.error(429, 'ThrottlingException', THROTTLE_MESSAGE)
       : call.error(500, 'InternalServerException', INTERNAL_ERROR_MESSAGE);
   }
-  const plan = planAnswer(request, behaviour, fails);
+  const caching =
+    request.checkpoints.length > 0 ? context.promptCache.use(context.modelId, request.checkpoints) : undefined;
+  const plan = planAnswer(request, behaviour, fails, caching);
   return streaming ? answerStream(call, plan, ttftMs, context) : answerConverse(call, plan, ttftMs);
 }
 
-function planAnswer(request: ParsedRequest, behaviour: ModelBehaviour, fails: boolean): Plan {
+function planAnswer(
+  request: ParsedRequest,
+  behaviour: ModelBehaviour,
+  fails: boolean,
+  caching: CacheUsage | undefined,
+): Plan {
   const toolCall = chooseToolCall(request);
   let tokens: string[];
   let stopReason: Plan['stopReason'];
@@ -83,11 +99,21 @@ function planAnswer(request: ParsedRequest, behaviour: ModelBehaviour, fails: bo
     // Mid-stream failures show some content first, never all of it.
     failAfter: fails ? Math.max(0, Math.min(Math.max(3, Math.floor(tokens.length / 2)), tokens.length - 1)) : undefined,
     interval: 1000 / behaviour.tokensPerSecond,
-    usage: {
-      inputTokens: request.inputTokens,
-      outputTokens: tokens.length,
-      totalTokens: request.inputTokens + tokens.length,
-    },
+    usage: usageOf(request.inputTokens, tokens.length, caching),
+  };
+}
+
+/** Bedrock's usage: the input read from or written to the prompt cache is counted apart from `inputTokens`. */
+function usageOf(input: number, output: number, caching: CacheUsage | undefined): Plan['usage'] {
+  if (!caching) return { inputTokens: input, outputTokens: output, totalTokens: input + output };
+  const { cacheReadInputTokens: read, cacheWriteInputTokens: written } = caching;
+  const uncached = Math.max(0, input - read - written);
+  return {
+    inputTokens: uncached,
+    outputTokens: output,
+    totalTokens: uncached + read + written + output,
+    cacheReadInputTokens: read,
+    cacheWriteInputTokens: written,
   };
 }
 

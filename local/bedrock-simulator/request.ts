@@ -5,6 +5,9 @@
  * the `ValidationException` it would get from Bedrock rather than an answer to a request Bedrock refuses.
  */
 
+import { createHash } from 'node:crypto';
+import { MAX_CHECKPOINTS, type Checkpoint } from './prompt-cache';
+
 /** A tool the request offers: its name and the JSON schema of its input. */
 export interface ToolSpec {
   readonly name: string;
@@ -31,6 +34,8 @@ export interface ToolResult {
 }
 
 export interface ParsedRequest {
+  /** The `cachePoint` blocks of the system prompt and the messages, in prompt order (tools, system, messages). */
+  checkpoints: readonly Checkpoint[];
   /** What the answer is derived from: system prompt and last user message. */
   seedText: string;
   /** Text of the last user message. */
@@ -53,7 +58,7 @@ const IMAGE_FORMATS = ['png', 'jpeg', 'gif', 'webp'];
 const MAX_IMAGE_BYTES = 3.75 * 1024 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Content block members the simulator accepts without looking inside (it never answers from them). */
-const OPAQUE_MEMBERS = new Set(['document', 'video', 'audio', 'guardContent', 'cachePoint', 'reasoningContent']);
+const OPAQUE_MEMBERS = new Set(['document', 'video', 'audio', 'guardContent', 'reasoningContent']);
 /** Rough image cost: one token per 64 bytes, at most what the largest image costs on Claude (about 1,600 tokens). */
 const IMAGE_BYTES_PER_TOKEN = 64;
 const MAX_IMAGE_TOKENS = 1600;
@@ -92,8 +97,22 @@ function parseBody(body: Record<string, unknown>): ParsedRequest {
   }
   const { tools, toolChoice, configChars } = parseToolConfig(toolConfig);
 
+  // The prompt prefix so far, digested for the prompt cache: the tools, then the system blocks and messages in order.
+  const prefix = createHash('sha256').update(JSON.stringify(toolConfig ?? null));
+  const checkpoints: Checkpoint[] = [];
+  const systemBlocks = Array.isArray(system) ? system : [];
+  let chars = configChars;
+  systemBlocks.forEach((block, b) => {
+    if (isRecord(block) && block.cachePoint !== undefined) {
+      parseCachePoint(block.cachePoint, `system.${b}.cachePoint`);
+      checkpoints.push({ chars, key: prefix.copy().digest('hex') });
+      return;
+    }
+    const text = isRecord(block) && typeof block.text === 'string' ? block.text : '';
+    chars += text.length;
+    prefix.update(`\u0000system\u0000${text}`);
+  });
   const systemText = blockText(system);
-  let chars = systemText.length + configChars;
   let imageTokens = 0;
   let lastUserText = '';
   let images: SeenImage[] = [];
@@ -115,7 +134,13 @@ function parseBody(body: Record<string, unknown>): ParsedRequest {
     }
 
     const results: ToolResult[] = [];
-    for (const block of blocks) {
+    prefix.update(`\u0000${role}`);
+    for (const [b, block] of blocks.entries()) {
+      if (block.kind === 'cachePoint') {
+        checkpoints.push({ chars, key: prefix.copy().digest('hex') });
+        continue;
+      }
+      prefix.update(`\u0000${JSON.stringify(content[b])}`);
       chars += block.chars;
       if (block.kind === 'image')
         imageTokens += Math.min(MAX_IMAGE_TOKENS, Math.ceil(block.bytes / IMAGE_BYTES_PER_TOKEN));
@@ -141,7 +166,13 @@ function parseBody(body: Record<string, unknown>): ParsedRequest {
     toolResults = role === 'user' ? results : [];
   });
 
+  if (checkpoints.length > MAX_CHECKPOINTS) {
+    throw new RequestError(
+      `A maximum of ${MAX_CHECKPOINTS} cachePoint blocks may be provided; found ${checkpoints.length}.`,
+    );
+  }
   return {
+    checkpoints,
     seedText: `${systemText}\u0000${lastUserText}`,
     lastUserText,
     inputTokens: Math.max(1, Math.ceil(chars / 4) + imageTokens),
@@ -201,6 +232,7 @@ type Block =
   | { kind: 'image'; format: string; bytes: number; chars: number }
   | { kind: 'toolUse'; toolUseId: string; name: string; chars: number }
   | { kind: 'toolResult'; toolUseId: string; status: 'success' | 'error'; text: string; chars: number }
+  | { kind: 'cachePoint'; chars: 0 }
   | { kind: 'other'; chars: number };
 
 /** One `ContentBlock`, a union: exactly one member may be set. */
@@ -222,10 +254,18 @@ function parseBlock(block: unknown, at: string, role: 'user' | 'assistant'): Blo
       return parseToolUse(value, `${at}.toolUse`, role);
     case 'toolResult':
       return parseToolResult(value, `${at}.toolResult`, role);
+    case 'cachePoint':
+      parseCachePoint(value, `${at}.cachePoint`);
+      return { kind: 'cachePoint', chars: 0 };
     default:
       if (!OPAQUE_MEMBERS.has(member)) throw new RequestError(`${at}.${member} is not a supported content block.`);
       return { kind: 'other', chars: 0 };
   }
+}
+
+/** `CachePointBlock`: `{"type": "default"}`, the only type. */
+function parseCachePoint(value: unknown, at: string): void {
+  if (!isRecord(value) || value.type !== 'default') throw new RequestError(`${at}.type must be default.`);
 }
 
 function parseImage(image: unknown, at: string): SeenImage {
@@ -315,7 +355,7 @@ function onlyMember(union: Record<string, unknown>): string | undefined {
 
 function blockText(blocks: unknown): string {
   if (!Array.isArray(blocks)) return '';
-  return blocks.map((b) => (isRecord(b) && typeof b.text === 'string' ? b.text : '')).join('\n');
+  return blocks.flatMap((b) => (isRecord(b) && typeof b.text === 'string' ? [b.text] : [])).join('\n');
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

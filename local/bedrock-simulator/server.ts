@@ -9,6 +9,7 @@ import { answer } from './answer';
 import { Call } from './call';
 import { Http1Exchange, Http2Exchange, readBody, type Exchange } from './exchange';
 import { sniffProtocol, type SimulatorProtocol } from './protocol';
+import { PromptCache } from './prompt-cache';
 import { applySettings, behaviourFor, initialState, type SimulatorState } from './settings';
 
 export interface SimulatorStats {
@@ -58,6 +59,8 @@ export class BedrockSimulator {
   };
 
   private settings: SimulatorState = initialState();
+  /** The prompt prefixes cached per model (Bedrock prompt caching), kept 5 minutes from their last use. */
+  private readonly promptCache = new PromptCache();
   /** Per model id, when its calls that counted against `requestsPerMinute` arrived (the last 60 seconds of them). */
   private readonly recentCalls = new Map<string, number[]>();
   private readonly sockets = new Set<Socket>();
@@ -120,6 +123,7 @@ export class BedrockSimulator {
     this.stats.cancelled = 0;
     this.stats.throttled = 0;
     this.recentCalls.clear();
+    this.promptCache.clear();
     this.stats.tokensSent = 0;
     this.stats.connections = 0;
     this.stats.connectionsByProtocol.h2 = 0;
@@ -212,7 +216,12 @@ export class BedrockSimulator {
     // Counted on arrival, as Bedrock counts a request against its quota when it receives it.
     const throttled = this.overQuota(modelId, behaviour.requestsPerMinute);
     if (throttled) this.stats.throttled += 1;
-    const context = { random: this.random, onTokensSent: (count: number) => (this.stats.tokensSent += count) };
+    const context = {
+      random: this.random,
+      onTokensSent: (count: number) => (this.stats.tokensSent += count),
+      modelId,
+      promptCache: this.promptCache,
+    };
     readBody(exchange.body)
       .then((raw) =>
         throttled

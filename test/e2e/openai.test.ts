@@ -105,6 +105,7 @@ describe('POST /v1/chat/completions', () => {
       prompt_tokens: whole.usage?.prompt_tokens,
       completion_tokens: whole.usage?.completion_tokens,
       total_tokens: whole.usage?.total_tokens,
+      prompt_tokens_details: { cached_tokens: 0 },
     });
     // Every other chunk says it carries no usage, as OpenAI documents for include_usage.
     expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);

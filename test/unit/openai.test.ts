@@ -393,7 +393,7 @@ describe('OpenAI objects', () => {
           finish_reason: 'length',
         },
       ],
-      usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 },
+      usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15, prompt_tokens_details: { cached_tokens: 0 } },
     });
   });
 
@@ -429,7 +429,7 @@ describe('OpenAI objects', () => {
     expect(chatCompletionChunk(identity, PRIMARY, delta, { includeUsage: true }).usage).toBeNull();
     const last = chatCompletionChunk(identity, PRIMARY, undefined, {
       includeUsage: true,
-      value: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+      value: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, prompt_tokens_details: { cached_tokens: 0 } },
     });
     expect(last).toMatchObject({ object: 'chat.completion.chunk', choices: [], usage: { total_tokens: 3 } });
   });

@@ -8,6 +8,7 @@ import {
   type ApiError,
   CancelledError,
   ConcurrencyLimitExceededError,
+  CostBudgetExceededError,
   DeadlineExceededError,
   ForbiddenError,
   ModelQuotaExceededError,
@@ -77,6 +78,12 @@ export function toOpenAIError(err: unknown): OpenAIErrorResponse {
     // The budget is per day: the SDKs' automatic retries (seconds apart) cannot succeed, so they are told not to try.
     headers['x-should-retry'] = 'false';
     return answer(429, body(apiErr.message, 'tokens', null, 'rate_limit_exceeded'));
+  }
+  // A spent dollar budget is OpenAI's spending limit (`insufficient_quota`): a 429 that retrying seconds later cannot
+  // fix, so the SDKs are told not to retry; `Retry-After` still says when the UTC day or month ends.
+  if (apiErr instanceof CostBudgetExceededError) {
+    headers['x-should-retry'] = 'false';
+    return answer(429, body(apiErr.message, 'insufficient_quota', null, 'insufficient_quota'));
   }
   // A model's shared quota (`models.quotas`) has room again within `Retry-After`: the SDKs' own retries may succeed.
   if (apiErr instanceof ModelQuotaExceededError) {

@@ -41,11 +41,19 @@ export function finishReasonOf(stopReason: string): FinishReason {
 
 export type OpenAIUsage = z.infer<typeof openAIUsageSchema>;
 
+/**
+ * Converse's usage in OpenAI's terms. Bedrock counts the input tokens read from and written to the prompt cache apart
+ * from `inputTokens`; OpenAI's `prompt_tokens` counts every input token, and `prompt_tokens_details.cached_tokens` says
+ * how many of them came from the cache.
+ */
 export function usageOf(usage: TokenUsage): OpenAIUsage {
+  const cached = usage.cacheReadInputTokens ?? 0;
+  const prompt = usage.inputTokens + cached + (usage.cacheWriteInputTokens ?? 0);
   return {
-    prompt_tokens: usage.inputTokens,
+    prompt_tokens: prompt,
     completion_tokens: usage.outputTokens,
-    total_tokens: usage.inputTokens + usage.outputTokens,
+    total_tokens: prompt + usage.outputTokens,
+    prompt_tokens_details: { cached_tokens: cached },
   };
 }
 

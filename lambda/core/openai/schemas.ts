@@ -140,9 +140,17 @@ export const chatCompletionRequestSchema = z
 
 export const openAIUsageSchema = z
   .object({
-    prompt_tokens: z.int().nonnegative(),
+    prompt_tokens: z
+      .int()
+      .nonnegative()
+      .describe('Input tokens, those read from or written to the prompt cache included (as OpenAI counts them).'),
     completion_tokens: z.int().nonnegative(),
     total_tokens: z.int().nonnegative(),
+    prompt_tokens_details: z
+      .object({
+        cached_tokens: z.int().nonnegative().describe('Of `prompt_tokens`, those read from the prompt cache.'),
+      })
+      .describe('Breakdown of `prompt_tokens`.'),
   })
   .describe('Token usage of the call.');
 

@@ -8,6 +8,7 @@
  * by a redelivered message. A finished report without `eventPublishedAt` still owes its event; whoever sees it next
  * (a redelivery, the dead-letter backstop) publishes it without calling the model.
  */
+import type { TokenUsage } from '../model';
 import { createHash } from 'node:crypto';
 import type { ReportEventType, ReportWebhookPayload } from '../../../config/reports';
 import type { ReportStatusBody } from '../../../config/responses';
@@ -17,9 +18,11 @@ export type FinishedStatus = Extract<ReportStatus, 'COMPLETED' | 'FAILED' | 'CAN
 
 export interface ReportResult {
   text: string;
-  usage: { inputTokens: number; outputTokens: number };
+  usage: TokenUsage;
   /** The answer came from the response cache (`cache.enabled`); absent otherwise. */
   cached?: true;
+  /** What the model call cost in US dollars, when the model has a price (`models.prices`). */
+  costUsd?: number;
 }
 
 export interface ReportError {

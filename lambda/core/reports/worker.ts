@@ -25,7 +25,13 @@ import { backoffMs, type BackoffPolicy } from '../../../config/backoff';
 import { RATED_ENDPOINTS } from '../../../config/metrics';
 import type { AppConfig } from '../../../config/schema';
 import type { ChatContext, ChatResult } from '../chat';
-import { ApiError, ModelQuotaExceededError, TokenBudgetExceededError, toApiError } from '../errors';
+import {
+  ApiError,
+  CostBudgetExceededError,
+  ModelQuotaExceededError,
+  TokenBudgetExceededError,
+  toApiError,
+} from '../errors';
 import type { RequestRecorder } from '../feedback';
 import type { ModelRequest } from '../model';
 import { isFinished, type ReportError, type ReportItem } from './model';
@@ -35,7 +41,7 @@ import type { Outcome, ReportEventPublisher, ReportStore } from './ports';
 export type GenerateFn = (
   request: ModelRequest,
   ctx: ChatContext,
-) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage' | 'metrics' | 'cached'>>;
+) => Promise<Pick<ChatResult, 'text' | 'model' | 'usage' | 'metrics' | 'cached' | 'costUsd'>>;
 
 export interface ReportWorkerDeps {
   repo: ReportStore;
@@ -108,8 +114,9 @@ export async function runReportJob(
       status: 'COMPLETED',
       result: {
         text: result.text,
-        usage: { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens },
+        usage: { ...result.usage },
         ...(result.cached ? { cached: true as const } : {}),
+        ...(result.costUsd === undefined ? {} : { costUsd: result.costUsd }),
       },
       model: result.model,
       modelLatencyMs: result.metrics.latencyMs,
@@ -305,11 +312,11 @@ async function publishOwedEvent(report: ReportItem, deps: Omit<ReportWorkerDeps,
 }
 
 /**
- * Whether a later delivery may succeed. A spent token budget will not come back within the retry window, and bad input
- * never changes, so those fail the report at once; unknown errors (our own dependencies) are retried.
+ * Whether a later delivery may succeed. A spent token or dollar budget will not come back within the retry window, and
+ * bad input never changes, so those fail the report at once; unknown errors (our own dependencies) are retried.
  */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof TokenBudgetExceededError) return false;
+  if (err instanceof TokenBudgetExceededError || err instanceof CostBudgetExceededError) return false;
   if (err instanceof ApiError) return err.retryable;
   return true;
 }

@@ -53,6 +53,7 @@ export const handler = awslambda.streamifyResponse(
       maxTokens = request.maxTokens;
       const caller = resolveCaller(event);
       record.userId = caller.userId;
+      record.plan = caller.plan;
       const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), config.chat.streamTimeoutSeconds * 1000);
       const cacheControl = cacheDirectivesOf(headerOf(event.headers, 'cache-control'));
       call = await chatService().begin(request, { caller, requestId, deadlineAt, signal, cacheControl });
@@ -74,8 +75,15 @@ export const handler = awslambda.streamifyResponse(
         writer.event('delta', { text });
       });
       record.answered(result);
-      const { model, stopReason, usage, metrics: timings, cached } = result;
-      sse.event('end', { model, stopReason, usage, metrics: timings, ...(cached ? { cached } : {}) });
+      const { model, stopReason, usage, metrics: timings, cached, costUsd } = result;
+      sse.event('end', {
+        model,
+        stopReason,
+        usage,
+        metrics: timings,
+        ...(cached ? { cached } : {}),
+        ...(costUsd === undefined ? {} : { costUsd }),
+      });
     } catch (raw) {
       const err = cancelAware(raw, log);
       const apiErr = record.failed(err, logger);

@@ -36,6 +36,7 @@ const serve = async (event: APIGatewayProxyEvent, context: Context): Promise<API
     const request = parseChatRequest(event.body, config, event.isBase64Encoded);
     const caller = resolveCaller(event);
     record.userId = caller.userId;
+    record.plan = caller.plan;
     const deadlineAt = deadlineFrom(context.getRemainingTimeInMillis(), syncDeadlineMs(config.chat.syncTimeoutSeconds));
     const cacheControl = cacheDirectivesOf(headerOf(event.headers, 'cache-control'));
     const call = await chatService().begin(request, { caller, requestId, deadlineAt, cacheControl });

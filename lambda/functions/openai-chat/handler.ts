@@ -66,6 +66,7 @@ export const handler = awslambda.streamifyResponse(
     try {
       const caller = resolveCaller(event);
       record.userId = caller.userId;
+      record.plan = caller.plan;
       const parsed = parseOpenAIChatRequest(event.body, config, event.isBase64Encoded);
       maxTokens = parsed.request.maxTokens;
       // OpenAI's `user` names the client's own end user: logged for the operator, never sent to the model.

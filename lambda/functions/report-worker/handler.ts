@@ -9,7 +9,7 @@ import { CANCEL_KINDS, DIMENSIONS, METRICS, RATED_ENDPOINTS } from '../../../con
 import { reportEventPublisher, reportQueue, reportRepository, reportsConfig } from '../../aws/reports-runtime';
 import type { ChatContext } from '../../core/chat';
 import type { ModelRequest } from '../../core/model';
-import { createLogger, createMetrics } from '../../core/observability';
+import { createLogger, createMetrics, recordCost } from '../../core/observability';
 import { receiveCountOf, reportIdOf, RetryLaterError } from '../../core/reports/sqs';
 import {
   reportRetryPolicy,
@@ -69,8 +69,28 @@ async function runJob(record: SQSRecord, deadlineAt: number, deps: ReportWorkerD
     await reportQueue().delayRedelivery(record.receiptHandle, delaySeconds);
     throw err;
   }
-  logger.info('report job', { reportId, receiveCount, outcome: outcome.kind });
+  logger.info('report job', { reportId, receiveCount, outcome: outcome.kind, ...modelCallFields(outcome) });
   await recordOutcome(record, reportId, outcome);
+}
+
+/**
+ * The model call of a job that completed a report, for its log line: who, which model, its tokens and its cost (the
+ * fields and names of the chat request line, so that one Logs Insights query sums spend by user across both).
+ */
+function modelCallFields(outcome: JobOutcome): Record<string, unknown> {
+  if (outcome.kind !== 'completed') return {};
+  const { report } = outcome;
+  const usage = report.result?.usage;
+  return {
+    user_id: report.userId,
+    plan: report.plan,
+    model: report.model,
+    input_tokens: usage?.inputTokens,
+    output_tokens: usage?.outputTokens,
+    cache_read_input_tokens: usage?.cacheReadInputTokens,
+    cache_write_input_tokens: usage?.cacheWriteInputTokens,
+    cost_usd: report.result?.costUsd,
+  };
 }
 
 /** Metrics of a job's outcome; a retry shortens the message's visibility and fails the record. */
@@ -83,6 +103,8 @@ async function recordOutcome(record: SQSRecord, reportId: string, outcome: JobOu
       const finishedAt = Date.parse(outcome.report.finishedAt ?? outcome.report.updatedAt);
       const turnaround = finishedAt - Date.parse(outcome.report.createdAt);
       metrics.addMetric(METRICS.reportTurnaround.name, METRICS.reportTurnaround.unit, turnaround);
+      const { result, model, plan } = outcome.report;
+      if (result?.costUsd !== undefined && model !== undefined) recordCost(metrics, model, plan, result.costUsd);
       return;
     }
     case 'cancelled': {

@@ -14,13 +14,15 @@ import {
   type HorizontalAnnotation,
   type IMetric,
   type IWidget,
+  LogQueryVisualizationType,
+  LogQueryWidget,
   MathExpression,
   Stats,
   TextWidget,
   type YAxisProps,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Function as LambdaFunction, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { RATINGS } from '../../../config/contract';
@@ -97,6 +99,7 @@ export class OperationsDashboard extends Dashboard {
     const rows: IWidget[][] = [
       ...overviewRows(stack.stackName, props),
       ...chatRows(props),
+      ...costRows(props),
       ...breakerRows(props),
       ...reportRows(props),
       ...satisfactionRows(props),
@@ -108,6 +111,43 @@ export class OperationsDashboard extends Dashboard {
     ];
     for (const row of rows) this.addWidgets(...row);
   }
+}
+
+/**
+ * The Logs Insights query of the top users by spend: the request log line of every chat call and the report worker's
+ * line of every completed report carry `user_id` and `cost_usd` (lambda/core/observability.ts,
+ * lambda/functions/report-worker/handler.ts). A query runs, and scans the log groups, only when the dashboard is viewed.
+ */
+export const TOP_SPENDERS_QUERY = [
+  'filter ispresent(cost_usd) and ispresent(user_id)',
+  'stats sum(cost_usd) as usd, count(*) as calls by user_id',
+  'sort usd desc',
+  'limit 10',
+];
+
+/** Spend: the `CostUsd` metric per model of the chain (all plans), and the top users from the request log lines. */
+function costRows(props: OperationsDashboardProps): IWidget[][] {
+  const { metrics, models } = props;
+  const logGroupNames = Object.values(props.functions).flatMap((fn) =>
+    fn instanceof LambdaFunction ? [fn.logGroup.logGroupName] : [],
+  );
+  return [
+    section('Cost'),
+    [
+      graph('Spend per model (USD, from models.prices)', HALF, [
+        ...models.map((model) => metrics.total(METRICS.costUsd, { model }, modelLabel(model))),
+        metrics.total(METRICS.costUsd, {}, 'all models'),
+      ]),
+      new LogQueryWidget({
+        title: 'Top users by spend (USD)',
+        width: HALF,
+        height: HEIGHT,
+        logGroupNames,
+        view: LogQueryVisualizationType.TABLE,
+        queryLines: TOP_SPENDERS_QUERY,
+      }),
+    ],
+  ];
 }
 
 function overviewRows(stackName: string, props: OperationsDashboardProps): IWidget[][] {
