@@ -204,20 +204,26 @@ const MODEL_QUOTA =
   '`MODEL_QUOTA_EXCEEDED`: every model this request may use is at its requests- or tokens-per-minute quota ' +
   '(`models.quotas`, shared by every instance); retry after `Retry-After`. Nothing was started.';
 
+const COST_BUDGET =
+  "`COST_BUDGET_EXCEEDED`: the user's dollar budget (`plans.<plan>.usdPerDay` or `usdPerMonth`) has no room for " +
+  "this request's cost estimate (`Retry-After` until the UTC day or month ends), or this request alone may cost more " +
+  'than the budget (no `Retry-After`). Nothing was started.';
+
 const BUDGET_LIMITED: ResponseDoc = {
   description:
     `${USAGE_PLAN} \`TOKEN_BUDGET_EXCEEDED\`: the user's daily token budget is spent (\`Retry-After\` until it ` +
     'resets at midnight UTC), or this request alone may use more tokens than the plan allows per day (no ' +
-    `\`Retry-After\`: ask for fewer \`maxTokens\`). ${CONCURRENCY} ${MODEL_QUOTA}`,
+    `\`Retry-After\`: ask for fewer \`maxTokens\`). ${COST_BUDGET} ${CONCURRENCY} ${MODEL_QUOTA}`,
   json: [
     { gateway: ['Too Many Requests', 'Limit Exceeded'] },
-    { errors: ['TOKEN_BUDGET_EXCEEDED', 'CONCURRENCY_LIMIT_EXCEEDED', 'MODEL_QUOTA_EXCEEDED'] },
+    { errors: ['TOKEN_BUDGET_EXCEEDED', 'COST_BUDGET_EXCEEDED', 'CONCURRENCY_LIMIT_EXCEEDED', 'MODEL_QUOTA_EXCEEDED'] },
   ],
   headers: {
     'Retry-After': {
       required: false,
       description:
-        'With `TOKEN_BUDGET_EXCEEDED`: seconds until it resets; with `CONCURRENCY_LIMIT_EXCEEDED`: seconds to wait; ' +
+        'With `TOKEN_BUDGET_EXCEEDED` or `COST_BUDGET_EXCEEDED`: seconds until it resets; with ' +
+        '`CONCURRENCY_LIMIT_EXCEEDED`: seconds to wait; ' +
         "with `MODEL_QUOTA_EXCEEDED`: seconds until a model's quota has room.",
     },
     'RateLimit-Policy': { required: false, description: 'With `CONCURRENCY_LIMIT_EXCEEDED`: the concurrency policy.' },
@@ -624,16 +630,22 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
           '`requests`): you already have `maxConcurrentRequests` calls in flight; the SDKs retry after ' +
           '`Retry-After`, with the limits in the rate-limit headers. `rate_limit_exceeded` (type `requests` or ' +
           '`tokens`, without `x-should-retry`): every model this request may use is at its per-minute quota ' +
-          '(`models.quotas`); the SDKs retry after `Retry-After`.',
+          '(`models.quotas`); the SDKs retry after `Retry-After`. `insufficient_quota` (type `insufficient_quota`): ' +
+          "the user's dollar budget (`plans.<plan>.usdPerDay` or `usdPerMonth`) is spent; `x-should-retry: false`, " +
+          'and `Retry-After` until the UTC day or month ends.',
         json: [{ gateway: ['Too Many Requests', 'Limit Exceeded'] }, { schema: 'OpenAIErrorBody' }],
         headers: {
           'Retry-After': {
             required: false,
             description:
               'With `rate_limit_exceeded`: seconds until the budget resets (type `tokens`), to wait for a slot ' +
-              "(type `requests`), or until a model's quota has room.",
+              "(type `requests`), or until a model's quota has room; with `insufficient_quota`: until the dollar " +
+              'budget resets.',
           },
-          'x-should-retry': { required: false, description: '`false` when the daily token budget is spent.' },
+          'x-should-retry': {
+            required: false,
+            description: '`false` when the daily token budget or the dollar budget is spent.',
+          },
           ...Object.fromEntries(
             Object.entries({ ...RATE_LIMIT_HEADERS, ...OPENAI_RATE_LIMIT_HEADERS }).map(([name, use]) => [
               name,
