@@ -10,6 +10,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { handlerEntry } from '../../config/functions';
 import { BREAKER_STATE_VALUE, ENDPOINTS } from '../../config/metrics';
+import { parseConfig } from '../../config/schema';
 import { recordChatMetrics } from '../../lambda/core/observability';
 import { buildApp } from '../../lib/app';
 import { OUTPUT_ALARM_TOPIC_ARN } from '../../lib/outputs';
@@ -306,8 +307,24 @@ describe('dashboard', () => {
     ['API 5xx', '5XXError'],
     ['Lambda duration', '\\"Duration\\"'],
     ['Lambda concurrency', 'ConcurrentExecutions'],
+    ['spend per model', 'CostUsd'],
   ])('graphs %s', (_what, needle) => {
     expect(body).toContain(needle);
+  });
+
+  test('spend per model sums CostUsd over every plan, one line per model of the chain', () => {
+    const { models } = parseConfig({});
+    expect(body).toContain('{GenAiApi,service,model,plan}');
+    for (const model of [models.primary, ...models.fallbacks]) expect(body).toContain(`model=\\\\\\"${model}`);
+  });
+
+  test('lists the top users by spend from the log lines of the functions, with no IAM of its own', () => {
+    expect(body).toContain('stats sum(cost_usd) as usd, count(*) as calls by user_id');
+    const logGroups = resourcesOfType(byDefault.template, 'AWS::Logs::LogGroup').map(([id]) => id);
+    const functions = resourcesOfType(byDefault.template, 'AWS::Lambda::Function');
+    // Every function's own log group is queried (the chat lines and the report worker's carry cost_usd).
+    const queried = logGroups.filter((id) => body.includes(`{"Ref":"${id}"}`));
+    expect(queried.length).toBeGreaterThanOrEqual(functions.length - 1);
   });
 });
 
