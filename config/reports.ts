@@ -22,7 +22,17 @@ export interface ReportWebhookPayload {
   type: ReportEventType;
   reportId: string;
   status: 'COMPLETED' | 'FAILED' | 'CANCELLED';
-  result?: { text: string; usage: { inputTokens: number; outputTokens: number } };
+  result?: {
+    text: string;
+    usage: {
+      inputTokens: number;
+      outputTokens: number;
+      cacheReadInputTokens?: number;
+      cacheWriteInputTokens?: number;
+    };
+    /** The model call's cost in US dollars, when the model has a price (`models.prices`). */
+    costUsd?: number;
+  };
   error?: { code: string; message: string };
   /** When the report finished (ISO 8601); the same on every re-publication. */
   occurredAt: string;

@@ -55,6 +55,7 @@ describe('POST /chat/stream', () => {
       stopReason: 'end_turn',
       usage: { inputTokens: expect.any(Number), outputTokens: names.length - 2 },
       metrics: { ttftMs: expect.any(Number), latencyMs: expect.any(Number) },
+      costUsd: expect.any(Number),
     });
     expect(end.metrics.latencyMs).toBeGreaterThanOrEqual(end.metrics.ttftMs);
     expect(res.events.slice(1, -1).every((e) => typeof e.data.text === 'string' && e.data.text.length > 0)).toBe(true);
@@ -198,6 +199,7 @@ describe('POST /chat', () => {
       text: expect.any(String),
       stopReason: 'end_turn',
       usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
+      costUsd: expect.any(Number),
       metrics: { ttftMs: expect.any(Number), latencyMs: expect.any(Number) },
     });
     const streamed = stream.events

@@ -69,6 +69,7 @@ describe('POST /reports and GET /reports/{id}', () => {
       result: {
         text: expect.any(String),
         usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
+        costUsd: expect.any(Number),
       },
     });
     expect(report.result!.text.split(/\s+/).length).toBeGreaterThanOrEqual(20);

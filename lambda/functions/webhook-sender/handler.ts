@@ -24,7 +24,16 @@ const payloadSchema = z.object({
   reportId: z.string().check(z.minLength(1)),
   status: z.enum(['COMPLETED', 'FAILED', 'CANCELLED']),
   result: z.optional(
-    z.object({ text: z.string(), usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }) }),
+    z.object({
+      text: z.string(),
+      usage: z.object({
+        inputTokens: z.number(),
+        outputTokens: z.number(),
+        cacheReadInputTokens: z.optional(z.number()),
+        cacheWriteInputTokens: z.optional(z.number()),
+      }),
+      costUsd: z.optional(z.number()),
+    }),
   ),
   error: z.optional(z.object({ code: z.string(), message: z.string() })),
   occurredAt: z.string(),
