@@ -237,7 +237,8 @@ describe('response cache: repeated requests', () => {
     const second = await api.submit({ prompt: 'Summarise the cache design' });
     const cached = (await waitForReport(api, second.body.reportId)).report;
     expect(cached.status).toBe('COMPLETED');
-    expect(cached.result).toEqual({ ...done.result, cached: true });
+    // Served from the cache: charged nothing (costUsd 0), whatever the original call cost.
+    expect(cached.result).toEqual({ ...done.result, cached: true, costUsd: 0 });
     expect(modelCalls()).toBe(calls);
   });
 });
