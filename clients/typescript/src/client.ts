@@ -133,8 +133,9 @@ export class GenAIClient {
    * at the first drop.
    *
    * Rejects (on the first `next()`, before any event) with a {@link GenAIError} when the API refuses the request:
-   * `VALIDATION_ERROR`, `FORBIDDEN`, `TOKEN_BUDGET_EXCEEDED` or `THROTTLED` (429), `MODEL_UNAVAILABLE` (503), with
-   * `retryAfterSeconds` where the API sent `Retry-After`. The request is sent when the iteration starts; leaving the
+   * `VALIDATION_ERROR`, `FORBIDDEN`, `TOKEN_BUDGET_EXCEEDED`, `COST_BUDGET_EXCEEDED`, `CONCURRENCY_LIMIT_EXCEEDED`,
+   * `MODEL_QUOTA_EXCEEDED` or `THROTTLED` (429), `MODEL_UNAVAILABLE` (503), with `retryAfterSeconds` where the API sent
+   * `Retry-After`. The request is sent when the iteration starts; leaving the
    * loop early (`break`) or aborting the signal closes the connection. Where the platform does not tell the API that
    * a client left (Lambda response streaming does not), only {@link cancelStream} stops the generation.
    *

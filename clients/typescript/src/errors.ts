@@ -17,6 +17,7 @@ export type GenAIErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'TOKEN_BUDGET_EXCEEDED'
+  | 'COST_BUDGET_EXCEEDED'
   | 'CONCURRENCY_LIMIT_EXCEEDED'
   | 'MODEL_QUOTA_EXCEEDED'
   | 'SERVICE_UNAVAILABLE'
@@ -107,6 +108,7 @@ const isObject = (value: unknown): value is Json =>
 const OPENAI_CODES: Readonly<Record<string, GenAIErrorCode>> = {
   invalid_api_key: 'UNAUTHORIZED',
   rate_limit_exceeded: 'TOKEN_BUDGET_EXCEEDED',
+  insufficient_quota: 'COST_BUDGET_EXCEEDED',
   model_unavailable: 'MODEL_UNAVAILABLE',
   service_unavailable: 'SERVICE_UNAVAILABLE',
   model_not_found: 'NOT_FOUND',
@@ -165,7 +167,8 @@ export async function errorFromResponse(response: Response): Promise<GenAIError>
     // OpenAI's shape, from the OpenAI-compatible routes.
     const openaiCode = typeof error.code === 'string' ? error.code : undefined;
     const code = (openaiCode && OPENAI_CODES[openaiCode]) ?? openaiCodeOfStatus(status);
-    const retryable = code === 'TOKEN_BUDGET_EXCEEDED' ? true : retryableStatus(status);
+    const retryable =
+      code === 'TOKEN_BUDGET_EXCEEDED' || code === 'COST_BUDGET_EXCEEDED' ? true : retryableStatus(status);
     return make(error.message, code, retryable);
   }
   if (isObject(body) && 'message' in body) {
