@@ -93,12 +93,14 @@ export const METRICS = {
   resumed: spec('Resumed', 'Count'),
   // The response cache (`cache.enabled`), by endpoint (a report worker's is `reports`): one of hits, misses and bypasses
   // per request that looked the cache up or skipped it; answers served from the cache when no model could answer; the
-  // tokens the served answers would have cost (their stored usage, input plus output).
+  // tokens the served answers would have cost (their stored usage, input plus output), and the dollars (that usage at
+  // the producing model's `models.prices`, when it has one).
   cacheHits: spec('CacheHits', 'Count', ['endpoint']),
   cacheMisses: spec('CacheMisses', 'Count', ['endpoint']),
   cacheBypasses: spec('CacheBypasses', 'Count', ['endpoint']),
   cacheFallbacks: spec('CacheFallbacks', 'Count', ['endpoint']),
   cacheTokensSaved: spec('CacheTokensSaved', 'Count', ['endpoint']),
+  cacheUsdSaved: spec('CacheUsdSaved', 'None', ['endpoint']),
   // A cache read or write that failed (the request went on: a failed read is a miss), and answers too large to store.
   cacheErrors: spec('CacheErrors', 'Count'),
   cacheEntriesTooLarge: spec('CacheEntriesTooLarge', 'Count'),

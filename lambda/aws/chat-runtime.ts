@@ -46,6 +46,7 @@ export function createChatService(
           store: new DynamoResponseCacheStore({ tableName: requireEnv(ENV.cacheTable) }),
           settings: cfg.cache,
           endpoint,
+          prices: cfg.models.prices,
           logger,
           metrics,
         })

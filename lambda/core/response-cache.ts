@@ -14,6 +14,7 @@ import { CACHE_STATUS_HEADER } from '../../config/headers';
 import { DIMENSIONS, METRICS, type MetricSpec } from '../../config/metrics';
 import type { CacheConfig } from '../../config/schema';
 import type { ChatResult } from './chat';
+import { costMicroUsd, type ModelPrice, usdOfMicro } from './cost';
 import type { ContentBlock, ModelRequest, TokenUsage } from './model';
 
 /** One stored answer: what a hit serves. */
@@ -186,6 +187,11 @@ export interface ResponseCacheOptions {
   readonly settings: CacheConfig;
   /** The endpoint dimension of the cache metrics (`config/metrics.ts` ENDPOINTS, or `reports`). */
   readonly endpoint: string;
+  /**
+   * The models' prices (`models.prices`), for the dollars a served answer saved (`CacheUsdSaved`: its stored usage at
+   * the price of the model that produced it); unset, or a model without a price: only the tokens saved are counted.
+   */
+  readonly prices?: Readonly<Record<string, ModelPrice>>;
   readonly logger?: Pick<Logger, 'warn' | 'debug'>;
   readonly metrics?: Pick<Metrics, 'singleMetric'>;
   /** @default Date.now */
@@ -270,6 +276,9 @@ export class ResponseCache {
 
   private recordSaved(entry: CacheEntry): void {
     this.count(METRICS.cacheTokensSaved, entry.usage.inputTokens + entry.usage.outputTokens);
+    const { prices } = this.options;
+    const price = prices && Object.hasOwn(prices, entry.model) ? prices[entry.model] : undefined;
+    if (price) this.count(METRICS.cacheUsdSaved, usdOfMicro(costMicroUsd(entry.usage, price)));
   }
 
   private count(spec: MetricSpec, value: number, byEndpoint = true): void {

@@ -68,12 +68,13 @@ describe('response cache table (cache.enabled)', () => {
     expect(seen.sort()).toEqual([...MODEL_CALLERS].sort());
   });
 
-  test('the dashboard shows the hit rate and the tokens saved', () => {
+  test('the dashboard shows the hit rate and the tokens and dollars saved', () => {
     const [, dashboard] = resourcesOfType(template, 'AWS::CloudWatch::Dashboard')[0];
     const body = JSON.stringify(dashboard.DashboardBody);
     expect(body).toContain('Cache hit rate by endpoint');
     expect(body).toContain('CacheHits');
     expect(body).toContain('CacheTokensSaved');
+    expect(body).toContain('CacheUsdSaved');
   });
 
   test('cdk-nag reports nothing unacknowledged', () => {

@@ -198,7 +198,9 @@ describe('the chat core with the cache', () => {
   function setup(scripts: Record<string, () => AsyncIterable<ModelStreamEvent>>, open: string[] = []) {
     const store = new MemoryStore();
     const metrics = new RecordingMetrics();
-    const cache = new ResponseCache({ store, settings: config.cache, endpoint: 'chat-stream', metrics });
+    // model-a is priced (Claude Sonnet 4's $3 / $15 per million tokens), model-b is not: only tokens saved are counted.
+    const prices = { 'model-a': { input: 3, output: 15 } };
+    const cache = new ResponseCache({ store, settings: config.cache, endpoint: 'chat-stream', metrics, prices });
     const model = new ScriptedModel(scripts);
     const guard = new CountingGuard(open);
     const budget = new RecordingBudget();
@@ -224,8 +226,10 @@ describe('the chat core with the cache', () => {
     expect(deltas.join('')).toBe('one two three');
     expect(hit).toMatchObject({ model: 'model-a', text: 'one two three', cached: true, usage: { outputTokens: 3 } });
     expect([s.model.calls.length, s.guard.acquired, s.budget.log.length]).toEqual([calls, acquired, budgetLog]);
-    expect(s.metrics.names).toEqual(['CacheMisses', 'CacheHits', 'CacheTokensSaved']);
+    expect(s.metrics.names).toEqual(['CacheMisses', 'CacheHits', 'CacheTokensSaved', 'CacheUsdSaved']);
     expect(s.metrics.values.CacheTokensSaved).toBe(10);
+    // 7 input tokens at $3 and 3 output tokens at $15 per million: 21 + 45 micro-dollars.
+    expect(s.metrics.values.CacheUsdSaved).toBe(0.000066);
   });
 
   it('does not store an answer cut short by maxTokens', async () => {
@@ -256,7 +260,7 @@ describe('the chat core with the cache', () => {
     // The call names the stored answer's model from then on (OpenAI chunks carry it), not the last model tried.
     expect(call.model).toBe('model-a');
     expect(s.budget.log).toEqual([expect.stringMatching(/^reserve:/), 'release']);
-    expect(s.metrics.names).toEqual(['CacheBypasses', 'CacheFallbacks', 'CacheTokensSaved']);
+    expect(s.metrics.names).toEqual(['CacheBypasses', 'CacheFallbacks', 'CacheTokensSaved', 'CacheUsdSaved']);
   });
 
   it('with every breaker open serves a stored answer, and 503s when there is none or no-store forbids it', async () => {

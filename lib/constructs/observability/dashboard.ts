@@ -367,6 +367,9 @@ function cacheRows({ metrics, ratedEndpoints }: OperationsDashboardProps): IWidg
   const saved = ratedEndpoints.map((endpoint) =>
     metrics.metric(METRICS.cacheTokensSaved, { endpoint }, Stats.SUM, `tokens saved (${endpoint})`),
   );
+  const dollarsSaved = ratedEndpoints.map((endpoint) =>
+    metrics.metric(METRICS.cacheUsdSaved, { endpoint }, Stats.SUM, `USD saved (${endpoint})`),
+  );
   const skipped = ratedEndpoints.flatMap((endpoint) => [
     metrics.metric(METRICS.cacheBypasses, { endpoint }, Stats.SUM, `bypassed (${endpoint})`),
     metrics.metric(METRICS.cacheFallbacks, { endpoint }, Stats.SUM, `served as fallback (${endpoint})`),
@@ -374,11 +377,11 @@ function cacheRows({ metrics, ratedEndpoints }: OperationsDashboardProps): IWidg
   return [
     section('Response cache'),
     [
-      graph('Cache hit rate by endpoint (%, left) and tokens saved by hits and fallbacks (right)', HALF, hitRate, {
-        leftYAxis: { min: 0, max: 100 },
-        right: saved,
+      graph('Cache hit rate by endpoint (%)', THIRD, hitRate, { leftYAxis: { min: 0, max: 100 } }),
+      graph('Saved by hits and fallbacks: tokens (left), USD at models.prices (right)', THIRD, saved, {
+        right: dollarsSaved,
       }),
-      graph('Lookups bypassed (Cache-Control, sampling settings), answers served as a fallback, errors', HALF, [
+      graph('Lookups bypassed (Cache-Control, sampling settings), answers served as a fallback, errors', THIRD, [
         ...skipped,
         metrics.metric(METRICS.cacheErrors, {}, Stats.SUM, METRICS.cacheErrors.name),
         metrics.metric(METRICS.cacheEntriesTooLarge, {}, Stats.SUM, 'answers too large to store'),
