@@ -291,13 +291,15 @@ export class TokenBudget {
       const usd = daily ? planConfig.usdPerDay : planConfig.usdPerMonth;
       const end = daily ? window.end : month.end;
       throw new CostBudgetExceededError(
-        `Dollar budget of ${usd} USD per ${daily ? 'day' : 'month'} is spent; it resets at ${new Date(end).toISOString()}`,
+        `Dollar budget of ${usd} USD per ${daily ? 'day' : 'month'} has no room left for this request (it may cost ` +
+          `up to ${usdOfMicro(estimatedMicroUsd ?? 0)} USD); it resets at ${new Date(end).toISOString()}`,
         { retryAfterSeconds: secondsUntil(end, now) },
       );
     }
     if (!outcome.ok && outcome.refused === 'budget') {
       throw new TokenBudgetExceededError(
-        `Token budget of ${limit} tokens per day is spent; it resets at ${new Date(window.end).toISOString()}`,
+        `Token budget of ${limit} tokens per day has no room left for this request (it may use up to ` +
+          `${estimatedTokens} tokens); it resets at ${new Date(window.end).toISOString()}`,
         { retryAfterSeconds: tokensResetIn },
       );
     }
