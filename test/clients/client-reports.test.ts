@@ -75,6 +75,7 @@ describe('reports', () => {
       result: {
         text: expect.stringMatching(/\S/),
         usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
+        costUsd: expect.any(Number),
       },
     });
     const statuses = progress.map((p) => p.report.status);
@@ -190,6 +191,7 @@ describe('webhooks', () => {
       result: {
         text: expect.any(String),
         usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
+        costUsd: expect.any(Number),
       },
       occurredAt: expect.any(String),
     });

@@ -224,7 +224,9 @@ describe('chat, models, Bearer keys', () => {
       stopReason: 'end_turn',
       usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
       metrics: { ttftMs: expect.any(Number), latencyMs: expect.any(Number) },
+      costUsd: expect.any(Number),
     });
+    expect(answer.costUsd).toBeGreaterThan(0);
   });
 
   it('models() lists the configured models in OpenAI’s shape', async () => {

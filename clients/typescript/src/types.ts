@@ -22,8 +22,13 @@ export interface ChatRequest {
 }
 
 export interface TokenUsage {
+  /** Input tokens the model read, besides those read from or written to its prompt cache. */
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens read from the model's prompt cache (Bedrock prompt caching), when there were any. */
+  cacheReadInputTokens?: number;
+  /** Input tokens written to the model's prompt cache, when there were any. */
+  cacheWriteInputTokens?: number;
 }
 
 export interface ChatMetrics {
@@ -59,6 +64,8 @@ export type ChatStreamEvent =
       metrics: ChatMetrics;
       /** Set when the answer came from the API's response cache. */
       cached?: boolean;
+      /** What the call cost in US dollars at the API's configured prices (0 when cached); absent for an unpriced model. */
+      costUsd?: number;
     }
   | { type: 'error'; id: string; error: ApiErrorDetail };
 
@@ -84,6 +91,8 @@ export interface ChatResponse {
   metrics: ChatMetrics;
   /** Set when the answer came from the API's response cache (`model` and `usage` are those of the stored call). */
   cached?: boolean;
+  /** What the call cost in US dollars at the API's configured prices (0 when cached); absent for an unpriced model. */
+  costUsd?: number;
 }
 
 /** Body of `POST /reports`. */
@@ -115,6 +124,8 @@ export interface ReportResult {
   usage: TokenUsage;
   /** Set when the result came from the API's response cache. */
   cached?: boolean;
+  /** What the model call cost in US dollars at the API's configured prices (0 when cached); absent when unpriced. */
+  costUsd?: number;
 }
 
 /** Answer of `GET /reports/{id}`. */
