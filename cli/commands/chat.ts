@@ -37,12 +37,13 @@ model that served to stderr, so stdout stays the answer. "-" reads the message f
 Options:
   --sync             call POST /chat instead (the whole answer at once: the baseline); same metrics, TTFT = latency
   --json             print one JSON object when done, instead of the text: requestId, model, text, stopReason,
-                     usage, metrics {ttftMs, latencyMs, tokensPerSecond} (measured here), apiMetrics {ttftMs,
-                     latencyMs} (measured by the API); a failed stream adds error {code, message, retryable}
+                     usage, costUsd (null when the model has no price), cached, metrics {ttftMs, latencyMs,
+                     tokensPerSecond} (measured here), apiMetrics {ttftMs, latencyMs} (measured by the API); a failed
+                     stream adds error {code, message, retryable}
   --system <text>    system prompt
   --max-tokens <n>   upper bound on the answer's length in tokens
   --model-info       also print the request id, the model asked first and the one that served (a fallback shows),
-                     the stop reason, the token counts and the API's own TTFT and latency
+                     the stop reason, the token counts, the cost and the API's own TTFT and latency
   --url, --key, --bearer, -h, --help: see genai --help
 
 Ctrl-C cancels the answer on the server (POST /chat/stream/{requestId}/cancel, waiting at most ${CANCEL_WAIT_MS / 1000} s for it,
@@ -60,6 +61,10 @@ interface Answer {
   text: string;
   stopReason?: string;
   usage?: { inputTokens: number; outputTokens: number };
+  /** What the call cost at the API's prices (`models.prices`); unset when the model has none. */
+  costUsd?: number;
+  /** Whether the answer came from the API's response cache. */
+  cached?: boolean;
   metrics: ClientMetrics;
   apiMetrics?: { ttftMs: number; latencyMs: number };
   error?: { code: string; message: string; retryable: boolean; retryAfterSeconds?: number };
@@ -102,6 +107,8 @@ async function streamed(client: GenAIClient, request: ChatRequest, ctx: CliConte
         answer.stopReason = event.stopReason;
         answer.usage = event.usage;
         answer.apiMetrics = event.metrics;
+        answer.costUsd = event.costUsd;
+        answer.cached = event.cached;
       } else {
         answer.error = event.error;
       }
@@ -140,8 +147,8 @@ async function buffered(client: GenAIClient, request: ChatRequest, ctx: CliConte
     outputTokens: response.usage.outputTokens,
   });
   if (echo) ctx.stdout.write(response.text.endsWith('\n') ? response.text : `${response.text}\n`);
-  const { requestId, model, text, stopReason, usage, metrics: apiMetrics } = response;
-  return { requestId, model, text, stopReason, usage, metrics, apiMetrics };
+  const { requestId, model, text, stopReason, usage, costUsd, cached, metrics: apiMetrics } = response;
+  return { requestId, model, text, stopReason, usage, costUsd, cached, metrics, apiMetrics };
 }
 
 function printMetrics(answer: Answer, ctx: CliContext, modelInfo: boolean): void {
@@ -158,6 +165,7 @@ function printMetrics(answer: Answer, ctx: CliContext, modelInfo: boolean): void
     `served by:   ${answer.model ?? '–'}`,
     `stop reason: ${answer.stopReason ?? '–'}`,
     `tokens:      ${answer.usage?.inputTokens ?? '–'} in, ${answer.usage?.outputTokens ?? '–'} out`,
+    `cost:        ${answer.costUsd === undefined ? '–' : `$${answer.costUsd}`}${answer.cached ? ' (from the response cache)' : ''}`,
     `API timing:  TTFT ${formatMs(answer.apiMetrics?.ttftMs)}, latency ${formatMs(answer.apiMetrics?.latencyMs)}`,
   ];
   ctx.stderr.write(`${lines.join('\n')}\n`);
@@ -170,6 +178,8 @@ function toJson(answer: Answer): Record<string, unknown> {
     text: answer.text,
     stopReason: answer.stopReason ?? null,
     usage: answer.usage ?? null,
+    costUsd: answer.costUsd ?? null,
+    cached: answer.cached === true,
     metrics: answer.metrics,
     apiMetrics: answer.apiMetrics ?? null,
     ...(answer.error ? { error: answer.error } : {}),

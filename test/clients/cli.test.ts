@@ -127,6 +127,8 @@ describe('genai chat', () => {
       text: expect.any(String),
       stopReason: 'max_tokens',
       usage: { inputTokens: expect.any(Number), outputTokens: 12 },
+      costUsd: expect.any(Number),
+      cached: false,
       metrics: { ttftMs: expect.any(Number), latencyMs: expect.any(Number), tokensPerSecond: expect.any(Number) },
       apiMetrics: { ttftMs: expect.any(Number), latencyMs: expect.any(Number) },
     });
@@ -149,6 +151,20 @@ describe('genai chat', () => {
     expect(line![3]).toBe(primary);
     const { metrics } = JSON.parse(json.stdout);
     expect(metrics.ttftMs).toBe(metrics.latencyMs);
+  });
+
+  it('--model-info adds the request id, the serving model, the token counts and the cost at the API’s prices', async () => {
+    const [info, json] = await Promise.all([
+      genai('chat', '--model-info', 'Price this'),
+      genai('chat', '--json', 'Price this'),
+    ]);
+    expect(info.status).toBe(0);
+    const { costUsd, usage } = JSON.parse(json.stdout);
+    expect(costUsd).toBeGreaterThan(0);
+    expect(info.stderr).toContain(`served by:   ${primary}\n`);
+    expect(info.stderr).toContain(`tokens:      ${usage.inputTokens} in, ${usage.outputTokens} out\n`);
+    // The simulator's answer to the same prompt is the same, so is its cost.
+    expect(info.stderr).toContain(`cost:        $${costUsd}\n`);
   });
 
   it('Ctrl-C cancels a slow stream: the text so far stays, exit 130 at once, and the model stops generating', async () => {

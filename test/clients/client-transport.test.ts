@@ -177,6 +177,28 @@ describe('reading an event stream', () => {
     ]);
   });
 
+  it('keeps the end event’s optional fields: prompt-cache token counts, cost and the response cache mark', async () => {
+    const end =
+      'id: 2\nevent: end\ndata: {"model":"m1","stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":2,' +
+      '"cacheReadInputTokens":1200,"cacheWriteInputTokens":0},"metrics":{"ttftMs":5,"latencyMs":9},' +
+      '"costUsd":0.000399,"cached":true}\n\n';
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(START + end);
+    };
+    const { events } = await outcome(client().chatStream({ message: 'hi' }));
+    expect(events.at(-1)).toEqual({
+      type: 'end',
+      id: '2',
+      model: 'm1',
+      stopReason: 'end_turn',
+      usage: { inputTokens: 3, outputTokens: 2, cacheReadInputTokens: 1200, cacheWriteInputTokens: 0 },
+      metrics: { ttftMs: 5, latencyMs: 9 },
+      costUsd: 0.000399,
+      cached: true,
+    });
+  });
+
   it('stops at the end event and closes the connection, whatever follows', async () => {
     let closed = false;
     handle = (req, res) => {

@@ -117,6 +117,7 @@ describe('chatStream', () => {
       stopReason: 'end_turn',
       usage: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
       metrics: { ttftMs: expect.any(Number), latencyMs: expect.any(Number) },
+      costUsd: expect.any(Number),
     });
     if (end?.type !== 'end') throw new Error('no end event');
     expect(end.usage.outputTokens).toBeGreaterThan(0);

@@ -85,7 +85,11 @@ export function toChatEvent(message: EventSourceMessage, requestId: string | und
         usage: { inputTokens: number('usage', 'inputTokens'), outputTokens: number('usage', 'outputTokens') },
         metrics: { ttftMs: number('metrics', 'ttftMs'), latencyMs: number('metrics', 'latencyMs') },
       };
+      const usage = data.usage as Json;
+      for (const field of ['cacheReadInputTokens', 'cacheWriteInputTokens'] as const)
+        if (typeof usage[field] === 'number') event.usage[field] = usage[field];
       if (typeof data.cached === 'boolean') event.cached = data.cached;
+      if (typeof data.costUsd === 'number') event.costUsd = data.costUsd;
       return event;
     }
     case 'error': {
