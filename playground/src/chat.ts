@@ -26,6 +26,10 @@ interface Finished {
   readonly requestId: string;
   readonly model: string;
   readonly outputTokens: number;
+  /** What the call cost at the API's prices; unset for a model without one. */
+  readonly costUsd?: number;
+  /** The answer came from the API's response cache. */
+  readonly cached?: boolean;
 }
 
 /** What tells the two panes apart. */
@@ -137,9 +141,10 @@ class Pane {
     this.endedAt = at;
     // A synchronous answer (or a stream without a delta) arrives whole: no first token of its own, TTFT = latency.
     const metrics = this.show(this.metricsAt(at, result.outputTokens));
-    this.showModel(result.model, expectedModel);
+    this.showModel(result.model, expectedModel, result.cached === true);
     this.answer.setAttribute('aria-busy', 'false');
-    this.setStatus(`Done in ${formatMs(metrics.latencyMs)}: ${result.outputTokens} output tokens.`);
+    const cost = result.costUsd === undefined ? '' : `, $${result.costUsd}`;
+    this.setStatus(`Done in ${formatMs(metrics.latencyMs)}: ${result.outputTokens} output tokens${cost}.`);
     this.rated = result.requestId ? { client, requestId: result.requestId } : undefined;
     this.feedback.hidden = !this.rated;
   }
@@ -185,10 +190,16 @@ class Pane {
     return metrics;
   }
 
-  /** The serving model, marked when it is not the one the call started with (or the primary): a fallback. */
-  private showModel(model: string, expected: string | undefined): void {
+  /**
+   * The serving model, marked when the answer came from the response cache, or when it is not the one the call started
+   * with (or the primary): a fallback.
+   */
+  private showModel(model: string, expected: string | undefined, cached: boolean): void {
     this.model.textContent = model;
-    if (model === 'degraded') {
+    if (cached) {
+      this.model.append(badge('cached'));
+      this.model.title = `From the response cache: an earlier answer of ${model} to the same request`;
+    } else if (model === 'degraded') {
       this.model.append(badge('degraded answer'));
     } else if (expected && model !== expected) {
       this.model.append(badge('fallback'));
@@ -395,7 +406,13 @@ export class ChatTab {
           case 'end':
             ended = true;
             pane.finish(
-              { requestId: requestId ?? '', model: event.model, outputTokens: event.usage.outputTokens },
+              {
+                requestId: requestId ?? '',
+                model: event.model,
+                outputTokens: event.usage.outputTokens,
+                costUsd: event.costUsd,
+                cached: event.cached,
+              },
               now,
               // The primary when known: a call that started on a fallback (the primary's breaker open) is one too.
               primary ?? startModel,
@@ -427,7 +444,13 @@ export class ChatTab {
       const now = performance.now();
       pane.setAnswer(answer.text);
       pane.finish(
-        { requestId: answer.requestId, model: answer.model, outputTokens: answer.usage.outputTokens },
+        {
+          requestId: answer.requestId,
+          model: answer.model,
+          outputTokens: answer.usage.outputTokens,
+          costUsd: answer.costUsd,
+          cached: answer.cached,
+        },
         now,
         primary,
         client,

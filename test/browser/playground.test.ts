@@ -219,17 +219,20 @@ describe('chat tab', () => {
     expect(Number(await metric(stream, 'rate').textContent())).toBeGreaterThan(14);
 
     const shown = async (p: Locator) => {
-      const done = await expectText(p.getByRole('status'), /Done in .*: \d+ output tokens/);
+      const done = await expectText(p.getByRole('status'), /Done in .*: \d+ output tokens, \$[\d.]+\.$/);
       return {
         tokens: Number(/(\d+) output tokens/.exec(done)?.[1]),
+        cost: Number(/\$(\d+(?:\.\d+)?)/.exec(done)?.[1]),
         ttft: shownMs((await metric(p, 'ttft').textContent()) ?? ''),
         latency: shownMs((await metric(p, 'latency').textContent()) ?? ''),
         rate: Number(await metric(p, 'rate').textContent()),
       };
     };
     const [s, y] = [await shown(stream), await shown(sync)];
-    // The same answer both ways, at most the 30 tokens asked for.
+    // The same answer both ways, at most the 30 tokens asked for, at the same cost.
     expect(s.tokens).toBe(y.tokens);
+    expect(s.cost).toBeGreaterThan(0);
+    expect(s.cost).toBe(y.cost);
     expect(s.tokens).toBeGreaterThan(10);
     expect(s.tokens).toBeLessThanOrEqual(30);
     // The shown rates are the output tokens over first token → end (stream) and over the whole request (sync), within
