@@ -17,9 +17,13 @@ const STREAMING = Symbol.for('genai.local.streamingHandler');
 export const PRELUDE_DELIMITER = Buffer.alloc(8, 0);
 export const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 
+// Each handler declares its own event type (API Gateway proxy, SQS, EventBridge); the runtime invokes whichever it is
+// given with the event the gateway or a poller built for it, as Lambda's runtime does.
+// biome-ignore lint/suspicious/noExplicitAny: a handler's parameter type is its own; `unknown` would reject every handler.
 export type StreamingHandler = ((event: any, responseStream: Writable, context: Context) => Promise<void>) & {
   [STREAMING]?: true;
 };
+// biome-ignore lint/suspicious/noExplicitAny: as above.
 export type BufferedHandler = (event: any, context: Context) => Promise<unknown>;
 
 /** Wraps a stream so that the HTTP prelude and delimiter precede the first byte of body. */

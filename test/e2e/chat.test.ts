@@ -70,6 +70,7 @@ describe('POST /chat/stream', () => {
       body: { message: 'hello' },
       onEvent: (e) => {
         if (e.event === 'start') tokensWhenStarted = cloud.simulator.stats.tokensSent - before;
+        return false;
       },
     });
     expect(res.events[0].event).toBe('start');

@@ -77,7 +77,6 @@ interface Answer {
 }
 
 interface Checked extends Answer {
-  // biome-ignore lint/suspicious/noExplicitAny: a body the description has just been checked to describe
   json?: any;
   events?: EventSourceMessage[];
 }

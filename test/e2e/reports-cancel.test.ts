@@ -123,7 +123,6 @@ const finishedStatus = async (reportId: string) =>
 const printedJson = (lines = workerLines) =>
   lines.flatMap((line) => {
     try {
-      // biome-ignore lint/suspicious/noExplicitAny: a printed log line or EMF blob, read field by field
       return [JSON.parse(line) as Record<string, any>];
     } catch {
       return [];

@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 /** An invoker that records every event and answers with `respond`. */
-function recordingInvoker(respond: (event: SQSEvent) => Promise<SQSBatchResponse | void>) {
+function recordingInvoker(respond: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>) {
   const events: SQSEvent[] = [];
   let kill: () => void = () => undefined;
   const invoker: FunctionInvoker = {
@@ -99,6 +99,7 @@ test('an invocation that throws deletes nothing: the whole batch comes back', as
   const { invoker, events } = recordingInvoker(async () => {
     calls++;
     if (calls === 1) throw new Error('handler crashed');
+    return undefined;
   });
   const poller = new SqsPoller({
     client: sqs.client,

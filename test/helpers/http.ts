@@ -6,7 +6,6 @@ export interface HttpAnswer {
   /** The whole body. */
   readonly text: string;
   /** The body parsed as JSON (throws when it is not JSON), typed as the caller expects it. */
-  // biome-ignore lint/suspicious/noExplicitAny: as `Response.json()`, a test reads fields it asserts on.
   json<T = any>(): T;
 }
 

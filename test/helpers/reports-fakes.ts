@@ -61,7 +61,7 @@ export class InMemoryReportStore implements ReportStore {
   async deleteUnstarted(reportId: string): Promise<boolean> {
     await tick();
     const item = this.read(reportId);
-    if (!item || item.status !== 'QUEUED' || item.attempts !== 0) return false;
+    if (item?.status !== 'QUEUED' || item.attempts !== 0) return false;
     this.items.delete(item.pk);
     return true;
   }
@@ -127,7 +127,7 @@ export class InMemoryReportStore implements ReportStore {
   async heartbeat(reportId: string, attempt: number, now: number): Promise<Heartbeat> {
     await tick();
     const item = this.live(reportId);
-    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt) return { held: false };
+    if (item?.status !== 'RUNNING' || item.attempts !== attempt) return { held: false };
     item.heartbeatAt = now;
     item.cancelRequested ??= false;
     return { held: true, cancelRequested: item.cancelRequested };
@@ -155,15 +155,14 @@ export class InMemoryReportStore implements ReportStore {
   async finishCancelled(reportId: string, attempt: number, now: number): Promise<ReportItem | undefined> {
     await tick();
     const item = this.live(reportId);
-    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested !== true)
-      return undefined;
+    if (item?.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested !== true) return undefined;
     return this.cancelItem(item, now);
   }
 
   async release(reportId: string, attempt: number, lastError: ReportError, now: number): Promise<boolean> {
     await tick();
     const item = this.live(reportId);
-    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested === true) return false;
+    if (item?.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested === true) return false;
     Object.assign(item, { status: 'QUEUED', lastError: stored(lastError), updatedAt: new Date(now).toISOString() });
     delete item.leaseUntil;
     return true;
@@ -172,8 +171,7 @@ export class InMemoryReportStore implements ReportStore {
   async finish(reportId: string, attempt: number, outcome: Outcome, now: number): Promise<ReportItem | undefined> {
     await tick();
     const item = this.live(reportId);
-    if (!item || item.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested === true)
-      return undefined;
+    if (item?.status !== 'RUNNING' || item.attempts !== attempt || item.cancelRequested === true) return undefined;
     return this.finishItem(item, outcome, now);
   }
 

@@ -25,7 +25,7 @@ export interface StreamOptions {
   apiKey?: string;
   body: unknown;
   /** Called for each event as it arrives; return true to abort the request (client goes away). */
-  onEvent?: (event: ReceivedEvent) => boolean | void;
+  onEvent?: (event: ReceivedEvent) => boolean | undefined;
   /** Request headers besides the body type and the key (e.g. `cache-control`). */
   headers?: Record<string, string>;
 }

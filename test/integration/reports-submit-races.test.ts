@@ -51,7 +51,14 @@ function gate() {
   let arrived!: () => void;
   const opened = new Promise<void>((r) => (release = r));
   const reached = new Promise<void>((r) => (arrived = r));
-  return { release, reached, wait: () => (arrived(), opened) };
+  return {
+    release,
+    reached,
+    wait: () => {
+      arrived();
+      return opened;
+    },
+  };
 }
 
 type Hook = (send: () => Promise<unknown>) => Promise<unknown>;
@@ -142,7 +149,14 @@ const failingQueue = (): ReportQueue => ({
 
 test('a replay that writes the report while the first submit is still writing it: both answer with that report', async () => {
   const slowWrite = gate();
-  const t = await setup(clientWithReportPutHooks([async (send) => (await slowWrite.wait(), send())]));
+  const t = await setup(
+    clientWithReportPutHooks([
+      async (send) => {
+        await slowWrite.wait();
+        return send();
+      },
+    ]),
+  );
   try {
     const input: SubmitReportInput = { prompt: 'Slow write', idempotencyKey: key() };
     const first = submitReport(input, alice, t.deps());
