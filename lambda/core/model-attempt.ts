@@ -6,6 +6,18 @@ import { classifyOutcome, TtftTimeoutError, type OutcomeKind } from './breaker-t
 import type { ChatContext } from './chat';
 import { ApiError, DeadlineExceededError } from './errors';
 
+/** The longest delay a Node.js timer keeps (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * The timer delay until `at` (epoch ms) from `now`: never negative, and never past {@link MAX_TIMER_DELAY_MS}, for
+ * Node.js fires a timer whose delay does not fit in 32 bits after 1 ms instead (with a `TimeoutOverflowWarning`), which
+ * would turn a far deadline into an immediate one.
+ */
+export function delayUntil(at: number, now: number): number {
+  return Math.min(MAX_TIMER_DELAY_MS, Math.max(0, at - now));
+}
+
 /** The client went away; nothing is reported to it, and the model is not blamed. */
 export class ClientGoneError extends Error {
   constructor() {
@@ -43,7 +55,7 @@ export class AttemptControl {
   ) {
     if (ctx.signal?.aborted) this.abort('client');
     ctx.signal?.addEventListener('abort', this.onClientAbort, { once: true });
-    this.timers.push(setTimeout(() => this.abort('deadline'), Math.max(0, ctx.deadlineAt - now)));
+    this.timers.push(setTimeout(() => this.abort('deadline'), delayUntil(ctx.deadlineAt, now)));
     if (ttftTimeoutMs !== undefined) {
       this.ttftTimer = setTimeout(() => this.abort('ttft'), ttftTimeoutMs);
       this.timers.push(this.ttftTimer);

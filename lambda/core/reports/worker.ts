@@ -34,6 +34,7 @@ import {
 } from '../errors';
 import type { RequestRecorder } from '../feedback';
 import type { ModelRequest } from '../model';
+import { delayUntil } from '../model-attempt';
 import { isFinished, type ReportError, type ReportItem } from './model';
 import type { Outcome, ReportEventPublisher, ReportStore } from './ports';
 
@@ -209,7 +210,7 @@ export async function failExhaustedReport(
 }
 
 async function callModel(report: ReportItem, deadlineAt: number, controller: AbortController, deps: ReportWorkerDeps) {
-  const timer = setTimeout(() => controller.abort(), Math.max(0, deadlineAt - (deps.now ?? Date.now)()));
+  const timer = setTimeout(() => controller.abort(), delayUntil(deadlineAt, (deps.now ?? Date.now)()));
   try {
     return await deps.generate(
       { messages: [{ role: 'user', content: report.prompt }], maxTokens: deps.config.reports.maxTokens },
