@@ -32,6 +32,8 @@ export interface ReportWebhookPayload {
     };
     /** The model call's cost in US dollars, when the model has a price (`models.prices`). */
     costUsd?: number;
+    /** Set when the result came from the response cache (`cache.enabled`). */
+    cached?: true;
   };
   error?: { code: string; message: string };
   /** When the report finished (ISO 8601); the same on every re-publication. */

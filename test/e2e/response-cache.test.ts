@@ -12,7 +12,7 @@ import type { CircuitBreaker } from '../../lambda/core/breaker';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
 import { documentClient } from '../helpers/dynalite';
 import { cloudBreaker, ROOMY_PLAN } from '../helpers/local-cloud';
-import { reportsApi, waitForReport } from '../helpers/reports';
+import { reportsApi, startReceiver, waitFor, waitForReport } from '../helpers/reports';
 import { type SseResult, streamChat } from '../helpers/sse';
 
 const ALICE = 'alice-cache-key-00000000000000';
@@ -226,7 +226,7 @@ describe('response cache: repeated requests', () => {
     expect(modelCalls()).toBe(calls);
   });
 
-  it('completes a repeated report from the cache, marked cached, without a model call', async () => {
+  it('completes a repeated report from the cache, marked cached in its result and webhook, without a model call', async () => {
     const api = reportsApi(cloud.url, ALICE);
     const first = await api.submit({ prompt: 'Summarise the cache design' });
     const done = (await waitForReport(api, first.body.reportId)).report;
@@ -234,12 +234,22 @@ describe('response cache: repeated requests', () => {
     expect(done.result).not.toHaveProperty('cached');
 
     const calls = modelCalls();
-    const second = await api.submit({ prompt: 'Summarise the cache design' });
-    const cached = (await waitForReport(api, second.body.reportId)).report;
-    expect(cached.status).toBe('COMPLETED');
-    // Served from the cache: charged nothing (costUsd 0), whatever the original call cost.
-    expect(cached.result).toEqual({ ...done.result, cached: true, costUsd: 0 });
-    expect(modelCalls()).toBe(calls);
+    const hooks = await startReceiver('/hook');
+    try {
+      const second = await api.submit({ prompt: 'Summarise the cache design', callbackUrl: hooks.url });
+      const cached = (await waitForReport(api, second.body.reportId)).report;
+      expect(cached.status).toBe('COMPLETED');
+      // Served from the cache: charged nothing (costUsd 0), whatever the original call cost.
+      expect(cached.result).toEqual({ ...done.result, cached: true, costUsd: 0 });
+      expect(modelCalls()).toBe(calls);
+      // The signed webhook carries the same result, the cached mark included.
+      const hook = await waitFor(() => hooks.received.find((w) => w.json.reportId === second.body.reportId), {
+        what: "the cached report's webhook",
+      });
+      expect(hook.json.result).toEqual(cached.result);
+    } finally {
+      await hooks.close();
+    }
   });
 });
 

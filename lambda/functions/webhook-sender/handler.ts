@@ -33,6 +33,7 @@ const payloadSchema = z.object({
         cacheWriteInputTokens: z.optional(z.number()),
       }),
       costUsd: z.optional(z.number()),
+      cached: z.optional(z.literal(true)),
     }),
   ),
   error: z.optional(z.object({ code: z.string(), message: z.string() })),
