@@ -10,7 +10,7 @@ import type { Admission, ChatContext, ChatResult, ChatService } from './chat';
 import { DeadlineExceededError, ModelStreamError, ModelUnavailableError, ValidationError } from './errors';
 import type { CallLimits, ModelPermit } from './guards';
 import type { QuotaCharge, QuotaTicket } from './quota';
-import { callCostMicroUsd, costMicroUsd, microOfUsd, usdOfMicro } from './cost';
+import { callCostMicroUsd, modelCostMicroUsd, usdOfMicro } from './cost';
 import {
   type ContentBlock,
   type ModelRequest,
@@ -194,7 +194,7 @@ export class ChatCall {
   private async run(mode: Mode, sink?: Sink): Promise<ChatResult> {
     if (this.used) throw new Error('A ChatCall runs once');
     this.used = true;
-    if (this.cache?.entry) return this.withCost(this.replay(this.cache.entry, sink));
+    if (this.cache?.entry) return this.priced(this.replay(this.cache.entry, sink)).result;
     const { budget } = this.service.serviceDeps;
     let consumed = 0;
     let spentMicroUsd: number | undefined;
@@ -203,14 +203,14 @@ export class ChatCall {
         consumed = tokens;
         spentMicroUsd = microUsd;
       });
-      const priced = this.withCost(result);
+      const priced = this.priced(result);
       // A stored answer served as a fallback costs no tokens and no dollars. Cache reads count in full against the
       // token budget (the model read them); the dollar budget gets their price.
       if (!result.cached) {
         consumed = totalTokens(result.usage);
-        spentMicroUsd = priced.costUsd === undefined ? undefined : microOfUsd(priced.costUsd);
+        spentMicroUsd = priced.microUsd;
       }
-      return priced;
+      return priced.result;
     } finally {
       if (budget && this.reservation !== undefined) {
         this.later(
@@ -222,17 +222,13 @@ export class ChatCall {
     }
   }
 
-  /** The result with its cost (`costUsd`): 0 for a stored answer or the degraded one; none for a model without a price. */
-  private withCost(result: ChatResult): ChatResult {
-    const micro = callCostMicroUsd(result, this.service.serviceDeps.config.models.prices, [DEGRADED_MODEL]);
-    return micro === undefined ? result : { ...result, costUsd: usdOfMicro(micro) };
-  }
-
-  /** The cost (micro-dollars) of tokens a failed attempt of `modelId` may have used; unset: the model has no price. */
-  private costOf(modelId: string, inputTokens: number, outputTokens: number): number | undefined {
-    const { prices } = this.service.serviceDeps.config.models;
-    const price = Object.hasOwn(prices, modelId) ? prices[modelId] : undefined;
-    return price && costMicroUsd({ inputTokens, outputTokens }, price);
+  /**
+   * The result with its cost (`costUsd`), and that cost in micro-dollars for the dollar budget: 0 for a stored answer
+   * or the degraded one; none for a model without a price.
+   */
+  private priced(result: ChatResult): { result: ChatResult; microUsd: number | undefined } {
+    const microUsd = callCostMicroUsd(result, this.service.serviceDeps.config.models.prices, [DEGRADED_MODEL]);
+    return { result: microUsd === undefined ? result : { ...result, costUsd: usdOfMicro(microUsd) }, microUsd };
   }
 
   /** The model chain: one attempt at a time until one answers, the chain is exhausted, or a failure must end the call. */
@@ -379,7 +375,10 @@ export class ChatCall {
     const inputTokens = estimateInputTokens(this.request);
     const outputTokens = estimateTokens(attempt.producedChars);
     const consumed = inputTokens + outputTokens;
-    const spent = this.costOf(modelId, inputTokens, outputTokens);
+    const spent = modelCostMicroUsd(this.service.serviceDeps.config.models.prices, modelId, {
+      inputTokens,
+      outputTokens,
+    });
     if (error instanceof ClientGoneError || error instanceof DeadlineExceededError) {
       // The client leaving and our own deadline say nothing about the model: the breaker is not told.
       this.later(permit?.release());

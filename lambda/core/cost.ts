@@ -49,6 +49,21 @@ export function microOfUsd(usd: number): number {
   return Math.round(usd * MICRO_PER_USD);
 }
 
+/** The price of `modelId` in `prices`; undefined for a model without one (never an inherited object member). */
+export function priceOf(prices: Readonly<Record<string, ModelPrice>>, modelId: string): ModelPrice | undefined {
+  return Object.hasOwn(prices, modelId) ? prices[modelId] : undefined;
+}
+
+/** The cost of `usage` on `modelId` at its price, in whole micro-dollars; undefined for a model without a price. */
+export function modelCostMicroUsd(
+  prices: Readonly<Record<string, ModelPrice>>,
+  modelId: string,
+  usage: TokenUsage,
+): number | undefined {
+  const price = priceOf(prices, modelId);
+  return price && costMicroUsd(usage, price);
+}
+
 /**
  * The most a call may cost before it is made, for the dollar budget's reservation: its estimated input tokens at the
  * highest input price of any model of its chain (an input token written to the prompt cache is the dearest input), and
@@ -63,7 +78,7 @@ export function estimateMicroUsd(
   let input = 0;
   let output = 0;
   for (const id of models) {
-    const price = Object.hasOwn(prices, id) ? prices[id] : undefined;
+    const price = priceOf(prices, id);
     if (!price) return undefined;
     input = Math.max(input, nanoPerToken(price.input), nanoPerToken(price.cacheWrite ?? price.input));
     output = Math.max(output, nanoPerToken(price.output));
@@ -73,15 +88,14 @@ export function estimateMicroUsd(
 
 /**
  * A call's cost as clients see it (`costUsd`): 0 for an answer served from the response cache (no model was called)
- * or the configured degraded answer; undefined for a model without a price.
+ * or by one of `freeModels` (the configured degraded answer); undefined for a model without a price.
  */
 export function callCostMicroUsd(
   result: { model: string; usage: TokenUsage; cached?: boolean },
   prices: Readonly<Record<string, ModelPrice>>,
-  unpricedModels: readonly string[] = [],
+  freeModels: readonly string[] = [],
 ): number | undefined {
   if (result.cached) return 0;
-  if (unpricedModels.includes(result.model)) return 0;
-  const price = Object.hasOwn(prices, result.model) ? prices[result.model] : undefined;
-  return price ? costMicroUsd(result.usage, price) : undefined;
+  if (freeModels.includes(result.model)) return 0;
+  return modelCostMicroUsd(prices, result.model, result.usage);
 }

@@ -14,7 +14,7 @@ import { CACHE_STATUS_HEADER } from '../../config/headers';
 import { DIMENSIONS, METRICS, type MetricSpec } from '../../config/metrics';
 import type { CacheConfig } from '../../config/schema';
 import type { ChatResult } from './chat';
-import { costMicroUsd, type ModelPrice, usdOfMicro } from './cost';
+import { type ModelPrice, modelCostMicroUsd, usdOfMicro } from './cost';
 import type { ContentBlock, ModelRequest, TokenUsage } from './model';
 
 /** One stored answer: what a hit serves. */
@@ -277,8 +277,8 @@ export class ResponseCache {
   private recordSaved(entry: CacheEntry): void {
     this.count(METRICS.cacheTokensSaved, entry.usage.inputTokens + entry.usage.outputTokens);
     const { prices } = this.options;
-    const price = prices && Object.hasOwn(prices, entry.model) ? prices[entry.model] : undefined;
-    if (price) this.count(METRICS.cacheUsdSaved, usdOfMicro(costMicroUsd(entry.usage, price)));
+    const saved = prices && modelCostMicroUsd(prices, entry.model, entry.usage);
+    if (saved !== undefined) this.count(METRICS.cacheUsdSaved, usdOfMicro(saved));
   }
 
   private count(spec: MetricSpec, value: number, byEndpoint = true): void {
