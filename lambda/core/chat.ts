@@ -125,29 +125,27 @@ export class ChatService {
     // A cache hit is answered before anything else: no budget, no concurrent slot, no breaker, no quota. Looking it up
     // first costs a miss one read before the reservation; running them together would make a hit take and give back a
     // slot and a half-open breaker's probe lease.
-    const cache = this.cacheOf(request, ctx);
+    let cache = this.cacheOf(request, ctx);
     if (cache?.plan.read) {
       const entry = await cache.cache.get(cache.plan);
       cache.cache.recordLookup(entry ? 'hit' : 'miss', entry);
       if (entry) return this.fromCache(request, ctx, startedAt, { ...cache, status: 'hit', entry });
     } else cache?.cache.recordLookup('bypass');
+    // A miss just read the entry a fallback would serve: while admitting, none is read again.
+    const lookedUp = cache?.plan.read === true;
     // The reservation (budget and concurrent slot in one write) and the breaker check are independent round trips on
     // the path to the first token: run them together, then undo whichever succeeded if the other refused. A limit
     // refusal wins (it is the caller's to fix).
     const lease = ctx.countsInFlight === false ? undefined : { holder: ctx.requestId, expiresAt: ctx.deadlineAt };
+    const inputTokens = estimateInputTokens(request);
     const [reserved, admitted] = await Promise.allSettled([
       budget
         ? budget.reserve(
             ctx.caller.userId,
             ctx.caller.plan,
-            estimateInputTokens(request) + request.maxTokens,
+            inputTokens + request.maxTokens,
             lease,
-            estimateMicroUsd(
-              estimateInputTokens(request),
-              request.maxTokens,
-              ctx.models ?? this.chain,
-              this.deps.config.models.prices,
-            ),
+            estimateMicroUsd(inputTokens, request.maxTokens, ctx.models ?? this.chain, this.deps.config.models.prices),
           )
         : undefined,
       this.admit(0, ctx.models, quotaChargeOf(request, ctx)),
@@ -159,19 +157,20 @@ export class ChatService {
         await budget.release(reserved.value);
       if (reserved.status === 'rejected') throw reserved.reason;
       const reason = (admitted as PromiseRejectedResult).reason;
-      const fallback = reason instanceof ModelUnavailableError ? await this.cacheFallback(cache) : undefined;
+      const fallback =
+        reason instanceof ModelUnavailableError && !lookedUp ? await this.cacheFallback(cache) : undefined;
       if (fallback) return this.fromCache(request, ctx, startedAt, fallback);
       throw reason;
     }
-    if (admitted.value.modelId === DEGRADED_MODEL) {
+    if (cache && admitted.value.modelId === DEGRADED_MODEL) {
       // No model can answer: a stored answer to the same request is better than the degraded one.
-      const fallback = await this.cacheFallback(cache);
+      const fallback = lookedUp ? undefined : await this.cacheFallback(cache);
       if (fallback) {
         if (budget && reserved.value !== undefined) await budget.release(reserved.value);
         return this.fromCache(request, ctx, startedAt, fallback);
       }
-      // Just looked up and not found: the degraded answer follows at once, without a second read.
-      if (cache) return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value, noFallback(cache));
+      // Looked up and not found: the degraded answer follows at once, without another read.
+      cache = noFallback(cache);
     }
     return new ChatCall(this, request, ctx, startedAt, admitted.value, reserved.value, cache);
   }
