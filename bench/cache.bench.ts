@@ -8,10 +8,9 @@
  * the simulator's default TTFT (20 ms) and at 500 ms. Target: hit TTFT < model call TTFT (p50), at both.
  */
 import { performance } from 'node:perf_hooks';
-import { MAX_CONCURRENT_REQUESTS } from '../config/schema';
 import { type LocalCloud, startLocalCloud } from '../local/cloud';
 import { streamChat } from '../test/helpers/sse';
-import { percentile, runAsMain, summaryLine, table } from './stats';
+import { BENCH_PLAN, percentile, runAsMain, summaryLine, table } from './stats';
 
 const KEY = 'bench-cache-key-00000000000000';
 /** Simulator TTFTs measured, with the rounds (miss + hit pairs) at each. */
@@ -39,15 +38,7 @@ export async function run(): Promise<string> {
     apiKeys: `bench:bench:${KEY}`,
     config: {
       cache: { enabled: true },
-      plans: {
-        bench: {
-          rateLimit: 100_000,
-          burstLimit: 100_000,
-          requestsPerDay: 10_000_000,
-          tokensPerDay: 1_000_000_000,
-          maxConcurrentRequests: MAX_CONCURRENT_REQUESTS,
-        },
-      },
+      plans: { bench: BENCH_PLAN },
     },
   });
   try {

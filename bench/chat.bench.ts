@@ -11,10 +11,9 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { MAX_CONCURRENT_REQUESTS } from '../config/schema';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
 import type { LoadResult } from './chat-load';
-import { percentile, summaryLine, table, runAsMain } from './stats';
+import { BENCH_PLAN, percentile, summaryLine, table, runAsMain } from './stats';
 
 const MODEL_TTFT_MS = 100;
 /** Targets per concurrency: TTFT overhead above the baseline at p50 and, where set, at p99 (ms). */
@@ -44,15 +43,7 @@ export async function run(): Promise<string> {
     quiet: true,
     apiKeys: KEYS.map((key, i) => `bench${i}:bench:${key}`).join(','),
     config: {
-      plans: {
-        bench: {
-          rateLimit: 100_000,
-          burstLimit: 100_000,
-          requestsPerDay: 10_000_000,
-          tokensPerDay: 1_000_000_000,
-          maxConcurrentRequests: MAX_CONCURRENT_REQUESTS,
-        },
-      },
+      plans: { bench: BENCH_PLAN },
     },
   });
   try {

@@ -1,4 +1,14 @@
-/** Small statistics and formatting helpers shared by the benches. */
+/** Small statistics and formatting helpers shared by the benches, and the plan their local clouds give their keys. */
+import { MAX_CONCURRENT_REQUESTS, type PlanConfig } from '../config/schema';
+
+/** A plan that never limits a bench: no throttle, no daily quota, a billion tokens, every call at once. */
+export const BENCH_PLAN: PlanConfig = {
+  rateLimit: 100_000,
+  burstLimit: 100_000,
+  requestsPerDay: 10_000_000,
+  tokensPerDay: 1_000_000_000,
+  maxConcurrentRequests: MAX_CONCURRENT_REQUESTS,
+};
 
 /** Nearest-rank percentile of `values` (0 < p ≤ 100). */
 export function percentile(values: readonly number[], p: number): number {

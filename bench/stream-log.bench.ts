@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createParser } from 'eventsource-parser';
 import { ENV } from '../config/runtime';
-import { MAX_CONCURRENT_REQUESTS, parseConfig } from '../config/schema';
+import { parseConfig } from '../config/schema';
 import { dynamoDocumentClient } from '../lambda/aws/clients';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
-import { percentile, table, runAsMain } from './stats';
+import { BENCH_PLAN, percentile, table, runAsMain } from './stats';
 
 const KEY = 'bench-streams-key-00000000000000';
 const MODEL_TTFT_MS = 50;
@@ -40,15 +40,7 @@ const cloudOptions = (enabled: boolean) =>
     quiet: true,
     apiKeys: `bench:bench:${KEY}`,
     config: {
-      plans: {
-        bench: {
-          rateLimit: 100_000,
-          burstLimit: 100_000,
-          requestsPerDay: 10_000_000,
-          tokensPerDay: 1_000_000_000,
-          maxConcurrentRequests: MAX_CONCURRENT_REQUESTS,
-        },
-      },
+      plans: { bench: BENCH_PLAN },
       chat: { maxTokensLimit: 8192 },
       streams: {
         enabled,
