@@ -7,11 +7,11 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../../config/schema';
 import { DynamoTokenBudgetStore } from '../../lambda/aws/token-budget-store';
-import { ChatService } from '../../lambda/core/chat';
 import { CostBudgetExceededError } from '../../lambda/core/errors';
 import type { ModelInvoker } from '../../lambda/core/model';
 import { budgetMonth, budgetWindow, TokenBudget } from '../../lambda/core/token-budget';
-import { documentClient, dynamoClient, useGuardTable } from '../helpers/dynalite';
+import { chatInstances } from '../helpers/chat-instances';
+import { useGuardTable } from '../helpers/dynalite';
 
 const TABLE = 'guard-cost-integration';
 const guard = useGuardTable(TABLE);
@@ -64,30 +64,10 @@ describe('dollar budgets over DynamoDB', () => {
   it('admits exactly what fits of 40 calls that 8 chat services begin at once, settles each at its cost, then admits what the rest holds', async () => {
     // $0.0095 a day: 5 estimates of 1,900 micro-dollars fit, a sixth does not.
     const config = configWith({ usdPerDay: 0.0095 });
-    const clients = Array.from({ length: 8 }, () => dynamoClient(guard.endpoint));
+    const instances = chatInstances({ endpoint: guard.endpoint, tableName: TABLE, config, invoker });
     try {
-      const services = clients.map(
-        (client) =>
-          new ChatService({
-            config,
-            invoker,
-            budget: new TokenBudget({
-              store: new DynamoTokenBudgetStore({ tableName: TABLE, documentClient: documentClient(client) }),
-              plans: config.plans,
-            }),
-          }),
-      );
       const user = `usd-eight-${Date.now()}`;
-      const beginAll = (round: string, count: number) =>
-        Promise.allSettled(
-          Array.from({ length: count }, (_, i) =>
-            services[i % 8].begin(request, {
-              caller: { userId: user, plan: 'pro' },
-              requestId: `${round}-${i}`,
-              deadlineAt: Date.now() + 60_000,
-            }),
-          ),
-        );
+      const beginAll = (round: string, count: number) => instances.beginAll(request, user, round, count);
       const untilMidnight = () => Math.ceil((budgetWindow(Date.now()).end - Date.now()) / 1000);
       const resetsBefore = untilMidnight();
       const first = await beginAll('first', 40);
@@ -124,7 +104,7 @@ describe('dollar budgets over DynamoDB', () => {
       const second = await beginAll('second', 16);
       expect(second.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
     } finally {
-      for (const client of clients) client.destroy();
+      instances.destroy();
     }
   });
 

@@ -8,11 +8,10 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { parseConfig } from '../../config/schema';
 import { DynamoTokenBudgetStore } from '../../lambda/aws/token-budget-store';
-import { ChatService } from '../../lambda/core/chat';
 import { ConcurrencyLimitExceededError } from '../../lambda/core/errors';
 import type { ModelInvoker } from '../../lambda/core/model';
-import { TokenBudget } from '../../lambda/core/token-budget';
-import { documentClient, dynamoClient, unreachableDocumentClient, useGuardTable } from '../helpers/dynalite';
+import { chatInstances } from '../helpers/chat-instances';
+import { unreachableDocumentClient, useGuardTable } from '../helpers/dynalite';
 import { plans, tokenBudgetSuite, useBudgetFixture, type TokenBudgetHarness } from '../suites/token-budget.suite';
 
 const TABLE = 'guard-budget-integration';
@@ -107,31 +106,11 @@ describe('the concurrency limit across 8 instances on one table', () => {
   const config = parseConfig({ plans: { pro: { ...plans.pro, maxConcurrentRequests: 6 } } });
 
   it('admits exactly maxConcurrentRequests of 40 calls that 8 chat services begin at once, then as many again once they end', async () => {
-    const clients = Array.from({ length: 8 }, () => dynamoClient(guard.endpoint));
+    const instances = chatInstances({ endpoint: guard.endpoint, tableName: TABLE, config, invoker });
     try {
-      const services = clients.map(
-        (client) =>
-          new ChatService({
-            config,
-            invoker,
-            budget: new TokenBudget({
-              store: new DynamoTokenBudgetStore({ tableName: TABLE, documentClient: documentClient(client) }),
-              plans: config.plans,
-            }),
-          }),
-      );
       const user = `eight-${Date.now()}`;
       const request = { messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 10 };
-      const beginAll = (round: string) =>
-        Promise.allSettled(
-          Array.from({ length: 40 }, (_, i) =>
-            services[i % 8].begin(request, {
-              caller: { userId: user, plan: 'pro' },
-              requestId: `${round}-${i}`,
-              deadlineAt: Date.now() + 60_000,
-            }),
-          ),
-        );
+      const beginAll = (round: string) => instances.beginAll(request, user, round, 40);
       const first = await beginAll('first');
       const admitted = first.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       expect(admitted).toHaveLength(6);
@@ -150,7 +129,7 @@ describe('the concurrency limit across 8 instances on one table', () => {
       const second = await beginAll('second');
       expect(second.filter((r) => r.status === 'fulfilled')).toHaveLength(6);
     } finally {
-      for (const client of clients) client.destroy();
+      instances.destroy();
     }
   });
 });
