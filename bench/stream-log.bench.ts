@@ -159,7 +159,7 @@ async function writesSection(): Promise<string> {
       '### DynamoDB writes per stream, by answer length',
       '',
       `Simulator: the same answer paced to last each duration, after a ${MODEL_TTFT_MS} ms TTFT. The deployed defaults: \`streams.flushIntervalMs\` ${flushIntervalMs}, \`streams.maxBatchBytes\` ${maxBatchBytes}. Counted per stream from the requests the functions sent to the streams table.`,
-      `A stream costs one head PutItem, then per flush interval one batch PutItem (when there are new events) and one head UpdateItem (the heartbeat that reads the cancel flag back), and one UpdateItem for the final status: about 2 writes per ${flushIntervalMs} ms of answer, whatever its token count, plus one more batch per ${maxBatchBytes} bytes.`,
+      `A stream costs one head PutItem, then per flush interval one batch PutItem (when there are new events) and one head UpdateItem (the heartbeat that reads the cancel flag back; the last one also sets the final status): about 2 writes per ${flushIntervalMs} ms of answer, whatever its token count, plus one more batch per ${maxBatchBytes} bytes.`,
       '',
       table(
         ['output tokens', 'stream s', 'head PutItem', 'batch PutItem', 'head UpdateItem', 'writes', 'writes per s'],

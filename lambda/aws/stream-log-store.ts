@@ -132,20 +132,29 @@ export class DynamoStreamLogStore implements StreamLogStore {
     return { cancelRequested: Attributes?.cancelRequested === true };
   }
 
-  async finish(requestId: string, status: StreamFinalStatus, finishedAt: number): Promise<void> {
+  async finish(requestId: string, status: StreamFinalStatus, progress: StreamProgress): Promise<void> {
     await this.client.send(
       new UpdateCommand({
         TableName: this.table(),
         Key: { [KEY]: requestId, [SORT]: HEAD_PART },
-        UpdateExpression: 'SET #status = :status, #finishedAt = :finishedAt, #updatedAt = :finishedAt',
+        UpdateExpression:
+          'SET #status = :status, #finishedAt = :finishedAt, #updatedAt = :finishedAt, ' +
+          '#lastEventId = :lastEventId, #parts = :parts',
         ConditionExpression: 'attribute_exists(#key)',
         ExpressionAttributeNames: {
           '#key': KEY,
           '#status': 'status',
           '#finishedAt': 'finishedAt',
           '#updatedAt': 'updatedAt',
+          '#lastEventId': 'lastEventId',
+          '#parts': 'parts',
         },
-        ExpressionAttributeValues: { ':status': status, ':finishedAt': finishedAt },
+        ExpressionAttributeValues: {
+          ':status': status,
+          ':finishedAt': progress.updatedAt,
+          ':lastEventId': progress.lastEventId,
+          ':parts': progress.parts,
+        },
       }),
     );
   }

@@ -154,7 +154,7 @@ describe('DynamoStreamLogStore', () => {
     async (status) => {
       const id = nextId();
       await startHead(id);
-      await store.finish(id, status, Date.now());
+      await store.finish(id, status, { lastEventId: 2, parts: 1, updatedAt: Date.now() });
       const refused = cancelStream(id, 'alice', { store, enabled: true });
       await expect(refused).rejects.toMatchObject({ status: 409, code: 'ALREADY_FINISHED', finalStatus: status });
       await refused.catch((err: { toBody(): unknown }) =>
@@ -162,7 +162,13 @@ describe('DynamoStreamLogStore', () => {
           error: { code: 'ALREADY_FINISHED', message: expect.any(String), retryable: false, status },
         }),
       );
-      expect(await headOf(id)).toMatchObject({ status, cancelRequested: false, finishedAt: expect.any(Number) });
+      expect(await headOf(id)).toMatchObject({
+        status,
+        cancelRequested: false,
+        finishedAt: expect.any(Number),
+        lastEventId: 2,
+        parts: 1,
+      });
     },
   );
 
@@ -220,8 +226,8 @@ describe('StreamLogWriter over DynamoDB', () => {
     log.start({ requestId: nextId(), userId: 'alice', endpoint: 'chat-stream', model: 'model-a' });
     for (let i = 1; i <= 50; i++) log.record(i, `id: ${i}\nevent: delta\ndata: {"text":"x"}\n\n`);
     await log.end('COMPLETED');
-    // The head, one batch, one progress update, the final status.
-    expect(counts.byOperation).toEqual({ PutItem: 2, UpdateItem: 2 });
+    // The head, one batch, the final status with the progress.
+    expect(counts.byOperation).toEqual({ PutItem: 2, UpdateItem: 1 });
     counting.destroy();
   });
 });

@@ -14,6 +14,8 @@ class RecordingStore implements StreamLogStore {
   batches: StreamBatch[] = [];
   progresses: StreamProgress[] = [];
   finished: string[] = [];
+  /** The progress each final write carried. */
+  finalProgress: StreamProgress[] = [];
   cancelFlag = false;
   failWith: Error | undefined;
   headDelayMs = 0;
@@ -32,9 +34,10 @@ class RecordingStore implements StreamLogStore {
     this.progresses.push(progress);
     return { cancelRequested: this.cancelFlag };
   }
-  async finish(_id: string, status: string): Promise<void> {
+  async finish(_id: string, status: string, progress: StreamProgress): Promise<void> {
     this.maybeFail();
     this.finished.push(status);
+    this.finalProgress.push(progress);
   }
   async requestCancel(): Promise<CancelOutcome> {
     return { kind: 'requested' };
@@ -88,7 +91,9 @@ describe('StreamLogWriter', () => {
     const [batch] = store.batches;
     expect(batch).toMatchObject({ part: 1, firstEventId: 1, lastEventId: 20 });
     expect(batch!.sse).toBe(Array.from({ length: 20 }, (_, i) => event(i + 1, `t${i + 1}`)).join(''));
-    expect(store.progresses.at(-1)).toMatchObject({ lastEventId: 20, parts: 1 });
+    // The final status carries the progress: no heartbeat write of its own at the end.
+    expect(store.progresses).toHaveLength(0);
+    expect(store.finalProgress).toEqual([{ lastEventId: 20, parts: 1, updatedAt: expect.any(Number) }]);
   });
 
   it('flushes when the interval passes', async () => {
@@ -193,6 +198,10 @@ describe('StreamLogWriter', () => {
     expect(maxInFlight).toBe(1);
     const ids = store.batches.flatMap((b) => [b.firstEventId, b.lastEventId]);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    // The final status, written after the last batch, counts every event.
+    expect(store.finalProgress).toEqual([
+      { lastEventId: 30, parts: store.batches.length, updatedAt: expect.any(Number) },
+    ]);
     expect(store.batches.map((b) => b.part)).toEqual(store.batches.map((_, i) => i + 1));
     expect(store.batches.at(-1)!.lastEventId).toBe(30);
     expect(store.batches[0]!.firstEventId).toBe(1);

@@ -71,8 +71,11 @@ export interface StreamLogStore {
   append(batch: StreamBatch): Promise<void>;
   /** Updates the head's progress; returns whether a cancel was requested. */
   progress(requestId: string, progress: StreamProgress): Promise<{ cancelRequested: boolean }>;
-  /** Marks the head finished. */
-  finish(requestId: string, status: StreamFinalStatus, finishedAt: number): Promise<void>;
+  /**
+   * Marks the head finished, with its last progress in the same write (`progress.updatedAt` is the finish time): the
+   * final status and the count of batches before it land together.
+   */
+  finish(requestId: string, status: StreamFinalStatus, progress: StreamProgress): Promise<void>;
   /** Sets the cancel flag when `userId` owns a stream still `STREAMING` and not expired at `now`; else says why not. */
   requestCancel(requestId: string, userId: string, now: number): Promise<CancelOutcome>;
 }
@@ -167,20 +170,17 @@ export class StreamLogWriter {
   }
 
   /**
-   * Writes what is pending, then the final status. The function awaits it before it returns (Lambda freezes
-   * unfinished work); never throws.
+   * Writes what is pending, then the final status with the progress (one head write, not a heartbeat and then the
+   * status). The function awaits it before it returns (Lambda freezes unfinished work); never throws.
    */
   async end(status: StreamFinalStatus): Promise<void> {
     if (!this.head || this.ended) return;
     this.ended = true;
     clearInterval(this.timer);
-    await this.flush();
+    // A flush in progress lands first: writes never overlap, so the last batch is written before the final status.
+    while (this.inFlight) await this.inFlight;
     if (this.failed) return;
-    try {
-      await this.options.store.finish(this.requestId, status, this.clock());
-    } catch (err) {
-      this.fail(err);
-    }
+    await this.writeOnce(status);
   }
 
   /** Stops the interval without a final write (the function ends without having started the answer). */
@@ -212,7 +212,8 @@ export class StreamLogWriter {
     return this.inFlight;
   }
 
-  private async writeOnce(): Promise<void> {
+  /** Writes the pending batch, if any, then the head: its progress (a heartbeat), or with `final` its final status. */
+  private async writeOnce(final?: StreamFinalStatus): Promise<void> {
     await this.head;
     if (this.failed) return;
     const { store } = this.options;
@@ -232,11 +233,12 @@ export class StreamLogWriter {
         this.parts = batch.part;
         this.lastWrittenId = batch.lastEventId;
       }
-      const { cancelRequested } = await store.progress(this.requestId, {
-        lastEventId: this.lastWrittenId,
-        parts: this.parts,
-        updatedAt: this.clock(),
-      });
+      const progress = { lastEventId: this.lastWrittenId, parts: this.parts, updatedAt: this.clock() };
+      if (final) {
+        await store.finish(this.requestId, final, progress);
+        return;
+      }
+      const { cancelRequested } = await store.progress(this.requestId, progress);
       if (cancelRequested && !this.cancelled) this.cancelController.abort();
     } catch (err) {
       this.fail(err);
