@@ -1,7 +1,10 @@
 /**
  * The local stand-in for Lambda's SQS event source mapping: long-polls a queue, hands batches of up to `batchSize`
  * records to the unchanged handler (an `SQSEvent` with `ApproximateReceiveCount` and the other system attributes),
- * and then, as Lambda does with `ReportBatchItemFailures`:
+ * running at most `concurrency` invocations at once (the mapping's `MaximumConcurrency`). One long poll is open at a
+ * time, asking for as many messages as the free invocations can take (at most 10, SQS's limit), so a burst arrives in
+ * one receive and an idle queue costs one request per `waitTimeSeconds`, whatever the concurrency. After each
+ * invocation, as Lambda does with `ReportBatchItemFailures`:
  * - deletes the records that succeeded and leaves the ones listed in `batchItemFailures` (they come back after their
  *   visibility timeout, or sooner if the handler shortened it);
  * - deletes nothing when the handler throws or runs past its timeout (the whole batch comes back).
@@ -66,6 +69,9 @@ export interface SqsPollerStats {
   inFlight: number;
 }
 
+/** Most messages one ReceiveMessage returns. */
+const MAX_RECEIVE = 10;
+
 export class SqsPoller {
   readonly stats: SqsPollerStats = {
     invocations: 0,
@@ -78,7 +84,7 @@ export class SqsPoller {
   private running = false;
   /** Bumped by `kill()`: invocations of an older generation are abandoned. */
   private generation = 0;
-  private loops: Promise<void>[] = [];
+  private polling: Promise<void> = Promise.resolve();
   private readonly receives = new Set<AbortController>();
   private readonly invocations = new Set<Promise<void>>();
   private lastReceiveAt = 0;
@@ -97,7 +103,7 @@ export class SqsPoller {
   start(): this {
     if (this.running) return this;
     this.running = true;
-    this.loops = Array.from({ length: this.concurrency }, () => this.loop(this.generation));
+    this.polling = this.loop(this.generation);
     return this;
   }
 
@@ -108,7 +114,7 @@ export class SqsPoller {
   async stop(options: { queueClosing?: boolean } = {}): Promise<void> {
     this.running = false;
     for (const ac of this.receives) ac.abort();
-    await Promise.allSettled(this.loops);
+    await this.polling;
     await Promise.allSettled([...this.invocations]);
     if (!options.queueClosing) await this.outlastAbandonedReceives();
   }
@@ -119,7 +125,7 @@ export class SqsPoller {
     this.generation++;
     for (const ac of this.receives) ac.abort();
     this.options.invoker.kill();
-    await Promise.allSettled(this.loops);
+    await this.polling;
     await this.outlastAbandonedReceives();
   }
 
@@ -138,7 +144,12 @@ export class SqsPoller {
 
   private async loop(generation: number): Promise<void> {
     const { client, queue, batchSize } = this.options;
-    while (this.running && generation === this.generation) {
+    const live = () => this.running && generation === this.generation;
+    while (live()) {
+      // Every invocation busy: the next receive waits for one to end (messages stay in the queue meanwhile).
+      while (this.invocations.size >= this.concurrency && live()) await Promise.race(this.invocations);
+      if (!live()) break;
+      const free = this.concurrency - this.invocations.size;
       const ac = new AbortController();
       this.receives.add(ac);
       this.lastReceiveAt = Date.now();
@@ -147,7 +158,7 @@ export class SqsPoller {
         const out = await client.send(
           new ReceiveMessageCommand({
             QueueUrl: queue.url,
-            MaxNumberOfMessages: batchSize,
+            MaxNumberOfMessages: Math.min(MAX_RECEIVE, free * batchSize),
             WaitTimeSeconds: this.waitTimeSeconds,
             MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
@@ -156,7 +167,7 @@ export class SqsPoller {
         );
         messages = out.Messages ?? [];
       } catch (err) {
-        if (!this.running || generation !== this.generation) break;
+        if (!live()) break;
         this.options.onError?.(err);
         await sleep(250);
         continue;
@@ -164,15 +175,17 @@ export class SqsPoller {
         this.receives.delete(ac);
       }
       if (messages.length === 0) continue;
-      if (!this.running || generation !== this.generation) {
+      if (!live()) {
         // Received while stopping: hand them straight back rather than sit on them for a visibility timeout.
         if (generation === this.generation) await this.release(messages);
         break;
       }
-      const invocation = this.invoke(messages);
-      this.invocations.add(invocation);
-      await invocation;
-      this.invocations.delete(invocation);
+      for (let i = 0; i < messages.length; i += batchSize) {
+        const invocation: Promise<void> = this.invoke(messages.slice(i, i + batchSize)).finally(() =>
+          this.invocations.delete(invocation),
+        );
+        this.invocations.add(invocation);
+      }
     }
   }
 

@@ -1,8 +1,10 @@
 /**
  * The local SQS event source mapping against fauxqs: batches with system attributes, partial batch failures, visibility
- * timeout redelivery, redrive to the dead-letter queue, and a killed environment deleting nothing.
+ * timeout redelivery, redrive to the dead-letter queue, a killed environment deleting nothing, and its maximum
+ * concurrency with one long poll open at a time.
  */
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { SandboxTerminatedError } from '../../local/lambda-sandbox';
 import { startLocalSqs, type LocalQueue, type LocalSqs } from '../../local/sqs';
@@ -158,5 +160,56 @@ test('a killed environment deletes nothing; a fresh poller gets the message afte
     expect(healthy.events[0].Records[0].attributes.ApproximateReceiveCount).toBe('2');
   } finally {
     await second.stop();
+  }
+});
+
+test('runs at most `concurrency` invocations at once, and keeps one long poll open whatever the concurrency', async () => {
+  const queue = await sqs.createQueue('poller-concurrency');
+  // The poller's own client, counting its receives.
+  const client = new SQSClient({
+    endpoint: sqs.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    useQueueUrlAsEndpoint: false,
+  });
+  let receives = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'ReceiveMessageCommand') receives++;
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  let running = 0;
+  let most = 0;
+  const waiting: (() => void)[] = [];
+  const { invoker, events } = recordingInvoker(async () => {
+    running++;
+    most = Math.max(most, running);
+    await new Promise<void>((resolve) => waiting.push(resolve));
+    running--;
+    return undefined;
+  });
+  const poller = new SqsPoller({ client, queue, invoker, batchSize: 1, timeoutMs: 5_000, concurrency: 3 }).start();
+  try {
+    await send(queue, ['1', '2', '3', '4', '5', '6', '7']);
+    await waitFor(() => (events.length === 3 ? true : undefined), { what: 'three invocations' });
+    // Every invocation busy: no fourth starts while they run, and the other messages wait in the queue.
+    await sleep(300);
+    expect(events).toHaveLength(3);
+    while (poller.stats.recordsDeleted < 7) {
+      for (const resolve of waiting.splice(0)) resolve();
+      await sleep(20);
+    }
+    expect(most).toBe(3);
+    expect(events.flatMap((e) => e.Records.map((r) => r.body)).sort()).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    // Idle: one long poll of `waitTimeSeconds` (1 s) at a time, not one per invocation it may run.
+    const before = receives;
+    await sleep(2_500);
+    expect(receives - before).toBeLessThanOrEqual(4);
+  } finally {
+    for (const resolve of waiting.splice(0)) resolve();
+    await poller.stop();
+    client.destroy();
   }
 });
