@@ -9,71 +9,46 @@
  *
  * Clock: one machine, so the client's, the worker's and the receiver's `Date.now()` agree.
  */
-import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ENV } from '../config/runtime';
-import { startLocalCloud, type LocalCloud } from '../local/cloud';
-import { documentClient, dynamoClient } from '../test/helpers/dynalite';
-import { reportsApi, startReceiver, waitFor, type Receiver } from '../test/helpers/reports';
+import { startLocalCloud } from '../local/cloud';
+import type { ReportSample } from './reports-load';
 import { percentile, summaryLine, table, runAsMain } from './stats';
 
 const KEY = 'bench-reports-key-000000000000';
 const TARGET_OVERHEAD_MS = 50;
 const TARGET_WEBHOOK_MS = 200;
-
-interface Sample {
-  overheadMs: number;
-  modelMs: number;
-  webhookMs: number;
-}
-
-async function oneReport(cloud: LocalCloud, receiver: Receiver, db: DynamoDBDocumentClient): Promise<Sample> {
-  const api = reportsApi(cloud.url, KEY);
-  const submittedAt = Date.now();
-  const { status, body } = await api.submit({ prompt: 'benchmark the async path', callbackUrl: receiver.url });
-  if (status !== 202) throw new Error(`submit answered ${status}: ${JSON.stringify(body)}`);
-  const hook = await waitFor(() => receiver.received.find((w) => w.json.reportId === body.reportId), {
-    timeoutMs: 30_000,
-    intervalMs: 2,
-    what: `the webhook of ${body.reportId}`,
-  });
-  const { Item } = await db.send(
-    new GetCommand({
-      TableName: cloud.env[ENV.reportsTable],
-      Key: { pk: `report#${body.reportId}` },
-      ConsistentRead: true,
-    }),
-  );
-  if (Item?.status !== 'COMPLETED') throw new Error(`report ${body.reportId} is ${Item?.status}`);
-  const finishedAt = Date.parse(Item.finishedAt as string);
-  const modelMs = Item.modelLatencyMs as number;
-  return { overheadMs: finishedAt - submittedAt - modelMs, modelMs, webhookMs: hook.receivedAt - finishedAt };
-}
-
-async function rounds(concurrency: number, total: number, fn: () => Promise<Sample>): Promise<Sample[]> {
-  const out: Sample[] = [];
-  while (out.length < total) out.push(...(await Promise.all(Array.from({ length: concurrency }, fn))));
-  return out;
-}
+/** Reports at once, and how many in all. */
+const STEPS = [
+  [1, 40],
+  [8, 80],
+] as const;
+const run$ = promisify(execFile);
 
 const ms = (v: number) => `${Math.round(v)} ms`;
 const verdict = (p50: number, p99: number, target: number) =>
   p99 <= target ? 'met (p50 and p99)' : p50 <= target ? 'met at p50, not at p99' : 'not met';
 
 export async function run(): Promise<string> {
-  const receiver = await startReceiver('/bench-hook');
   const cloud = await startLocalCloud({ quiet: true, apiKeys: `bench:pro:${KEY}` });
-  const db = documentClient(dynamoClient(cloud.dynamoEndpoint));
   try {
-    const sample = () => oneReport(cloud, receiver, db);
-    // Warm-up: the worker's execution environment starts cold, and every path runs at the concurrency measured below.
-    await rounds(8, 16, sample);
+    const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
+    const args = [
+      join(__dirname, 'reports-load.ts'),
+      cloud.url,
+      KEY,
+      cloud.dynamoEndpoint,
+      cloud.env[ENV.reportsTable] as string,
+      STEPS.map(([concurrency, total]) => `${concurrency}:${total}`).join(','),
+    ];
+    const { stdout } = await run$(tsx, args, { maxBuffer: 16 * 1024 * 1024 });
+    const results = JSON.parse(stdout) as Record<string, ReportSample[]>;
     const rows: string[][] = [];
     const summary: string[] = [];
-    for (const [concurrency, total] of [
-      [1, 40],
-      [8, 80],
-    ] as const) {
-      const samples = await rounds(concurrency, total, sample);
+    for (const [concurrency, total] of STEPS) {
+      const samples = results[concurrency] ?? [];
       const overhead = samples.map((s) => s.overheadMs);
       const webhook = samples.map((s) => s.webhookMs);
       const model = samples.map((s) => s.modelMs);
@@ -112,15 +87,14 @@ export async function run(): Promise<string> {
     return [
       '## Async reports (local cloud)',
       'Submit → COMPLETED minus the model call, and COMPLETED → signed webhook received, through the gateway, fauxqs, ' +
-        "the worker's execution environment (at most `reports.maxConcurrency` invocations at once), the simulator (default pace), dynalite and the local event bus.",
+        "the worker's execution environment (at most `reports.maxConcurrency` invocations at once), the simulator (default pace), dynalite and the local event bus. " +
+        'The clients and the webhook receiver run in a process of their own (`reports-load.ts`).',
       table(['measure', 'p50', 'p99', 'target', 'verdict', 'note'], rows),
       summary.join('\n'),
     ].join('\n\n');
   } finally {
-    db.destroy();
     await cloud.reports.bus.idle(5_000);
     await cloud.stop();
-    await receiver.close();
   }
 }
 
