@@ -508,7 +508,8 @@ export const apiSchema = z
   })
   .strict();
 
-const defaultPlans: Record<string, PlanConfig> = {
+/** The usage plans when `plans` is not configured. */
+export const DEFAULT_PLANS: Readonly<Record<string, PlanConfig>> = {
   free: { rateLimit: 2, burstLimit: 5, requestsPerDay: 1_000, tokensPerDay: 50_000, maxConcurrentRequests: 2 },
   pro: { rateLimit: 50, burstLimit: 100, requestsPerDay: 100_000, tokensPerDay: 5_000_000, maxConcurrentRequests: 20 },
 };
@@ -531,7 +532,7 @@ export const appConfigSchema = z
     plans: z
       .record(z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'a plan name: lowercase letters, digits, dashes'), planSchema)
       .refine((p) => Object.keys(p).length > 0, 'at least one plan')
-      .default(defaultPlans),
+      .default(DEFAULT_PLANS),
     breaker: breakerSchema.default(breakerSchema.parse({})),
     reports: reportsSchema.default(reportsSchema.parse({})),
     feedback: feedbackSchema.default(feedbackSchema.parse({})),

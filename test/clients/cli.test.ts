@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { breakerAdmin } from '../../cli/admin/breaker';
 import type { CliContext } from '../../cli/context';
 import { run } from '../../cli/main';
+import { DEFAULT_PLANS } from '../../config/schema';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
 import { localCloudState, writeLocalState } from '../../local/state-file';
 import { eventually } from '../helpers/sse';
@@ -21,6 +22,7 @@ jest.setTimeout(60_000);
 const CLI = join(__dirname, '..', '..', 'cli', 'genai.cjs');
 const PRO_KEY = 'cli-pro-key-000000000000000000';
 const dir = mkdtempSync(join(tmpdir(), 'genai-cli-'));
+const [FREE_RATE, FREE_BURST] = [0.5, 2];
 const stateEnv = { GENAI_LOCAL_STATE: join(dir, 'local-state.json') };
 
 let cloud: LocalCloud;
@@ -75,8 +77,14 @@ beforeAll(async () => {
     port: 0,
     quiet: true,
     apiKeys: `cli-pro:pro:${PRO_KEY}`,
-    // `report --wait` polls as Retry-After says: keep it short here.
-    config: { reports: { pollAfterSeconds: 1 } },
+    config: {
+      // `report --wait` polls as Retry-After says: keep it short here.
+      reports: { pollAfterSeconds: 1 },
+      // A bucket of two calls refilled at one every two seconds: the bench's first stream and sync calls fit, and the
+      // next call, once one of them answers, does not, however slowly this machine answers. (With the default free
+      // plan, 5 and then 2 a second, a loaded machine may never get past the bucket in a 2-second run.)
+      plans: { ...DEFAULT_PLANS, free: { ...DEFAULT_PLANS.free!, rateLimit: FREE_RATE, burstLimit: FREE_BURST } },
+    },
   });
   writeLocalState(localCloudState(cloud), stateEnv);
   [primary, fallback] = [cloud.config.models.primary, cloud.config.models.fallbacks[0]!];
@@ -257,6 +265,8 @@ describe('genai keys and breaker on the local cloud', () => {
   });
 
   it('bench with the new free key: stream and sync side by side, its rate limit showing as a share of 429s', async () => {
+    // The previous test's call took a token: wait until the bucket is full again.
+    await new Promise((resolve) => setTimeout(resolve, (FREE_BURST / FREE_RATE) * 1000));
     const { status, stdout } = await genai(
       'bench',
       '--key',
@@ -287,7 +297,7 @@ describe('genai keys and breaker on the local cloud', () => {
       });
       expect(result[mode].ok).toBeGreaterThan(0);
     }
-    // The free plan's burst is 5 requests: a 2-second run at concurrency 2 goes far past it.
+    // The free plan's bucket here holds two calls: the third is throttled.
     expect(result.total.requests).toBe(result.stream.requests + result.sync.requests);
     expect(result.total.rateLimited).toBeGreaterThan(0);
     expect(result.total.rateLimitedShare).toBeCloseTo(result.total.rateLimited / result.total.requests, 3);
@@ -310,6 +320,9 @@ describe('genai keys and breaker on the local cloud', () => {
     expect(opened.status).toBe(0);
     expect(JSON.parse(opened.stdout)).toMatchObject([{ modelId: primary, state: 'OPEN', forced: true }]);
     expect(opened.stderr).toBe(`breakers of the local cloud at ${cloud.url}\n`);
+    // The bench above left each instance a fresh read of the breaker: running instances learn the change within
+    // `breaker.cacheMs`, as the README says.
+    await new Promise((resolve) => setTimeout(resolve, cloud.config.breaker.cacheMs));
     const [status, served] = await Promise.all([genai('breaker', 'status'), genai('chat', 'Who answers?')]);
     expect(status.stdout).toMatch(
       new RegExp(`\\| ${primary.replace(/\./g, '\\.')} \\| OPEN \\| 0 \\| yes \\| until close \\|`),
